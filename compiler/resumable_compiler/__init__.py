@@ -1,0 +1,21 @@
+"""resumable's compiler: decorated async functions -> state machine modules.
+
+Passes, one module each, each handing the next a frozen value (ir.py):
+
+    parse.py     source -> ParsedModule (decorated functions, positions)
+    analyze.py   -> Analysis (scopes via symtable, awaits, unsupported constructs)
+    lower.py     -> Lowered (numbered states; lower_expr.py, lower_test.py,
+                 emitter.py, rewrite.py do the work)
+    liveness.py  -> Lowered with the locals live at each await
+    check.py     invariants (a failure is a bug in resumable)
+    emit.py      -> generated module text (templates/module.py.j2)
+
+build.py runs them per file and writes `__resumable__/<module>.py`; cli.py
+is `resumable compile`. Deployed code never imports this package.
+"""
+
+from __future__ import annotations
+
+from .build import FileResult, compile_file, compile_source, find_sources
+
+__all__ = ["FileResult", "compile_file", "compile_source", "find_sources"]

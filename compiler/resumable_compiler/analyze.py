@@ -1,0 +1,450 @@
+"""Pass 2, analyze: a decorated function -> Analysis (scopes, awaits, errors).
+
+    async def f(items):            params=("items",), locals={"items", "total", "x"}
+        total = 0                  awaiting = {id of every node containing an await}
+        for x in items:            errors = [] (or one CompileError per unsupported
+            total += await p(x)              construct, all of them, with positions)
+        return total
+
+Scopes come from stdlib `symtable` (exact for walrus in comprehensions and
+match captures). An await counts for the function when it is in its own scope
+-- including the first iterable of a comprehension, which CPython evaluates in
+the enclosing scope -- and not when it is inside a nested function.
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+import symtable
+from collections.abc import Iterable, Sequence
+
+import libcst as cst
+
+from resumable.errors import CompileError
+
+from .ir import Analysis, FunctionSource, ParsedModule, Reserved
+
+__all__ = ["analyze"]
+
+_COMPREHENSION_TABLES = {"listcomp", "setcomp", "dictcomp", "genexpr"}
+_COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
+_HIDDEN = re.compile(r"^_+(?:[tcxf]\d+|rv)$")
+
+
+class _Scanner:
+    """Walks one function body: what contains an await, and what is unsupported."""
+
+    def __init__(self, parsed: ParsedModule, analysis_locals: frozenset[str]) -> None:
+        self.parsed = parsed
+        self.locals = analysis_locals
+        self.awaiting: set[int] = set()
+        self.errors: list[CompileError] = []
+        self.deleted: set[str] = set()
+        self.function_values: dict[str, int] = {}
+        self.names: set[str] = set()
+
+    def error(self, node: cst.CSTNode, code: str, message: str, fix: str, construct: str) -> None:
+        self.errors.append(self.parsed.error(node, code, message, fix, construct))
+
+    # -- generic walk -------------------------------------------------------
+
+    def scan(self, node: cst.CSTNode) -> bool:
+        """True when `node` contains an await in the function's scope."""
+        method = getattr(self, "scan_" + type(node).__name__, None)
+        found = method(node) if method is not None else self.scan_children(node.children)
+        if found:
+            self.awaiting.add(id(node))
+        return found
+
+    def scan_children(self, children: Iterable[cst.CSTNode]) -> bool:
+        found = False
+        for child in children:
+            if self.scan(child):
+                found = True
+        return found
+
+    # -- leaves and scopes --------------------------------------------------
+
+    def scan_Name(self, node: cst.Name) -> bool:
+        self.names.add(node.value)
+        if node.value == "__class__":
+            self.error(
+                node, "E03", "`__class__` inside a resumable function", "remove the reference", "frame access"
+            )
+        return False
+
+    def scan_Await(self, node: cst.Await) -> bool:
+        self.scan(node.expression)
+        return True
+
+    def scan_Yield(self, node: cst.Yield) -> bool:
+        self.error(
+            node,
+            "E01",
+            "`yield` in a resumable function: async generators cannot be checkpointed",
+            "return a list instead of yielding items, or make each item a separate resumable call",
+            "async generator",
+        )
+        return self.scan_children(node.children)
+
+    def scan_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        header = [*node.decorators, node.params, *([node.returns] if node.returns else [])]
+        self.header(node, header, "a nested function's decorators, defaults or annotations")
+        self.names.add(node.name.value)
+        self.collect_names(node.body)
+        return False
+
+    def scan_ClassDef(self, node: cst.ClassDef) -> bool:
+        header = [*node.decorators, *node.bases, *node.keywords]
+        self.header(node, header, "a class's decorators or bases")
+        self.names.add(node.name.value)
+        self.collect_names(node.body)
+        return False
+
+    def scan_Lambda(self, node: cst.Lambda) -> bool:
+        self.header(node, [node.params], "a lambda's default values")
+        self.collect_names(node.body)
+        return False
+
+    def header(self, node: cst.CSTNode, parts: Sequence[cst.CSTNode], where: str) -> None:
+        if self.scan_children(parts):
+            self.error(
+                node,
+                "E12",
+                f"await in {where} is not supported yet",
+                "await into a variable first and use the variable",
+                "await position",
+            )
+
+    def collect_names(self, node: cst.CSTNode) -> None:
+        """Record identifiers of a nested scope (for choosing reserved names)."""
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, cst.Name):
+                self.names.add(n.value)
+            stack.extend(n.children)
+
+    def comprehension(self, node: cst.CSTNode, for_in: cst.CompFor, code: str, what: str, fix: str) -> bool:
+        first_iter = self.scan(for_in.iter)
+        rest: list[cst.CSTNode] = [for_in.target, *for_in.ifs]
+        if for_in.inner_for_in is not None:
+            rest.append(for_in.inner_for_in)
+        rest.extend(c for c in node.children if c is not for_in)
+        inner = self.scan_children(rest)
+        if inner or _has_async_for(for_in):
+            self.error(node, code, what, fix, "comprehension")
+        return first_iter or inner
+
+    def scan_GeneratorExp(self, node: cst.GeneratorExp) -> bool:
+        return self.comprehension(
+            node,
+            node.for_in,
+            "E02",
+            "await inside a generator expression: its lazy state cannot be checkpointed",
+            "use a list comprehension, or a for-loop that awaits",
+        )
+
+    def _comp(self, node: cst.ListComp | cst.SetComp | cst.DictComp) -> bool:
+        return self.comprehension(
+            node,
+            node.for_in,
+            "E09",
+            "await inside a comprehension is not supported yet",
+            "write it as a for-loop that appends to a list",
+        )
+
+    scan_ListComp = _comp
+    scan_SetComp = _comp
+    scan_DictComp = _comp
+
+    # -- statements -----------------------------------------------------------
+
+    def scan_For(self, node: cst.For) -> bool:
+        if node.asynchronous is not None:
+            self.error(
+                node,
+                "E06",
+                "`async for` in a resumable function is not supported yet: the async iterator cannot be checkpointed",
+                "collect the items in a helper coroutine awaited as one step (`items = await collect(...)`), then loop over the list",
+                "async for",
+            )
+        if self.scan(node.target):
+            self.error(node.target, "E12", "await in a for-loop target", "await into a variable first", "await position")
+        found_iter = self.scan(node.iter)
+        found_body = self.scan_children([node.body, *([node.orelse] if node.orelse else [])])
+        if found_body and isinstance(node.iter, cst.GeneratorExp):
+            self.error(
+                node.iter,
+                "E08",
+                "a for-loop whose body awaits iterates a generator expression, whose position cannot be checkpointed",
+                "use a list comprehension: `for x in [ ... ]`",
+                "for",
+            )
+        return found_iter or found_body or node.asynchronous is not None
+
+    def scan_With(self, node: cst.With) -> bool:
+        items = [self.scan(item) for item in node.items]
+        body = self.scan(node.body)
+        if node.asynchronous is not None:
+            self.error(
+                node,
+                "E06",
+                "`async with` in a resumable function is not supported yet: the context manager cannot be checkpointed",
+                "move the block into a helper coroutine and await it as one step",
+                "async with",
+            )
+        elif body:
+            self.error(
+                node,
+                "E06",
+                "await inside a `with` block is not supported yet: the context manager cannot be checkpointed",
+                "move the awaits out of the block, or the block into a helper coroutine awaited as one step",
+                "with",
+            )
+        if any(items[1:]):
+            self.error(
+                node,
+                "E12",
+                "await in a `with` item after the first is not supported yet",
+                "await into a variable before the `with` statement",
+                "await position",
+            )
+        return any(items) or body or node.asynchronous is not None
+
+    def scan_Match(self, node: cst.Match) -> bool:
+        found = self.scan_children(node.children)
+        if found:
+            self.error(
+                node,
+                "E10",
+                "await inside a `match` statement is not supported yet",
+                "await into a variable before the match, or use if/elif",
+                "match",
+            )
+        return found
+
+    def scan_TryStar(self, node: cst.TryStar) -> bool:
+        found = self.scan_children(node.children)
+        if found:
+            self.error(
+                node,
+                "E07",
+                "await inside `try/except*` is not supported",
+                "handle the exception group in a helper coroutine awaited as one step",
+                "try/except*",
+            )
+        return found
+
+    def scan_Del(self, node: cst.Del) -> bool:
+        for target in _flatten_targets(node.target):
+            if isinstance(target, cst.Name):
+                self.deleted.add(target.value)
+        return self.scan_children(node.children)
+
+    def scan_Call(self, node: cst.Call) -> bool:
+        self.frame_access(node)
+        return self.scan_children(node.children)
+
+    def frame_access(self, node: cst.Call) -> None:
+        func = node.func
+        what = ""
+        if isinstance(func, cst.Name) and func.value not in self.locals:
+            name = func.value
+            if name in ("locals", "vars", "dir") and not node.args:
+                what = f"`{name}()`"
+            elif name in ("eval", "exec") and not _has_globals_argument(node):
+                what = f"`{name}()` without an explicit namespace"
+            elif name == "super" and not node.args:
+                what = "zero-argument `super()`"
+        elif (
+            isinstance(func, cst.Attribute)
+            and isinstance(func.value, cst.Name)
+            and (func.value.value, func.attr.value) in (("sys", "_getframe"), ("inspect", "currentframe"))
+        ):
+            what = f"`{func.value.value}.{func.attr.value}()`"
+        if what:
+            self.error(
+                node,
+                "E03",
+                f"{what} reads the interpreter frame, which a compiled function does not have",
+                "pass the values explicitly (for example a dict of the variables you need)",
+                "frame access",
+            )
+
+
+def _has_async_for(for_in: cst.CompFor | None) -> bool:
+    while for_in is not None:
+        if for_in.asynchronous is not None:
+            return True
+        for_in = for_in.inner_for_in
+    return False
+
+
+def _has_globals_argument(node: cst.Call) -> bool:
+    positional = [a for a in node.args if a.keyword is None and not a.star]
+    return len(positional) >= 2 or any(
+        a.keyword is not None and a.keyword.value == "globals" for a in node.args
+    ) or any(a.star for a in node.args)
+
+
+def _flatten_targets(node: cst.BaseExpression) -> list[cst.BaseExpression]:
+    if isinstance(node, cst.Tuple | cst.List):
+        out: list[cst.BaseExpression] = []
+        for el in node.elements:
+            out.extend(_flatten_targets(el.value))
+        return out
+    return [node]
+
+
+def _function_table(table: symtable.SymbolTable, fn: FunctionSource) -> symtable.SymbolTable:
+    for child in table.get_children():
+        if child.get_name() == fn.qualname and child.get_lineno() == fn.def_line:
+            return child
+    raise LookupError(f"no symbol table for {fn.qualname} at line {fn.def_line}")
+
+
+def _params(node: cst.FunctionDef) -> tuple[str, ...]:
+    p = node.params
+    names = [x.name.value for x in (*p.posonly_params, *p.params)]
+    names += [x.name.value for x in p.kwonly_params]
+    if isinstance(p.star_arg, cst.Param):
+        names.append(p.star_arg.name.value)
+    if p.star_kwarg is not None:
+        names.append(p.star_kwarg.name.value)
+    return tuple(names)
+
+
+def _nested_errors(
+    parsed: ParsedModule, fn: FunctionSource, table: symtable.SymbolTable, local_names: frozenset[str]
+) -> list[CompileError]:
+    """Nested functions, lambdas and classes that read or write the function's locals."""
+    errors: list[CompileError] = []
+
+    def visit(t: symtable.SymbolTable, chain: list[symtable.SymbolTable]) -> None:
+        is_comp = t.get_type() == "function" and t.get_name() in _COMPREHENSION_TABLES
+        if not is_comp:
+            used = sorted(
+                s.get_name() for s in t.get_symbols() if s.is_free() and _resolves_to_function(s.get_name(), chain, local_names)
+            )
+            if used:
+                node = _find_scope_node(fn.node, t)
+                kind = {"class": "class", "function": "nested function"}.get(t.get_type(), "scope")
+                if t.get_name() == "lambda":
+                    kind = "lambda"
+                errors.append(
+                    parsed.error(
+                        node if node is not None else fn.node.name,
+                        "E11",
+                        f"{kind} `{t.get_name()}` uses the function's local variable(s) "
+                        f"{', '.join(f'`{u}`' for u in used)}; closures over a resumable function's "
+                        "locals are not supported yet",
+                        "pass the values as arguments (for a lambda: `lambda x, k=k: ...`), or define it at module level",
+                        kind,
+                    )
+                )
+        for child in t.get_children():
+            visit(child, [*chain, t])
+
+    for child in table.get_children():
+        visit(child, [table])
+    return errors
+
+
+def _resolves_to_function(
+    name: str, chain: list[symtable.SymbolTable], local_names: frozenset[str]
+) -> bool:
+    """Does free `name` in a scope under `chain` resolve to the function itself?"""
+    for t in reversed(chain[1:]):
+        if t.get_type() == "class":
+            continue
+        try:
+            s = t.lookup(name)
+        except KeyError:
+            continue
+        if s.is_local() and t.get_name() not in _COMPREHENSION_TABLES:
+            return False
+    return name in local_names
+
+
+def _find_scope_node(root: cst.CSTNode, t: symtable.SymbolTable) -> cst.CSTNode | None:
+    stack: list[cst.CSTNode] = list(root.children)
+    name = t.get_name()
+    while stack:
+        n = stack.pop(0)
+        if isinstance(n, cst.FunctionDef | cst.ClassDef) and n.name.value == name:
+            return n.name
+        if isinstance(n, cst.Lambda) and name == "lambda":
+            return n
+        stack.extend(n.children)
+    return None
+
+
+def _function_values(body: cst.BaseSuite, local_names: frozenset[str]) -> dict[str, cst.CSTNode]:
+    """Locals bound to functions or classes directly in the function's scope."""
+    found: dict[str, cst.CSTNode] = {}
+    stack: list[cst.CSTNode] = [body]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, cst.FunctionDef | cst.ClassDef):
+            if n.name.value in local_names:
+                found.setdefault(n.name.value, n.name)
+            continue
+        if isinstance(n, cst.Lambda):
+            continue
+        if isinstance(n, cst.Assign) and isinstance(n.value, cst.Lambda):
+            for t in n.targets:
+                if isinstance(t.target, cst.Name) and t.target.value in local_names:
+                    found.setdefault(t.target.value, t.target)
+        stack.extend(n.children)
+    return found
+
+
+def _reserved(names: set[str]) -> Reserved:
+    frame = next(c for c in ("L", "L_", "L__", "_L", "_L_", "locals_") if c not in names)
+    machine = next(c for c in ("m", "m_", "m__", "_m", "_m_", "machine_") if c not in names)
+    hidden = "_"
+    while any(_HIDDEN.match(n) and n.startswith(hidden) and not n.startswith(hidden + "_") for n in names):
+        hidden += "_"
+    return Reserved(frame=frame, machine=machine, hidden=hidden)
+
+
+def analyze(parsed: ParsedModule, fn: FunctionSource) -> Analysis:
+    """Analyze one decorated function; errors are collected, never raised."""
+    table = _function_table(parsed.table, fn)
+    params = _params(fn.node)
+    declared_globals = frozenset(s.get_name() for s in table.get_symbols() if s.is_declared_global())
+    local_names = frozenset(s.get_name() for s in table.get_symbols() if s.is_local())
+    scanner = _Scanner(parsed, local_names)
+    scanner.scan(fn.node.params)
+    scanner.scan(fn.node.body)
+    errors = list(scanner.errors)
+    errors += _nested_errors(parsed, fn, table, local_names)
+    for name in sorted(local_names):
+        if name.startswith("__") and name.endswith("__"):
+            errors.append(
+                parsed.error(
+                    fn.node.name,
+                    "E13",
+                    f"local variable `{name}`: dunder names are reserved in resumable functions",
+                    "rename the variable",
+                    "name",
+                )
+            )
+    values = _function_values(fn.node.body, local_names)
+    maybe_unbound = frozenset(n for n in local_names if n not in params or n in scanner.deleted)
+    scanner.names.update(params)
+    errors.sort(key=lambda e: (e.line, e.column, e.code))
+    return Analysis(
+        parsed=parsed,
+        function=fn,
+        params=params,
+        locals=local_names,
+        declared_globals=declared_globals,
+        maybe_unbound=maybe_unbound,
+        function_values={k: parsed.line_of(v) for k, v in values.items()},
+        awaiting=frozenset(scanner.awaiting),
+        reserved=_reserved(scanner.names | set(dir(builtins)) | parsed.module_names),
+        errors=tuple(errors),
+    )

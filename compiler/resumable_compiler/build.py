@@ -1,0 +1,154 @@
+"""Compile source files: the passes in order, then write (or check) the output.
+
+    compile_file("app/shop.py")  ->  app/__resumable__/shop.py
+
+Recompiling an unchanged file is a cache hit: the generated module's header
+records the source's sha256 and the compiler version, and nothing is parsed
+when both match. With `check=True` nothing is written; a missing or stale
+generated module is reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from resumable import __version__
+from resumable.errors import CompileError
+from resumable.source import GENERATED_DIR, generated_path
+
+from .analyze import analyze
+from .check import check
+from .emit import emit
+from .ir import Lowered
+from .liveness import liveness
+from .lower import lower
+from .parse import display_path_for, parse, read_source
+
+__all__ = ["FileResult", "compile_file", "compile_source", "find_sources"]
+
+_HEADER = re.compile(r"^# resumable (\S+), source sha256:([0-9a-f]+), compiler ([0-9a-f]+)$", re.M)
+_SKIP_DIRS = {GENERATED_DIR, "__pycache__", "node_modules", "site-packages", "build", "dist"}
+
+
+@dataclass
+class FileResult:
+    path: str
+    output: str
+    #: written | unchanged | stale | missing | removed | error | none
+    status: str
+    functions: int = 0
+    errors: list[CompileError] = field(default_factory=list)
+
+
+def source_hash(source: str) -> str:
+    return hashlib.sha256(source.encode("utf-8")).hexdigest()
+
+
+def _compiler_digest() -> str:
+    """Digest of the compiler's own code: a changed compiler recompiles everything."""
+    folder = os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(files):
+            if name.endswith((".py", ".j2")):
+                with open(os.path.join(root, name), "rb") as f:
+                    digest.update(name.encode() + b"\0" + f.read())
+    return digest.hexdigest()[:12]
+
+
+COMPILER_DIGEST = _compiler_digest()
+
+
+def compile_source(path: str, source: str) -> tuple[str | None, int, list[CompileError]]:
+    """Run every pass on one module's source: (generated text or None, functions, errors)."""
+    parsed = parse(path, source)
+    errors = list(parsed.errors)
+    machines: list[Lowered] = []
+    for fn in parsed.functions:
+        analysis = analyze(parsed, fn)
+        if analysis.errors:
+            errors += analysis.errors
+            continue
+        lowered = liveness(lower(analysis))
+        if lowered.errors:
+            errors += lowered.errors
+            continue
+        machines.append(check(lowered))
+    if errors or not parsed.functions:
+        return None, len(parsed.functions), errors
+    return emit(parsed, machines, source_hash(source), COMPILER_DIGEST), len(machines), []
+
+
+def _header(path: str) -> tuple[str, str, str] | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            head = f.read(600)
+    except OSError:
+        return None
+    match = _HEADER.search(head)
+    return (match.group(1), match.group(2), match.group(3)) if match else None
+
+
+def compile_file(path: str, *, check: bool = False) -> FileResult:
+    out = generated_path(path)
+    try:
+        source = read_source(path)
+    except (OSError, SyntaxError, UnicodeDecodeError) as e:
+        err = CompileError(f"cannot read the file: {e}", path=display_path_for(path), line=1, code="E00",
+                           fix="make it a readable Python source file")  # fmt: skip
+        return FileResult(path, out, "error", errors=[err])
+    digest = source_hash(source)
+    if _header(out) == (__version__, digest, COMPILER_DIGEST):
+        return FileResult(path, out, "unchanged", functions=_count_machines(out))
+    text, count, errors = compile_source(path, source)
+    if errors:
+        return FileResult(path, out, "error", count, errors)
+    exists = os.path.exists(out)
+    if text is None:
+        if not exists:
+            return FileResult(path, out, "none")
+        if check:
+            return FileResult(path, out, "stale")
+        os.remove(out)
+        return FileResult(path, out, "removed")
+    if check:
+        return FileResult(path, out, "missing" if not exists else "stale", count)
+    os.makedirs(os.path.dirname(out), exist_ok=True)
+    tmp = out + ".tmp"
+    with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+    os.replace(tmp, out)
+    return FileResult(path, out, "written", count)
+
+
+def _count_machines(path: str) -> int:
+    with open(path, encoding="utf-8") as f:
+        return len(re.findall(r"^class \w+\(Machine\):", f.read(), re.M))
+
+
+def find_sources(paths: Iterable[str]) -> Iterator[str]:
+    """Python files under `paths` that may use resumable (mention it)."""
+    for p in paths:
+        if os.path.isdir(p):
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
+                for name in sorted(files):
+                    if name.endswith(".py"):
+                        full = os.path.join(root, name)
+                        if _mentions_resumable(full):
+                            yield full
+        else:
+            yield p
+
+
+def _mentions_resumable(path: str) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return b"resumable" in f.read()
+    except OSError:
+        return True

@@ -1,0 +1,385 @@
+"""The state listing the lowering writes into, and the region stack.
+
+States are appended in order; `mark(label)` closes the current state (with a
+jump to `label` if it did not end) and starts the state `label` names. Jump
+targets are labels, written as placeholder integers and fixed once every
+state has its final number:
+
+    before, after = em.new_label(), em.new_label()
+    em.mark(before)
+    em.jump_if(test, after, when=False)     # if not test: return <after>
+    ...
+    em.jump(before)
+    em.mark(after)
+
+The region stack says where control goes when it leaves a construct, like
+regenerator's leap manager, and also where exceptions go:
+
+    Loop(break, continue)        break/continue targets
+    Try(dispatch, var)           body of a try with except clauses
+    Dispatch(var)                evaluating the except clauses
+    Handler(var, name, cleanup)  inside `except ... [as name]`
+    Finally(entry, record)       protected by a finally block
+    FinallyBody(record)          inside the finally block
+
+Every push or pop that changes where exceptions go starts a new state, so a
+state's `on_error` and `handled` are a property of the whole state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from resumable.errors import InternalError
+
+from .ir import Analysis, State
+from .rewrite import attr, call
+
+__all__ = ["RETURN", "Emitter", "Label", "Region"]
+
+#: The finally record meaning "a return is pending" (jumps are state numbers).
+RETURN = -1
+
+
+class Label:
+    """A jump target; its state number is known once marked (and renumbered)."""
+
+    __slots__ = ("builder", "id")
+
+    def __init__(self, id: int) -> None:
+        self.id = id
+        self.builder: _Builder | None = None
+
+    def __repr__(self) -> str:
+        return f"Label({self.id})"
+
+
+@dataclass(eq=False)
+class Region:
+    kind: str  # loop | try | dispatch | handler | finally | finally_body
+    var: str = ""
+    target: Label | None = None  # loop: break; try: dispatch; handler: cleanup; finally: entry
+    resume: Label | None = None  # loop: continue
+    name: str | None = None  # handler: the `as` name
+    #: finally: the jumps that went through it, re-issued at its end.
+    pending: list[tuple[str, Label | None]] = field(default_factory=list)
+
+
+@dataclass(eq=False)
+class _Builder:
+    label: Label
+    regions: tuple[Region, ...]
+    line: int
+    body: list[cst.BaseStatement] = field(default_factory=list)
+    successors: list[Label] = field(default_factory=list)
+    closed: bool = False
+    is_await: bool = False
+    resume: Label | None = None
+
+
+class Emitter:
+    def __init__(self, analysis: Analysis) -> None:
+        self.analysis = analysis
+        self.L = analysis.reserved.frame
+        self.m = analysis.reserved.machine
+        self.prefix = analysis.reserved.hidden
+        self.regions: tuple[Region, ...] = ()
+        self.builders: list[_Builder] = []
+        self.labels = 0
+        self.counters: dict[str, int] = {}
+        self.hidden: dict[str, str] = {}
+        self.placeholders: dict[int, tuple[cst.Integer, Label]] = {}
+        self.line = analysis.function.def_line
+        self.comment: str | None = None
+        self.sent_nodes: list[cst.Attribute] = []
+        start = self.new_label()
+        self._start(start)
+
+    # -- labels and states ---------------------------------------------------
+
+    def new_label(self) -> Label:
+        self.labels += 1
+        return Label(self.labels)
+
+    def _start(self, label: Label) -> None:
+        builder = _Builder(label=label, regions=self.regions, line=self.line)
+        label.builder = builder
+        self.builders.append(builder)
+
+    @property
+    def current(self) -> _Builder:
+        return self.builders[-1]
+
+    def mark(self, label: Label) -> None:
+        """Start the state `label` names (falling through to it)."""
+        if label.builder is not None:
+            raise InternalError(f"{label} marked twice")
+        if not self.current.closed:
+            self.jump(label)
+        self._start(label)
+
+    def ref(self, label: Label, *, successor: bool = True) -> cst.Integer:
+        """A placeholder for `label`'s state number; `successor` when the
+        current state may continue there (for liveness)."""
+        node = cst.Integer("0")
+        self.placeholders[id(node)] = (node, label)
+        if successor:
+            self.current.successors.append(label)
+        return node
+
+    # -- emitting ------------------------------------------------------------------
+
+    def note(self, node: cst.CSTNode) -> None:
+        """The next statement emitted comes from source `node` (for the comment)."""
+        parsed = self.analysis.parsed
+        line = parsed.line_of(node)
+        if line:
+            self.line = line
+            text = parsed.lines[line - 1].strip()
+            if len(text) > 72:
+                text = text[:69] + "..."
+            self.comment = f"line {line}: {text}"
+
+    def ensure_open(self) -> None:
+        """Code after a jump (statements after `return`) is unreachable, but
+        still gets a state of its own, which nothing jumps to."""
+        if self.current.closed:
+            self._start(self.new_label())
+
+    def emit(self, stmt: cst.BaseStatement) -> None:
+        self.ensure_open()
+        b = self.current
+        if b.regions is not self.regions:
+            raise InternalError("statement emitted into a state of another region")
+        if self.comment is not None:
+            comment = cst.EmptyLine(comment=cst.Comment("# " + self.comment))
+            stmt = stmt.with_changes(leading_lines=[comment, *stmt.leading_lines])
+            self.comment = None
+        b.body.append(stmt)
+        if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[-1], cst.Return | cst.Raise):
+            b.closed = True
+
+    def emit_small(self, *smalls: cst.BaseSmallStatement) -> None:
+        self.emit(cst.SimpleStatementLine(list(smalls)))
+
+    def close(self) -> None:
+        self.current.closed = True
+
+    def jump(self, label: Label) -> None:
+        # A bare jump keeps the pending source comment for the next statement.
+        comment, self.comment = self.comment, None
+        self.emit_small(cst.Return(self.ref(label)))
+        self.comment = comment
+        self.close()
+
+    def jump_if(self, test: cst.BaseExpression, label: Label, *, when: bool) -> None:
+        """`if test: return <label>` (when=True) or `if not test: ...`."""
+        from .rewrite import parenthesize
+
+        if not when:
+            test = cst.UnaryOperation(cst.Not(), parenthesize(test))
+        self.emit(cst.If(test=test, body=cst.SimpleStatementSuite([cst.Return(self.ref(label))])))
+
+    def finish_with(self, value: cst.BaseExpression) -> cst.Return:
+        return cst.Return(call(attr(self.m, "done"), value))
+
+    # -- awaits ---------------------------------------------------------------------
+
+    def sent(self) -> cst.Attribute:
+        """The value of the await that just finished (a fresh node, so that
+        uses of it can be found by identity)."""
+        node = attr(self.m, "sent")
+        self.sent_nodes.append(node)
+        return node
+
+    def await_(self, operand: cst.BaseExpression) -> cst.Attribute:
+        """An await state evaluating `operand`; returns the awaited value."""
+        await_label, resume = self.new_label(), self.new_label()
+        self.mark(await_label)
+        b = self.current
+        b.is_await = True
+        b.resume = resume
+        b.successors.append(resume)
+        self.emit_small(cst.Return(operand))
+        self.close()
+        self.mark(resume)
+        return self.sent()
+
+    # -- hidden variables -----------------------------------------------------------
+
+    def hidden_var(self, kind: str, description: str) -> str:
+        n = self.counters.get(kind, 0) + 1
+        self.counters[kind] = n
+        name = f"{self.prefix}{kind}{n}"
+        self.hidden[name] = description
+        return name
+
+    def local(self, name: str) -> cst.Attribute:
+        return attr(self.L, name)
+
+    def assign(self, name: str, value: cst.BaseExpression) -> None:
+        self.emit_small(cst.Assign([cst.AssignTarget(self.local(name))], value))
+
+    # -- regions ----------------------------------------------------------------------
+
+    def push(self, region: Region) -> None:
+        self.regions = (*self.regions, region)
+
+    def pop(self, region: Region) -> None:
+        if not self.regions or self.regions[-1] is not region:
+            raise InternalError("region stack out of order")
+        self.regions = self.regions[:-1]
+
+    def enter(self, region: Region) -> None:
+        """Push a region that changes where exceptions go, in a new state."""
+        self.push(region)
+        self.mark(self.new_label())
+
+    def leave(self, region: Region, label: Label | None = None) -> None:
+        self.pop(region)
+        self.mark(label or self.new_label())
+
+    # -- leaving constructs: break, continue, return -------------------------------------
+
+    def jump_code(self, kind: str, value: cst.BaseExpression | None) -> list[cst.BaseSmallStatement]:
+        """Small statements that perform `break`, `continue` or `return value` here."""
+        target: Label | None = None
+        if kind != "return":
+            loop = next((r for r in reversed(self.regions) if r.kind == "loop"), None)
+            if loop is None:
+                raise InternalError(f"`{kind}` outside a lowered loop")
+            target = loop.target if kind == "break" else loop.resume
+        return self.jump_to(kind, target, value)
+
+    def jump_to(
+        self, kind: str, target: Label | None, value: cst.BaseExpression | None
+    ) -> list[cst.BaseSmallStatement]:
+        code: list[cst.BaseSmallStatement] = []
+        rv = f"{self.prefix}rv"
+        if kind == "return" and value is not None and self._crosses_cleanup():
+            self.hidden.setdefault(rv, "the value being returned while finally blocks run")
+            code.append(cst.Assign([cst.AssignTarget(self.local(rv))], value))
+            value = self.local(rv)
+        for region in reversed(self.regions):
+            if region.kind == "loop" and target is not None and target in (region.target, region.resume):
+                code.append(cst.Return(self.ref(target)))
+                return code
+            if region.kind == "handler" and region.name is not None:
+                local = self.local(region.name)
+                code += [cst.Assign([cst.AssignTarget(local)], cst.Name("None")), cst.Del(local)]
+            elif region.kind == "finally":
+                assert region.target is not None
+                record: cst.BaseExpression = (
+                    cst.UnaryOperation(cst.Minus(), cst.Integer("1"))
+                    if target is None
+                    else self.ref(target, successor=False)
+                )
+                code.append(cst.Assign([cst.AssignTarget(self.local(region.var))], record))
+                if (kind, target) not in region.pending:
+                    region.pending.append((kind, target))
+                code.append(cst.Return(self.ref(region.target)))
+                return code
+        if kind != "return":
+            raise InternalError(f"`{kind}` target not found")
+        code.append(self.finish_with(value if value is not None else self.local(rv)))
+        return code
+
+    def _crosses_cleanup(self) -> bool:
+        return any(
+            (r.kind == "handler" and r.name is not None) or r.kind == "finally" for r in self.regions
+        )
+
+    # -- finishing ----------------------------------------------------------------------
+
+    def finish(self) -> tuple[State, ...]:
+        """Number the states (dropping states that only jump), fix every label."""
+        if not self.current.closed:
+            self.emit_small(self.finish_with(cst.Name("None")))
+            self.close()
+        target: dict[int, _Builder] = {}
+
+        first = self.builders[0]
+        if _only_jumps(first) and len(self.builders) > 1 and first.successors[0].builder is self.builders[1]:
+            first = self.builders[1]  # the entry state only fell through: drop it
+
+        def resolve(b: _Builder) -> _Builder:
+            seen = set()
+            while _only_jumps(b) and b is not first and id(b) not in seen:
+                seen.add(id(b))
+                nxt = b.successors[0].builder
+                assert nxt is not None
+                b = nxt
+            return b
+
+        for b in self.builders:
+            target[id(b)] = resolve(b)
+        kept = [b for b in self.builders if target[id(b)] is b]
+        assert kept[0] is first
+        number = {id(b): i for i, b in enumerate(kept)}
+
+        def state_of(label: Label) -> int:
+            if label.builder is None:
+                raise InternalError(f"{label} jumped to but never marked")
+            return number[id(target[id(label.builder)])]
+
+        replacements = {
+            key: cst.Integer(str(state_of(label))) for key, (node, label) in self.placeholders.items()
+        }
+        fixer = _Placeholders(replacements)
+        states = []
+        for i, b in enumerate(kept):
+            body = tuple(_fix(stmt, fixer) for stmt in b.body)
+            on_error, handled = _routes(b.regions)
+            states.append(
+                State(
+                    index=i,
+                    body=body,
+                    line=b.line,
+                    is_await=b.is_await,
+                    resume=state_of(b.resume) if b.resume is not None else None,
+                    on_error=(state_of(on_error[0]), on_error[1]) if on_error else None,
+                    handled=handled,
+                    successors=tuple(sorted({state_of(s) for s in b.successors})),
+                )
+            )
+        return tuple(states)
+
+
+def _only_jumps(b: _Builder) -> bool:
+    if b.is_await or len(b.body) != 1 or len(b.successors) != 1:
+        return False
+    stmt = b.body[0]
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], cst.Return)
+        and isinstance(stmt.body[0].value, cst.Integer)
+    )
+
+
+def _routes(regions: tuple[Region, ...]) -> tuple[tuple[Label, str] | None, tuple[str, ...]]:
+    on_error: tuple[Label, str] | None = None
+    for r in reversed(regions):
+        if r.kind == "try" or r.kind == "finally" or (r.kind == "handler" and r.name is not None):
+            assert r.target is not None
+            on_error = (r.target, r.var)
+            break
+    handled = tuple(r.var for r in regions if r.kind in ("dispatch", "handler", "finally_body"))
+    return on_error, handled
+
+
+class _Placeholders(cst.CSTTransformer):
+    def __init__(self, replacements: dict[int, cst.Integer]) -> None:
+        super().__init__()
+        self.replacements = replacements
+
+    def leave_Integer(self, original_node: cst.Integer, updated_node: cst.Integer) -> cst.Integer:
+        return self.replacements.get(id(original_node), updated_node)
+
+
+def _fix(stmt: cst.BaseStatement, fixer: _Placeholders) -> cst.BaseStatement:
+    out = stmt.visit(fixer)
+    assert isinstance(out, cst.BaseStatement)
+    return out

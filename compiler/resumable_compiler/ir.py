@@ -1,0 +1,143 @@
+"""The frozen values the passes hand each other.
+
+    parse    -> ParsedModule (one FunctionSource per decorated function)
+    analyze  -> Analysis     (scopes, what contains an await, reserved names)
+    lower    -> Lowered      (numbered states; `live` still empty)
+    liveness -> Lowered      (with `live` for every await state)
+    check    -> the same Lowered, or InternalError
+    emit     -> the generated module's text
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import libcst as cst
+from libcst.metadata import CodeRange
+
+from resumable.errors import CompileError
+
+__all__ = [
+    "Analysis",
+    "FunctionSource",
+    "Lowered",
+    "ParsedModule",
+    "Reserved",
+    "State",
+]
+
+
+@dataclass(frozen=True)
+class FunctionSource:
+    """A decorated function found by `parse`."""
+
+    node: cst.FunctionDef
+    qualname: str
+    #: Line of the `def` keyword, and of the first decorator (the source block start).
+    def_line: int
+    first_line: int
+
+
+@dataclass(frozen=True)
+class ParsedModule:
+    path: str
+    #: Path as shown in messages and generated headers (relative when possible).
+    display_path: str
+    module_name: str
+    source: str
+    lines: tuple[str, ...]
+    module: cst.Module
+    positions: Mapping[cst.CSTNode, CodeRange]
+    functions: tuple[FunctionSource, ...]
+    #: Names bound at module level (for deciding what may be missing at run time).
+    module_names: frozenset[str]
+    errors: tuple[CompileError, ...]
+    #: The module's stdlib symtable (the authority on scopes), None on syntax errors.
+    table: Any = None
+
+    def error(
+        self, node: cst.CSTNode, code: str, message: str, fix: str = "", construct: str = ""
+    ) -> CompileError:
+        """A CompileError positioned at `node`."""
+        pos = self.positions.get(node)
+        line, column = (pos.start.line, pos.start.column) if pos else (0, 0)
+        text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
+        return CompileError(
+            message,
+            path=self.display_path,
+            line=line,
+            column=column,
+            code=code,
+            construct=construct,
+            fix=fix,
+            source_line=text,
+        )
+
+    def line_of(self, node: cst.CSTNode) -> int:
+        pos = self.positions.get(node)
+        return pos.start.line if pos else 0
+
+
+@dataclass(frozen=True)
+class Reserved:
+    """Names the generated code uses, chosen so they collide with nothing in
+    the function: the parameters of every state, and the prefix of hidden
+    variables (temporaries `_t1`, loop cursors `_c1`, handled exceptions
+    `_x1`, finally records `_f1`, the pending return value `_rv`)."""
+
+    frame: str = "L"
+    machine: str = "m"
+    hidden: str = "_"
+
+
+@dataclass(frozen=True)
+class Analysis:
+    parsed: ParsedModule
+    function: FunctionSource
+    params: tuple[str, ...]
+    #: Every local variable of the function (parameters included), excluding
+    #: names declared `global`.
+    locals: frozenset[str]
+    declared_globals: frozenset[str]
+    #: Locals that may be unbound when read (not parameters, or deleted).
+    maybe_unbound: frozenset[str]
+    #: Locals bound by `def`, `class` or `x = lambda ...`: never serializable.
+    function_values: Mapping[str, int]
+    #: id() of every node that contains an await in this function's scope.
+    awaiting: frozenset[int]
+    reserved: Reserved
+    errors: tuple[CompileError, ...]
+
+    def has_await(self, node: cst.CSTNode | None) -> bool:
+        return node is not None and id(node) in self.awaiting
+
+
+@dataclass(frozen=True)
+class State:
+    """One state of a machine."""
+
+    index: int
+    body: tuple[cst.BaseStatement, ...]
+    #: Source line the state starts at (compile-time numbering).
+    line: int
+    is_await: bool
+    #: For an await state: the state that receives the awaited value.
+    resume: int | None
+    #: Where an exception raised here goes: (state, variable receiving it).
+    on_error: tuple[int, str] | None
+    #: Variables holding the exceptions being handled while this state runs.
+    handled: tuple[str, ...]
+    successors: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Lowered:
+    analysis: Analysis
+    states: tuple[State, ...]
+    #: Hidden variable -> what it holds (for error messages).
+    hidden: Mapping[str, str]
+    #: Await state -> locals live at its checkpoint (filled by liveness).
+    live: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+    errors: tuple[CompileError, ...] = ()

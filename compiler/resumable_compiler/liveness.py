@@ -1,0 +1,261 @@
+"""Pass 4, liveness: Lowered -> Lowered with the locals live at each await.
+
+Only variables that some path may read after a checkpoint are stored in it,
+so a value used only between two awaits never needs to be serializable:
+
+    f = open(path)            # state 1
+    data = f.read()           #   f is dead after this line ...
+    f.close()
+    await upload(data)        # state 2 (await): live = {data}, not f
+
+It runs on the lowered states rather than the source because temporaries,
+loop cursors, handled exceptions and finally records exist only there. The
+analysis is backward, statement by statement inside a state (a `return N`
+midway sees only what is live at state N), with a fixpoint over the states.
+Exception edges keep everything live at the handler (an exception may come
+before any assignment of the state), minus the variable the driver fills.
+
+Locals bound to functions or classes and live at a checkpoint are reported
+here (E05): they can never be stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import libcst as cst
+
+from resumable.errors import CompileError
+
+from .ir import Lowered, State
+
+__all__ = ["liveness"]
+
+
+class _Flow:
+    """Backward liveness through the statements of one state."""
+
+    def __init__(self, frame: str, machine: str, live_in: list[frozenset[str]]) -> None:
+        self.L = frame
+        self.m = machine
+        self.live_in = live_in
+        # (break live, continue live) of the native loops being walked
+        self.loops: list[tuple[set[str], set[str]]] = []
+
+    # -- expressions ------------------------------------------------------------
+
+    def uses(self, node: cst.CSTNode | None) -> set[str]:
+        out: set[str] = set()
+        if node is None:
+            return out
+        stack: list[cst.CSTNode] = [node]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, cst.Attribute) and isinstance(n.value, cst.Name) and n.value.value == self.L:
+                out.add(n.attr.value)
+                continue
+            stack.extend(n.children)
+        return out
+
+    def target(self, node: cst.BaseExpression, live: set[str]) -> set[str]:
+        """Live before storing into `node`, given live after."""
+        if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == self.L:
+            return live - {node.attr.value}
+        if isinstance(node, cst.Tuple | cst.List):
+            for el in reversed(node.elements):
+                live = self.target(el.value, live)
+            return live
+        if isinstance(node, cst.StarredElement):
+            return self.target(node.value, live)
+        return live | self.uses(node)  # obj.attr / obj[i]: reads obj and i
+
+    # -- statements -----------------------------------------------------------------
+
+    def block(self, stmts: Sequence[cst.BaseStatement], live: set[str]) -> set[str]:
+        for stmt in reversed(stmts):
+            live = self.statement(stmt, live)
+        return live
+
+    def suite(self, suite: cst.BaseSuite | None, live: set[str]) -> set[str]:
+        if suite is None:
+            return live
+        if isinstance(suite, cst.SimpleStatementSuite):
+            return self.smalls(suite.body, live)
+        return self.block(suite.body, live)
+
+    def smalls(self, smalls: Sequence[cst.BaseSmallStatement], live: set[str]) -> set[str]:
+        for small in reversed(smalls):
+            live = self.small(small, live)
+        return live
+
+    def small(self, s: cst.BaseSmallStatement, live: set[str]) -> set[str]:
+        if isinstance(s, cst.Return):
+            return self.returns(s.value)
+        if isinstance(s, cst.Raise):
+            return self.uses(s.exc) | self.uses(s.cause)
+        if isinstance(s, cst.Break):
+            return set(self.loops[-1][0]) if self.loops else set(live)
+        if isinstance(s, cst.Continue):
+            return set(self.loops[-1][1]) if self.loops else set(live)
+        if isinstance(s, cst.Assign):
+            for t in reversed(s.targets):
+                live = self.target(t.target, live)
+            return live | self.uses(s.value)
+        if isinstance(s, cst.AnnAssign):
+            if s.value is None:
+                return live
+            return self.target(s.target, live) | self.uses(s.value)
+        if isinstance(s, cst.AugAssign):
+            return live | self.uses(s.target) | self.uses(s.value)
+        if isinstance(s, cst.Del):
+            return live | self.uses(s.target)
+        return live | self.uses(s)
+
+    def returns(self, value: cst.BaseExpression | None) -> set[str]:
+        if isinstance(value, cst.Integer):
+            return set(self.live_in[int(value.value)])
+        return self.uses(value)
+
+    def statement(self, stmt: cst.BaseStatement, live: set[str]) -> set[str]:
+        if isinstance(stmt, cst.SimpleStatementLine):
+            return self.smalls(stmt.body, live)
+        if isinstance(stmt, cst.If):
+            orelse = stmt.orelse
+            after_else = (
+                live
+                if orelse is None
+                else self.statement(orelse, live)
+                if isinstance(orelse, cst.If)
+                else self.suite(orelse.body, live)
+            )
+            return self.uses(stmt.test) | self.suite(stmt.body, live) | after_else
+        if isinstance(stmt, cst.For | cst.While):
+            return self.loop(stmt, live)
+        if isinstance(stmt, cst.Try | cst.TryStar):
+            return self.try_(stmt, live)
+        if isinstance(stmt, cst.With):
+            inner = self.suite(stmt.body, live)
+            for item in reversed(stmt.items):
+                if item.asname is not None:
+                    inner = self.target(item.asname.name, inner)
+                inner |= self.uses(item.item)
+            return inner
+        if isinstance(stmt, cst.Match):
+            out = set(live) | self.uses(stmt.subject)
+            for case in stmt.cases:
+                out |= self.uses(case.pattern) | self.uses(case.guard) | self.suite(case.body, live)
+            return out
+        if isinstance(stmt, cst.FunctionDef | cst.ClassDef):
+            # The body is a separate scope; its header is evaluated here.
+            header: list[cst.CSTNode] = list(stmt.decorators)
+            if isinstance(stmt, cst.FunctionDef):
+                header.append(stmt.params)
+            else:
+                header += [*stmt.bases, *stmt.keywords]
+            return live | set().union(*(self.uses(h) for h in header))
+        return live | self.uses(stmt)
+
+    def loop(self, stmt: cst.For | cst.While, live: set[str]) -> set[str]:
+        after_else = self.suite(stmt.orelse.body, live) if stmt.orelse is not None else set(live)
+        head: set[str] = set()
+        while True:
+            if isinstance(stmt, cst.For):
+                self.loops.append((set(live), head))
+                body = self.suite(stmt.body, head)
+                self.loops.pop()
+                new_head = after_else | self.target(stmt.target, body)
+            else:
+                self.loops.append((set(live), head))
+                body = self.suite(stmt.body, head)
+                self.loops.pop()
+                new_head = self.uses(stmt.test) | after_else | body
+            if new_head == head:
+                break
+            head = new_head
+        return head | (self.uses(stmt.iter) if isinstance(stmt, cst.For) else set())
+
+    def try_(self, stmt: cst.Try | cst.TryStar, live: set[str]) -> set[str]:
+        after = self.suite(stmt.finalbody.body, live) | live if stmt.finalbody is not None else live
+        handlers: set[str] = set()
+        for h in stmt.handlers:
+            handlers |= self.uses(h.type) | self.suite(h.body, after)
+        orelse = self.suite(stmt.orelse.body, after) if stmt.orelse is not None else after
+        body = self.suite(stmt.body, orelse)
+        return body | handlers | after
+
+
+def _state_live(flow: _Flow, state: State, live_in: list[frozenset[str]]) -> frozenset[str]:
+    if state.is_await:
+        assert state.resume is not None
+        live = set(live_in[state.resume])
+        [line] = state.body
+        assert isinstance(line, cst.SimpleStatementLine)
+        [ret] = line.body
+        assert isinstance(ret, cst.Return)
+        live |= flow.uses(ret.value)
+    else:
+        live = flow.block(state.body, set())
+    if state.on_error is not None:
+        target, var = state.on_error
+        live |= live_in[target] - {var}
+    live |= set(state.handled)
+    return frozenset(live)
+
+
+def liveness(lowered: Lowered) -> Lowered:
+    analysis = lowered.analysis
+    states = lowered.states
+    live_in: list[frozenset[str]] = [frozenset()] * len(states)
+    flow = _Flow(analysis.reserved.frame, analysis.reserved.machine, live_in)
+    changed = True
+    while changed:
+        changed = False
+        for state in reversed(states):
+            new = _state_live(flow, state, live_in)
+            if new != live_in[state.index]:
+                live_in[state.index] = new
+                changed = True
+    order = {name: i for i, name in enumerate(analysis.params)}
+    live: dict[int, tuple[str, ...]] = {}
+    for state in states:
+        if state.is_await:
+            names = live_in[state.index]
+            live[state.index] = tuple(
+                sorted(names, key=lambda n: (n in lowered.hidden, order.get(n, len(order)), n))
+            )
+    errors = list(lowered.errors) + _function_values(lowered, live)
+    return Lowered(analysis, states, lowered.hidden, live, tuple(errors))
+
+
+def _function_values(lowered: Lowered, live: dict[int, tuple[str, ...]]) -> list[CompileError]:
+    analysis = lowered.analysis
+    parsed = analysis.parsed
+    errors: list[CompileError] = []
+    reported: set[str] = set()
+    for index, names in live.items():
+        for name in _ordered(names, analysis.function_values):
+            if name in reported:
+                continue
+            reported.add(name)
+            line = analysis.function_values[name]
+            text = parsed.lines[line - 1] if 0 < line <= len(parsed.lines) else ""
+            await_line = lowered.states[index].line
+            errors.append(
+                CompileError(
+                    f"`{name}` holds a function or class and is used after the await on line "
+                    f"{await_line}; functions and classes cannot be stored in a checkpoint",
+                    path=parsed.display_path,
+                    line=line,
+                    column=max(text.find(name), 0),
+                    code="E05",
+                    construct="function value",
+                    fix=f"define `{name}` at module level, or define it again after the await",
+                    source_line=text,
+                )
+            )
+    return errors
+
+
+def _ordered(names: Iterable[str], values: object) -> list[str]:
+    assert isinstance(values, dict)
+    return [n for n in names if n in values]

@@ -1,0 +1,250 @@
+"""Pass 1, parse: source text -> ParsedModule with its decorated functions.
+
+    import resumable as r
+    @r.function                 # found: `r` names the resumable module
+    async def checkout(...): ...
+
+Accepted spellings: `@resumable.function`, `@resumable.function(...)`, and
+the same through `import resumable as X` or `from resumable import function
+[as Y]`. A decorated function must be a module-level `async def` (E04).
+Syntax errors are reported with CPython's own message and position (E00).
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import symtable
+import tokenize
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from resumable.errors import CompileError
+
+from .ir import FunctionSource, ParsedModule
+
+__all__ = ["module_name_for", "parse", "read_source"]
+
+
+def read_source(path: str) -> str:
+    """Source text as Python reads it (encoding cookie, universal newlines)."""
+    with tokenize.open(path) as f:
+        return f.read()
+
+
+def module_name_for(path: str) -> str:
+    """Dotted module name, walking up through packages (folders with __init__.py)."""
+    path = os.path.abspath(path)
+    folder, name = os.path.split(path)
+    parts = [os.path.splitext(name)[0]]
+    while os.path.exists(os.path.join(folder, "__init__.py")):
+        folder, package = os.path.split(folder)
+        parts.append(package)
+    return ".".join(reversed(parts))
+
+
+def display_path_for(path: str) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel
+
+
+def _syntax_error(e: SyntaxError, display: str, lines: list[str]) -> CompileError:
+    line = e.lineno or 0
+    column = max((e.offset or 1) - 1, 0)
+    text = lines[line - 1] if 0 < line <= len(lines) else (e.text or "")
+    return CompileError(
+        e.msg,
+        path=display,
+        line=line,
+        column=column,
+        code="E00",
+        construct="syntax",
+        fix="fix the syntax error; the file is not valid Python",
+        source_line=text,
+    )
+
+
+class _Decorated(cst.CSTVisitor):
+    """Finds decorated functions anywhere, tracking nesting."""
+
+    METADATA_DEPENDENCIES = (PositionProvider,)
+
+    def __init__(self, module_aliases: set[str], function_aliases: set[str]) -> None:
+        self.module_aliases = module_aliases
+        self.function_aliases = function_aliases
+        self.stack: list[str] = []
+        self.found: list[tuple[cst.FunctionDef, list[str]]] = []
+
+    def is_resumable(self, decorator: cst.Decorator) -> bool:
+        d = decorator.decorator
+        if isinstance(d, cst.Call):
+            d = d.func
+        if isinstance(d, cst.Name):
+            return d.value in self.function_aliases
+        return (
+            isinstance(d, cst.Attribute)
+            and isinstance(d.value, cst.Name)
+            and d.value.value in self.module_aliases
+            and d.attr.value == "function"
+        )
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        if any(self.is_resumable(d) for d in node.decorators):
+            self.found.append((node, list(self.stack)))
+        self.stack.append(node.name.value)
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self.stack.pop()
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self.stack.append(node.name.value)
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self.stack.pop()
+
+
+def _aliases(module: cst.Module) -> tuple[set[str], set[str]]:
+    """Names under which `resumable` and `resumable.function` are imported."""
+    modules: set[str] = set()
+    functions: set[str] = set()
+    for node in _walk_statements(module.body):
+        if isinstance(node, cst.Import):
+            for alias in node.names:
+                name = cst.Module([]).code_for_node(alias.name)
+                if name == "resumable":
+                    asname = alias.asname
+                    modules.add(
+                        asname.name.value
+                        if asname and isinstance(asname.name, cst.Name)
+                        else "resumable"
+                    )
+        elif isinstance(node, cst.ImportFrom) and node.module is not None:
+            if cst.Module([]).code_for_node(node.module) != "resumable" or node.relative:
+                continue
+            if isinstance(node.names, cst.ImportStar):
+                functions.add("function")
+                continue
+            for alias in node.names:
+                if isinstance(alias.name, cst.Name) and alias.name.value == "function":
+                    asname = alias.asname
+                    functions.add(
+                        asname.name.value
+                        if asname and isinstance(asname.name, cst.Name)
+                        else "function"
+                    )
+    return modules, functions
+
+
+def _walk_statements(body: object) -> list[cst.CSTNode]:
+    """Small statements at module level, looking into if/try blocks."""
+    out: list[cst.CSTNode] = []
+    stack = list(body) if isinstance(body, list | tuple) else []
+    while stack:
+        node = stack.pop(0)
+        if isinstance(node, cst.SimpleStatementLine):
+            out.extend(node.body)
+        elif isinstance(node, cst.If | cst.Try | cst.TryStar):
+            stack.extend(_children_blocks(node))
+    return out
+
+
+def _children_blocks(node: cst.CSTNode) -> list[cst.CSTNode]:
+    out: list[cst.CSTNode] = []
+    for child in node.children:
+        if isinstance(child, cst.IndentedBlock):
+            out.extend(child.body)
+        elif isinstance(child, cst.If | cst.Else | cst.ExceptHandler | cst.ExceptStarHandler | cst.Finally):
+            out.extend(_children_blocks(child))
+    return out
+
+
+def _module_names(table: symtable.SymbolTable) -> frozenset[str]:
+    return frozenset(
+        s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()
+    )
+
+
+def parse(path: str, source: str | None = None) -> ParsedModule:
+    """Parse one source file. Errors are collected in `errors`, never raised."""
+    display = display_path_for(path)
+    if source is None:
+        source = read_source(path)
+    lines = source.splitlines(keepends=True)
+    empty = cst.Module([])
+    try:
+        ast.parse(source, path)
+        table = symtable.symtable(source, path, "exec")
+    except SyntaxError as e:
+        return ParsedModule(
+            path, display, module_name_for(path), source, tuple(lines), empty, {}, (),
+            frozenset(), (_syntax_error(e, display, lines),),
+        )  # fmt: skip
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError as e:
+        err = CompileError(
+            e.message,
+            path=display,
+            line=e.raw_line,
+            column=e.raw_column,
+            code="E00",
+            construct="syntax",
+            fix="libcst cannot parse this file; simplify the construct at this position",
+            source_line=lines[e.raw_line - 1] if 0 < e.raw_line <= len(lines) else "",
+        )
+        return ParsedModule(
+            path, display, module_name_for(path), source, tuple(lines), empty, {}, (),
+            frozenset(), (err,),
+        )  # fmt: skip
+    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+    positions = wrapper.resolve(PositionProvider)
+    module_aliases, function_aliases = _aliases(module)
+    finder = _Decorated(module_aliases, function_aliases)
+    wrapper.visit(finder)
+    parsed = ParsedModule(
+        path, display, module_name_for(path), source, tuple(lines), module, positions, (),
+        _module_names(table), (),
+    )  # fmt: skip
+    functions: list[FunctionSource] = []
+    errors: list[CompileError] = []
+    for node, stack in finder.found:
+        if stack:
+            errors.append(
+                parsed.error(
+                    node.name,
+                    "E04",
+                    f"@resumable.function on `{'.'.join([*stack, node.name.value])}`, which is "
+                    "not a module-level function (methods and nested functions are not supported yet)",
+                    fix="move it to module level and pass what it needs (for example `self`) as arguments",
+                    construct="nested function",
+                )
+            )
+            continue
+        if node.asynchronous is None:
+            errors.append(
+                parsed.error(
+                    node.name,
+                    "E04",
+                    f"@resumable.function on `{node.name.value}`, which is not an `async def`",
+                    fix=f"declare it `async def {node.name.value}(...)`",
+                    construct="def",
+                )
+            )
+            continue
+        first = node.decorators[0] if node.decorators else node
+        functions.append(
+            FunctionSource(
+                node=node,
+                qualname=node.name.value,
+                def_line=parsed.line_of(node.name),
+                first_line=parsed.line_of(first),
+            )
+        )
+    return ParsedModule(
+        path, display, parsed.module_name, source, tuple(lines), module, positions,
+        tuple(functions), parsed.module_names, tuple(errors), table,
+    )  # fmt: skip

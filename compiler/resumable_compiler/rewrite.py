@@ -1,0 +1,455 @@
+"""Statements and expressions as they run inside a state.
+
+Used by the lowering for everything it emits unchanged ("verbatim"):
+
+    total += price(x)        ->  L.total += price(L.x)
+    import json              ->  import json; L.json = json
+    (n := len(items))        ->  m.let(L, 'n', len(L.items))
+    f"{x=}"                  ->  f"x={L.x!r}"
+    return total             ->  return m.done(L.total)   (or a jump through finally)
+    break                    ->  return 7                 (when it leaves a lowered loop)
+
+Only the function's own locals are rewritten: names bound inside a
+comprehension stay the comprehension's, lambda/def/class bodies are left
+alone (analyze rejected those that use the function's locals), and globals
+and builtins keep their names, so they resolve in the module's namespace.
+Rewriting is idempotent: `L.x` is not rewritten again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import libcst as cst
+
+from .ir import Analysis
+
+__all__ = ["JumpCode", "Rewriter", "attr", "call", "code", "name_load", "parenthesize"]
+
+#: jump_code(kind, value) -> the small statements that perform a `break`,
+#: `continue` or `return value` from the current position of the lowering.
+JumpCode = Callable[[str, cst.BaseExpression | None], list[cst.BaseSmallStatement]]
+
+_EMPTY_MODULE = cst.Module([], default_indent="    ", default_newline="\n")
+
+
+def code(node: cst.CSTNode) -> str:
+    return _EMPTY_MODULE.code_for_node(node)
+
+
+def attr(obj: str, name: str) -> cst.Attribute:
+    return cst.Attribute(value=cst.Name(obj), attr=cst.Name(name))
+
+
+def call(func: cst.BaseExpression, *args: cst.BaseExpression) -> cst.Call:
+    return cst.Call(func=func, args=[cst.Arg(a) for a in args])
+
+
+def name_load(node: cst.BaseExpression) -> str | None:
+    return node.value if isinstance(node, cst.Name) else None
+
+
+def _targets(node: cst.CSTNode | None) -> set[str]:
+    """Names bound by an assignment target (comprehension `for` targets)."""
+    out: set[str] = set()
+    stack = [node] if node is not None else []
+    while stack:
+        n = stack.pop()
+        if isinstance(n, cst.Name):
+            out.add(n.value)
+        elif isinstance(n, cst.Tuple | cst.List):
+            stack.extend(e.value for e in n.elements)
+        elif isinstance(n, cst.StarredElement):
+            stack.append(n.value)
+    return out
+
+
+def _comp_targets(for_in: cst.CompFor | None) -> set[str]:
+    out: set[str] = set()
+    while for_in is not None:
+        out |= _targets(for_in.target)
+        for_in = for_in.inner_for_in
+    return out
+
+
+def _pattern_captures(pattern: cst.CSTNode) -> list[str]:
+    out: list[str] = []
+    stack = [pattern]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, cst.MatchAs) and n.name is not None:
+            out.append(n.name.value)
+        elif isinstance(n, cst.MatchStar) and n.name is not None:
+            out.append(n.name.value)
+        elif isinstance(n, cst.MatchMapping) and n.rest is not None:
+            out.append(n.rest.value)
+        stack.extend(reversed(n.children))
+    return sorted(set(out), key=out.index)
+
+
+class Rewriter(cst.CSTTransformer):
+    """Rewrites one statement or expression for a state (see module docstring)."""
+
+    def __init__(self, analysis: Analysis, jump_code: JumpCode | None = None) -> None:
+        super().__init__()
+        self.locals = analysis.locals
+        self.L = analysis.reserved.frame
+        self.m = analysis.reserved.machine
+        self.jump_code = jump_code
+        self.shadow: list[frozenset[str]] = [frozenset()]
+        self.comp_fors: list[cst.CompFor] = []
+        self.opaque = 0
+        self.loops = 0
+
+    # -- entry points -----------------------------------------------------------
+
+    def statement(self, stmt: cst.BaseStatement) -> list[cst.BaseStatement]:
+        out = stmt.visit(self)
+        if isinstance(out, cst.FlattenSentinel):
+            return list(out.nodes)
+        if isinstance(out, cst.RemovalSentinel):
+            return []
+        return [out]
+
+    def expression(self, expr: cst.BaseExpression) -> cst.BaseExpression:
+        out = expr.visit(self)
+        assert isinstance(out, cst.BaseExpression)
+        return out
+
+    def is_local(self, name: str) -> bool:
+        return name in self.locals and name not in self.shadow[-1] and not self.opaque
+
+    def local(self, name: str) -> cst.Attribute:
+        return attr(self.L, name)
+
+    # -- names ----------------------------------------------------------------------
+
+    def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
+        if self.is_local(original_node.value):
+            return self.local(original_node.value).with_changes(
+                lpar=original_node.lpar, rpar=original_node.rpar
+            )
+        return updated_node
+
+    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.Attribute:
+        return updated_node.with_changes(attr=original_node.attr)
+
+    def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg) -> cst.Arg:
+        return updated_node.with_changes(keyword=original_node.keyword)
+
+    def leave_Param(self, original_node: cst.Param, updated_node: cst.Param) -> cst.Param:
+        return updated_node.with_changes(name=original_node.name)
+
+    def leave_MatchAs(self, original_node: cst.MatchAs, updated_node: cst.MatchAs) -> cst.MatchAs:
+        return updated_node.with_changes(name=original_node.name)
+
+    def leave_MatchStar(self, original_node: cst.MatchStar, updated_node: cst.MatchStar) -> cst.MatchStar:
+        return updated_node.with_changes(name=original_node.name)
+
+    def leave_MatchMapping(self, original_node: cst.MatchMapping, updated_node: cst.MatchMapping) -> cst.MatchMapping:
+        return updated_node.with_changes(rest=original_node.rest)
+
+    def leave_MatchKeywordElement(
+        self, original_node: cst.MatchKeywordElement, updated_node: cst.MatchKeywordElement
+    ) -> cst.MatchKeywordElement:
+        return updated_node.with_changes(key=original_node.key)
+
+    def leave_NamedExpr(self, original_node: cst.NamedExpr, updated_node: cst.NamedExpr) -> cst.BaseExpression:
+        target = original_node.target
+        assert isinstance(target, cst.Name)
+        if self.opaque or target.value not in self.locals:
+            return updated_node.with_changes(target=target)
+        return cst.Call(
+            func=attr(self.m, "let"),
+            args=[
+                cst.Arg(cst.Name(self.L)),
+                cst.Arg(cst.SimpleString(repr(target.value))),
+                cst.Arg(updated_node.value),
+            ],
+            lpar=[], rpar=[],
+        )
+
+    # -- f-string `=` specifier: its text is the source of the expression --------
+
+    def leave_FormattedStringExpression(
+        self, original_node: cst.FormattedStringExpression, updated_node: cst.FormattedStringExpression
+    ) -> cst.BaseFormattedStringContent | cst.FlattenSentinel[cst.BaseFormattedStringContent]:
+        if original_node.equal is None or self.opaque:
+            return updated_node
+        text = (
+            code(original_node.whitespace_before_expression)
+            + code(original_node.expression)
+            + code(original_node.whitespace_after_expression)
+            + code(original_node.equal)
+        )
+        conversion = original_node.conversion
+        if conversion is None and original_node.format_spec is None:
+            conversion = "r"
+        escaped = text.replace("{", "{{").replace("}", "}}")
+        return cst.FlattenSentinel(
+            [
+                cst.FormattedStringText(escaped),
+                updated_node.with_changes(
+                    equal=None,
+                    conversion=conversion,
+                    whitespace_before_expression=cst.SimpleWhitespace(""),
+                    whitespace_after_expression=cst.SimpleWhitespace(""),
+                ),
+            ]
+        )
+
+    # -- scopes ---------------------------------------------------------------------
+
+    def _enter_comp(self, for_in: cst.CompFor) -> None:
+        self.shadow.append(self.shadow[-1] | _comp_targets(for_in))
+        self.comp_fors.append(for_in)
+
+    def _leave_comp(self) -> None:
+        self.shadow.pop()
+        self.comp_fors.pop()
+
+    def visit_ListComp(self, node: cst.ListComp) -> None:
+        self._enter_comp(node.for_in)
+
+    def leave_ListComp(self, original_node: cst.ListComp, updated_node: cst.ListComp) -> cst.ListComp:
+        self._leave_comp()
+        return updated_node
+
+    def visit_SetComp(self, node: cst.SetComp) -> None:
+        self._enter_comp(node.for_in)
+
+    def leave_SetComp(self, original_node: cst.SetComp, updated_node: cst.SetComp) -> cst.SetComp:
+        self._leave_comp()
+        return updated_node
+
+    def visit_DictComp(self, node: cst.DictComp) -> None:
+        self._enter_comp(node.for_in)
+
+    def leave_DictComp(self, original_node: cst.DictComp, updated_node: cst.DictComp) -> cst.DictComp:
+        self._leave_comp()
+        return updated_node
+
+    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
+        self._enter_comp(node.for_in)
+
+    def leave_GeneratorExp(self, original_node: cst.GeneratorExp, updated_node: cst.GeneratorExp) -> cst.GeneratorExp:
+        self._leave_comp()
+        return updated_node
+
+    def visit_CompFor_iter(self, node: cst.CompFor) -> None:
+        # The outermost iterable is evaluated in the enclosing scope.
+        outer = bool(self.comp_fors) and self.comp_fors[-1] is node
+        self.shadow.append(self.shadow[-2] if outer else self.shadow[-1])
+
+    def leave_CompFor_iter(self, node: cst.CompFor) -> None:
+        self.shadow.pop()
+
+    def visit_Lambda_body(self, node: cst.Lambda) -> None:
+        self.opaque += 1
+
+    def leave_Lambda_body(self, node: cst.Lambda) -> None:
+        self.opaque -= 1
+
+    def visit_FunctionDef_body(self, node: cst.FunctionDef) -> None:
+        self.opaque += 1
+
+    def leave_FunctionDef_body(self, node: cst.FunctionDef) -> None:
+        self.opaque -= 1
+
+    def visit_ClassDef_body(self, node: cst.ClassDef) -> None:
+        self.opaque += 1
+
+    def leave_ClassDef_body(self, node: cst.ClassDef) -> None:
+        self.opaque -= 1
+
+    # -- binding statements that cannot target L.x ------------------------------------
+
+    def _copy_back(self, names: Sequence[str]) -> list[cst.BaseSmallStatement]:
+        return [
+            cst.Assign([cst.AssignTarget(self.local(n))], cst.Name(n))
+            for n in names
+            if n in self.locals and not self.opaque
+        ]
+
+    def visit_Import(self, node: cst.Import) -> bool:
+        return False
+
+    def leave_Import(
+        self, original_node: cst.Import, updated_node: cst.Import
+    ) -> cst.BaseSmallStatement | cst.FlattenSentinel[cst.BaseSmallStatement]:
+        names = []
+        for alias in original_node.names:
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                names.append(alias.asname.name.value)
+            else:
+                names.append(code(alias.name).split(".")[0])
+        copies = self._copy_back(names)
+        return cst.FlattenSentinel([updated_node, *copies]) if copies else updated_node
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        return False
+
+    def leave_ImportFrom(
+        self, original_node: cst.ImportFrom, updated_node: cst.ImportFrom
+    ) -> cst.BaseSmallStatement | cst.FlattenSentinel[cst.BaseSmallStatement]:
+        if isinstance(original_node.names, cst.ImportStar):
+            return updated_node
+        names = []
+        for alias in original_node.names:
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                names.append(alias.asname.name.value)
+            else:
+                names.append(code(alias.name))
+        copies = self._copy_back(names)
+        return cst.FlattenSentinel([updated_node, *copies]) if copies else updated_node
+
+    def visit_Global(self, node: cst.Global) -> bool:
+        return False
+
+    def leave_Global(self, original_node: cst.Global, updated_node: cst.Global) -> cst.BaseSmallStatement:
+        # Declared once at the top of each state function instead.
+        return cst.Pass() if not self.opaque else updated_node
+
+    def _define(
+        self, original: cst.FunctionDef | cst.ClassDef, updated: cst.FunctionDef | cst.ClassDef
+    ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
+        updated = updated.with_changes(name=original.name)
+        copies = self._copy_back([original.name.value])
+        if not copies:
+            return updated
+        return cst.FlattenSentinel([updated, cst.SimpleStatementLine(copies)])
+
+    def leave_FunctionDef(
+        self, original_node: cst.FunctionDef, updated_node: cst.FunctionDef
+    ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
+        return self._define(original_node, updated_node)
+
+    def leave_ClassDef(
+        self, original_node: cst.ClassDef, updated_node: cst.ClassDef
+    ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
+        return self._define(original_node, updated_node)
+
+    def _handler(
+        self, original: cst.ExceptHandler | cst.ExceptStarHandler, updated: cst.ExceptHandler | cst.ExceptStarHandler
+    ) -> cst.ExceptHandler | cst.ExceptStarHandler:
+        if original.name is None or self.opaque:
+            return updated
+        name = original.name.name
+        assert isinstance(name, cst.Name)
+        updated = updated.with_changes(name=original.name)
+        if name.value not in self.locals:
+            return updated
+        # CPython binds `e`, runs the body, then does `e = None; del e`.
+        local = self.local(name.value)
+        bind = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(local)], cst.Name(name.value))])
+        unbind = cst.SimpleStatementLine(
+            [cst.Assign([cst.AssignTarget(local)], cst.Name("None")), cst.Del(local)]
+        )
+        body = cst.IndentedBlock(
+            [
+                bind,
+                cst.Try(
+                    body=_as_block(updated.body),
+                    finalbody=cst.Finally(body=cst.IndentedBlock([unbind])),
+                ),
+            ]
+        )
+        return updated.with_changes(body=body)
+
+    def leave_ExceptHandler(
+        self, original_node: cst.ExceptHandler, updated_node: cst.ExceptHandler
+    ) -> cst.ExceptHandler:
+        out = self._handler(original_node, updated_node)
+        assert isinstance(out, cst.ExceptHandler)
+        return out
+
+    def leave_ExceptStarHandler(
+        self, original_node: cst.ExceptStarHandler, updated_node: cst.ExceptStarHandler
+    ) -> cst.ExceptStarHandler:
+        out = self._handler(original_node, updated_node)
+        assert isinstance(out, cst.ExceptStarHandler)
+        return out
+
+    def leave_MatchCase(self, original_node: cst.MatchCase, updated_node: cst.MatchCase) -> cst.MatchCase:
+        if self.opaque:
+            return updated_node
+        captured = [n for n in _pattern_captures(original_node.pattern) if n in self.locals]
+        if not captured:
+            return updated_node
+        # Captures bind names of the state function; copy them into L before the guard runs.
+        capture = cst.Call(
+            func=attr(self.m, "capture"),
+            args=[cst.Arg(cst.Name(self.L))]
+            + [cst.Arg(cst.Name(n), keyword=cst.Name(n)) for n in captured],
+        )
+        guard: cst.BaseExpression = capture
+        if updated_node.guard is not None:
+            guard = cst.BooleanOperation(
+                left=capture, operator=cst.And(), right=parenthesize(updated_node.guard)
+            )
+        return updated_node.with_changes(
+            guard=guard,
+            whitespace_before_if=cst.SimpleWhitespace(" "),
+            whitespace_after_if=cst.SimpleWhitespace(" "),
+        )
+
+    # -- jumps out of lowered constructs ---------------------------------------------------
+
+    def visit_For_body(self, node: cst.For) -> None:
+        self.loops += 1
+
+    def leave_For_body(self, node: cst.For) -> None:
+        self.loops -= 1
+
+    def visit_While_body(self, node: cst.While) -> None:
+        self.loops += 1
+
+    def leave_While_body(self, node: cst.While) -> None:
+        self.loops -= 1
+
+    def leave_Return(
+        self, original_node: cst.Return, updated_node: cst.Return
+    ) -> cst.BaseSmallStatement | cst.FlattenSentinel[cst.BaseSmallStatement]:
+        if self.opaque or self.jump_code is None:
+            return updated_node
+        value = updated_node.value if updated_node.value is not None else cst.Name("None")
+        return cst.FlattenSentinel(self.jump_code("return", value))
+
+    def _loop_jump(
+        self, kind: str, updated: cst.BaseSmallStatement
+    ) -> cst.BaseSmallStatement | cst.FlattenSentinel[cst.BaseSmallStatement]:
+        if self.opaque or self.loops or self.jump_code is None:
+            return updated
+        return cst.FlattenSentinel(self.jump_code(kind, None))
+
+    def leave_Break(
+        self, original_node: cst.Break, updated_node: cst.Break
+    ) -> cst.BaseSmallStatement | cst.FlattenSentinel[cst.BaseSmallStatement]:
+        return self._loop_jump("break", updated_node)
+
+    def leave_Continue(
+        self, original_node: cst.Continue, updated_node: cst.Continue
+    ) -> cst.BaseSmallStatement | cst.FlattenSentinel[cst.BaseSmallStatement]:
+        return self._loop_jump("continue", updated_node)
+
+
+def _as_block(body: cst.BaseSuite) -> cst.IndentedBlock:
+    if isinstance(body, cst.IndentedBlock):
+        return body.with_changes(header=cst.TrailingWhitespace())
+    assert isinstance(body, cst.SimpleStatementSuite)
+    return cst.IndentedBlock([cst.SimpleStatementLine(body.body)])
+
+
+_ATOMS = (
+    cst.Name, cst.Attribute, cst.Call, cst.Subscript, cst.Integer, cst.Float, cst.Imaginary,
+    cst.SimpleString, cst.ConcatenatedString, cst.FormattedString, cst.List, cst.Dict,
+    cst.Set, cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp, cst.Ellipsis,
+)  # fmt: skip
+
+
+def parenthesize(expr: cst.BaseExpression) -> cst.BaseExpression:
+    """`expr`, wrapped in parentheses unless it is an atom or already wrapped."""
+    if isinstance(expr, _ATOMS) or expr.lpar:
+        return expr
+    return expr.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+

@@ -1,0 +1,52 @@
+"""resumable: async functions that pick up where they left off.
+
+Every `await` in a function decorated with `@resumable.function` is a
+checkpoint. `resumable compile` turns each decorated function into a state
+machine (in `__resumable__/` beside its module); at run time a `Runtime`
+drives that machine and saves `(state, live locals)` as JSON at every await.
+
+Layout of this package (the runtime; the compiler is `resumable_compiler`):
+
+    function.py  the decorator, native mode, calls between compiled functions
+    runtime.py   Runtime: start/resume runs on a store
+    driver.py    runs a machine's states, routes exceptions, awaits
+    machine.py   what generated code is made of (Machine, Locals, helpers)
+    loops.py     checkpointable for-loop cursors
+    codec.py     exact JSON encoding of checkpoints
+    loader.py    finds and loads generated modules; staleness
+    errors.py    the exceptions
+    cli.py       the `resumable` command
+
+Importing this package never imports libcst or jinja2.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .errors import (  # noqa: E402
+    CheckpointError,
+    CompileError,
+    InternalError,
+    ResumableError,
+    SerializationError,
+    StaleCodeError,
+    VersionMismatch,
+)
+from .function import Function, function  # noqa: E402
+from .runtime import CheckpointInfo, Runtime  # noqa: E402
+
+__all__ = [
+    "CheckpointError",
+    "CheckpointInfo",
+    "CompileError",
+    "Function",
+    "InternalError",
+    "ResumableError",
+    "Runtime",
+    "SerializationError",
+    "StaleCodeError",
+    "VersionMismatch",
+    "__version__",
+    "function",
+]

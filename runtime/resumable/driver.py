@@ -1,0 +1,148 @@
+"""Drives a compiled state machine from a state to its end.
+
+    state k (code)   -> returns the next state, DONE or THROW
+    state k (await)  -> checkpoint first, then the state evaluates the operand,
+                        the driver awaits it and stores the outcome in m.sent,
+                        then goes on at the resume state
+
+An exception raised in state k (or by the awaitable of await state k) goes to
+`on_error[k]`: the variable named there receives it and that state runs next;
+with no entry, it leaves the function. Errors of resumable itself
+(SerializationError, ...) are never routed into the user's handlers.
+
+`sys.exception()`, bare `raise` and implicit `__context__` chaining are
+CPython's own: while a state runs inside `except`/`finally` blocks (the
+`handled` table), the driver re-enters those blocks by raising the exceptions
+being handled and runs the state -- and awaits its awaitable -- inside.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any
+
+from .errors import (
+    CheckpointError,
+    InternalError,
+    SerializationError,
+    StaleCodeError,
+    VersionMismatch,
+)
+from .machine import DONE, THROW, Locals, Machine
+
+__all__ = ["CURRENT", "Checkpointer", "drive", "propagate"]
+
+#: The run whose state code is executing right now (None outside states).
+#: Calling a decorated function while this is set makes a child call.
+CURRENT: ContextVar[Any] = ContextVar("resumable_current_run", default=None)
+
+_NOT_ROUTED = (SerializationError, CheckpointError, StaleCodeError, VersionMismatch, InternalError)
+
+#: checkpoint(machine, await_state, locals) -> the locals to go on with
+Checkpointer = Callable[[Machine, int, Locals], Locals]
+
+
+async def drive(m: Machine, L: Locals, state: int, checkpoint: Checkpointer) -> Any:
+    """Run machine `m` from `state` until the function returns or raises."""
+    cls = type(m)
+    states, awaits, on_error, handled = cls.states, cls.awaits, cls.on_error, cls.handled
+    run = m.run
+    while True:
+        exc: BaseException | None = None
+        names = handled.get(state)
+        active = _handled_exceptions(L, names) if names else ()
+        resume = awaits.get(state)
+        if resume is not None:
+            L = checkpoint(m, state, L)
+            token = CURRENT.set(run)
+            try:
+                awaitable = _call(states[state], m, L, active)
+            except BaseException as e:
+                exc = e
+            finally:
+                CURRENT.reset(token)
+            if exc is None:
+                try:
+                    if active:
+                        m.sent = await _await_in(awaitable, active, 0)
+                    else:
+                        m.sent = await awaitable
+                except BaseException as e:
+                    exc = e
+                else:
+                    state = resume[0]
+                    continue
+        else:
+            token = CURRENT.set(run)
+            try:
+                r = _call(states[state], m, L, active)
+            except BaseException as e:
+                exc = e
+            finally:
+                CURRENT.reset(token)
+            if exc is None:
+                if r.__class__ is int:
+                    state = r
+                    continue
+                if r is DONE:
+                    return m.result
+                if r is not THROW:
+                    raise InternalError(f"{cls.qualname}: state {state} returned {r!r}")
+                exc, m.thrown = m.thrown, None
+                assert exc is not None
+        route = on_error.get(state)
+        if route is None or isinstance(exc, _NOT_ROUTED):
+            propagate(exc)
+        state = route[0]
+        L.__dict__[route[1]] = exc
+
+
+def _handled_exceptions(L: Locals, names: tuple[str, ...]) -> tuple[BaseException, ...]:
+    values = L.__dict__
+    return tuple(
+        v for v in (values.get(name) for name in names) if isinstance(v, BaseException)
+    )
+
+
+def _call(fn: Any, m: Machine, L: Locals, active: tuple[BaseException, ...]) -> Any:
+    if not active:
+        return fn(m, L)
+    return _call_in(fn, m, L, active, 0)
+
+
+def _call_in(fn: Any, m: Machine, L: Locals, active: tuple[BaseException, ...], i: int) -> Any:
+    h = active[i]
+    context, traceback = h.__context__, h.__traceback__
+    try:
+        raise h
+    except BaseException:
+        h.__context__, h.__traceback__ = context, traceback
+        if i + 1 < len(active):
+            return _call_in(fn, m, L, active, i + 1)
+        return fn(m, L)
+
+
+async def _await_in(awaitable: Any, active: tuple[BaseException, ...], i: int) -> Any:
+    h = active[i]
+    context, traceback = h.__context__, h.__traceback__
+    try:
+        raise h
+    except BaseException:
+        h.__context__, h.__traceback__ = context, traceback
+        if i + 1 < len(active):
+            return await _await_in(awaitable, active, i + 1)
+        return await awaitable
+
+
+def propagate(exc: BaseException) -> None:
+    """Raise `exc` out of the machine exactly as it is.
+
+    A plain `raise exc` would set its __context__ to whatever the caller is
+    handling; a bare re-raise does not touch it."""
+    context = exc.__context__
+    try:
+        raise exc
+    except BaseException:
+        exc.__context__ = context
+        raise

@@ -1,0 +1,98 @@
+"""The exceptions resumable raises, and who raises each one.
+
+Every error names what a user needs to find the problem (file, line, column,
+function, variable) and says what to do about it. `InternalError` is kept for
+our own bugs: seeing one means resumable is wrong, not the user's code.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CheckpointError",
+    "CompileError",
+    "InternalError",
+    "ResumableError",
+    "SerializationError",
+    "StaleCodeError",
+    "VersionMismatch",
+]
+
+
+class ResumableError(Exception):
+    """Base class of every error resumable raises on its own account."""
+
+
+class CompileError(ResumableError):
+    """Raised by `resumable compile` for a decorated function it cannot compile.
+
+    Carries the position and prints like a compiler diagnostic::
+
+        shop.py:12:9: error[E02]: await inside a generator expression
+            total = sum(await price(i) for i in items)
+                        ^
+          fix: use a list comprehension: sum([await price(i) for i in items])
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str = "<unknown>",
+        line: int = 0,
+        column: int = 0,
+        code: str = "E00",
+        construct: str = "",
+        fix: str = "",
+        source_line: str = "",
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+        self.line = line
+        self.column = column
+        self.code = code
+        self.construct = construct
+        self.fix = fix
+        self.source_line = source_line
+
+    def __str__(self) -> str:
+        out = f"{self.path}:{self.line}:{self.column + 1}: error[{self.code}]: {self.message}"
+        if self.source_line:
+            text = self.source_line.rstrip("\n")
+            stripped = text.lstrip()
+            indent = len(text) - len(stripped)
+            caret = max(self.column - indent, 0)
+            out += f"\n    {stripped}\n    {' ' * caret}^"
+        if self.fix:
+            out += f"\n  fix: {self.fix}"
+        return out
+
+
+class SerializationError(ResumableError):
+    """A value held across an await cannot be written into a checkpoint.
+
+    Raised by the runtime when it encodes a checkpoint (or a run's arguments or
+    result), and at the entry of a loop whose iterator cannot be checkpointed.
+    The run stays at its last good checkpoint.
+    """
+
+
+class CheckpointError(ResumableError):
+    """A stored checkpoint is corrupt, truncated, hostile, or names a type that
+    is not available. Raised by the codec when decoding; nothing is executed."""
+
+
+class StaleCodeError(ResumableError):
+    """The generated state machine of a function is missing or was compiled from
+    different source. Raised at the first durable run of the function; the fix is
+    to run `resumable compile` on the source file it names."""
+
+
+class VersionMismatch(ResumableError):
+    """A persisted run cannot resume under the function's current code because
+    something it depends on changed. Raised when a run is resumed."""
+
+
+class InternalError(ResumableError):
+    """A bug in resumable itself (an invariant of the compiler or runtime broke).
+    This should never happen: please report it with the message."""

@@ -1,0 +1,125 @@
+"""`@resumable.function`: the decorator and what calling a decorated function returns.
+
+    @resumable.function
+    async def checkout(user_id, order_id): ...
+
+    asyncio.run(checkout("u1", "o1"))   # native: the original coroutine, untouched
+    rt.run(checkout, "u1", "o1")         # durable: the compiled state machine
+
+Called from inside a running compiled function (while one of its states
+executes), a decorated function returns a `Call` instead of a coroutine: an
+awaitable (also accepted by asyncio.gather / wait_for / create_task) that the
+runtime drives through the callee's own compiled machine.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import functools
+import inspect
+import types
+from collections.abc import Callable, Generator
+from typing import Any, overload
+
+from .driver import CURRENT
+
+__all__ = ["Call", "Function", "function"]
+
+
+class Function:
+    """A decorated async function. `__wrapped__` is the original."""
+
+    __wrapped__: Callable[..., Any]
+
+    def __init__(self, fn: Callable[..., Any], retry: Any = None) -> None:
+        if not inspect.iscoroutinefunction(fn):
+            raise TypeError(
+                f"@resumable.function decorates `async def` functions; "
+                f"{getattr(fn, '__qualname__', fn)!r} is not one"
+            )
+        functools.update_wrapper(self, fn)
+        self.retry = retry
+        self._machine: Any = None
+
+    # inspect.iscoroutinefunction() / asyncio.iscoroutinefunction() see the original.
+    @property
+    def __code__(self) -> types.CodeType:
+        return self.__wrapped__.__code__  # type: ignore[attr-defined, no-any-return]
+
+    @property
+    def __defaults__(self) -> Any:
+        return self.__wrapped__.__defaults__  # type: ignore[attr-defined]
+
+    @property
+    def __kwdefaults__(self) -> Any:
+        return self.__wrapped__.__kwdefaults__  # type: ignore[attr-defined]
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        run = CURRENT.get()
+        if run is None:
+            return self.__wrapped__(*args, **kwargs)
+        return Call(self, args, kwargs, run)
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        return self if obj is None else types.MethodType(self, obj)
+
+    def __repr__(self) -> str:
+        return f"<resumable function {self.__module__}.{self.__qualname__}>"
+
+    def machine(self) -> Any:
+        """The compiled state machine class (loaded at the first durable run)."""
+        if self._machine is None:
+            from .loader import load_machine
+
+            self._machine = load_machine(self)
+        return self._machine
+
+
+class Call(collections.abc.Coroutine):  # type: ignore[type-arg]
+    """A call of a decorated function made inside a running compiled function."""
+
+    __slots__ = ("_coro", "args", "function", "kwargs", "run")
+
+    def __init__(
+        self, function: Function, args: tuple[Any, ...], kwargs: dict[str, Any], run: Any
+    ) -> None:
+        self.function = function
+        self.args = args
+        self.kwargs = kwargs
+        self.run = run
+        self._coro: Any = None
+
+    def _started(self) -> Any:
+        if self._coro is None:
+            self._coro = self.run.child(self)
+        return self._coro
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self._started().__await__()  # type: ignore[no-any-return]
+
+    def send(self, value: Any) -> Any:
+        return self._started().send(value)
+
+    def throw(self, *args: Any) -> Any:
+        return self._started().throw(*args)
+
+    def close(self) -> None:
+        if self._coro is not None:
+            self._coro.close()
+
+    def __repr__(self) -> str:
+        return f"<resumable call {self.function.__qualname__}>"
+
+
+@overload
+def function(fn: Callable[..., Any], /) -> Function: ...
+@overload
+def function(*, retry: Any = None) -> Callable[[Callable[..., Any]], Function]: ...
+
+
+def function(fn: Callable[..., Any] | None = None, /, *, retry: Any = None) -> Any:
+    """Make an `async def` resumable: `@resumable.function` or
+    `@resumable.function(retry=...)`."""
+    if fn is None:
+        return lambda f: Function(f, retry=retry)
+    return Function(fn, retry=retry)

@@ -1,0 +1,87 @@
+"""Finds and loads the generated state machine of a decorated function.
+
+`app/shop.py` is compiled to `app/__resumable__/shop.py`; the path comes from
+the function's own code object (never the working directory). The generated
+module is executed in a private namespace, then each machine's state
+functions are re-created over the *source module's* globals, so globals and
+builtins resolve exactly as in the original function.
+"""
+
+from __future__ import annotations
+
+import os
+import types
+from typing import Any
+
+from . import __version__
+from .errors import StaleCodeError
+from .machine import Machine
+from .source import build_hash, generated_path, loaded_source
+
+__all__ = ["load_machine"]
+
+_modules: dict[str, tuple[float, dict[str, Any]]] = {}
+
+
+def _display(path: str) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel
+
+
+def _stale(fn: Any, why: str, source_path: str) -> StaleCodeError:
+    line = fn.__code__.co_firstlineno
+    return StaleCodeError(
+        f"{fn.__qualname__} ({_display(source_path)}:{line}): {why}; "
+        f"run `resumable compile {_display(source_path)}` and deploy the result"
+    )
+
+
+def _namespace(path: str) -> dict[str, Any]:
+    mtime = os.stat(path).st_mtime
+    cached = _modules.get(path)
+    if cached is not None and cached[0] == mtime:
+        return cached[1]
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    namespace: dict[str, Any] = {"__name__": "__resumable_generated__", "__file__": path}
+    exec(compile(text, path, "exec"), namespace)
+    _modules[path] = (mtime, namespace)
+    return namespace
+
+
+def load_machine(function: Any) -> type[Machine]:
+    """The machine class for `function`, bound to its module's globals.
+
+    Raises StaleCodeError when the generated module is missing or was compiled
+    from other source than the one loaded now."""
+    fn = function.__wrapped__
+    source_path = os.path.abspath(fn.__code__.co_filename)
+    path = generated_path(source_path)
+    if not os.path.exists(path):
+        raise _stale(fn, f"generated code {_display(path)} is missing", source_path)
+    namespace = _namespace(path)
+    machines = namespace.get("MACHINES", {})
+    cls = machines.get(fn.__qualname__)
+    if cls is None:
+        raise _stale(fn, f"{_display(path)} has no machine for it", source_path)
+    try:
+        block, first_line = loaded_source(fn)
+    except OSError as e:
+        raise _stale(fn, f"its source cannot be read ({e})", source_path) from None
+    if cls.build_hash != build_hash(block, __version__):
+        why = "the generated code was compiled from different source"
+        if cls.compiler_version != __version__:
+            why += f" (by resumable {cls.compiler_version}; this is {__version__})"
+        raise _stale(fn, why, source_path)
+    return _bind(cls, fn.__globals__, first_line - cls.first_line)
+
+
+def _bind(cls: type[Machine], globals_: dict[str, Any], shift: int) -> type[Machine]:
+    states = tuple(
+        types.FunctionType(f.__code__, globals_, f.__name__, f.__defaults__, f.__closure__)
+        for f in cls.states
+    )
+    return type(cls.__name__, (cls,), {"states": states, "line_shift": shift, "__slots__": ()})

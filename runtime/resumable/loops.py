@@ -1,0 +1,289 @@
+"""Checkpointable positions of for-loops whose body awaits.
+
+A native iterator cannot be written into JSON, so a loop that awaits keeps a
+*cursor*: the object iterated plus a position, chosen by the exact type at loop
+entry, matching what the native iterator would yield:
+
+    range, list, tuple, str, bytes, bytearray -> (sequence, index); a list's
+        length is checked at every step, like list's own iterator
+    dict and its keys/values/items views      -> key snapshot + index; values are
+        read live; a size change raises the same RuntimeError
+    set, frozenset                            -> member snapshot + index
+    enumerate/zip/reversed (the builtins)     -> cursors over the above
+
+Anything else (generators, map, files, custom iterators) raises
+SerializationError at loop entry, naming the loop and the fix.
+"""
+
+from __future__ import annotations
+
+import builtins
+import gc
+import operator
+from typing import Any
+
+from .codec import register_internal
+from .errors import SerializationError
+
+__all__ = ["Cursor", "LazyCall", "cursor"]
+
+
+class LazyCall:
+    """A call in a for-loop header, made when the loop starts."""
+
+    __slots__ = ("args", "fn", "kwargs")
+
+    def __init__(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+
+    def materialize(self) -> Any:
+        args = [a.materialize() if type(a) is LazyCall else a for a in self.args]
+        return self.fn(*args, **self.kwargs)
+
+
+class Cursor:
+    """A loop position. `step()` advances and sets `value`; False when done."""
+
+    __slots__ = ("value",)
+
+    def step(self) -> bool:
+        raise NotImplementedError
+
+
+class SeqCursor(Cursor):
+    __slots__ = ("i", "seq")
+
+    def __init__(self, seq: Any, i: int = 0) -> None:
+        self.seq = seq
+        self.i = i
+
+    def step(self) -> bool:
+        i = self.i
+        if i < len(self.seq):
+            self.value = self.seq[i]
+            self.i = i + 1
+            return True
+        return False
+
+
+class ReversedCursor(Cursor):
+    __slots__ = ("i", "seq")
+
+    def __init__(self, seq: Any, i: int) -> None:
+        self.seq = seq
+        self.i = i
+
+    def step(self) -> bool:
+        i = self.i
+        if 0 <= i < len(self.seq):
+            self.value = self.seq[i]
+            self.i = i - 1
+            return True
+        self.i = -1
+        return False
+
+
+_DICT_KINDS = ("keys", "values", "items")
+
+
+class DictCursor(Cursor):
+    __slots__ = ("d", "i", "keys", "kind", "size")
+
+    def __init__(self, d: dict[Any, Any], kind: str, keys: list[Any], i: int, size: int) -> None:
+        self.d = d
+        self.kind = kind
+        self.keys = keys
+        self.i = i
+        self.size = size
+
+    def step(self) -> bool:
+        d = self.d
+        if len(d) != self.size:
+            raise RuntimeError("dictionary changed size during iteration")
+        i = self.i
+        if i >= len(self.keys):
+            return False
+        key = self.keys[i]
+        self.i = i + 1
+        if key not in d:
+            raise RuntimeError("dictionary keys changed during iteration")
+        if self.kind == "keys":
+            self.value = key
+        elif self.kind == "values":
+            self.value = dict.__getitem__(d, key)
+        else:
+            self.value = (key, dict.__getitem__(d, key))
+        return True
+
+
+class SetCursor(Cursor):
+    __slots__ = ("i", "members", "s", "size")
+
+    def __init__(self, s: Any, members: list[Any], i: int, size: int) -> None:
+        self.s = s
+        self.members = members
+        self.i = i
+        self.size = size
+
+    def step(self) -> bool:
+        if len(self.s) != self.size:
+            raise RuntimeError("Set changed size during iteration")
+        i = self.i
+        if i >= len(self.members):
+            return False
+        self.value = self.members[i]
+        self.i = i + 1
+        return True
+
+
+class EnumerateCursor(Cursor):
+    __slots__ = ("count", "inner")
+
+    def __init__(self, inner: Cursor, count: int) -> None:
+        self.inner = inner
+        self.count = count
+
+    def step(self) -> bool:
+        if not self.inner.step():
+            return False
+        self.value = (self.count, self.inner.value)
+        self.count += 1
+        return True
+
+
+class ZipCursor(Cursor):
+    __slots__ = ("inners", "strict")
+
+    def __init__(self, inners: list[Cursor], strict: bool) -> None:
+        self.inners = inners
+        self.strict = strict
+
+    def step(self) -> bool:
+        if not self.inners:
+            return False
+        values = []
+        for i, inner in enumerate(self.inners):
+            if not inner.step():
+                if self.strict:
+                    self._check_strict(i)
+                return False
+            values.append(inner.value)
+        self.value = tuple(values)
+        return True
+
+    def _check_strict(self, i: int) -> None:
+        # CPython's messages for zip(strict=True).
+        if i:
+            plural = " " if i == 1 else "s 1-"
+            raise ValueError(f"zip() argument {i + 1} is shorter than argument{plural}{i}")
+        for j, other in enumerate(self.inners[1:], start=1):
+            if other.step():
+                plural = " " if j == 1 else "s 1-"
+                raise ValueError(f"zip() argument {j + 1} is longer than argument{plural}{j}")
+
+
+_SEQUENCES = (range, list, tuple, str, bytes, bytearray)
+
+
+def _dict_of_view(view: Any) -> dict[Any, Any]:
+    for ref in gc.get_referents(view):
+        if isinstance(ref, dict):
+            return ref
+    raise AssertionError("a dict view without its dict")  # pragma: no cover
+
+
+def _plain(value: Any, where: str) -> Cursor:
+    t = type(value)
+    for base in _SEQUENCES:
+        if t is base or (isinstance(value, base) and t.__iter__ is base.__iter__):
+            return SeqCursor(value)
+    if isinstance(value, dict) and t.__iter__ is dict.__iter__:
+        return DictCursor(value, "keys", list(value), 0, len(value))
+    if t in _VIEW_KINDS:
+        d = _dict_of_view(value)
+        return DictCursor(d, _VIEW_KINDS[t], list(d), 0, len(d))
+    if isinstance(value, set | frozenset) and t.__iter__ in (set.__iter__, frozenset.__iter__):
+        return SetCursor(value, list(value), 0, len(value))
+    iter(value)  # not iterable at all: CPython's own TypeError
+    raise SerializationError(
+        f"the for-loop at {where} iterates a {_describe(t)}, whose position cannot be "
+        "checkpointed across the awaits in its body; "
+        "fix: iterate a list instead, for example `for x in list(...)`"
+    )
+
+
+_VIEW_KINDS: dict[type, str] = {
+    type({}.keys()): "keys",
+    type({}.values()): "values",
+    type({}.items()): "items",
+}
+
+
+def _describe(t: type) -> str:
+    name = t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+    return f"`{name}`"
+
+
+def _reversed(value: Any, where: str) -> Cursor:
+    t = type(value)
+    if t in (range, list, tuple, str, bytes, bytearray):
+        return ReversedCursor(value, len(value) - 1)
+    if t is dict:
+        keys = list(reversed(value))
+        return DictCursor(value, "keys", keys, 0, len(value))
+    if t in _VIEW_KINDS:
+        d = _dict_of_view(value)
+        return DictCursor(d, _VIEW_KINDS[t], list(reversed(d)), 0, len(d))
+    return _plain(builtins.reversed(value), where)
+
+
+def _from_lazy(call: LazyCall, where: str) -> Cursor:
+    fn, args, kwargs = call.fn, call.args, call.kwargs
+    if fn is builtins.enumerate and 1 <= len(args) <= 2 and set(kwargs) <= {"start"}:
+        if len(args) == 2 and kwargs:
+            return cursor(call.materialize(), where)  # the builtin's own TypeError
+        # Like enumerate(): the start is converted before the iterable is iterated.
+        start = operator.index(args[1] if len(args) > 1 else kwargs.get("start", 0))
+        return EnumerateCursor(cursor(args[0], where), start)
+    if fn is builtins.zip and set(kwargs) <= {"strict"}:
+        return ZipCursor([cursor(a, where) for a in args], bool(kwargs.get("strict", False)))
+    if fn is builtins.reversed and len(args) == 1 and not kwargs:
+        inner = args[0]
+        return _reversed(inner.materialize() if type(inner) is LazyCall else inner, where)
+    return cursor(call.materialize(), where)
+
+
+def cursor(iterable: Any, where: str) -> Cursor:
+    """A cursor for `for ... in iterable` (a value or a LazyCall)."""
+    if type(iterable) is LazyCall:
+        return _from_lazy(iterable, where)
+    return _plain(iterable, where)
+
+
+register_internal(SeqCursor, "loop.seq", lambda c: [c.seq, c.i], lambda s: SeqCursor(s[0], s[1]))
+register_internal(
+    ReversedCursor, "loop.reversed", lambda c: [c.seq, c.i], lambda s: ReversedCursor(s[0], s[1])
+)
+register_internal(
+    DictCursor,
+    "loop.dict",
+    lambda c: [c.d, c.kind, c.keys, c.i, c.size],
+    lambda s: DictCursor(s[0], s[1], s[2], s[3], s[4]),
+)
+register_internal(
+    SetCursor,
+    "loop.set",
+    lambda c: [c.s, c.members, c.i, c.size],
+    lambda s: SetCursor(s[0], s[1], s[2], s[3]),
+)
+register_internal(
+    EnumerateCursor,
+    "loop.enumerate",
+    lambda c: [c.inner, c.count],
+    lambda s: EnumerateCursor(s[0], s[1]),
+)
+register_internal(
+    ZipCursor, "loop.zip", lambda c: [c.inners, c.strict], lambda s: ZipCursor(s[0], s[1])
+)

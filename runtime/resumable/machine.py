@@ -1,0 +1,160 @@
+"""What generated state machines are made of: `Machine`, `Locals`, and the
+helpers a state calls through its `m` argument.
+
+A compiled function is a `Machine` subclass whose states are plain functions
+`state(m, L)`: `m` is the machine (one per run segment), `L` the function's
+locals, one attribute per variable (unbound = absent). A state returns:
+
+- an `int`: the next state to run;
+- `m.done(value)`: the function returned `value`;
+- `m.throw(exc)`: raise `exc` at this point without touching its context
+  (used to re-raise pending exceptions);
+- for an *await state* (listed in `awaits`): the awaitable to await.
+
+Tables on the class (all keyed by state number):
+
+    awaits   = {3: (4, ("user_id", "receipt_id"))}  # await state -> (resume state, live locals)
+    on_error = {5: (7, "_x1")}                       # where an exception raised in a state goes,
+                                                     #   and the variable that receives it
+    handled  = {8: ("_x1",)}                         # exceptions being handled while the state runs
+
+Nothing here imports the compiler.
+"""
+
+from __future__ import annotations
+
+import builtins
+from typing import Any, ClassVar
+
+from . import loops
+from .errors import InternalError
+
+__all__ = ["DONE", "THROW", "Locals", "Machine"]
+
+
+class _Signal:
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+#: Returned by a state when the function returned (the value is in `m.result`).
+DONE = _Signal("DONE")
+#: Returned by a state to raise `m.thrown` at that state without re-raising it.
+THROW = _Signal("THROW")
+
+_UNBOUND = "cannot access local variable '{}' where it is not associated with a value"
+
+
+class Locals:
+    """The local variables of one function activation, as attributes.
+
+    Reading or deleting an unbound variable raises the same UnboundLocalError
+    CPython raises for a real local."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise UnboundLocalError(_UNBOUND.format(name))
+
+    def __delattr__(self, name: str) -> None:
+        if name not in self.__dict__:
+            raise UnboundLocalError(_UNBOUND.format(name))
+        del self.__dict__[name]
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items())
+        return f"Locals({inner})"
+
+
+class Machine:
+    """Base class of generated state machines; one instance per run segment."""
+
+    # Filled in by the generated subclass.
+    function_id: ClassVar[str] = ""
+    qualname: ClassVar[str] = ""
+    source_file: ClassVar[str] = ""
+    first_line: ClassVar[int] = 0
+    build_hash: ClassVar[str] = ""
+    run_fingerprint: ClassVar[str] = ""
+    compiler_version: ClassVar[str] = ""
+    params: ClassVar[tuple[str, ...]] = ()
+    states: ClassVar[tuple[Any, ...]] = ()
+    lines: ClassVar[tuple[int, ...]] = ()
+    awaits: ClassVar[dict[int, tuple[int, tuple[str, ...]]]] = {}
+    on_error: ClassVar[dict[int, tuple[int, str]]] = {}
+    handled: ClassVar[dict[int, tuple[str, ...]]] = {}
+    #: Hidden variables (temporaries, loop cursors, ...) -> what they hold, for errors.
+    hidden: ClassVar[dict[str, str]] = {}
+    #: Offset between the source's current line numbers and the compiled ones.
+    line_shift: ClassVar[int] = 0
+
+    AssertionError = builtins.AssertionError
+
+    __slots__ = ("result", "run", "sent", "thrown")
+
+    def __init__(self, run: Any = None) -> None:
+        self.run = run
+        self.sent: Any = None
+        self.result: Any = None
+        self.thrown: BaseException | None = None
+
+    # -- helpers called by generated states --------------------------------
+
+    def done(self, value: Any) -> _Signal:
+        """`return value` from the function."""
+        self.result = value
+        return DONE
+
+    def throw(self, exc: BaseException) -> _Signal:
+        """Raise `exc` here, leaving its __context__ and __cause__ as they are."""
+        self.thrown = exc
+        return THROW
+
+    @staticmethod
+    def let(L: Locals, name: str, value: Any) -> Any:
+        """`(name := value)`."""
+        setattr(L, name, value)
+        return value
+
+    @staticmethod
+    def capture(L: Locals, /, **values: Any) -> bool:
+        """Copy the names a `case` pattern captured into the locals (a guard
+        that is always true)."""
+        L.__dict__.update(values)
+        return True
+
+    @staticmethod
+    def raising(record: Any) -> bool:
+        """Is a finally block's pending completion an exception?"""
+        return isinstance(record, BaseException)
+
+    @staticmethod
+    def bad_record(record: Any) -> InternalError:
+        return InternalError(f"a finally block ended with an unknown pending record {record!r}")
+
+    @staticmethod
+    def matches(exc: BaseException, spec: Any) -> bool:
+        """The test of `except spec:`, with CPython's check of `spec`."""
+        for cls in spec if isinstance(spec, tuple) else (spec,):
+            if not (isinstance(cls, type) and issubclass(cls, BaseException)):
+                raise TypeError(
+                    "catching classes that do not inherit from BaseException is not allowed"
+                )
+        return isinstance(exc, spec)
+
+    @staticmethod
+    def lazy(fn: Any, /, *args: Any, **kwargs: Any) -> loops.LazyCall:
+        """`fn(*args, **kwargs)` in a for-loop header, called by `loop` (so that
+        enumerate/zip/reversed over checkpointable values get a cursor)."""
+        return loops.LazyCall(fn, args, kwargs)
+
+    def loop(self, iterable: Any, line: int) -> loops.Cursor:
+        """Start a for-loop whose body awaits: a checkpointable cursor."""
+        return loops.cursor(iterable, f"{self.source_file}:{line + self.line_shift}")
+
+    def source_line(self, state: int) -> int:
+        """The current source line of a state (compiled line + shift)."""
+        return self.lines[state] + self.line_shift

@@ -1,0 +1,47 @@
+"""Where generated code lives and how its build hash is computed.
+
+Both the compiler (at build time) and the runtime (at the first durable run)
+hash the same text: the function's source block as `inspect.getsource` sees
+it, decorators included, together with resumable's version. If the source
+loaded now hashes differently, the generated code is stale.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import linecache
+import os
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["GENERATED_DIR", "build_hash", "function_block", "generated_path", "loaded_source"]
+
+#: Folder beside each source module that holds its generated module.
+GENERATED_DIR = "__resumable__"
+
+
+def generated_path(source_path: str) -> str:
+    """`app/shop.py` -> `app/__resumable__/shop.py`."""
+    folder, name = os.path.split(os.path.abspath(source_path))
+    return os.path.join(folder, GENERATED_DIR, name)
+
+
+def function_block(lines: Sequence[str], first_line: int) -> str:
+    """The source block of a function starting at 1-based `first_line` (its
+    first decorator), exactly as `inspect.getsource` extracts it."""
+    return "".join(inspect.getblock(list(lines[first_line - 1 :])))
+
+
+def build_hash(block: str, version: str) -> str:
+    digest = hashlib.sha256(f"resumable {version}\n".encode() + block.encode("utf-8"))
+    return "sha256:" + digest.hexdigest()[:32]
+
+
+def loaded_source(fn: Any) -> tuple[str, int]:
+    """The source block of a loaded function and its first line."""
+    code = fn.__code__
+    lines = linecache.getlines(code.co_filename, fn.__globals__)
+    if not lines:
+        raise OSError(f"source of {fn.__qualname__} ({code.co_filename}) is not available")
+    return function_block(lines, code.co_firstlineno), code.co_firstlineno

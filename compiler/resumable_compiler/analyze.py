@@ -243,6 +243,16 @@ class _Scanner:
                 self.deleted.add(target.value)
         return self.scan_children(node.children)
 
+    def scan_ExceptHandler(self, node: cst.ExceptHandler) -> bool:
+        if node.name is not None and isinstance(node.name.name, cst.Name):
+            self.deleted.add(node.name.name.value)  # `e = None; del e` after the handler
+        return self.scan_children(node.children)
+
+    def scan_ExceptStarHandler(self, node: cst.ExceptStarHandler) -> bool:
+        if node.name is not None and isinstance(node.name.name, cst.Name):
+            self.deleted.add(node.name.name.value)
+        return self.scan_children(node.children)
+
     def scan_Call(self, node: cst.Call) -> bool:
         self.frame_access(node)
         return self.scan_children(node.children)
@@ -443,6 +453,7 @@ def analyze(parsed: ParsedModule, fn: FunctionSource) -> Analysis:
         locals=local_names,
         declared_globals=declared_globals,
         maybe_unbound=maybe_unbound,
+        deleted=frozenset(scanner.deleted),
         function_values={k: parsed.line_of(v) for k, v in values.items()},
         awaiting=frozenset(scanner.awaiting),
         reserved=_reserved(scanner.names | set(dir(builtins)) | parsed.module_names),

@@ -114,10 +114,16 @@ class Emitter:
 
     def mark(self, label: Label) -> None:
         """Start the state `label` names (falling through to it)."""
-        if label.builder is not None:
-            raise InternalError(f"{label} marked twice")
+        self._fall_into(label)
+        self._begin(label)
+
+    def _fall_into(self, label: Label) -> None:
         if not self.current.closed:
             self.jump(label)
+
+    def _begin(self, label: Label) -> None:
+        if label.builder is not None:
+            raise InternalError(f"{label} marked twice")
         self._start(label)
 
     def ref(self, label: Label, *, successor: bool = True) -> cst.Integer:
@@ -151,7 +157,7 @@ class Emitter:
     def emit(self, stmt: cst.BaseStatement) -> None:
         self.ensure_open()
         b = self.current
-        if b.regions is not self.regions:
+        if _routing(b.regions) != _routing(self.regions):
             raise InternalError("statement emitted into a state of another region")
         if self.comment is not None:
             comment = cst.EmptyLine(comment=cst.Comment("# " + self.comment))
@@ -230,16 +236,24 @@ class Emitter:
     def pop(self, region: Region) -> None:
         if not self.regions or self.regions[-1] is not region:
             raise InternalError("region stack out of order")
+        if region.kind != "loop" and not self.current.closed:
+            raise InternalError(f"left a {region.kind} region from an open state")
         self.regions = self.regions[:-1]
 
-    def enter(self, region: Region) -> None:
-        """Push a region that changes where exceptions go, in a new state."""
+    def enter(self, region: Region, label: Label | None = None) -> None:
+        """Push a region that changes where exceptions go; it starts in a new
+        state (`label`, or a fresh one)."""
+        label = label or self.new_label()
+        self._fall_into(label)
         self.push(region)
-        self.mark(self.new_label())
+        self._begin(label)
 
     def leave(self, region: Region, label: Label | None = None) -> None:
+        """Pop `region`; what follows starts in a new state."""
+        label = label or self.new_label()
+        self._fall_into(label)
         self.pop(region)
-        self.mark(label or self.new_label())
+        self._begin(label)
 
     # -- leaving constructs: break, continue, return -------------------------------------
 
@@ -345,6 +359,11 @@ class Emitter:
                 )
             )
         return tuple(states)
+
+
+def _routing(regions: tuple[Region, ...]) -> tuple[Region, ...]:
+    """The regions that decide where exceptions go (loops do not)."""
+    return tuple(r for r in regions if r.kind != "loop")
 
 
 def _only_jumps(b: _Builder) -> bool:

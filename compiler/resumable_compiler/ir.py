@@ -103,6 +103,8 @@ class Analysis:
     declared_globals: frozenset[str]
     #: Locals that may be unbound when read (not parameters, or deleted).
     maybe_unbound: frozenset[str]
+    #: Locals deleted somewhere (`del x`, or the end of `except ... as x`).
+    deleted: frozenset[str]
     #: Locals bound by `def`, `class` or `x = lambda ...`: never serializable.
     function_values: Mapping[str, int]
     #: id() of every node that contains an await in this function's scope.

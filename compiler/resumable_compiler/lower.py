@@ -41,7 +41,7 @@ def lower(analysis: Analysis) -> Lowered:
     rw = Rewriter(analysis, em.jump_code)
     x = Expressions(em, rw, analysis)
     statements = Statements(em, rw, x)
-    statements.body(analysis.function.node.body)
+    statements.function_body(analysis.function.node.body)
     states = em.finish()
     return Lowered(
         analysis=analysis,
@@ -68,6 +68,13 @@ class Statements:
             self.statement(cst.SimpleStatementLine(suite.body))
         else:
             self.block(suite.body)
+
+    def function_body(self, suite: cst.BaseSuite) -> None:
+        """The function's own body: names its statements assign stay bound."""
+        statements = suite.body if isinstance(suite, cst.IndentedBlock) else [cst.SimpleStatementLine(suite.body)]
+        for stmt in statements:
+            self.statement(stmt)
+            self.x.bound |= _bound_by(stmt) - self.analysis.deleted
 
     def block(self, statements: Sequence[cst.BaseStatement]) -> None:
         for stmt in statements:
@@ -150,7 +157,7 @@ class Statements:
         target, x = small.target, self.x
         if isinstance(target, cst.Name):
             rewritten = self.rw.expression(target)
-            if target.value in self.analysis.maybe_unbound and target.value in self.analysis.locals:
+            if target.value in self.analysis.locals and self.x.maybe_unbound(target.value):
                 x.touch(rewritten)  # an unbound name fails before the await
             self.em.emit_small(small.with_changes(target=rewritten, value=x.value(small.value)))
             return
@@ -288,7 +295,7 @@ class Statements:
         line = em.line
         cursor = em.hidden_var("c", f"the position of the for-loop at line {line}")
         iterable = self.loop_iterable(node.iter)
-        em.assign(cursor, cst.Call(attr(em.m, "loop"), [cst.Arg(iterable), cst.Arg(cst.Integer(str(line)))]))
+        em.assign(cursor, call(attr(em.m, "loop"), iterable, cst.Integer(str(line))))
         head, end = em.new_label(), em.new_label()
         orelse = em.new_label() if node.orelse is not None else end
         em.mark(head)
@@ -367,17 +374,16 @@ class Statements:
             for handler, label in zip(node.handlers, labels, strict=True):
                 self.handler(handler, label, exc, fin, after)
         if fin is not None:
-            assert node.finalbody is not None
-            em.pop(fin)
+            assert node.finalbody is not None and fin.target is not None
+            em.pop(fin)  # every path above ended in a jump
             body = Region("finally_body", var=fin.var)
-            em.push(body)
-            assert fin.target is not None
-            em.mark(fin.target)
+            em.enter(body, fin.target)
             self.body(node.finalbody.body)
             if not em.current.closed:
                 self.end_finally(fin, after)
-            em.pop(body)
-        em.mark(after)
+            em.leave(body, after)
+        else:
+            em.mark(after)
 
     def leave_try(self, fin: Region | None, after: Label) -> None:
         """Leave the try statement normally (through its finally block)."""
@@ -394,8 +400,7 @@ class Statements:
         """The state matching the exception in `exc` against the except clauses."""
         em = self.em
         region = Region("dispatch", var=exc)
-        em.push(region)
-        em.mark(dispatch)
+        em.enter(region, dispatch)
         labels = []
         for handler in node.handlers:
             label = em.new_label()
@@ -413,7 +418,7 @@ class Statements:
                 em.emit_small(*body)
                 break
             kind = self.x.value(handler.type)
-            test = cst.Call(attr(em.m, "matches"), [cst.Arg(em.local(exc)), cst.Arg(kind)])
+            test = call(attr(em.m, "matches"), em.local(exc), kind)
             em.emit(cst.If(test=test, body=cst.IndentedBlock([cst.SimpleStatementLine(body)])))
         if not em.current.closed:
             em.emit_small(cst.Return(call(attr(em.m, "throw"), em.local(exc))))
@@ -425,17 +430,18 @@ class Statements:
         name = handler.name.name.value if handler.name is not None and isinstance(handler.name.name, cst.Name) else None
         cleanup = em.new_label() if name is not None else None
         region = Region("handler", var=exc, target=cleanup, name=name)
-        em.push(region)
-        em.mark(label)
+        em.enter(region, label)
         self.body(handler.body)
         if not em.current.closed:
             if name is not None:
                 self._unbind(name)
             self.leave_try(fin, after)
-        em.pop(region)
-        if cleanup is not None and name is not None:
+        if cleanup is None:
+            em.pop(region)  # the handler ended in a jump
+        else:
+            assert name is not None
             # An exception leaving the handler: CPython's `e = None; del e`, then on.
-            em.mark(cleanup)
+            em.leave(region, cleanup)
             self._unbind(name)
             em.emit_small(cst.Return(call(attr(em.m, "throw"), em.local(exc))))
 
@@ -478,6 +484,31 @@ class Statements:
                 "await position",
             )
         )
+
+
+def _bound_by(stmt: cst.BaseStatement) -> set[str]:
+    """Names a statement certainly binds when it completes."""
+    out: set[str] = set()
+    if isinstance(stmt, cst.SimpleStatementLine):
+        for small in stmt.body:
+            targets: list[cst.BaseExpression] = []
+            if isinstance(small, cst.Assign):
+                targets = [t.target for t in small.targets]
+            elif isinstance(small, cst.AnnAssign) and small.value is not None:
+                targets = [small.target]
+            elif isinstance(small, cst.AugAssign):
+                targets = [small.target]
+            while targets:
+                t = targets.pop()
+                if isinstance(t, cst.Name):
+                    out.add(t.value)
+                elif isinstance(t, cst.Tuple | cst.List):
+                    targets.extend(e.value for e in t.elements)
+                elif isinstance(t, cst.StarredElement):
+                    targets.append(t.value)
+    elif isinstance(stmt, cst.FunctionDef | cst.ClassDef):
+        out.add(stmt.name.value)
+    return out
 
 
 def _branches(node: cst.If) -> list[cst.CSTNode]:

@@ -66,6 +66,12 @@ class Expressions:
         self.rw = rw
         self.analysis = analysis
         self.errors: list[CompileError] = []
+        #: Locals certainly bound here: assigned by an earlier top-level
+        #: statement of the function body and never deleted.
+        self.bound: set[str] = set(analysis.params) - set(analysis.maybe_unbound)
+
+    def maybe_unbound(self, name: str) -> bool:
+        return name in self.analysis.maybe_unbound and name not in self.bound
 
     def has_await(self, node: cst.CSTNode | None) -> bool:
         return self.analysis.has_await(node)
@@ -128,7 +134,7 @@ class Expressions:
             if name in self.analysis.locals:
                 if name in _walrus_targets(later):
                     return self.spill(lowered, original)
-                if name in self.analysis.maybe_unbound:
+                if self.maybe_unbound(name):
                     self.touch(lowered)
                 return lowered
             if name not in self.analysis.parsed.module_names and name not in _BUILTINS:

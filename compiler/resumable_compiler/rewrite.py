@@ -42,7 +42,14 @@ def attr(obj: str, name: str) -> cst.Attribute:
 
 
 def call(func: cst.BaseExpression, *args: cst.BaseExpression) -> cst.Call:
-    return cst.Call(func=func, args=[cst.Arg(a) for a in args])
+    """`func(*args)`; a bare tuple argument gets its parentheses."""
+    return cst.Call(func=func, args=[cst.Arg(_argument(a)) for a in args])
+
+
+def _argument(e: cst.BaseExpression) -> cst.BaseExpression:
+    if isinstance(e, cst.Tuple) and not e.lpar:
+        return e.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return e
 
 
 def name_load(node: cst.BaseExpression) -> str | None:

@@ -180,6 +180,8 @@ class _Encoder:
             return {"$set": members}
         if t is bytes:
             return {"$bytes": base64.b64encode(x).decode("ascii")}
+        if t is range:
+            return {"$range": [self.enc(x.start, None, None), self.enc(x.stop, None, None), self.enc(x.step, None, None)]}
         if t is bytearray:
             self.memo[id(x)] = [x, holder, key, None]
             return {"$bytearray": base64.b64encode(x).decode("ascii")}
@@ -379,6 +381,12 @@ class _Decoder:
             raise CheckpointError("malformed $float")
         return float(body)
 
+    def range_(self, body: Any, n: int | None) -> Any:
+        fields = [self.dec(f) for f in _expect_list(body, "$range")]
+        if len(fields) != 3 or any(type(f) is not int for f in fields) or fields[2] == 0:
+            raise CheckpointError("malformed $range")
+        return range(*fields)
+
     def bytes_(self, body: Any, n: int | None) -> Any:
         return _b64(body)
 
@@ -441,6 +449,7 @@ _TAGS: dict[str, Callable[[_Decoder, Any, int | None], Any]] = {
     "$int": _Decoder.int_,
     "$float": _Decoder.float_,
     "$bytes": _Decoder.bytes_,
+    "$range": _Decoder.range_,
     "$bytearray": _Decoder.bytearray_,
     "$exc": _Decoder.exc,
 }

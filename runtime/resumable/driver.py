@@ -43,8 +43,13 @@ _NOT_ROUTED = (SerializationError, CheckpointError, StaleCodeError, VersionMisma
 Checkpointer = Callable[[Machine, int, Locals], Locals]
 
 
-async def drive(m: Machine, L: Locals, state: int, checkpoint: Checkpointer) -> Any:
-    """Run machine `m` from `state` until the function returns or raises."""
+async def drive(
+    m: Machine, L: Locals, state: int, checkpoint: Checkpointer, *, resumed: bool = False
+) -> Any:
+    """Run machine `m` from `state` until the function returns or raises.
+
+    `resumed`: `L` was just decoded from the checkpoint of `state`, which is
+    not written again."""
     cls = type(m)
     states, awaits, on_error, handled = cls.states, cls.awaits, cls.on_error, cls.handled
     run = m.run
@@ -54,7 +59,10 @@ async def drive(m: Machine, L: Locals, state: int, checkpoint: Checkpointer) -> 
         active = _handled_exceptions(L, names) if names else ()
         resume = awaits.get(state)
         if resume is not None:
-            L = checkpoint(m, state, L)
+            if resumed:
+                resumed = False
+            else:
+                L = checkpoint(m, state, L)
             token = CURRENT.set(run)
             try:
                 awaitable = _call(states[state], m, L, active)

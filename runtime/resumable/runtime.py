@@ -285,14 +285,20 @@ class Runtime:
             decoded = decode_checkpoint(record.checkpoint, machine)
             L.__dict__.update(decoded["locals"])
             state = decoded["state"]
-        return await self._finish(Run(self, machine, record.run_id, record), L, state)
+        return await self._finish(
+            Run(self, machine, record.run_id, record), L, state, resumed=record.checkpoint is not None
+        )
 
-    async def _finish(self, run: Run, L: Locals, state: int) -> Any:
+    async def _finish(self, run: Run, L: Locals, state: int, *, resumed: bool = False) -> Any:
         m = run.machine(run)
         record = run.record
         try:
-            value = await drive(m, L, state, run.checkpoint)
+            value = await drive(m, L, state, run.checkpoint, resumed=resumed)
         except BaseException as exc:
+            if not isinstance(exc, Exception):
+                # Interrupted (Ctrl-C, cancellation, a crash): the run stays at
+                # its last checkpoint and can be resumed.
+                raise
             if record is not None and not isinstance(exc, SerializationError):
                 record.status = "failed"
                 try:

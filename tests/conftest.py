@@ -1,0 +1,75 @@
+"""Shared fixtures: the case modules under tests/cases are compiled once per
+test session (into tests/cases/__resumable__/) and imported from their files."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from collections.abc import Iterator
+from types import ModuleType
+
+import pytest
+from hypothesis import settings
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CASES = os.path.join(HERE, "cases")
+GOLDEN = os.path.join(HERE, "golden")
+
+settings.register_profile("default", deadline=None, print_blob=True)
+settings.register_profile("slow", deadline=None, print_blob=True, max_examples=2000)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden from the current compiler")
+    parser.addoption("--slow", action="store_true", help="run long property runs (2000 examples) and slow tests")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    settings.load_profile("slow" if config.getoption("--slow") else "default")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with --slow")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+def case_names() -> list[str]:
+    return sorted(f[:-3] for f in os.listdir(CASES) if f.endswith(".py") and not f.startswith("_"))
+
+
+def case_path(name: str) -> str:
+    return os.path.join(CASES, name + ".py")
+
+
+_modules: dict[str, ModuleType] = {}
+
+
+def load_case(name: str) -> ModuleType:
+    """Import tests/cases/<name>.py from its file (native import; no compiled code needed)."""
+    if name not in _modules:
+        spec = importlib.util.spec_from_file_location(f"cases_{name}", case_path(name))
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module
+        spec.loader.exec_module(module)
+        _modules[name] = module
+    return _modules[name]
+
+
+@pytest.fixture(scope="session")
+def compiled_cases() -> Iterator[dict[str, str]]:
+    """Compile every case module once; name -> generated module text."""
+    from resumable_compiler.build import compile_file
+
+    out: dict[str, str] = {}
+    for name in case_names():
+        result = compile_file(case_path(name))
+        assert not result.errors, "\n".join(str(e) for e in result.errors)
+        with open(result.output, encoding="utf-8") as f:
+            out[name] = f.read()
+    yield out

@@ -38,8 +38,10 @@ async def checkout(user_id: str, order_id: str) -> str:
 
 def show(checkpoint: resumable.CheckpointInfo) -> None:
     saved = ", ".join(f"{k}={v!r}" for k, v in checkpoint.locals.items())
-    print(f"checkpoint {checkpoint.seq}: {checkpoint.function} state {checkpoint.state} "
-          f"({checkpoint.source}) saved {{{saved}}}")
+    print(
+        f"checkpoint {checkpoint.seq}: {checkpoint.function} state {checkpoint.state} "
+        f"({checkpoint.source}) saved {{{saved}}}"
+    )
 
 
 def main() -> None:

@@ -20,7 +20,6 @@ import symtable
 from collections.abc import Iterable, Sequence
 
 import libcst as cst
-
 from resumable.errors import CompileError
 
 from .ir import Analysis, FunctionSource, ParsedModule, Reserved
@@ -70,7 +69,11 @@ class _Scanner:
         self.names.add(node.value)
         if node.value == "__class__":
             self.error(
-                node, "E03", "`__class__` inside a resumable function", "remove the reference", "frame access"
+                node,
+                "E03",
+                "`__class__` inside a resumable function",
+                "remove the reference",
+                "frame access",
             )
         return False
 
@@ -126,7 +129,9 @@ class _Scanner:
                 self.names.add(n.value)
             stack.extend(n.children)
 
-    def comprehension(self, node: cst.CSTNode, for_in: cst.CompFor, code: str, what: str, fix: str) -> bool:
+    def comprehension(
+        self, node: cst.CSTNode, for_in: cst.CompFor, code: str, what: str, fix: str
+    ) -> bool:
         first_iter = self.scan(for_in.iter)
         rest: list[cst.CSTNode] = [for_in.target, *for_in.ifs]
         if for_in.inner_for_in is not None:
@@ -171,7 +176,13 @@ class _Scanner:
                 "async for",
             )
         if self.scan(node.target):
-            self.error(node.target, "E12", "await in a for-loop target", "await into a variable first", "await position")
+            self.error(
+                node.target,
+                "E12",
+                "await in a for-loop target",
+                "await into a variable first",
+                "await position",
+            )
         found_iter = self.scan(node.iter)
         found_body = self.scan_children([node.body, *([node.orelse] if node.orelse else [])])
         if found_body and isinstance(node.iter, cst.GeneratorExp):
@@ -271,7 +282,8 @@ class _Scanner:
         elif (
             isinstance(func, cst.Attribute)
             and isinstance(func.value, cst.Name)
-            and (func.value.value, func.attr.value) in (("sys", "_getframe"), ("inspect", "currentframe"))
+            and (func.value.value, func.attr.value)
+            in (("sys", "_getframe"), ("inspect", "currentframe"))
         ):
             what = f"`{func.value.value}.{func.attr.value}()`"
         if what:
@@ -294,9 +306,11 @@ def _has_async_for(for_in: cst.CompFor | None) -> bool:
 
 def _has_globals_argument(node: cst.Call) -> bool:
     positional = [a for a in node.args if a.keyword is None and not a.star]
-    return len(positional) >= 2 or any(
-        a.keyword is not None and a.keyword.value == "globals" for a in node.args
-    ) or any(a.star for a in node.args)
+    return (
+        len(positional) >= 2
+        or any(a.keyword is not None and a.keyword.value == "globals" for a in node.args)
+        or any(a.star for a in node.args)
+    )
 
 
 def _flatten_targets(node: cst.BaseExpression) -> list[cst.BaseExpression]:
@@ -327,7 +341,10 @@ def _params(node: cst.FunctionDef) -> tuple[str, ...]:
 
 
 def _nested_errors(
-    parsed: ParsedModule, fn: FunctionSource, table: symtable.SymbolTable, local_names: frozenset[str]
+    parsed: ParsedModule,
+    fn: FunctionSource,
+    table: symtable.SymbolTable,
+    local_names: frozenset[str],
 ) -> list[CompileError]:
     """Nested functions, lambdas and classes that read or write the function's locals."""
     errors: list[CompileError] = []
@@ -336,7 +353,9 @@ def _nested_errors(
         is_comp = t.get_type() == "function" and t.get_name() in _COMPREHENSION_TABLES
         if not is_comp:
             used = sorted(
-                s.get_name() for s in t.get_symbols() if s.is_free() and _resolves_to_function(s.get_name(), chain, local_names)
+                s.get_name()
+                for s in t.get_symbols()
+                if s.is_free() and _resolves_to_function(s.get_name(), chain, local_names)
             )
             if used:
                 node = _find_scope_node(fn.node, t)
@@ -415,7 +434,9 @@ def _reserved(names: set[str]) -> Reserved:
     frame = next(c for c in ("L", "L_", "L__", "_L", "_L_", "locals_") if c not in names)
     machine = next(c for c in ("m", "m_", "m__", "_m", "_m_", "machine_") if c not in names)
     hidden = "_"
-    while any(_HIDDEN.match(n) and n.startswith(hidden) and not n.startswith(hidden + "_") for n in names):
+    while any(
+        _HIDDEN.match(n) and n.startswith(hidden) and not n.startswith(hidden + "_") for n in names
+    ):
         hidden += "_"
     return Reserved(frame=frame, machine=machine, hidden=hidden)
 
@@ -424,7 +445,9 @@ def analyze(parsed: ParsedModule, fn: FunctionSource) -> Analysis:
     """Analyze one decorated function; errors are collected, never raised."""
     table = _function_table(parsed.table, fn)
     params = _params(fn.node)
-    declared_globals = frozenset(s.get_name() for s in table.get_symbols() if s.is_declared_global())
+    declared_globals = frozenset(
+        s.get_name() for s in table.get_symbols() if s.is_declared_global()
+    )
     local_names = frozenset(s.get_name() for s in table.get_symbols() if s.is_local())
     scanner = _Scanner(parsed, local_names)
     scanner.scan(fn.node.params)

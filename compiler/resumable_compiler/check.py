@@ -11,7 +11,6 @@ resumable (InternalError), never the user's fault:
 from __future__ import annotations
 
 import libcst as cst
-
 from resumable.errors import InternalError
 
 from .ir import Lowered
@@ -38,7 +37,10 @@ def check(lowered: Lowered) -> Lowered:
         if not state.body:
             raise fail(i, "is empty")
         last = state.body[-1]
-        if not (isinstance(last, cst.SimpleStatementLine) and isinstance(last.body[-1], cst.Return | cst.Raise)):
+        if not (
+            isinstance(last, cst.SimpleStatementLine)
+            and isinstance(last.body[-1], cst.Return | cst.Raise)
+        ):
             raise fail(i, "does not end in a return or raise")
         for target in state.successors:
             if not 0 <= target < n:
@@ -48,7 +50,7 @@ def check(lowered: Lowered) -> Lowered:
         if state.is_await:
             if state.resume is None or not 0 <= state.resume < n:
                 raise fail(i, "is an await without a valid resume state")
-            if len(state.body) != 1 or len(last.body) != 1:  # type: ignore[union-attr]
+            if len(state.body) != 1 or len(last.body) != 1:
                 raise fail(i, "is an await state with more than its operand")
             unknown = set(lowered.live.get(i, ())) - known
             if unknown:

@@ -36,8 +36,8 @@ def main(paths: Sequence[str], *, check: bool = False, out: TextIO | None = None
     for path in find_sources(p for p in paths if os.path.exists(p)):
         try:
             results.append(compile_file(path, check=check))
-        except InternalError as e:
-            print(f"{path}: internal error: {e}", file=out)
+        except InternalError as bug:
+            print(f"{path}: internal error: {bug}", file=out)
             results.append(FileResult(path, "", "error"))
     errors = 0
     for r in results:
@@ -54,10 +54,18 @@ def main(paths: Sequence[str], *, check: bool = False, out: TextIO | None = None
     stale = sum(1 for r in results if r.status in ("missing", "stale"))
     failed = sum(1 for r in results if r.status == "error") + len(missing)
     seconds = time.perf_counter() - start
-    summary = f"{functions} function{'s' * (functions != 1)} in {modules} module{'s' * (modules != 1)}"
+    summary = (
+        f"{functions} function{'s' * (functions != 1)} in {modules} module{'s' * (modules != 1)}"
+    )
     if check:
         verdict = f"{stale} out of date" if stale else "up to date"
-        print(f"resumable compile --check: {summary}, {verdict}, {errors} error{'s' * (errors != 1)} ({seconds:.2f}s)", file=out)
+        print(
+            f"resumable compile --check: {summary}, {verdict}, {errors} error{'s' * (errors != 1)} ({seconds:.2f}s)",
+            file=out,
+        )
         return 1 if (stale or failed) else 0
-    print(f"resumable compile: {summary}, {errors} error{'s' * (errors != 1)} ({seconds:.2f}s)", file=out)
+    print(
+        f"resumable compile: {summary}, {errors} error{'s' * (errors != 1)} ({seconds:.2f}s)",
+        file=out,
+    )
     return 1 if failed else 0

@@ -16,7 +16,6 @@ from typing import Any
 
 import jinja2
 import libcst as cst
-
 from resumable import __version__
 from resumable.errors import InternalError
 from resumable.source import build_hash, function_block
@@ -54,8 +53,12 @@ def _render_state(lowered: Lowered, state: State, name: str) -> str:
     if declared:
         used = sorted(declared & _names(body))
         if used:
-            body.insert(0, cst.SimpleStatementLine([cst.Global([cst.NameItem(cst.Name(n)) for n in used])]))
-    params = cst.Parameters([cst.Param(cst.Name(reserved.machine)), cst.Param(cst.Name(reserved.frame))])
+            body.insert(
+                0, cst.SimpleStatementLine([cst.Global([cst.NameItem(cst.Name(n)) for n in used])])
+            )
+    params = cst.Parameters(
+        [cst.Param(cst.Name(reserved.machine)), cst.Param(cst.Name(reserved.frame))]
+    )
     fn = cst.FunctionDef(name=cst.Name(name), params=params, body=cst.IndentedBlock(body))
     return code(fn).rstrip("\n")
 
@@ -84,7 +87,11 @@ def _machine(parsed: ParsedModule, lowered: Lowered, used: set[str]) -> dict[str
     states = []
     for state in lowered.states:
         name = _unique(f"{qualname}_{state.index}", used)
-        states.append(_StateView(state.index, name, state.line, _summary(state), _render_state(lowered, state, name)))
+        states.append(
+            _StateView(
+                state.index, name, state.line, _summary(state), _render_state(lowered, state, name)
+            )
+        )
     params = re.sub(r"\s+", " ", code(fn.node.params)).strip()
     return {
         "qualname": qualname,
@@ -98,7 +105,9 @@ def _machine(parsed: ParsedModule, lowered: Lowered, used: set[str]) -> dict[str
         "params": lowered.analysis.params,
         "states": states,
         "lines": tuple(s.line for s in lowered.states),
-        "awaits": [(s.index, s.resume, lowered.live[s.index]) for s in lowered.states if s.is_await],
+        "awaits": [
+            (s.index, s.resume, lowered.live[s.index]) for s in lowered.states if s.is_await
+        ],
         "on_error": [(s.index, *s.on_error) for s in lowered.states if s.on_error is not None],
         "handled": [(s.index, s.handled) for s in lowered.states if s.handled],
         "hidden": sorted(lowered.hidden.items(), key=lambda kv: _hidden_order(kv[0])),

@@ -31,7 +31,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import libcst as cst
-
 from resumable.errors import InternalError
 
 from .ir import Analysis, State
@@ -161,10 +160,13 @@ class Emitter:
             raise InternalError("statement emitted into a state of another region")
         if self.comment is not None:
             comment = cst.EmptyLine(comment=cst.Comment("# " + self.comment))
+            assert isinstance(stmt, cst.SimpleStatementLine | cst.BaseCompoundStatement)
             stmt = stmt.with_changes(leading_lines=[comment, *stmt.leading_lines])
             self.comment = None
         b.body.append(stmt)
-        if isinstance(stmt, cst.SimpleStatementLine) and isinstance(stmt.body[-1], cst.Return | cst.Raise):
+        if isinstance(stmt, cst.SimpleStatementLine) and isinstance(
+            stmt.body[-1], cst.Return | cst.Raise
+        ):
             b.closed = True
 
     def emit_small(self, *smalls: cst.BaseSmallStatement) -> None:
@@ -257,7 +259,9 @@ class Emitter:
 
     # -- leaving constructs: break, continue, return -------------------------------------
 
-    def jump_code(self, kind: str, value: cst.BaseExpression | None) -> list[cst.BaseSmallStatement]:
+    def jump_code(
+        self, kind: str, value: cst.BaseExpression | None
+    ) -> list[cst.BaseSmallStatement]:
         """Small statements that perform `break`, `continue` or `return value` here."""
         target: Label | None = None
         if kind != "return":
@@ -277,7 +281,11 @@ class Emitter:
             code.append(cst.Assign([cst.AssignTarget(self.local(rv))], value))
             value = self.local(rv)
         for region in reversed(self.regions):
-            if region.kind == "loop" and target is not None and target in (region.target, region.resume):
+            if (
+                region.kind == "loop"
+                and target is not None
+                and target in (region.target, region.resume)
+            ):
                 code.append(cst.Return(self.ref(target)))
                 return code
             if region.kind == "handler" and region.name is not None:
@@ -302,7 +310,8 @@ class Emitter:
 
     def _crosses_cleanup(self) -> bool:
         return any(
-            (r.kind == "handler" and r.name is not None) or r.kind == "finally" for r in self.regions
+            (r.kind == "handler" and r.name is not None) or r.kind == "finally"
+            for r in self.regions
         )
 
     # -- finishing ----------------------------------------------------------------------
@@ -315,7 +324,11 @@ class Emitter:
         target: dict[int, _Builder] = {}
 
         first = self.builders[0]
-        if _only_jumps(first) and len(self.builders) > 1 and first.successors[0].builder is self.builders[1]:
+        if (
+            _only_jumps(first)
+            and len(self.builders) > 1
+            and first.successors[0].builder is self.builders[1]
+        ):
             first = self.builders[1]  # the entry state only fell through: drop it
 
         def resolve(b: _Builder) -> _Builder:
@@ -339,7 +352,8 @@ class Emitter:
             return number[id(target[id(label.builder)])]
 
         replacements = {
-            key: cst.Integer(str(state_of(label))) for key, (node, label) in self.placeholders.items()
+            key: cst.Integer(str(state_of(label)))
+            for key, (node, label) in self.placeholders.items()
         }
         fixer = _Placeholders(replacements)
         states = []

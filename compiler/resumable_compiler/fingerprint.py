@@ -55,7 +55,11 @@ def canonical(node: cst.CSTNode) -> str:
                 if not isinstance(value, _WHITESPACE):
                     parts += [f.name, "=", value, " "]
             elif isinstance(value, list | tuple):
-                nodes = [v for v in value if isinstance(v, cst.CSTNode) and not isinstance(v, _WHITESPACE)]
+                nodes = [
+                    v
+                    for v in value
+                    if isinstance(v, cst.CSTNode) and not isinstance(v, _WHITESPACE)
+                ]
                 parts += [f.name, "=["]
                 for v in nodes:
                     parts += [v, ","]

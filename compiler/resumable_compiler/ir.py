@@ -1,11 +1,11 @@
 """The frozen values the passes hand each other.
 
-    parse    -> ParsedModule (one FunctionSource per decorated function)
-    analyze  -> Analysis     (scopes, what contains an await, reserved names)
-    lower    -> Lowered      (numbered states; `live` still empty)
-    liveness -> Lowered      (with `live` for every await state)
-    check    -> the same Lowered, or InternalError
-    emit     -> the generated module's text
+parse    -> ParsedModule (one FunctionSource per decorated function)
+analyze  -> Analysis     (scopes, what contains an await, reserved names)
+lower    -> Lowered      (numbered states; `live` still empty)
+liveness -> Lowered      (with `live` for every await state)
+check    -> the same Lowered, or InternalError
+emit     -> the generated module's text
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from typing import Any
 
 import libcst as cst
 from libcst.metadata import CodeRange
-
 from resumable.errors import CompileError
 
 __all__ = [

@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import libcst as cst
-
 from resumable.errors import CompileError
 
 from .ir import Lowered, State
@@ -51,7 +50,11 @@ class _Flow:
         stack: list[cst.CSTNode] = [node]
         while stack:
             n = stack.pop()
-            if isinstance(n, cst.Attribute) and isinstance(n.value, cst.Name) and n.value.value == self.L:
+            if (
+                isinstance(n, cst.Attribute)
+                and isinstance(n.value, cst.Name)
+                and n.value.value == self.L
+            ):
                 out.add(n.attr.value)
                 continue
             stack.extend(n.children)
@@ -59,7 +62,11 @@ class _Flow:
 
     def target(self, node: cst.BaseExpression, live: set[str]) -> set[str]:
         """Live before storing into `node`, given live after."""
-        if isinstance(node, cst.Attribute) and isinstance(node.value, cst.Name) and node.value.value == self.L:
+        if (
+            isinstance(node, cst.Attribute)
+            and isinstance(node.value, cst.Name)
+            and node.value.value == self.L
+        ):
             return live - {node.attr.value}
         if isinstance(node, cst.Tuple | cst.List):
             for el in reversed(node.elements):
@@ -81,6 +88,7 @@ class _Flow:
             return live
         if isinstance(suite, cst.SimpleStatementSuite):
             return self.smalls(suite.body, live)
+        assert isinstance(suite, cst.IndentedBlock)
         return self.block(suite.body, live)
 
     def smalls(self, smalls: Sequence[cst.BaseSmallStatement], live: set[str]) -> set[str]:

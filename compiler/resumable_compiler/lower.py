@@ -20,9 +20,9 @@ emitter.py.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import libcst as cst
-
 from resumable.errors import CompileError
 
 from .emitter import Emitter, Label, Region
@@ -64,15 +64,11 @@ class Statements:
         return self.analysis.has_await(node)
 
     def body(self, suite: cst.BaseSuite) -> None:
-        if isinstance(suite, cst.SimpleStatementSuite):
-            self.statement(cst.SimpleStatementLine(suite.body))
-        else:
-            self.block(suite.body)
+        self.block(_statements(suite))
 
     def function_body(self, suite: cst.BaseSuite) -> None:
         """The function's own body: names its statements assign stay bound."""
-        statements = suite.body if isinstance(suite, cst.IndentedBlock) else [cst.SimpleStatementLine(suite.body)]
-        for stmt in statements:
+        for stmt in _statements(suite):
             self.statement(stmt)
             self.x.bound |= _bound_by(stmt) - self.analysis.deleted
 
@@ -101,7 +97,11 @@ class Statements:
     def _SimpleStatementLine(self, line: cst.SimpleStatementLine) -> None:
         for small in line.body:
             if not self.has_await(small):
-                self.verbatim(cst.SimpleStatementLine([small.with_changes(semicolon=cst.MaybeSentinel.DEFAULT)]))
+                self.verbatim(
+                    cst.SimpleStatementLine(
+                        [small.with_changes(semicolon=cst.MaybeSentinel.DEFAULT)]
+                    )
+                )
                 continue
             method = getattr(self, "_" + type(small).__name__)
             method(small)
@@ -115,9 +115,7 @@ class Statements:
         targets = [t.target for t in small.targets]
         if not any(self.has_await(t) for t in targets):
             value = self.x.value(small.value)
-            self.em.emit_small(
-                cst.Assign([cst.AssignTarget(self.rw.expression(t)) for t in targets], value)
-            )
+            self.em.emit_small(cst.Assign([_target(self.rw.expression(t)) for t in targets], value))
             return
         # The value is computed first, then each target from left to right.
         value = self.x.spill(self.x.value(small.value), small.value)
@@ -126,13 +124,13 @@ class Statements:
 
     def assign_to(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
         if not self.has_await(target):
-            self.em.emit_small(cst.Assign([cst.AssignTarget(self.rw.expression(target))], value))
+            self.em.emit_small(cst.Assign([_target(self.rw.expression(target))], value))
         elif isinstance(target, cst.Attribute):
             obj = self.x.value(target.value)
-            self.em.emit_small(cst.Assign([cst.AssignTarget(target.with_changes(value=obj))], value))
+            self.em.emit_small(cst.Assign([_target(target.with_changes(value=obj))], value))
         elif isinstance(target, cst.Subscript):
             sub = self.x.value(target)
-            self.em.emit_small(cst.Assign([cst.AssignTarget(sub)], value))
+            self.em.emit_small(cst.Assign([_target(sub)], value))
         elif isinstance(target, cst.Tuple | cst.List):
             # Unpack into temporaries first (CPython unpacks before any store).
             names: list[tuple[cst.BaseExpression, cst.Attribute]] = []
@@ -141,7 +139,11 @@ class Statements:
                 name = self.em.hidden_var("t", f"an unpacked value (line {self.em.line})")
                 local = self.em.local(name)
                 names.append((el.value, local))
-                elements.append(cst.StarredElement(local) if isinstance(el, cst.StarredElement) else cst.Element(local))
+                elements.append(
+                    cst.StarredElement(local)
+                    if isinstance(el, cst.StarredElement)
+                    else cst.Element(local)
+                )
             self.em.emit_small(cst.Assign([cst.AssignTarget(cst.Tuple(elements))], value))
             for sub_target, local in names:
                 self.assign_to(sub_target, local)
@@ -170,7 +172,9 @@ class Statements:
             self.unsupported(target, "this augmented assignment target")
             return
         if not self.has_await(small.value):
-            self.em.emit_small(small.with_changes(target=place, value=self.rw.expression(small.value)))
+            self.em.emit_small(
+                small.with_changes(target=place, value=self.rw.expression(small.value))
+            )
             return
         # The target's parts and its current value are read before the await.
         if isinstance(place, cst.Attribute):
@@ -217,7 +221,9 @@ class Statements:
         em.jump_if(cst.Name("__debug__"), end, when=False)
         self.tests.jump_if(small.test, end, when=True)
         error = attr(em.m, "AssertionError")
-        exc: cst.BaseExpression = error if small.msg is None else call(error, self.x.value(small.msg))
+        exc: cst.BaseExpression = (
+            error if small.msg is None else call(error, self.x.value(small.msg))
+        )
         em.emit_small(cst.Raise(exc))
         em.mark(end)
 
@@ -225,9 +231,9 @@ class Statements:
         targets = small.target.elements if isinstance(small.target, cst.Tuple | cst.List) else None
         for target in [el.value for el in targets] if targets is not None else [small.target]:
             if not self.has_await(target):
-                self.em.emit_small(cst.Del(self.rw.expression(target)))
+                self.em.emit_small(_del(self.rw.expression(target)))
             elif isinstance(target, cst.Subscript | cst.Attribute):
-                self.em.emit_small(cst.Del(self.x.value(target)))
+                self.em.emit_small(_del(self.x.value(target)))
             else:
                 self.unsupported(target, "this del target")
 
@@ -256,7 +262,9 @@ class Statements:
             self.body(node.orelse.body)
         em.mark(end)
 
-    def _replace_first(self, node: cst.If | cst.For | cst.With, value: cst.BaseExpression, field: str) -> None:
+    def _replace_first(
+        self, node: cst.If | cst.For | cst.With, value: cst.BaseExpression, field: str
+    ) -> None:
         """Emit `node` unchanged except for its first expression, already lowered."""
         self.em.ensure_open()
         [rewritten] = self.rw.statement(node)
@@ -302,7 +310,7 @@ class Statements:
         em.jump_if(call(cst.Attribute(em.local(cursor), cst.Name("step"))), orelse, when=False)
         em.emit_small(
             cst.Assign(
-                [cst.AssignTarget(self.rw.expression(node.target))],
+                [_target(self.rw.expression(node.target))],
                 cst.Attribute(em.local(cursor), cst.Name("value")),
             )
         )
@@ -331,7 +339,9 @@ class Statements:
             if i < last:
                 v = self.x.stabilize(v, part, star)
             values.append(v)
-        lazy_args = [cst.Arg(values[0])] + [a.with_changes(value=v) for a, v in zip(args, values[1:], strict=True)]
+        lazy_args = [cst.Arg(values[0])] + [
+            a.with_changes(value=v) for a, v in zip(args, values[1:], strict=True)
+        ]
         return cst.Call(attr(self.em.m, "lazy"), lazy_args)
 
     def _is_lazy(self, e: cst.BaseExpression) -> bool:
@@ -357,7 +367,11 @@ class Statements:
             record = em.hidden_var("f", f"what happens after the finally block of line {line}")
             fin = Region("finally", var=record, target=em.new_label())
             em.enter(fin)
-        exc = em.hidden_var("x", f"the exception handled by the try at line {line}") if node.handlers else ""
+        exc = (
+            em.hidden_var("x", f"the exception handled by the try at line {line}")
+            if node.handlers
+            else ""
+        )
         dispatch = em.new_label()
         if node.handlers:
             protected = Region("try", var=exc, target=dispatch)
@@ -425,9 +439,15 @@ class Statements:
         em.pop(region)
         return labels
 
-    def handler(self, handler: cst.ExceptHandler, label: Label, exc: str, fin: Region | None, after: Label) -> None:
+    def handler(
+        self, handler: cst.ExceptHandler, label: Label, exc: str, fin: Region | None, after: Label
+    ) -> None:
         em = self.em
-        name = handler.name.name.value if handler.name is not None and isinstance(handler.name.name, cst.Name) else None
+        name = (
+            handler.name.name.value
+            if handler.name is not None and isinstance(handler.name.name, cst.Name)
+            else None
+        )
         cleanup = em.new_label() if name is not None else None
         region = Region("handler", var=exc, target=cleanup, name=name)
         em.enter(region, label)
@@ -486,6 +506,22 @@ class Statements:
         )
 
 
+def _statements(suite: cst.BaseSuite) -> Sequence[cst.BaseStatement]:
+    if isinstance(suite, cst.SimpleStatementSuite):
+        return [cst.SimpleStatementLine(suite.body)]
+    assert isinstance(suite, cst.IndentedBlock)
+    return suite.body
+
+
+def _target(e: cst.BaseExpression) -> cst.AssignTarget:
+    """An assignment target (the lowering only builds valid ones)."""
+    return cst.AssignTarget(cast(cst.BaseAssignTargetExpression, e))
+
+
+def _del(e: cst.BaseExpression) -> cst.Del:
+    return cst.Del(cast(cst.BaseDelTargetExpression, e))
+
+
 def _bound_by(stmt: cst.BaseStatement) -> set[str]:
     """Names a statement certainly binds when it completes."""
     out: set[str] = set()
@@ -494,9 +530,9 @@ def _bound_by(stmt: cst.BaseStatement) -> set[str]:
             targets: list[cst.BaseExpression] = []
             if isinstance(small, cst.Assign):
                 targets = [t.target for t in small.targets]
-            elif isinstance(small, cst.AnnAssign) and small.value is not None:
-                targets = [small.target]
-            elif isinstance(small, cst.AugAssign):
+            elif (isinstance(small, cst.AnnAssign) and small.value is not None) or isinstance(
+                small, cst.AugAssign
+            ):
                 targets = [small.target]
             while targets:
                 t = targets.pop()

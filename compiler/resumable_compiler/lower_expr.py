@@ -24,7 +24,6 @@ import builtins
 from collections.abc import Sequence
 
 import libcst as cst
-
 from resumable.errors import CompileError
 
 from .emitter import Emitter
@@ -270,7 +269,9 @@ class Expressions:
         if not any(self.has_await(c.comparator) for c in comparisons):
             return e.with_changes(
                 left=self.value(e.left),
-                comparisons=[c.with_changes(comparator=self.rw.expression(c.comparator)) for c in comparisons],
+                comparisons=[
+                    c.with_changes(comparator=self.rw.expression(c.comparator)) for c in comparisons
+                ],
             )
         result = self.result_var(e)
         end = self.em.new_label()
@@ -281,7 +282,9 @@ class Expressions:
             if not any(self.has_await(r.comparator) for r in rest):
                 tail = cst.Comparison(
                     left=left,
-                    comparisons=[r.with_changes(comparator=self.rw.expression(r.comparator)) for r in rest],
+                    comparisons=[
+                        r.with_changes(comparator=self.rw.expression(r.comparator)) for r in rest
+                    ],
                 )
                 self.em.assign(result, tail)
                 break
@@ -289,10 +292,15 @@ class Expressions:
                 left = self.stabilize(left, left_original)
             right = self.value(c.comparator)
             if i == len(comparisons) - 1:
-                self.em.assign(result, cst.Comparison(left=left, comparisons=[c.with_changes(comparator=right)]))
+                self.em.assign(
+                    result,
+                    cst.Comparison(left=left, comparisons=[c.with_changes(comparator=right)]),
+                )
                 break
             right = self.stabilize(right, c.comparator)
-            self.em.assign(result, cst.Comparison(left=left, comparisons=[c.with_changes(comparator=right)]))
+            self.em.assign(
+                result, cst.Comparison(left=left, comparisons=[c.with_changes(comparator=right)])
+            )
             self.em.jump_if(self.em.local(result), end, when=False)
             left, left_original = right, c.comparator
         self.em.mark(end)
@@ -315,7 +323,9 @@ class Expressions:
         values = self.operands(
             [(el.value, "*" if isinstance(el, cst.StarredElement) else "") for el in elements]
         )
-        return e.with_changes(elements=[el.with_changes(value=v) for el, v in zip(elements, values, strict=True)])
+        return e.with_changes(
+            elements=[el.with_changes(value=v) for el, v in zip(elements, values, strict=True)]
+        )
 
     _Tuple = _elements
     _List = _elements
@@ -337,7 +347,9 @@ class Expressions:
                 elements.append(el.with_changes(value=next(values)))
         return e.with_changes(elements=elements)
 
-    def _comprehension(self, e: cst.ListComp | cst.SetComp | cst.DictComp | cst.GeneratorExp) -> cst.BaseExpression:
+    def _comprehension(
+        self, e: cst.ListComp | cst.SetComp | cst.DictComp | cst.GeneratorExp
+    ) -> cst.BaseExpression:
         # Only the outermost iterable may await (analyze rejected the rest); it
         # is evaluated in the function's scope, before the comprehension runs.
         iterable = self.value(e.for_in.iter)
@@ -355,7 +367,9 @@ class Expressions:
     def _ConcatenatedString(self, e: cst.ConcatenatedString) -> cst.BaseExpression:
         left, right = self.operands([(e.left, ""), (e.right, "")])
         assert left is not None and right is not None
-        return cst.BinaryOperation(left=left, operator=cst.Add(), right=right, lpar=e.lpar, rpar=e.rpar)
+        return cst.BinaryOperation(
+            left=left, operator=cst.Add(), right=right, lpar=e.lpar, rpar=e.rpar
+        )
 
     def _FormattedString(self, e: cst.FormattedString) -> cst.BaseExpression:
         pending: list[cst.BaseFormattedStringContent] = []
@@ -384,7 +398,9 @@ class Expressions:
         return e.with_changes(parts=pending)
 
 
-def _expand_debug(parts: Sequence[cst.BaseFormattedStringContent]) -> list[cst.BaseFormattedStringContent]:
+def _expand_debug(
+    parts: Sequence[cst.BaseFormattedStringContent],
+) -> list[cst.BaseFormattedStringContent]:
     """`{x=}` -> text `x=` and `{x!r}`: the text is the source, not the lowered code."""
     out: list[cst.BaseFormattedStringContent] = []
     for part in parts:
@@ -430,11 +446,14 @@ def _slice_parts(e: cst.Subscript) -> list[cst.BaseExpression]:
         if isinstance(s, cst.Index):
             out.append(s.value)
         else:
+            assert isinstance(s, cst.Slice)
             out += [x for x in (s.lower, s.upper, s.step) if x is not None]
     return out
 
 
-def _rebuild_slices(e: cst.Subscript, values: Sequence[cst.BaseExpression | None]) -> list[cst.SubscriptElement]:
+def _rebuild_slices(
+    e: cst.Subscript, values: Sequence[cst.BaseExpression | None]
+) -> list[cst.SubscriptElement]:
     it = iter(values)
     elements = []
     for element in e.slice:
@@ -442,6 +461,7 @@ def _rebuild_slices(e: cst.Subscript, values: Sequence[cst.BaseExpression | None
         if isinstance(s, cst.Index):
             new: cst.BaseSlice = s.with_changes(value=next(it))
         else:
+            assert isinstance(s, cst.Slice)
             new = s.with_changes(
                 lower=next(it) if s.lower is not None else None,
                 upper=next(it) if s.upper is not None else None,
@@ -449,4 +469,3 @@ def _rebuild_slices(e: cst.Subscript, values: Sequence[cst.BaseExpression | None
             )
         elements.append(element.with_changes(slice=new))
     return elements
-

@@ -43,7 +43,9 @@ class Tests:
                 self.jump_if(test.left, skip, when=decides)
                 self.jump_if(test.right, label, when=when)
                 em.mark(skip)
-        elif isinstance(test, cst.Comparison) and any(x.has_await(c.comparator) for c in test.comparisons):
+        elif isinstance(test, cst.Comparison) and any(
+            x.has_await(c.comparator) for c in test.comparisons
+        ):
             self._chain(test, label, when)
         else:
             em.jump_if(x.value(test), label, when=when)
@@ -62,7 +64,9 @@ class Tests:
             if not any(x.has_await(r.comparator) for r in rest):
                 tail = cst.Comparison(
                     left=left,
-                    comparisons=[r.with_changes(comparator=x.rw.expression(r.comparator)) for r in rest],
+                    comparisons=[
+                        r.with_changes(comparator=x.rw.expression(r.comparator)) for r in rest
+                    ],
                 )
                 em.jump_if(tail, label, when=when)
                 break

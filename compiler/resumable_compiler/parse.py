@@ -19,7 +19,6 @@ import tokenize
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
-
 from resumable.errors import CompileError
 
 from .ir import FunctionSource, ParsedModule
@@ -157,7 +156,9 @@ def _children_blocks(node: cst.CSTNode) -> list[cst.CSTNode]:
     for child in node.children:
         if isinstance(child, cst.IndentedBlock):
             out.extend(child.body)
-        elif isinstance(child, cst.If | cst.Else | cst.ExceptHandler | cst.ExceptStarHandler | cst.Finally):
+        elif isinstance(
+            child, cst.If | cst.Else | cst.ExceptHandler | cst.ExceptStarHandler | cst.Finally
+        ):
             out.extend(_children_blocks(child))
     return out
 

@@ -84,9 +84,9 @@ def _pattern_captures(pattern: cst.CSTNode) -> list[str]:
     stack = [pattern]
     while stack:
         n = stack.pop()
-        if isinstance(n, cst.MatchAs) and n.name is not None:
-            out.append(n.name.value)
-        elif isinstance(n, cst.MatchStar) and n.name is not None:
+        if (isinstance(n, cst.MatchAs) and n.name is not None) or (
+            isinstance(n, cst.MatchStar) and n.name is not None
+        ):
             out.append(n.name.value)
         elif isinstance(n, cst.MatchMapping) and n.rest is not None:
             out.append(n.rest.value)
@@ -138,7 +138,9 @@ class Rewriter(cst.CSTTransformer):
             )
         return updated_node
 
-    def leave_Attribute(self, original_node: cst.Attribute, updated_node: cst.Attribute) -> cst.Attribute:
+    def leave_Attribute(
+        self, original_node: cst.Attribute, updated_node: cst.Attribute
+    ) -> cst.Attribute:
         return updated_node.with_changes(attr=original_node.attr)
 
     def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg) -> cst.Arg:
@@ -150,10 +152,14 @@ class Rewriter(cst.CSTTransformer):
     def leave_MatchAs(self, original_node: cst.MatchAs, updated_node: cst.MatchAs) -> cst.MatchAs:
         return updated_node.with_changes(name=original_node.name)
 
-    def leave_MatchStar(self, original_node: cst.MatchStar, updated_node: cst.MatchStar) -> cst.MatchStar:
+    def leave_MatchStar(
+        self, original_node: cst.MatchStar, updated_node: cst.MatchStar
+    ) -> cst.MatchStar:
         return updated_node.with_changes(name=original_node.name)
 
-    def leave_MatchMapping(self, original_node: cst.MatchMapping, updated_node: cst.MatchMapping) -> cst.MatchMapping:
+    def leave_MatchMapping(
+        self, original_node: cst.MatchMapping, updated_node: cst.MatchMapping
+    ) -> cst.MatchMapping:
         return updated_node.with_changes(rest=original_node.rest)
 
     def leave_MatchKeywordElement(
@@ -161,7 +167,9 @@ class Rewriter(cst.CSTTransformer):
     ) -> cst.MatchKeywordElement:
         return updated_node.with_changes(key=original_node.key)
 
-    def leave_NamedExpr(self, original_node: cst.NamedExpr, updated_node: cst.NamedExpr) -> cst.BaseExpression:
+    def leave_NamedExpr(
+        self, original_node: cst.NamedExpr, updated_node: cst.NamedExpr
+    ) -> cst.BaseExpression:
         target = original_node.target
         assert isinstance(target, cst.Name)
         if self.opaque or target.value not in self.locals:
@@ -173,13 +181,16 @@ class Rewriter(cst.CSTTransformer):
                 cst.Arg(cst.SimpleString(repr(target.value))),
                 cst.Arg(updated_node.value),
             ],
-            lpar=[], rpar=[],
+            lpar=[],
+            rpar=[],
         )
 
     # -- f-string `=` specifier: its text is the source of the expression --------
 
     def leave_FormattedStringExpression(
-        self, original_node: cst.FormattedStringExpression, updated_node: cst.FormattedStringExpression
+        self,
+        original_node: cst.FormattedStringExpression,
+        updated_node: cst.FormattedStringExpression,
     ) -> cst.BaseFormattedStringContent | cst.FlattenSentinel[cst.BaseFormattedStringContent]:
         if original_node.equal is None or self.opaque:
             return updated_node
@@ -218,7 +229,9 @@ class Rewriter(cst.CSTTransformer):
     def visit_ListComp(self, node: cst.ListComp) -> None:
         self._enter_comp(node.for_in)
 
-    def leave_ListComp(self, original_node: cst.ListComp, updated_node: cst.ListComp) -> cst.ListComp:
+    def leave_ListComp(
+        self, original_node: cst.ListComp, updated_node: cst.ListComp
+    ) -> cst.ListComp:
         self._leave_comp()
         return updated_node
 
@@ -232,14 +245,18 @@ class Rewriter(cst.CSTTransformer):
     def visit_DictComp(self, node: cst.DictComp) -> None:
         self._enter_comp(node.for_in)
 
-    def leave_DictComp(self, original_node: cst.DictComp, updated_node: cst.DictComp) -> cst.DictComp:
+    def leave_DictComp(
+        self, original_node: cst.DictComp, updated_node: cst.DictComp
+    ) -> cst.DictComp:
         self._leave_comp()
         return updated_node
 
     def visit_GeneratorExp(self, node: cst.GeneratorExp) -> None:
         self._enter_comp(node.for_in)
 
-    def leave_GeneratorExp(self, original_node: cst.GeneratorExp, updated_node: cst.GeneratorExp) -> cst.GeneratorExp:
+    def leave_GeneratorExp(
+        self, original_node: cst.GeneratorExp, updated_node: cst.GeneratorExp
+    ) -> cst.GeneratorExp:
         self._leave_comp()
         return updated_node
 
@@ -313,7 +330,9 @@ class Rewriter(cst.CSTTransformer):
     def visit_Global(self, node: cst.Global) -> bool:
         return False
 
-    def leave_Global(self, original_node: cst.Global, updated_node: cst.Global) -> cst.BaseSmallStatement:
+    def leave_Global(
+        self, original_node: cst.Global, updated_node: cst.Global
+    ) -> cst.BaseSmallStatement:
         # Declared once at the top of each state function instead.
         return cst.Pass() if not self.opaque else updated_node
 
@@ -337,7 +356,9 @@ class Rewriter(cst.CSTTransformer):
         return self._define(original_node, updated_node)
 
     def _handler(
-        self, original: cst.ExceptHandler | cst.ExceptStarHandler, updated: cst.ExceptHandler | cst.ExceptStarHandler
+        self,
+        original: cst.ExceptHandler | cst.ExceptStarHandler,
+        updated: cst.ExceptHandler | cst.ExceptStarHandler,
     ) -> cst.ExceptHandler | cst.ExceptStarHandler:
         if original.name is None or self.opaque:
             return updated
@@ -348,7 +369,9 @@ class Rewriter(cst.CSTTransformer):
             return updated
         # CPython binds `e`, runs the body, then does `e = None; del e`.
         local = self.local(name.value)
-        bind = cst.SimpleStatementLine([cst.Assign([cst.AssignTarget(local)], cst.Name(name.value))])
+        bind = cst.SimpleStatementLine(
+            [cst.Assign([cst.AssignTarget(local)], cst.Name(name.value))]
+        )
         unbind = cst.SimpleStatementLine(
             [cst.Assign([cst.AssignTarget(local)], cst.Name("None")), cst.Del(local)]
         )
@@ -377,7 +400,9 @@ class Rewriter(cst.CSTTransformer):
         assert isinstance(out, cst.ExceptStarHandler)
         return out
 
-    def leave_MatchCase(self, original_node: cst.MatchCase, updated_node: cst.MatchCase) -> cst.MatchCase:
+    def leave_MatchCase(
+        self, original_node: cst.MatchCase, updated_node: cst.MatchCase
+    ) -> cst.MatchCase:
         if self.opaque:
             return updated_node
         captured = [n for n in _pattern_captures(original_node.pattern) if n in self.locals]
@@ -459,4 +484,3 @@ def parenthesize(expr: cst.BaseExpression) -> cst.BaseExpression:
     if isinstance(expr, _ATOMS) or expr.lpar:
         return expr
     return expr.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
-

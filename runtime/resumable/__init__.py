@@ -24,7 +24,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import (  # noqa: E402
+from .errors import (
     CheckpointError,
     CompileError,
     InternalError,
@@ -33,8 +33,8 @@ from .errors import (  # noqa: E402
     StaleCodeError,
     VersionMismatch,
 )
-from .function import Function, function  # noqa: E402
-from .runtime import CheckpointInfo, Runtime  # noqa: E402
+from .function import Function, function
+from .runtime import CheckpointInfo, Runtime
 
 __all__ = [
     "CheckpointError",

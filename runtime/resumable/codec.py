@@ -24,7 +24,7 @@ import base64
 import math
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -47,12 +47,17 @@ _INT_MAX = 2**63 - 1
 
 # Internal types the runtime itself stores in checkpoints (loop cursors),
 # registered by tag: type -> (tag, to_state, from_state).
-_internal_by_type: dict[type, tuple[str, Callable[[Any], list[Any]], Callable[[list[Any]], Any]]] = {}
+_internal_by_type: dict[
+    type, tuple[str, Callable[[Any], list[Any]], Callable[[list[Any]], Any]]
+] = {}
 _internal_by_tag: dict[str, tuple[type, Callable[[list[Any]], Any]]] = {}
 
 
 def register_internal(
-    cls: type, tag: str, to_state: Callable[[Any], list[Any]], from_state: Callable[[list[Any]], Any]
+    cls: type,
+    tag: str,
+    to_state: Callable[[Any], list[Any]],
+    from_state: Callable[[list[Any]], Any],
 ) -> None:
     """Register a runtime-owned type (for example a loop cursor) under `$tag`.
 
@@ -83,7 +88,10 @@ def qualified_name(cls: type) -> str:
     return f"{cls.__module__}:{cls.__qualname__}"
 
 
-def resolve_class(name: str, base: type) -> type:
+_T = TypeVar("_T")
+
+
+def resolve_class(name: str, base: type[_T]) -> type[_T]:
     """Find `module:qualname` among modules already imported; never imports."""
     module_name, _, qualname = name.partition(":")
     module = sys.modules.get(module_name)
@@ -181,7 +189,13 @@ class _Encoder:
         if t is bytes:
             return {"$bytes": base64.b64encode(x).decode("ascii")}
         if t is range:
-            return {"$range": [self.enc(x.start, None, None), self.enc(x.stop, None, None), self.enc(x.step, None, None)]}
+            return {
+                "$range": [
+                    self.enc(x.start, None, None),
+                    self.enc(x.stop, None, None),
+                    self.enc(x.step, None, None),
+                ]
+            }
         if t is bytearray:
             self.memo[id(x)] = [x, holder, key, None]
             return {"$bytearray": base64.b64encode(x).decode("ascii")}
@@ -355,7 +369,9 @@ class _Decoder:
 
     def frozenset_(self, body: Any, n: int | None) -> Any:
         try:
-            return self.register(n, frozenset(self.dec(v) for v in _expect_list(body, "$frozenset")))
+            return self.register(
+                n, frozenset(self.dec(v) for v in _expect_list(body, "$frozenset"))
+            )
         except TypeError as e:
             raise CheckpointError(f"unhashable $frozenset member: {e}") from None
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, NoReturn
 
 from .errors import (
     CheckpointError,
@@ -108,9 +108,7 @@ async def drive(
 
 def _handled_exceptions(L: Locals, names: tuple[str, ...]) -> tuple[BaseException, ...]:
     values = L.__dict__
-    return tuple(
-        v for v in (values.get(name) for name in names) if isinstance(v, BaseException)
-    )
+    return tuple(v for v in (values.get(name) for name in names) if isinstance(v, BaseException))
 
 
 def _call(fn: Any, m: Machine, L: Locals, active: tuple[BaseException, ...]) -> Any:
@@ -143,7 +141,7 @@ async def _await_in(awaitable: Any, active: tuple[BaseException, ...], i: int) -
         return await awaitable
 
 
-def propagate(exc: BaseException) -> None:
+def propagate(exc: BaseException) -> NoReturn:
     """Raise `exc` out of the machine exactly as it is.
 
     A plain `raise exc` would set its __context__ to whatever the caller is

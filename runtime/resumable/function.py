@@ -30,6 +30,8 @@ class Function:
     """A decorated async function. `__wrapped__` is the original."""
 
     __wrapped__: Callable[..., Any]
+    __name__: str
+    __qualname__: str
 
     def __init__(self, fn: Callable[..., Any], retry: Any = None) -> None:
         if not inspect.iscoroutinefunction(fn):
@@ -44,15 +46,15 @@ class Function:
     # inspect.iscoroutinefunction() / asyncio.iscoroutinefunction() see the original.
     @property
     def __code__(self) -> types.CodeType:
-        return self.__wrapped__.__code__  # type: ignore[attr-defined, no-any-return]
+        return self.__wrapped__.__code__
 
     @property
     def __defaults__(self) -> Any:
-        return self.__wrapped__.__defaults__  # type: ignore[attr-defined]
+        return self.__wrapped__.__defaults__
 
     @property
     def __kwdefaults__(self) -> Any:
-        return self.__wrapped__.__kwdefaults__  # type: ignore[attr-defined]
+        return self.__wrapped__.__kwdefaults__
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         run = CURRENT.get()
@@ -75,7 +77,7 @@ class Function:
         return self._machine
 
 
-class Call(collections.abc.Coroutine):  # type: ignore[type-arg]
+class Call(collections.abc.Coroutine[Any, Any, Any]):
     """A call of a decorated function made inside a running compiled function."""
 
     __slots__ = ("_coro", "args", "function", "kwargs", "run")
@@ -95,7 +97,7 @@ class Call(collections.abc.Coroutine):  # type: ignore[type-arg]
         return self._coro
 
     def __await__(self) -> Generator[Any, None, Any]:
-        return self._started().__await__()  # type: ignore[no-any-return]
+        return self._started().__await__()
 
     def send(self, value: Any) -> Any:
         return self._started().send(value)

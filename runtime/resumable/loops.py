@@ -47,6 +47,7 @@ class Cursor:
     """A loop position. `step()` advances and sets `value`; False when done."""
 
     __slots__ = ("value",)
+    value: Any
 
     def step(self) -> bool:
         raise NotImplementedError

@@ -86,7 +86,9 @@ def open_store(url: str) -> MemoryStore:
     )
 
 
-def bind_arguments(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+def bind_arguments(
+    fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any]:
     """Bind arguments exactly as calling `fn` would (same TypeError on a bad call)."""
     coro = fn(*args, **kwargs)
     try:
@@ -181,7 +183,9 @@ class Run:
         self.children += 1
         child_id = f"{self.run_id}/{self.children}"
         machine = call.function.machine()
-        return await self.runtime._drive_new(machine, call.function, call.args, call.kwargs, child_id, None)
+        return await self.runtime._drive_new(
+            machine, call.function, call.args, call.kwargs, child_id, None
+        )
 
 
 def decode_checkpoint(blob: bytes, machine: type[Machine]) -> dict[str, Any]:
@@ -194,7 +198,9 @@ def decode_checkpoint(blob: bytes, machine: type[Machine]) -> dict[str, Any]:
         raise CheckpointError("checkpoint has an unknown format version")
     state = envelope.get("state")
     if type(state) is not int or state not in machine.awaits:
-        raise CheckpointError(f"checkpoint names state {state!r}, which is not an await of {machine.qualname}")
+        raise CheckpointError(
+            f"checkpoint names state {state!r}, which is not an await of {machine.qualname}"
+        )
     locals_ = decode_value(envelope.get("locals"))
     if type(locals_) is not dict:
         raise CheckpointError("checkpoint locals are not a mapping")
@@ -218,7 +224,9 @@ class Runtime:
         """Start (or resume, if `run_id` exists) a run and return its result."""
         return asyncio.run(self.call(fn, *args, run_id=run_id, **kwargs))
 
-    async def call(self, fn: Function, /, *args: Any, run_id: str | None = None, **kwargs: Any) -> Any:
+    async def call(
+        self, fn: Function, /, *args: Any, run_id: str | None = None, **kwargs: Any
+    ) -> Any:
         """Async `run`."""
         if not isinstance(fn, Function):
             raise TypeError(f"{fn!r} is not decorated with @resumable.function")
@@ -286,7 +294,10 @@ class Runtime:
             L.__dict__.update(decoded["locals"])
             state = decoded["state"]
         return await self._finish(
-            Run(self, machine, record.run_id, record), L, state, resumed=record.checkpoint is not None
+            Run(self, machine, record.run_id, record),
+            L,
+            state,
+            resumed=record.checkpoint is not None,
         )
 
     async def _finish(self, run: Run, L: Locals, state: int, *, resumed: bool = False) -> Any:

@@ -125,7 +125,9 @@ def exception_signature(exc: BaseException | None, _seen: set[int] | None = None
     )
 
 
-def run_original(fn: Function, /, *args: Any, script: Script | None = None, **kwargs: Any) -> Outcome:
+def run_original(
+    fn: Function, /, *args: Any, script: Script | None = None, **kwargs: Any
+) -> Outcome:
     """Run the original (undecorated) coroutine under asyncio."""
     script = script if script is not None else Script()
     outcome = Outcome(calls=script.calls)
@@ -180,7 +182,9 @@ def run_compiled(
     return outcome
 
 
-def assert_equivalent(fn: Function, /, *args: Any, script: Script | None = None, **kwargs: Any) -> Outcome:
+def assert_equivalent(
+    fn: Function, /, *args: Any, script: Script | None = None, **kwargs: Any
+) -> Outcome:
     """Assert the compiled `fn` behaves like the original for these arguments.
 
     With a `script`, its `fail_at` applies to both runs. Returns the compiled

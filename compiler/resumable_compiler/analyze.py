@@ -29,6 +29,7 @@ __all__ = ["analyze"]
 _COMPREHENSION_TABLES = {"listcomp", "setcomp", "dictcomp", "genexpr"}
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 _HIDDEN = re.compile(r"^_+(?:[tcxf]\d+|rv)$")
+_FRAME_ATTRIBUTES = ("_getframe", "currentframe")
 
 
 class _Scanner:
@@ -137,8 +138,10 @@ class _Scanner:
         if for_in.inner_for_in is not None:
             rest.append(for_in.inner_for_in)
         rest.extend(c for c in node.children if c is not for_in)
+        before = len(self.errors)
         inner = self.scan_children(rest)
-        if inner or _has_async_for(for_in):
+        nested = any(e.construct == "comprehension" for e in self.errors[before:])
+        if (inner or _has_async_for(for_in)) and not nested:
             self.error(node, code, what, fix, "comprehension")
         return first_iter or inner
 
@@ -196,7 +199,18 @@ class _Scanner:
         return found_iter or found_body or node.asynchronous is not None
 
     def scan_With(self, node: cst.With) -> bool:
-        items = [self.scan(item) for item in node.items]
+        items = []
+        for item in node.items:
+            found = self.scan(item.item)
+            if item.asname is not None and self.scan(item.asname):
+                self.error(
+                    item.asname, "E12", "await in a `with ... as` target",
+                    "await into a variable first", "await position",
+                )  # fmt: skip
+                found = True
+            if found:
+                self.awaiting.add(id(item))
+            items.append(found)
         body = self.scan(node.body)
         if node.asynchronous is not None:
             self.error(
@@ -270,22 +284,24 @@ class _Scanner:
 
     def frame_access(self, node: cst.Call) -> None:
         func = node.func
-        what = ""
+        name: str | None = None
         if isinstance(func, cst.Name) and func.value not in self.locals:
             name = func.value
-            if name in ("locals", "vars", "dir") and not node.args:
-                what = f"`{name}()`"
-            elif name in ("eval", "exec") and not _has_globals_argument(node):
-                what = f"`{name}()` without an explicit namespace"
-            elif name == "super" and not node.args:
-                what = "zero-argument `super()`"
-        elif (
-            isinstance(func, cst.Attribute)
-            and isinstance(func.value, cst.Name)
-            and (func.value.value, func.attr.value)
-            in (("sys", "_getframe"), ("inspect", "currentframe"))
+        elif isinstance(func, cst.Attribute) and (
+            # sys._getframe(), inspect.currentframe() however imported; builtins.locals()
+            func.attr.value in _FRAME_ATTRIBUTES
+            or (isinstance(func.value, cst.Name) and func.value.value == "builtins")
         ):
-            what = f"`{func.value.value}.{func.attr.value}()`"
+            name = func.attr.value
+        what = ""
+        if name in ("locals", "vars", "dir") and not node.args:
+            what = f"`{name}()`"
+        elif name in ("eval", "exec") and not _has_globals_argument(node):
+            what = f"`{name}()` without an explicit namespace"
+        elif name == "super" and not node.args:
+            what = "zero-argument `super()`"
+        elif name in _FRAME_ATTRIBUTES:
+            what = f"`{cst.Module([]).code_for_node(func)}()`"
         if what:
             self.error(
                 node,
@@ -305,12 +321,17 @@ def _has_async_for(for_in: cst.CompFor | None) -> bool:
 
 
 def _has_globals_argument(node: cst.Call) -> bool:
-    positional = [a for a in node.args if a.keyword is None and not a.star]
-    return (
-        len(positional) >= 2
-        or any(a.keyword is not None and a.keyword.value == "globals" for a in node.args)
-        or any(a.star for a in node.args)
-    )
+    """eval/exec given a namespace (not None, which means the caller's frame)."""
+    if any(a.star for a in node.args):
+        return True
+    positional = [a for a in node.args if a.keyword is None]
+    namespace = positional[1].value if len(positional) >= 2 else None
+    for a in node.args:
+        if a.keyword is not None and a.keyword.value == "globals":
+            namespace = a.value
+    if namespace is None:
+        return False
+    return not (isinstance(namespace, cst.Name) and namespace.value == "None")
 
 
 def _flatten_targets(node: cst.BaseExpression) -> list[cst.BaseExpression]:
@@ -360,13 +381,14 @@ def _nested_errors(
             if used:
                 node = _find_scope_node(fn.node, t)
                 kind = {"class": "class", "function": "nested function"}.get(t.get_type(), "scope")
+                what = f"{kind} `{t.get_name()}`"
                 if t.get_name() == "lambda":
-                    kind = "lambda"
+                    kind, what = "lambda", "a lambda"
                 errors.append(
                     parsed.error(
                         node if node is not None else fn.node.name,
                         "E11",
-                        f"{kind} `{t.get_name()}` uses the function's local variable(s) "
+                        f"{what} uses the function's local variable(s) "
                         f"{', '.join(f'`{u}`' for u in used)}; closures over a resumable function's "
                         "locals are not supported yet",
                         "pass the values as arguments (for a lambda: `lambda x, k=k: ...`), or define it at module level",
@@ -378,7 +400,8 @@ def _nested_errors(
 
     for child in table.get_children():
         visit(child, [table])
-    return errors
+    unique = {(e.line, e.column): e for e in reversed(errors)}
+    return sorted(unique.values(), key=lambda e: (e.line, e.column))
 
 
 def _resolves_to_function(
@@ -410,24 +433,36 @@ def _find_scope_node(root: cst.CSTNode, t: symtable.SymbolTable) -> cst.CSTNode 
     return None
 
 
-def _function_values(body: cst.BaseSuite, local_names: frozenset[str]) -> dict[str, cst.CSTNode]:
-    """Locals bound to functions or classes directly in the function's scope."""
-    found: dict[str, cst.CSTNode] = {}
-    stack: list[cst.CSTNode] = [body]
+def _in_order(root: cst.CSTNode, stop: tuple[type, ...] = ()) -> list[cst.CSTNode]:
+    """Nodes under `root` in source order, not descending into `stop` types."""
+    out: list[cst.CSTNode] = []
+    stack: list[cst.CSTNode] = [root]
     while stack:
         n = stack.pop()
+        out.append(n)
+        if n is root or not isinstance(n, stop):
+            stack.extend(reversed(n.children))
+    return out
+
+
+def _function_values(body: cst.BaseSuite, local_names: frozenset[str]) -> dict[str, cst.CSTNode]:
+    """Locals bound to functions or classes in the function's own scope: the
+    first binding of each, in source order."""
+    found: dict[str, cst.CSTNode] = {}
+    for n in _in_order(body, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
         if isinstance(n, cst.FunctionDef | cst.ClassDef):
             if n.name.value in local_names:
                 found.setdefault(n.name.value, n.name)
-            continue
-        if isinstance(n, cst.Lambda):
-            continue
-        if isinstance(n, cst.Assign) and isinstance(n.value, cst.Lambda):
+        elif isinstance(n, cst.Assign) and isinstance(n.value, cst.Lambda):
             for t in n.targets:
                 if isinstance(t.target, cst.Name) and t.target.value in local_names:
                     found.setdefault(t.target.value, t.target)
-        stack.extend(n.children)
     return found
+
+
+def _position(parsed: ParsedModule, node: cst.CSTNode) -> tuple[int, int]:
+    pos = parsed.positions.get(node)
+    return (pos.start.line, pos.start.column) if pos else (0, 0)
 
 
 def _reserved(names: set[str]) -> Reserved:
@@ -454,11 +489,15 @@ def analyze(parsed: ParsedModule, fn: FunctionSource) -> Analysis:
     scanner.scan(fn.node.body)
     errors = list(scanner.errors)
     errors += _nested_errors(parsed, fn, table, local_names)
+    first_use: dict[str, cst.Name] = {}
+    for n in _in_order(fn.node, (cst.Lambda, cst.ClassDef)):
+        if isinstance(n, cst.Name) and n is not fn.node.name:
+            first_use.setdefault(n.value, n)
     for name in sorted(local_names):
         if name.startswith("__") and name.endswith("__"):
             errors.append(
                 parsed.error(
-                    fn.node.name,
+                    first_use.get(name, fn.node.name),
                     "E13",
                     f"local variable `{name}`: dunder names are reserved in resumable functions",
                     "rename the variable",
@@ -477,7 +516,7 @@ def analyze(parsed: ParsedModule, fn: FunctionSource) -> Analysis:
         declared_globals=declared_globals,
         maybe_unbound=maybe_unbound,
         deleted=frozenset(scanner.deleted),
-        function_values={k: parsed.line_of(v) for k, v in values.items()},
+        function_values={k: _position(parsed, v) for k, v in values.items()},
         awaiting=frozenset(scanner.awaiting),
         reserved=_reserved(scanner.names | set(dir(builtins)) | parsed.module_names),
         errors=tuple(errors),

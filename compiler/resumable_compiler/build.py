@@ -80,6 +80,7 @@ def compile_source(path: str, source: str) -> tuple[str | None, int, list[Compil
             continue
         machines.append(check(lowered))
     if errors or not parsed.functions:
+        errors.sort(key=lambda e: (e.line, e.column, e.code))
         return None, len(parsed.functions), errors
     return emit(parsed, machines, source_hash(source), COMPILER_DIGEST), len(machines), []
 
@@ -96,6 +97,12 @@ def _header(path: str) -> tuple[str, str, str] | None:
 
 def compile_file(path: str, *, check: bool = False) -> FileResult:
     out = generated_path(path)
+    if not os.path.exists(path) and _header(out) is not None:
+        # The source is gone: its generated module is an orphan.
+        if check:
+            return FileResult(path, out, "stale")
+        os.remove(out)
+        return FileResult(path, out, "removed")
     try:
         source = read_source(path)
     except (OSError, SyntaxError, UnicodeDecodeError) as e:
@@ -132,18 +139,26 @@ def _count_machines(path: str) -> int:
 
 
 def find_sources(paths: Iterable[str]) -> Iterator[str]:
-    """Python files under `paths` that may use resumable (mention it)."""
+    """Python files under `paths` that may use resumable (they mention it, or
+    have a generated module that may now be stale), and the sources of
+    generated modules whose source file is gone (compiling them removes the
+    orphaned module)."""
     for p in paths:
-        if os.path.isdir(p):
-            for root, dirs, files in os.walk(p):
-                dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
-                for name in sorted(files):
-                    if name.endswith(".py"):
-                        full = os.path.join(root, name)
-                        if _mentions_resumable(full):
-                            yield full
-        else:
+        if not os.path.isdir(p):
             yield p
+            continue
+        for root, dirs, files in os.walk(p):
+            generated = os.path.join(root, GENERATED_DIR)
+            outputs = set(os.listdir(generated)) if os.path.isdir(generated) else set()
+            dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
+            for name in sorted(set(files) | outputs):
+                if not name.endswith(".py"):
+                    continue
+                full = os.path.join(root, name)
+                if name in files and _mentions_resumable(full):
+                    yield full
+                elif name in outputs and _header(os.path.join(generated, name)) is not None:
+                    yield full  # stale output of a source that dropped resumable, or an orphan
 
 
 def _mentions_resumable(path: str) -> bool:

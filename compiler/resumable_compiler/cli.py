@@ -29,43 +29,46 @@ __all__ = ["main"]
 def main(paths: Sequence[str], *, check: bool = False, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     start = time.perf_counter()
+    errors = 0
+    for p in paths:
+        if not os.path.exists(p):
+            print(f"{p}: error: no such file or directory", file=out)
+            errors += 1
     results: list[FileResult] = []
-    missing = [p for p in paths if not os.path.exists(p)]
-    for p in missing:
-        print(f"{p}: error: no such file or directory", file=out)
     for path in find_sources(p for p in paths if os.path.exists(p)):
         try:
-            results.append(compile_file(path, check=check))
+            result = compile_file(path, check=check)
         except InternalError as bug:
             print(f"{path}: internal error: {bug}", file=out)
-            results.append(FileResult(path, "", "error"))
-    errors = 0
-    for r in results:
-        for e in r.errors:
+            errors += 1
+            continue
+        results.append(result)
+        for e in result.errors:
             print(e, file=out)
             errors += 1
-        rel = os.path.relpath(r.output) if r.output else r.path
-        if check and r.status in ("missing", "stale"):
-            print(f"{rel}: {r.status}: run `resumable compile {os.path.relpath(r.path)}`", file=out)
-        elif not check and r.status in ("written", "removed"):
-            print(f"{rel}: {r.status}", file=out)
-    functions = sum(r.functions for r in results)
-    modules = sum(1 for r in results if r.status not in ("none", "error", "removed"))
+        rel = os.path.relpath(result.output)
+        if check and result.status in ("missing", "stale"):
+            print(
+                f"{rel}: {result.status}: run `resumable compile {os.path.relpath(path)}`", file=out
+            )
+        elif not check and result.status in ("written", "removed"):
+            print(f"{rel}: {result.status}", file=out)
+    compiled = [r for r in results if r.status in ("written", "unchanged", "missing", "stale")]
+    functions = sum(r.functions for r in compiled)
+    modules = len(compiled)
     stale = sum(1 for r in results if r.status in ("missing", "stale"))
-    failed = sum(1 for r in results if r.status == "error") + len(missing)
     seconds = time.perf_counter() - start
     summary = (
         f"{functions} function{'s' * (functions != 1)} in {modules} module{'s' * (modules != 1)}"
     )
+    counted = f"{errors} error{'s' * (errors != 1)}"
     if check:
-        verdict = f"{stale} out of date" if stale else "up to date"
-        print(
-            f"resumable compile --check: {summary}, {verdict}, {errors} error{'s' * (errors != 1)} ({seconds:.2f}s)",
-            file=out,
+        verdict = (
+            f"{stale} out of date" if stale else ("up to date" if not errors else "not checked")
         )
-        return 1 if (stale or failed) else 0
-    print(
-        f"resumable compile: {summary}, {errors} error{'s' * (errors != 1)} ({seconds:.2f}s)",
-        file=out,
-    )
-    return 1 if failed else 0
+        print(
+            f"resumable compile --check: {summary}, {verdict}, {counted} ({seconds:.2f}s)", file=out
+        )
+        return 1 if (stale or errors) else 0
+    print(f"resumable compile: {summary}, {counted} ({seconds:.2f}s)", file=out)
+    return 1 if errors else 0

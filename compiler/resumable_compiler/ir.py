@@ -104,8 +104,9 @@ class Analysis:
     maybe_unbound: frozenset[str]
     #: Locals deleted somewhere (`del x`, or the end of `except ... as x`).
     deleted: frozenset[str]
-    #: Locals bound by `def`, `class` or `x = lambda ...`: never serializable.
-    function_values: Mapping[str, int]
+    #: Locals bound by `def`, `class` or `x = lambda ...` (never serializable),
+    #: with the (line, column) of their first binding.
+    function_values: Mapping[str, tuple[int, int]]
     #: id() of every node that contains an await in this function's scope.
     awaiting: frozenset[int]
     reserved: Reserved

@@ -245,7 +245,7 @@ def _function_values(lowered: Lowered, live: dict[int, tuple[str, ...]]) -> list
             if name in reported:
                 continue
             reported.add(name)
-            line = analysis.function_values[name]
+            line, column = analysis.function_values[name]
             text = parsed.lines[line - 1] if 0 < line <= len(parsed.lines) else ""
             await_line = lowered.states[index].line
             errors.append(
@@ -254,7 +254,7 @@ def _function_values(lowered: Lowered, live: dict[int, tuple[str, ...]]) -> list
                     f"{await_line}; functions and classes cannot be stored in a checkpoint",
                     path=parsed.display_path,
                     line=line,
-                    column=max(text.find(name), 0),
+                    column=column,
                     code="E05",
                     construct="function value",
                     fix=f"define `{name}` at module level, or define it again after the await",

@@ -12,7 +12,6 @@ Syntax errors are reported with CPython's own message and position (E00).
 
 from __future__ import annotations
 
-import ast
 import os
 import symtable
 import tokenize
@@ -177,7 +176,9 @@ def parse(path: str, source: str | None = None) -> ParsedModule:
     lines = source.splitlines(keepends=True)
     empty = cst.Module([])
     try:
-        ast.parse(source, path)
+        # CPython's own compiler: the errors it alone reports (await outside
+        # an async function, break outside a loop, ...) come with its message.
+        compile(source, path, "exec", dont_inherit=True)
         table = symtable.symtable(source, path, "exec")
     except SyntaxError as e:
         return ParsedModule(

@@ -76,12 +76,14 @@ def load_machine(function: Any) -> type[Machine]:
         if cls.compiler_version != __version__:
             why += f" (by resumable {cls.compiler_version}; this is {__version__})"
         raise _stale(fn, why, source_path)
-    return _bind(cls, fn.__globals__, first_line - cls.first_line)
+    return _bind(cls, fn.__globals__, first_line - cls.first_line, _display(source_path))
 
 
-def _bind(cls: type[Machine], globals_: dict[str, Any], shift: int) -> type[Machine]:
+def _bind(cls: type[Machine], globals_: dict[str, Any], shift: int, source: str) -> type[Machine]:
+    """A subclass whose states see the source module's globals."""
     states = tuple(
         types.FunctionType(f.__code__, globals_, f.__name__, f.__defaults__, f.__closure__)
         for f in cls.states
     )
-    return type(cls.__name__, (cls,), {"states": states, "line_shift": shift, "__slots__": ()})
+    namespace = {"states": states, "line_shift": shift, "source_file": source, "__slots__": ()}
+    return type(cls.__name__, (cls,), namespace)

@@ -1,0 +1,640 @@
+"""Every construct the compiler rejects: its error code, position, message and fix.
+
+Each rejected case also checks that no generated module text comes out: a bad
+construct must be an error, never a silent miscompile. Valid neighbors of each
+rejected construct must compile.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from resumable.errors import CompileError, InternalError
+from resumable_compiler.build import compile_file, compile_source
+
+HEADER = """\
+import inspect
+import sys
+
+import resumable
+
+
+@resumable.function
+async def f(xs, d, k):
+"""
+
+
+def in_function(body: str) -> str:
+    """A module whose decorated `f(xs, d, k)` has `body` as its body."""
+    return HEADER + textwrap.indent(textwrap.dedent(body), "    ")
+
+
+def position(source: str, at: str) -> tuple[int, int]:
+    """(1-based line, 0-based column) of the first occurrence of `at`."""
+    index = source.index(at)
+    line = source.count("\n", 0, index) + 1
+    return line, index - (source.rfind("\n", 0, index) + 1)
+
+
+def errors_of(source: str) -> list[CompileError]:
+    text, _, errors = compile_source("mod.py", source)
+    assert errors, "compiled without errors"
+    assert text is None, "a module with errors must not produce generated code"
+    return errors
+
+
+def assert_error(
+    error: CompileError, source: str, code: str, at: str, words: tuple[str, ...]
+) -> None:
+    line, column = position(source, at)
+    assert (error.code, error.line, error.column) == (code, line, column), str(error)
+    assert error.path == "mod.py"
+    assert error.source_line.rstrip("\n") == source.splitlines()[line - 1]
+    assert error.message and error.fix and error.construct
+    for word in words:
+        assert word.lower() in error.message.lower(), (word, error.message)
+    assert str(error).startswith(f"mod.py:{line}:{column + 1}: error[{code}]: {error.message}")
+    assert str(error).endswith(f"fix: {error.fix}")
+
+
+# (code, function body, where the error points, words the message must contain)
+FUNCTION_ERRORS = [
+    # E01: async generators
+    pytest.param("E01", "yield 1", "yield", ("yield",), id="E01-yield"),
+    pytest.param("E01", "await g()\nx = yield", "yield", ("yield",), id="E01-yield-expr"),
+    # E02: await in a generator expression
+    pytest.param(
+        "E02",
+        "return sum(await g(x) for x in xs)",
+        "await g(x) for",
+        ("generator expression",),
+        id="E02-genexp",
+    ),
+    pytest.param(
+        "E02",
+        "return list(x for x in xs if await g(x))",
+        "x for x",
+        ("generator expression",),
+        id="E02-genexp-condition",
+    ),
+    pytest.param(
+        "E02",
+        "return list(x async for x in g())",
+        "x async for",
+        ("generator expression",),
+        id="E02-genexp-async-for",
+    ),
+    # E03: frame access
+    pytest.param("E03", "await g()\nreturn locals()", "locals()", ("locals()",), id="E03-locals"),
+    pytest.param("E03", "return vars()", "vars()", ("vars()",), id="E03-vars"),
+    pytest.param("E03", "return dir()", "dir()", ("dir()",), id="E03-dir"),
+    pytest.param("E03", "return eval('xs')", "eval(", ("eval()", "namespace"), id="E03-eval"),
+    pytest.param("E03", "exec('y = 1')", "exec(", ("exec()", "namespace"), id="E03-exec"),
+    pytest.param(
+        "E03", "return sys._getframe()", "sys._getframe", ("sys._getframe()",), id="E03-getframe"
+    ),
+    pytest.param(
+        "E03",
+        "return inspect.currentframe()",
+        "inspect.currentframe",
+        ("inspect.currentframe()",),
+        id="E03-currentframe",
+    ),
+    pytest.param("E03", "return super().x", "super()", ("super()",), id="E03-super"),
+    pytest.param("E03", "return __class__", "__class__", ("__class__",), id="E03-__class__"),
+    # E05: a function or class value live across an await
+    pytest.param(
+        "E05",
+        "def h(x):\n    return x\nawait g()\nreturn h(1)",
+        "h(x)",
+        ("`h`", "line 11"),
+        id="E05-def",
+    ),
+    pytest.param(
+        "E05",
+        "h = lambda x: x\nawait g()\nreturn h(1)",
+        "h = lambda",
+        ("`h`", "line 10"),
+        id="E05-lambda",
+    ),
+    pytest.param(
+        "E05",
+        "class K:\n    pass\nawait g()\nreturn K()",
+        "K:",
+        ("`K`", "line 11"),
+        id="E05-class",
+    ),
+    # E06: context managers and async iteration
+    pytest.param(
+        "E06", "async with g() as x:\n    pass", "async with", ("async with",), id="E06-async-with"
+    ),
+    pytest.param(
+        "E06", "async for x in g():\n    pass", "async for", ("async for",), id="E06-async-for"
+    ),
+    pytest.param(
+        "E06",
+        "with open('x') as fh:\n    await g(fh)",
+        "with open",
+        ("with",),
+        id="E06-with-body-awaits",
+    ),
+    # E07: try/except*
+    pytest.param(
+        "E07",
+        "try:\n    await g()\nexcept* ValueError:\n    pass",
+        "try:",
+        ("except*",),
+        id="E07-await-in-body",
+    ),
+    pytest.param(
+        "E07",
+        "try:\n    pass\nexcept* ValueError:\n    await g()",
+        "try:",
+        ("except*",),
+        id="E07-await-in-handler",
+    ),
+    # E08: a for-loop over a generator expression whose body awaits
+    pytest.param(
+        "E08",
+        "for x in (y for y in xs):\n    await g(x)",
+        "y for y",
+        ("generator expression",),
+        id="E08-for-genexp",
+    ),
+    pytest.param(
+        "E08",
+        "for x in (y for y in xs):\n    pass\nelse:\n    await g()",
+        "y for y",
+        ("generator expression",),
+        id="E08-for-genexp-else",
+    ),
+    # E09: await inside a list/set/dict comprehension
+    pytest.param(
+        "E09", "return [await g(x) for x in xs]", "[await", ("comprehension",), id="E09-list"
+    ),
+    pytest.param(
+        "E09", "return {await g(x) for x in xs}", "{await", ("comprehension",), id="E09-set"
+    ),
+    pytest.param(
+        "E09", "return {x: await g(x) for x in xs}", "{x:", ("comprehension",), id="E09-dict"
+    ),
+    pytest.param(
+        "E09",
+        "return [x for x in xs if await g(x)]",
+        "[x for",
+        ("comprehension",),
+        id="E09-condition",
+    ),
+    pytest.param(
+        "E09",
+        "return [y for x in xs for y in await g(x)]",
+        "[y for",
+        ("comprehension",),
+        id="E09-inner-iterable",
+    ),
+    pytest.param(
+        "E09", "return [x async for x in g()]", "[x async", ("comprehension",), id="E09-async-for"
+    ),
+    # E10: match
+    pytest.param(
+        "E10",
+        "match xs:\n    case [a]:\n        await g(a)",
+        "match",
+        ("match",),
+        id="E10-case-body",
+    ),
+    pytest.param(
+        "E10", "match await g():\n    case 1:\n        pass", "match", ("match",), id="E10-subject"
+    ),
+    pytest.param(
+        "E10",
+        "match xs:\n    case [a] if await g(a):\n        pass",
+        "match",
+        ("match",),
+        id="E10-guard",
+    ),
+    # E11: closures over the function's locals
+    pytest.param(
+        "E11", "h = lambda x: x + k\nreturn h(1)", "lambda x", ("lambda", "`k`"), id="E11-lambda"
+    ),
+    pytest.param(
+        "E11",
+        "def h():\n    return k\nreturn h()",
+        "h():",
+        ("nested function", "`h`", "`k`"),
+        id="E11-def",
+    ),
+    pytest.param(
+        "E11",
+        "def h():\n    nonlocal k\n    k = 1\nh()",
+        "h():",
+        ("`h`", "`k`"),
+        id="E11-nonlocal",
+    ),
+    pytest.param(
+        "E11", "class C:\n    y = k\nreturn C", "C:", ("class", "`C`", "`k`"), id="E11-class"
+    ),
+    # E12: await in positions the lowering does not support
+    pytest.param(
+        "E12",
+        "def h(x=await g()):\n    return x\nreturn h()",
+        "def h",
+        ("default",),
+        id="E12-def-default",
+    ),
+    pytest.param(
+        "E12", "@(await g())\ndef h():\n    pass", "def h", ("decorator",), id="E12-def-decorator"
+    ),
+    pytest.param(
+        "E12",
+        "h = (lambda x=await g(): x)\nreturn h()",
+        "lambda x=",
+        ("lambda",),
+        id="E12-lambda-default",
+    ),
+    pytest.param(
+        "E12", "class C(await g()):\n    pass", "class C", ("bases",), id="E12-class-base"
+    ),
+    pytest.param(
+        "E12",
+        "for d[await g()] in xs:\n    pass",
+        "d[await",
+        ("for-loop target",),
+        id="E12-for-target",
+    ),
+    pytest.param(
+        "E12",
+        "with open('a'), await g():\n    pass",
+        "with open",
+        ("with", "after the first"),
+        id="E12-second-with-item",
+    ),
+    pytest.param(
+        "E12",
+        "return f'{xs:{await g()}}'",
+        "{xs:",
+        ("format spec",),
+        id="E12-fstring-format-spec",
+    ),
+    # E13: dunder local names (reported at the first occurrence of the name)
+    pytest.param("E13", "__foo__ = 1\nreturn __foo__", "__foo__", ("`__foo__`",), id="E13-assign"),
+    pytest.param(
+        "E13", "for __x__ in xs:\n    await g()", "__x__", ("`__x__`",), id="E13-for-target"
+    ),
+    pytest.param(
+        "E13",
+        "try:\n    await g()\nexcept Exception as __e__:\n    pass",
+        "__e__",
+        ("`__e__`",),
+        id="E13-except-name",
+    ),
+]
+
+
+@pytest.mark.parametrize(("code", "body", "at", "words"), FUNCTION_ERRORS)
+def test_rejected_in_function(code: str, body: str, at: str, words: tuple[str, ...]) -> None:
+    source = in_function(body)
+    [error] = errors_of(source)
+    assert_error(error, source, code, at, words)
+
+
+SPELLINGS = [
+    pytest.param("import resumable", "@resumable.function", id="resumable.function"),
+    pytest.param("import resumable", "@resumable.function(retry=None)", id="resumable.function()"),
+    pytest.param("import resumable as r", "@r.function", id="r.function"),
+    pytest.param("import resumable as r", "@r.function(retry=None)", id="r.function()"),
+    pytest.param("from resumable import function", "@function", id="function"),
+    pytest.param("from resumable import function as rf", "@rf", id="rf"),
+    pytest.param("from resumable import function as rf", "@rf(retry=None)", id="rf()"),
+    pytest.param("import os, resumable", "@resumable.function", id="import-list"),
+]
+
+# (module text with {imports} and {decorator}, where the error points, message words)
+MISPLACED = [
+    pytest.param(
+        "{imports}\n\n\ndef outer():\n    {decorator}\n    async def f():\n        pass\n",
+        "f():",
+        ("`outer.f`", "module-level"),
+        id="nested",
+    ),
+    pytest.param(
+        "{imports}\n\n\nclass C:\n    {decorator}\n    async def f(self):\n        pass\n",
+        "f(self)",
+        ("`C.f`", "module-level"),
+        id="method",
+    ),
+    pytest.param(
+        "{imports}\n\n\n{decorator}\ndef f():\n    pass\n",
+        "f():",
+        ("`f`", "async def"),
+        id="not-async",
+    ),
+]
+
+
+@pytest.mark.parametrize(("imports", "decorator"), SPELLINGS)
+@pytest.mark.parametrize(("template", "at", "words"), MISPLACED)
+def test_e04_misplaced_decorator(
+    imports: str, decorator: str, template: str, at: str, words: tuple[str, ...]
+) -> None:
+    source = template.format(imports=imports, decorator=decorator)
+    [error] = errors_of(source)
+    assert_error(error, source, "E04", at, words)
+
+
+@pytest.mark.parametrize(("imports", "decorator"), SPELLINGS)
+def test_every_spelling_is_recognized(imports: str, decorator: str) -> None:
+    source = f"{imports}\n\n\n{decorator}\nasync def f(x):\n    y = await g(x)\n    return y\n"
+    text, count, errors = compile_source("mod.py", source)
+    assert errors == []
+    assert count == 1
+    assert text is not None and "class f(Machine):" in text
+    # ... and invalid code under that spelling is rejected, not skipped.
+    bad = f"{imports}\n\n\n{decorator}\nasync def f(x):\n    yield x\n"
+    assert [e.code for e in errors_of(bad)] == ["E01"]
+
+
+@pytest.mark.parametrize(
+    ("source", "at", "words"),
+    [
+        pytest.param(
+            "import resumable\n\n\n@resumable.function\nasync def f(__x__):\n    return __x__\n",
+            "__x__",
+            ("`__x__`",),
+            id="E13-parameter",
+        ),
+    ],
+)
+def test_rejected_in_module(source: str, at: str, words: tuple[str, ...]) -> None:
+    [error] = errors_of(source)
+    assert_error(error, source, "E13", at, words)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param("x = (\n", id="unclosed-paren"),
+        pytest.param("import resumable\n\ndef f(:\n    pass\n", id="invalid-syntax"),
+        pytest.param("def f():\n\tif 1:\n        pass\n", id="tabs-and-spaces"),
+        pytest.param("async def f():\n    return [x async for x in y\n", id="unclosed-bracket"),
+        pytest.param("import resumable\nx = 1 +\n", id="incomplete-expression"),
+        pytest.param("def f():\n    nonlocal x\n", id="symtable-error"),
+    ],
+)
+def test_e00_syntax_error_is_cpythons(source: str) -> None:
+    with pytest.raises(SyntaxError) as info:
+        compile(source, "mod.py", "exec")
+    [error] = errors_of(source)
+    assert error.code == "E00"
+    assert error.message == info.value.msg
+    assert (error.line, error.column) == (info.value.lineno, (info.value.offset or 1) - 1)
+    assert error.fix
+
+
+def test_e00_position_and_format() -> None:
+    [error] = errors_of("import resumable\nx = (\n")
+    assert (error.line, error.column) == (2, 4)
+    assert str(error) == (
+        "mod.py:2:5: error[E00]: '(' was never closed\n"
+        "    x = (\n"
+        "        ^\n"
+        "  fix: fix the syntax error; the file is not valid Python"
+    )
+
+
+# Valid neighbors of rejected constructs: each must compile.
+ACCEPTED = [
+    pytest.param("return [x for x in await g(xs)]", id="listcomp-await-in-outermost-iterable"),
+    pytest.param("return {x for x in await g(xs)}", id="setcomp-await-in-outermost-iterable"),
+    pytest.param("return {x: 1 for x in await g(xs)}", id="dictcomp-await-in-outermost-iterable"),
+    pytest.param("return sum(x for x in await g(xs))", id="genexp-await-in-outermost-iterable"),
+    pytest.param("return [[y for y in x] for x in await g(xs)]", id="nested-comp-outer-await"),
+    pytest.param("await g()\nreturn dir(xs), vars(d)", id="dir-vars-with-argument"),
+    pytest.param("await g()\nreturn eval('xs', {'xs': xs})", id="eval-with-namespace"),
+    pytest.param("exec('y = 1', {})\nawait g()", id="exec-with-namespace"),
+    pytest.param("await g()\nreturn super(int, 1)", id="super-with-arguments"),
+    pytest.param("h = lambda: locals()\nawait g()", id="locals-inside-lambda"),
+    pytest.param("def h():\n    yield 1\nreturn list(h()) + [await g()]", id="yield-in-nested-def"),
+    pytest.param("async def h():\n    await g()\nreturn await g()", id="await-in-nested-def"),
+    pytest.param("h = lambda x: x\nh(1)\nawait g()", id="lambda-dead-before-await"),
+    pytest.param("await g()\nh = lambda x: x\nreturn h(1)", id="lambda-after-await"),
+    pytest.param("def h(x=k):\n    return x\nawait g()", id="def-default-reads-local"),
+    pytest.param(
+        "h = lambda x, k=k: x + k\nreturn h(1) + await g()", id="lambda-default-reads-local"
+    ),
+    pytest.param("with await g() as x:\n    pass", id="await-in-first-with-item"),
+    pytest.param("with open('x') as fh:\n    pass\nawait g()", id="with-without-await"),
+    pytest.param("for x in (y for y in xs):\n    print(x)\nawait g()", id="for-genexp-no-await"),
+    pytest.param("for x in (y for y in await g()):\n    print(x)", id="for-genexp-await-in-iter"),
+    pytest.param("match xs:\n    case [a]:\n        pass\nawait g()", id="match-without-await"),
+    pytest.param(
+        "try:\n    pass\nexcept* ValueError:\n    pass\nawait g()", id="try-star-without-await"
+    ),
+    pytest.param("return f'{await g()!r:>10}'", id="fstring-await-outside-format-spec"),
+    pytest.param("global G\nG = await g()", id="global"),
+    pytest.param("x: int = await g()\nreturn x", id="annotated-assignment"),
+    pytest.param("return __name__, await g()", id="reads-module-dunder"),
+]
+
+
+@pytest.mark.parametrize("body", ACCEPTED)
+def test_accepted(body: str) -> None:
+    source = in_function(body)
+    text, count, errors = compile_source("mod.py", source)
+    assert errors == [], "\n".join(map(str, errors))
+    assert count == 1
+    assert text is not None
+    compile(text, "generated.py", "exec")
+
+
+def test_all_errors_of_one_function_are_reported_sorted() -> None:
+    source = in_function(
+        """\
+        x = yield 1
+        async with g():
+            pass
+        y = locals()
+        """
+    )
+    errors = errors_of(source)
+    assert [e.code for e in errors] == ["E01", "E06", "E03"]
+    assert [(e.line, e.column) for e in errors] == [
+        position(source, "yield"),
+        position(source, "async with"),
+        position(source, "locals()"),
+    ]
+
+
+MANY_FUNCTIONS = """\
+import resumable
+
+
+@resumable.function
+async def a(xs):
+    return [await g(x) for x in xs]
+
+
+@resumable.function
+async def ok(x):
+    return await g(x)
+
+
+@resumable.function
+async def b():
+    h = lambda: 1
+    await g()
+    return h()
+
+
+@resumable.function
+async def c():
+    yield 1
+"""
+
+
+def test_errors_in_one_function_do_not_hide_errors_in_another() -> None:
+    text, count, errors = compile_source("mod.py", MANY_FUNCTIONS)
+    assert text is None
+    assert count == 4
+    found = [(e.code, e.line, e.column) for e in errors]
+    expected = [
+        ("E09", *position(MANY_FUNCTIONS, "[await")),
+        ("E05", *position(MANY_FUNCTIONS, "h = lambda")),
+        ("E01", *position(MANY_FUNCTIONS, "yield")),
+    ]
+    assert sorted(found) == sorted(expected)
+
+
+def test_errors_across_functions_are_sorted_by_position() -> None:
+    source = (
+        "import resumable\n\n\n@resumable.function\nasync def a():\n    yield 1\n\n\n"
+        "@resumable.function\ndef b():\n    pass\n"
+    )
+    errors = errors_of(source)
+    assert [e.code for e in errors] == ["E01", "E04"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param("await g()\nreturn eval('xs', None)", id="eval-globals-None"),
+        pytest.param("await g()\nexec('print(xs)', None, None)", id="exec-globals-None"),
+    ],
+)
+def test_eval_with_none_namespace_is_rejected(body: str) -> None:
+    [error] = errors_of(in_function(body))
+    assert error.code == "E03"
+
+
+def test_await_in_with_target_is_e12() -> None:
+    [error] = errors_of(in_function("with open('a') as d[await g()]:\n    pass"))
+    assert error.code == "E12"
+
+
+def test_e05_column_of_a_def_named_like_a_keyword_letter() -> None:
+    source = in_function("def e():\n    return 1\nawait g()\nreturn e()")
+    [error] = errors_of(source)
+    assert (error.line, error.column) == position(source, "e():")
+
+
+def test_e05_points_at_the_binding_live_across_the_await() -> None:
+    source = in_function("h = lambda: 1\nawait g()\nh()\nh = lambda: 2\nreturn h()")
+    [error] = errors_of(source)
+    assert (error.line, error.column) == position(source, "h = lambda: 1")
+
+
+# -- which functions are compiled at all ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param("x = 1\n", id="plain"),
+        pytest.param("import resumable\n\n\nasync def f():\n    yield 1\n", id="undecorated"),
+        pytest.param(
+            "import other\n\n\n@other.function\nasync def f():\n    yield 1\n",
+            id="other-module-function",
+        ),
+        pytest.param(
+            "from mylib import function\n\n\n@function\nasync def f():\n    yield 1\n",
+            id="function-from-elsewhere",
+        ),
+        pytest.param(
+            "import resumable\n\n\n@resumable.other\nasync def f():\n    yield 1\n",
+            id="other-attribute",
+        ),
+        pytest.param(
+            "import resumable\n\n\nclass C:\n    async def m(self):\n        return locals()\n",
+            id="undecorated-method",
+        ),
+    ],
+)
+def test_undecorated_code_is_not_touched(tmp_path: Path, source: str) -> None:
+    path = tmp_path / "mod.py"
+    path.write_text(source)
+    result = compile_file(str(path))
+    assert (result.status, result.functions, result.errors) == ("none", 0, [])
+    assert not (tmp_path / "__resumable__").exists()
+    assert compile_source("mod.py", source) == (None, 0, [])
+
+
+def test_decorated_functions_in_module_level_blocks_are_found(tmp_path: Path) -> None:
+    path = tmp_path / "mod.py"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            from typing import TYPE_CHECKING
+
+            try:
+                import resumable as r
+            except ImportError:
+                r = None
+
+            if TYPE_CHECKING:
+                pass
+            else:
+
+                @r.function
+                async def in_else(x):
+                    return await g(x)
+
+            try:
+
+                @r.function
+                async def in_try(x):
+                    return await g(x)
+
+            except NameError:
+                pass
+            """
+        )
+    )
+    result = compile_file(str(path))
+    assert (result.status, result.functions, result.errors) == ("written", 2, [])
+    text = Path(result.output).read_text()
+    assert "class in_else(Machine):" in text
+    assert "class in_try(Machine):" in text
+
+
+def test_bad_function_in_module_level_block_is_rejected() -> None:
+    source = "import resumable\n\nif True:\n\n    @resumable.function\n    async def f():\n        yield 1\n"
+    [error] = errors_of(source)
+    assert (error.code, error.line, error.column) == ("E01", *position(source, "yield"))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param("h = lambda: await g()\nreturn h", id="await-in-lambda"),
+        pytest.param("def h():\n    await g()\nreturn h", id="await-in-nested-def"),
+        pytest.param("break", id="break-outside-loop"),
+    ],
+)
+def test_compile_time_syntax_errors_are_e00(body: str) -> None:
+    source = in_function(body)
+    with pytest.raises(SyntaxError) as info:
+        compile(source, "mod.py", "exec")
+    [error] = errors_of(source)
+    assert (error.code, error.message, error.line) == ("E00", info.value.msg, info.value.lineno)

@@ -21,8 +21,14 @@ settings.register_profile("slow", deadline=None, print_blob=True, max_examples=2
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--update-golden", action="store_true", help="rewrite tests/golden from the current compiler")
-    parser.addoption("--slow", action="store_true", help="run long property runs (2000 examples) and slow tests")
+    parser.addoption(
+        "--update-golden",
+        action="store_true",
+        help="rewrite tests/golden from the current compiler",
+    )
+    parser.addoption(
+        "--slow", action="store_true", help="run long property runs (2000 examples) and slow tests"
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

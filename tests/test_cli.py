@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from resumable.cli import main
 
 REPO = Path(__file__).resolve().parent.parent

@@ -33,7 +33,13 @@ def _cases() -> list[Any]:
 
 
 @pytest.mark.parametrize(("case", "function", "args", "kwargs"), _cases())
-def test_equivalent(compiled_cases: dict[str, str], case: str, function: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+def test_equivalent(
+    compiled_cases: dict[str, str],
+    case: str,
+    function: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> None:
     fn = getattr(load_case(case), function)
     native = run_original(fn, *args, **kwargs)
     assert_equivalent(fn, *args, **kwargs)

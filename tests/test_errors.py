@@ -11,7 +11,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from resumable.errors import CompileError, InternalError
+
+from resumable.errors import CompileError
 from resumable_compiler.build import compile_file, compile_source
 
 HEADER = """\

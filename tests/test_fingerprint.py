@@ -62,7 +62,9 @@ DIFFERENT = [
     pytest.param(BASE.replace("x > b", "x >= b"), id="operator"),
     pytest.param(BASE.replace("g(a)", "h(a)"), id="callee"),
     pytest.param(BASE.replace("b=1", "b=2"), id="default"),
-    pytest.param(BASE.replace("x = await g(a)", "x = await g(a)\n        y = 0"), id="added-statement"),
+    pytest.param(
+        BASE.replace("x = await g(a)", "x = await g(a)\n        y = 0"), id="added-statement"
+    ),
     pytest.param(
         """
         async def f(a, b=1):
@@ -92,8 +94,12 @@ def test_run_fingerprint_sees_changes(src: str) -> None:
 
 
 def test_string_quotes_are_normalized() -> None:
-    assert fingerprint("async def f():\n    return 'a'\n") == fingerprint('async def f():\n    return "a"\n')
-    assert fingerprint("async def f():\n    return 'a'\n") != fingerprint("async def f():\n    return 'b'\n")
+    assert fingerprint("async def f():\n    return 'a'\n") == fingerprint(
+        'async def f():\n    return "a"\n'
+    )
+    assert fingerprint("async def f():\n    return 'a'\n") != fingerprint(
+        "async def f():\n    return 'b'\n"
+    )
 
 
 def test_build_hash_is_the_exact_block_and_version() -> None:

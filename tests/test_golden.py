@@ -29,7 +29,11 @@ def test_golden(compiled_cases: dict[str, str], case: str, request: pytest.Fixtu
         with open(path, "w", encoding="utf-8", newline="\n") as f:
             f.write(generated)
         return
-    assert os.path.exists(path), f"no golden file for {case}: run pytest --update-golden and review it"
+    assert os.path.exists(path), (
+        f"no golden file for {case}: run pytest --update-golden and review it"
+    )
     with open(path, encoding="utf-8") as f:
         expected = f.read()
-    assert generated == expected, f"generated code for {case} changed; if intended, run pytest --update-golden"
+    assert generated == expected, (
+        f"generated code for {case} changed; if intended, run pytest --update-golden"
+    )

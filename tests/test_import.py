@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 import resumable
 
 # The documented public surface (runtime/resumable/__init__.py).

@@ -20,6 +20,7 @@ import symtable
 from collections.abc import Iterable, Sequence
 
 import libcst as cst
+
 from resumable.errors import CompileError
 
 from .ir import Analysis, FunctionSource, ParsedModule, Reserved

@@ -11,6 +11,7 @@ resumable (InternalError), never the user's fault:
 from __future__ import annotations
 
 import libcst as cst
+
 from resumable.errors import InternalError
 
 from .ir import Lowered

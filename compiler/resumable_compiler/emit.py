@@ -16,6 +16,7 @@ from typing import Any
 
 import jinja2
 import libcst as cst
+
 from resumable import __version__
 from resumable.errors import InternalError
 from resumable.source import build_hash, function_block

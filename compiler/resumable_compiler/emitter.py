@@ -31,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import libcst as cst
+
 from resumable.errors import InternalError
 
 from .ir import Analysis, State

@@ -16,6 +16,7 @@ from typing import Any
 
 import libcst as cst
 from libcst.metadata import CodeRange
+
 from resumable.errors import CompileError
 
 __all__ = [

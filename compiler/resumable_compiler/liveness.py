@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import libcst as cst
+
 from resumable.errors import CompileError
 
 from .ir import Lowered, State

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import cast
 
 import libcst as cst
+
 from resumable.errors import CompileError
 
 from .emitter import Emitter, Label, Region

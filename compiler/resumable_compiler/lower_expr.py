@@ -24,6 +24,7 @@ import builtins
 from collections.abc import Sequence
 
 import libcst as cst
+
 from resumable.errors import CompileError
 
 from .emitter import Emitter

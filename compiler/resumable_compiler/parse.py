@@ -18,6 +18,7 @@ import tokenize
 
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
+
 from resumable.errors import CompileError
 
 from .ir import FunctionSource, ParsedModule

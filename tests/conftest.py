@@ -6,7 +6,6 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
-from collections.abc import Iterator
 from types import ModuleType
 
 import pytest
@@ -67,15 +66,16 @@ def load_case(name: str) -> ModuleType:
     return _modules[name]
 
 
-@pytest.fixture(scope="session")
-def compiled_cases() -> Iterator[dict[str, str]]:
-    """Compile every case module once; name -> generated module text."""
-    from resumable_compiler.build import compile_file
+_compiled: dict[str, str] = {}
 
-    out: dict[str, str] = {}
-    for name in case_names():
+
+def compiled_case(name: str) -> str:
+    """Compile tests/cases/<name>.py once per session; the generated module's text."""
+    if name not in _compiled:
+        from resumable_compiler.build import compile_file
+
         result = compile_file(case_path(name))
         assert not result.errors, "\n".join(str(e) for e in result.errors)
         with open(result.output, encoding="utf-8") as f:
-            out[name] = f.read()
-    yield out
+            _compiled[name] = f.read()
+    return _compiled[name]

@@ -17,7 +17,7 @@ import pytest
 from resumable import Function
 from resumable.testing import Script, assert_equivalent, run_original
 
-from .conftest import case_names, load_case
+from .conftest import case_names, compiled_case, load_case
 
 
 def _cases() -> list[Any]:
@@ -34,12 +34,12 @@ def _cases() -> list[Any]:
 
 @pytest.mark.parametrize(("case", "function", "args", "kwargs"), _cases())
 def test_equivalent(
-    compiled_cases: dict[str, str],
     case: str,
     function: str,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
 ) -> None:
+    compiled_case(case)
     fn = getattr(load_case(case), function)
     native = run_original(fn, *args, **kwargs)
     assert_equivalent(fn, *args, **kwargs)

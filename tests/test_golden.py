@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from .conftest import GOLDEN, case_names
+from .conftest import GOLDEN, case_names, compiled_case
 
 _DIGESTS = re.compile(r"^# resumable .*, source sha256:.*\n", re.M)
 
@@ -22,8 +22,8 @@ def normalized(text: str) -> str:
 
 
 @pytest.mark.parametrize("case", case_names())
-def test_golden(compiled_cases: dict[str, str], case: str, request: pytest.FixtureRequest) -> None:
-    generated = normalized(compiled_cases[case])
+def test_golden(case: str, request: pytest.FixtureRequest) -> None:
+    generated = normalized(compiled_case(case))
     path = os.path.join(GOLDEN, case + ".py")
     if request.config.getoption("--update-golden"):
         with open(path, "w", encoding="utf-8", newline="\n") as f:

@@ -167,10 +167,10 @@ def run_compiled(
     outcome = Outcome(calls=script.calls)
     run_id = "equivalence-check"
     rt = _CrashingRuntime(run_id, crash_after_every_checkpoint)
-    with scripted(script):
+    with scripted(script), asyncio.Runner() as runner:
         for _ in range(100_000):
             try:
-                outcome.value = rt.run(fn, *args, run_id=run_id, **kwargs)
+                outcome.value = runner.run(rt.call(fn, *args, run_id=run_id, **kwargs))
             except SimulatedCrash:
                 continue
             except Exception as e:

@@ -44,6 +44,7 @@ class _Scanner:
         self.deleted: set[str] = set()
         self.function_values: dict[str, int] = {}
         self.names: set[str] = set()
+        self.imports: set[str] = set()
 
     def error(self, node: cst.CSTNode, code: str, message: str, fix: str, construct: str) -> None:
         self.errors.append(self.parsed.error(node, code, message, fix, construct))
@@ -269,6 +270,22 @@ class _Scanner:
                 self.deleted.add(target.value)
         return self.scan_children(node.children)
 
+    def scan_Import(self, node: cst.Import) -> bool:
+        for alias in node.names:
+            self.imports.update(_prefixes(_dotted(alias.name)))
+        return False
+
+    def scan_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        base = _dotted(node.module) if node.module is not None else ""
+        if node.relative:
+            package = self.parsed.module_name.split(".")[: -len(node.relative)]
+            base = ".".join([*package, base] if base else package)
+        if base:
+            self.imports.update(_prefixes(base))
+            if not isinstance(node.names, cst.ImportStar):
+                self.imports.update(f"{base}.{_dotted(a.name)}" for a in node.names)
+        return False
+
     def scan_ExceptHandler(self, node: cst.ExceptHandler) -> bool:
         if node.name is not None and isinstance(node.name.name, cst.Name):
             self.deleted.add(node.name.name.value)  # `e = None; del e` after the handler
@@ -311,6 +328,15 @@ class _Scanner:
                 "pass the values explicitly (for example a dict of the variables you need)",
                 "frame access",
             )
+
+
+def _dotted(node: cst.CSTNode) -> str:
+    return cst.Module([]).code_for_node(node).replace(" ", "")
+
+
+def _prefixes(dotted: str) -> list[str]:
+    parts = dotted.split(".")
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def _has_async_for(for_in: cst.CompFor | None) -> bool:
@@ -517,6 +543,7 @@ def analyze(parsed: ParsedModule, fn: FunctionSource) -> Analysis:
         declared_globals=declared_globals,
         maybe_unbound=maybe_unbound,
         deleted=frozenset(scanner.deleted),
+        imports=tuple(sorted(scanner.imports)),
         function_values={k: _position(parsed, v) for k, v in values.items()},
         awaiting=frozenset(scanner.awaiting),
         reserved=_reserved(scanner.names | set(dir(builtins)) | parsed.module_names),

@@ -104,6 +104,7 @@ def _machine(parsed: ParsedModule, lowered: Lowered, used: set[str]) -> dict[str
         "build_hash": build_hash(function_block(parsed.lines, fn.first_line), __version__),
         "run_fingerprint": run_fingerprint(fn.node),
         "params": lowered.analysis.params,
+        "imports": lowered.analysis.imports,
         "states": states,
         "lines": tuple(s.line for s in lowered.states),
         "awaits": [

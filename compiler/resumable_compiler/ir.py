@@ -105,6 +105,8 @@ class Analysis:
     maybe_unbound: frozenset[str]
     #: Locals deleted somewhere (`del x`, or the end of `except ... as x`).
     deleted: frozenset[str]
+    #: Modules the function imports (a checkpoint may import these again).
+    imports: tuple[str, ...]
     #: Locals bound by `def`, `class` or `x = lambda ...` (never serializable),
     #: with the (line, column) of their first binding.
     function_values: Mapping[str, tuple[int, int]]

@@ -20,7 +20,7 @@ emitter.py.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
 import libcst as cst
 
@@ -28,7 +28,7 @@ from resumable.errors import CompileError
 
 from .emitter import Emitter, Label, Region
 from .ir import Analysis, Lowered
-from .lower_expr import Expressions
+from .lower_expr import Expressions, _walrus_targets
 from .lower_test import Tests
 from .rewrite import Rewriter, attr, call
 
@@ -158,15 +158,18 @@ class Statements:
 
     def _AugAssign(self, small: cst.AugAssign) -> None:
         target, x = small.target, self.x
+        later = [small.value]
         if isinstance(target, cst.Name):
             rewritten = self.rw.expression(target)
-            if target.value in self.analysis.locals and self.x.maybe_unbound(target.value):
-                x.touch(rewritten)  # an unbound name fails before the await
-            self.em.emit_small(small.with_changes(target=rewritten, value=x.value(small.value)))
-            return
-        if isinstance(target, cst.Attribute):
+            if target.value not in _walrus_targets(later):
+                if target.value in self.analysis.locals and x.maybe_unbound(target.value):
+                    x.touch(rewritten)  # an unbound name fails before the await
+                self.em.emit_small(small.with_changes(target=rewritten, value=x.value(small.value)))
+                return
+            place: cst.BaseExpression = rewritten  # rebound in the value: read it first
+        elif isinstance(target, cst.Attribute):
             obj = x.value(target.value)
-            place: cst.BaseExpression = target.with_changes(value=obj)
+            place = target.with_changes(value=obj)
         elif isinstance(target, cst.Subscript):
             place = x.value(target)
         else:
@@ -178,30 +181,37 @@ class Statements:
             )
             return
         # The target's parts and its current value are read before the await.
-        if isinstance(place, cst.Attribute):
-            place = place.with_changes(value=x.stabilize(place.value, target.value))
-        else:
-            assert isinstance(place, cst.Subscript) and isinstance(target, cst.Subscript)
-            place = self._stable_subscript(place, target)
+        if isinstance(place, cst.Attribute) and isinstance(target, cst.Attribute):
+            place = place.with_changes(value=x.stabilize(place.value, target.value, later=later))
+        elif isinstance(place, cst.Subscript) and isinstance(target, cst.Subscript):
+            place = self._stable_subscript(place, target, later)
         current = x.spill(place, target)
         self.em.emit_small(small.with_changes(target=current, value=x.value(small.value)))
-        self.em.emit_small(cst.Assign([cst.AssignTarget(place)], current))
+        self.em.emit_small(cst.Assign([_target(place)], current))
 
-    def _stable_subscript(self, place: cst.Subscript, original: cst.Subscript) -> cst.Subscript:
+    def _stable_subscript(
+        self, place: cst.Subscript, original: cst.Subscript, later: list[cst.BaseExpression]
+    ) -> cst.Subscript:
         x = self.x
-        value = x.stabilize(place.value, original.value)
+
+        def stable(lowered: cst.BaseExpression | None, orig: cst.BaseExpression | None) -> Any:
+            if lowered is None or orig is None:
+                return lowered
+            return x.stabilize(lowered, orig, later=later)
+
+        value = stable(place.value, original.value)
         elements = []
         for element, orig in zip(place.slice, original.slice, strict=True):
             s, o = element.slice, orig.slice
             if isinstance(s, cst.Index):
                 assert isinstance(o, cst.Index)
-                s = s.with_changes(value=x.stabilize(s.value, o.value))
+                s = s.with_changes(value=stable(s.value, o.value))
             else:
                 assert isinstance(s, cst.Slice) and isinstance(o, cst.Slice)
                 s = s.with_changes(
-                    lower=x.stabilize(s.lower, o.lower) if s.lower and o.lower else s.lower,
-                    upper=x.stabilize(s.upper, o.upper) if s.upper and o.upper else s.upper,
-                    step=x.stabilize(s.step, o.step) if s.step and o.step else s.step,
+                    lower=stable(s.lower, o.lower),
+                    upper=stable(s.upper, o.upper),
+                    step=stable(s.step, o.step),
                 )
             elements.append(element.with_changes(slice=s))
         return place.with_changes(value=value, slice=elements)

@@ -29,7 +29,7 @@ from resumable.errors import CompileError
 
 from .emitter import Emitter
 from .ir import Analysis
-from .rewrite import Rewriter, code
+from .rewrite import Rewriter, attr, code
 
 __all__ = ["Expressions"]
 
@@ -191,31 +191,65 @@ class Expressions:
     # -- calls, attributes, subscripts ------------------------------------------------
 
     def _Call(self, e: cst.Call) -> cst.BaseExpression:
+        # CPython evaluates the callee, the positional arguments (a `*x` is
+        # iterated at its place, unless it is the only one), then the keyword
+        # arguments (a `**x` is merged at its place).
         positional = [a for a in e.args if a.keyword is None and a.star != "**"]
         keywords = [a for a in e.args if a.keyword is not None or a.star == "**"]
         ordered = positional + keywords
+        lone_star = len(positional) == 1 and positional[0].star == "*"
         func = e.func
-        head: list[tuple[cst.BaseExpression | None, str]]
+        head: list[cst.BaseExpression]
         if isinstance(func, cst.Attribute):
-            head = [(func.value, "")]
+            head = [func.value]
         elif isinstance(func, cst.Subscript):
-            head = [(func.value, ""), *[(s, "") for s in _slice_parts(func)]]
+            head = [func.value, *_slice_parts(func)]
         else:
-            head = [(func, "")]
-        values = self.operands([*head, *[(a.value, a.star) for a in ordered]])
+            head = [func]
+        parts: list[tuple[cst.BaseExpression, str]] = [(h, "") for h in head]
+        parts += [(a.value, "" if lone_star and a.star == "*" else a.star) for a in ordered]
+        last = max((i for i, (p, _) in enumerate(parts) if self.has_await(p)), default=-1)
+        values: list[cst.BaseExpression] = []
+        for i, (part, star) in enumerate(parts):
+            lowered = self.value(part)
+            if i < last:
+                if star == "**":
+                    merge = cst.Call(
+                        attr(self.em.m, "mapping"), [cst.Arg(lowered), *self._callee(func, values)]
+                    )
+                    lowered = self.spill(merge, part)
+                else:
+                    later = [p for p, _ in parts[i + 1 :]]
+                    lowered = self.stabilize(lowered, part, star, later)
+            values.append(lowered)
         n = len(head)
         new_func: cst.BaseExpression
         if isinstance(func, cst.Attribute):
-            assert values[0] is not None
-            new_func = func.with_changes(value=values[0], attr=func.attr)
+            new_func = func.with_changes(value=values[0])
         elif isinstance(func, cst.Subscript):
-            assert values[0] is not None
             new_func = func.with_changes(value=values[0], slice=_rebuild_slices(func, values[1:n]))
         else:
-            assert values[0] is not None
             new_func = values[0]
         args = [a.with_changes(value=v) for a, v in zip(ordered, values[n:], strict=True)]
         return e.with_changes(func=new_func, args=args)
+
+    def _callee(self, func: cst.BaseExpression, values: list[cst.BaseExpression]) -> list[cst.Arg]:
+        """What names the callee in CPython's `f() argument after ** ...` message
+        (evaluated only if that error happens)."""
+        if isinstance(func, cst.Attribute):
+            return [
+                cst.Arg(values[0]),
+                cst.Arg(cst.SimpleString(repr(func.attr.value)), keyword=cst.Name("attribute")),
+            ]
+        if (
+            isinstance(func, cst.Subscript)
+            and len(values) == 2
+            and isinstance(func.slice[0].slice, cst.Index)
+        ):
+            return [cst.Arg(values[0]), cst.Arg(values[1], keyword=cst.Name("item"))]
+        if isinstance(func, cst.Subscript):
+            return []
+        return [cst.Arg(values[0])]
 
     def _Attribute(self, e: cst.Attribute) -> cst.BaseExpression:
         return e.with_changes(value=self.value(e.value))
@@ -289,8 +323,9 @@ class Expressions:
                 )
                 self.em.assign(result, tail)
                 break
-            if self.has_await(c.comparator):
-                left = self.stabilize(left, left_original)
+            # Operands are evaluated left to right: `left` first, whatever
+            # happens to the right of it (an await, or a spill).
+            left = self.stabilize(left, left_original)
             right = self.value(c.comparator)
             if i == len(comparisons) - 1:
                 self.em.assign(
@@ -374,28 +409,40 @@ class Expressions:
 
     def _FormattedString(self, e: cst.FormattedString) -> cst.BaseExpression:
         pending: list[cst.BaseFormattedStringContent] = []
-        for part in _expand_debug(e.parts):
-            if not self.has_await(part):
-                out = part.visit(self.rw)
+        for original in e.parts:
+            if not self.has_await(original):
+                out = original.visit(self.rw)
                 if isinstance(out, cst.FlattenSentinel):
                     pending.extend(out.nodes)
                 else:
                     assert isinstance(out, cst.BaseFormattedStringContent)
                     pending.append(out)
                 continue
-            assert isinstance(part, cst.FormattedStringExpression)
+            assert isinstance(original, cst.FormattedStringExpression)
             if any(isinstance(p, cst.FormattedStringExpression) for p in pending):
                 # Earlier fields are formatted before this one's await.
                 prefix = self.spill(e.with_changes(parts=pending, lpar=[], rpar=[]), e)
                 pending = [cst.FormattedStringExpression(expression=prefix)]
-            if part.format_spec and any(self.has_await(s) for s in part.format_spec):
+            spec = original.format_spec
+            if spec and any(self.has_await(s) for s in spec):
                 self.errors.append(
                     self.analysis.parsed.error(
-                        part, "E12", "await inside an f-string format spec is not supported yet",
+                        original, "E12", "await inside an f-string format spec is not supported yet",
                         "await into a variable first", "await position",
                     )
                 )  # fmt: skip
-            pending.append(part.with_changes(expression=self.value(part.expression)))
+            *text, field = _expand_debug([original])
+            pending.extend(text)
+            assert isinstance(field, cst.FormattedStringExpression)
+            value = self.value(original.expression)
+            new_spec = None
+            if spec is not None:
+                new_spec = []
+                for s in spec:
+                    out = s.visit(self.rw)
+                    assert isinstance(out, cst.BaseFormattedStringContent)
+                    new_spec.append(out)
+            pending.append(field.with_changes(expression=value, format_spec=new_spec))
         return e.with_changes(parts=pending)
 
 

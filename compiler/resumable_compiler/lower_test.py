@@ -70,12 +70,11 @@ class Tests:
                 )
                 em.jump_if(tail, label, when=when)
                 break
-            if x.has_await(c.comparator):
-                left = x.stabilize(left, left_original)
+            left = x.stabilize(left, left_original)  # evaluated before anything to its right
             right = x.value(c.comparator)
-            one = cst.Comparison(left=left, comparisons=[c.with_changes(comparator=right)])
             if i == len(comparisons) - 1:
-                em.jump_if(one, label, when=when)
+                last = cst.Comparison(left=left, comparisons=[c.with_changes(comparator=right)])
+                em.jump_if(last, label, when=when)
                 break
             right = x.stabilize(right, c.comparator)
             one = cst.Comparison(left=left, comparisons=[c.with_changes(comparator=right)])

@@ -36,7 +36,8 @@ def module_name_for(path: str) -> str:
     """Dotted module name, walking up through packages (folders with __init__.py)."""
     path = os.path.abspath(path)
     folder, name = os.path.split(path)
-    parts = [os.path.splitext(name)[0]]
+    stem = os.path.splitext(name)[0]
+    parts = [] if stem == "__init__" else [stem]
     while os.path.exists(os.path.join(folder, "__init__.py")):
         folder, package = os.path.split(folder)
         parts.append(package)

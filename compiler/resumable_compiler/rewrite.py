@@ -107,6 +107,7 @@ class Rewriter(cst.CSTTransformer):
         self.comp_fors: list[cst.CompFor] = []
         self.opaque = 0
         self.loops = 0
+        self.protected = 0
 
     # -- entry points -----------------------------------------------------------
 
@@ -132,40 +133,44 @@ class Rewriter(cst.CSTTransformer):
     # -- names ----------------------------------------------------------------------
 
     def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
-        if self.is_local(original_node.value):
+        if not self.protected and self.is_local(original_node.value):
             return self.local(original_node.value).with_changes(
                 lpar=original_node.lpar, rpar=original_node.rpar
             )
         return updated_node
 
-    def leave_Attribute(
-        self, original_node: cst.Attribute, updated_node: cst.Attribute
-    ) -> cst.Attribute:
-        return updated_node.with_changes(attr=original_node.attr)
+    # Names that are not variable references (attribute names, keywords,
+    # parameters, pattern captures, ...) are never rewritten.
+    def _protect(self, node: cst.CSTNode) -> None:
+        self.protected += 1
 
-    def leave_Arg(self, original_node: cst.Arg, updated_node: cst.Arg) -> cst.Arg:
-        return updated_node.with_changes(keyword=original_node.keyword)
+    def _unprotect(self, node: cst.CSTNode) -> None:
+        self.protected -= 1
 
-    def leave_Param(self, original_node: cst.Param, updated_node: cst.Param) -> cst.Param:
-        return updated_node.with_changes(name=original_node.name)
-
-    def leave_MatchAs(self, original_node: cst.MatchAs, updated_node: cst.MatchAs) -> cst.MatchAs:
-        return updated_node.with_changes(name=original_node.name)
-
-    def leave_MatchStar(
-        self, original_node: cst.MatchStar, updated_node: cst.MatchStar
-    ) -> cst.MatchStar:
-        return updated_node.with_changes(name=original_node.name)
-
-    def leave_MatchMapping(
-        self, original_node: cst.MatchMapping, updated_node: cst.MatchMapping
-    ) -> cst.MatchMapping:
-        return updated_node.with_changes(rest=original_node.rest)
-
-    def leave_MatchKeywordElement(
-        self, original_node: cst.MatchKeywordElement, updated_node: cst.MatchKeywordElement
-    ) -> cst.MatchKeywordElement:
-        return updated_node.with_changes(key=original_node.key)
+    visit_Attribute_attr = _protect
+    leave_Attribute_attr = _unprotect
+    visit_Arg_keyword = _protect
+    leave_Arg_keyword = _unprotect
+    visit_Param_name = _protect
+    leave_Param_name = _unprotect
+    visit_MatchAs_name = _protect
+    leave_MatchAs_name = _unprotect
+    visit_MatchStar_name = _protect
+    leave_MatchStar_name = _unprotect
+    visit_MatchMapping_rest = _protect
+    leave_MatchMapping_rest = _unprotect
+    visit_MatchKeywordElement_key = _protect
+    leave_MatchKeywordElement_key = _unprotect
+    visit_ExceptHandler_name = _protect
+    leave_ExceptHandler_name = _unprotect
+    visit_ExceptStarHandler_name = _protect
+    leave_ExceptStarHandler_name = _unprotect
+    visit_FunctionDef_name = _protect
+    leave_FunctionDef_name = _unprotect
+    visit_ClassDef_name = _protect
+    leave_ClassDef_name = _unprotect
+    visit_NamedExpr_target = _protect
+    leave_NamedExpr_target = _unprotect
 
     def leave_NamedExpr(
         self, original_node: cst.NamedExpr, updated_node: cst.NamedExpr
@@ -173,7 +178,7 @@ class Rewriter(cst.CSTTransformer):
         target = original_node.target
         assert isinstance(target, cst.Name)
         if self.opaque or target.value not in self.locals:
-            return updated_node.with_changes(target=target)
+            return updated_node
         return cst.Call(
             func=attr(self.m, "let"),
             args=[
@@ -339,7 +344,6 @@ class Rewriter(cst.CSTTransformer):
     def _define(
         self, original: cst.FunctionDef | cst.ClassDef, updated: cst.FunctionDef | cst.ClassDef
     ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
-        updated = updated.with_changes(name=original.name)
         copies = self._copy_back([original.name.value])
         if not copies:
             return updated
@@ -364,7 +368,6 @@ class Rewriter(cst.CSTTransformer):
             return updated
         name = original.name.name
         assert isinstance(name, cst.Name)
-        updated = updated.with_changes(name=original.name)
         if name.value not in self.locals:
             return updated
         # CPython binds `e`, runs the body, then does `e = None; del e`.

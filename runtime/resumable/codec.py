@@ -21,8 +21,10 @@ unexpected raises `CheckpointError`.
 from __future__ import annotations
 
 import base64
+import importlib
 import math
 import sys
+import types
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -91,23 +93,28 @@ def qualified_name(cls: type) -> str:
 _T = TypeVar("_T")
 
 
-def resolve_class(name: str, base: type[_T]) -> type[_T]:
-    """Find `module:qualname` among modules already imported; never imports."""
-    module_name, _, qualname = name.partition(":")
+def resolve(name: str) -> Any:
+    """Find `module:qualname` among modules already imported; never imports
+    and never calls a module's or class's __getattr__."""
+    module_name, _, qualname = name.partition(":") if type(name) is str else ("", "", "")
     module = sys.modules.get(module_name)
     if module is None or not qualname:
         raise CheckpointError(
-            f"checkpoint names {name!r}, but module {module_name!r} is not imported; "
+            f"checkpoint names {name!r:.200}, but module {module_name!r:.100} is not imported; "
             "import it before resuming the run"
         )
-    obj: Any = module
-    for part in qualname.split("."):
-        if part.startswith("__") or not hasattr(obj, part):
-            raise CheckpointError(f"checkpoint names {name!r}, which does not exist")
-        obj = getattr(obj, part)
+    found = _lookup(module, qualname)
+    if found is None:
+        raise CheckpointError(f"checkpoint names {name!r:.200}, which does not exist")
+    return found
+
+
+def resolve_class(name: str, base: type[_T]) -> type[_T]:
+    """`resolve`, checked to be a subclass of `base`."""
+    obj = resolve(name)
     if not (isinstance(obj, type) and issubclass(obj, base)):
         raise CheckpointError(
-            f"checkpoint names {name!r} as a {base.__name__} subclass, but it is {obj!r}"
+            f"checkpoint names {name!r:.200} as a {base.__name__} subclass, but it is {obj!r:.100}"
         )
     return obj
 
@@ -115,33 +122,105 @@ def resolve_class(name: str, base: type[_T]) -> type[_T]:
 # --------------------------------------------------------------------- encode
 
 
+_OPEN, _SEALED, _DONE = 0, 1, 2
+
+# C-level attributes of built-in exceptions that live outside `args`.
+_EXCEPTION_FIELDS: tuple[tuple[type, tuple[str, ...]], ...] = (
+    (StopIteration, ("value",)),
+    (StopAsyncIteration, ("value",)),
+    (SystemExit, ("code",)),
+    (ImportError, ("name", "path")),
+    (OSError, ("errno", "strerror", "filename", "filename2")),
+    (NameError, ("name",)),
+    (AttributeError, ("name", "obj")),
+    (SyntaxError, ("msg", "filename", "lineno", "offset", "text", "end_lineno", "end_offset")),
+    (UnicodeError, ("encoding", "object", "start", "end", "reason")),
+)
+
+
+def _exception_fields(x: BaseException) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for base, names in _EXCEPTION_FIELDS:
+        if isinstance(x, base):
+            for name in names:
+                try:
+                    out[name] = getattr(x, name)
+                except AttributeError:
+                    pass
+    return out
+
+
 class _Encoder:
     __slots__ = ("memo", "next_id")
 
     def __init__(self) -> None:
-        # id(obj) -> [obj, holder, key, assigned id or None]
+        # id(obj) -> [holder, key, assigned id or None, _OPEN/_SEALED/_DONE, obj]
         self.memo: dict[int, list[Any]] = {}
         self.next_id = 0
 
+    def remember(self, x: Any, holder: Any, key: Any, state: int = _OPEN) -> None:
+        self.memo[id(x)] = [holder, key, None, state, x]
+
     def ref(self, obj: Any) -> Any:
         entry = self.memo[id(obj)]
-        n = entry[3]
+        n = entry[2]
         if n is None:
-            holder, key = entry[1], entry[2]
-            if holder is None:
-                raise Unencodable(obj, "it contains itself through a tuple or an exception's args")
-            n = entry[3] = self.next_id
+            if entry[3] == _SEALED:
+                raise Unencodable(
+                    obj, "it contains itself through a tuple, frozenset or exception args"
+                )
+            n = entry[2] = self.next_id
             self.next_id += 1
-            holder[key] = {"$id": n, "$v": holder[key]}
+            if entry[3] == _DONE:  # written already: wrap it where it is
+                holder, key = entry[0], entry[1]
+                holder[key] = {"$id": n, "$v": holder[key]}
+            # still open (it contains itself): wrapped by finish()
         return {"$ref": n}
+
+    def finish(self, x: Any, encoded: Any) -> Any:
+        entry = self.memo[id(x)]
+        entry[3] = _DONE
+        n = entry[2]
+        return encoded if n is None else {"$id": n, "$v": encoded}
+
+    def items(self, values: Any, step: str) -> list[Any]:
+        """Encode an iterable's items into a new list (not itself memoized)."""
+        out: list[Any] = []
+        for i, item in enumerate(values):
+            out.append(None)
+            out[i] = self.child(item, out, i, step.format(i))
+        return out
+
+    def mapping(self, pairs: Any, step: str) -> Any:
+        """Encode str-keyed pairs as a JSON object (not itself memoized)."""
+        obj: dict[str, Any] = {}
+        for k, v in pairs:
+            obj[k] = None
+            obj[k] = self.child(v, obj, k, step.format(k))
+        if any(k.startswith("$") for k in obj):
+            return {"$dict": [[k, v] for k, v in obj.items()]}
+        return obj
 
     def enc(self, x: Any, holder: Any, key: Any) -> Any:
         """Encode `x`, which will be stored at holder[key] (for identity wrapping)."""
         t = type(x)
-        if t is str or x is None or t is bool:
+        if t is str:
+            if not x.isascii():
+                try:
+                    x.encode("utf-8")
+                except UnicodeEncodeError:
+                    raise Unencodable(
+                        x, "it contains a lone surrogate, which JSON cannot hold"
+                    ) from None
+            return x
+        if x is None or t is bool:
             return x
         if t is int:
-            return x if _INT_MIN <= x <= _INT_MAX else {"$int": str(x)}
+            if _INT_MIN <= x <= _INT_MAX:
+                return x
+            if x.bit_length() < 10_000:
+                return {"$int": str(x)}
+            return {"$int": hex(x)}
         if t is float:
             if math.isfinite(x):
                 return x
@@ -149,68 +228,53 @@ class _Encoder:
         if id(x) in self.memo:
             return self.ref(x)
         if t is list:
-            self.memo[id(x)] = [x, holder, key, None]
-            out: list[Any] = []
-            for i, item in enumerate(x):
-                out.append(None)
-                out[i] = self.child(item, out, i, f"[{i}]")
-            return out
+            self.remember(x, holder, key)
+            return self.finish(x, self.items(x, "[{}]"))
         if t is dict:
-            self.memo[id(x)] = [x, holder, key, None]
+            self.remember(x, holder, key)
             if all(type(k) is str and not k.startswith("$") for k in x):
                 obj: dict[str, Any] = {}
                 for k, v in x.items():
                     obj[k] = None
                     obj[k] = self.child(v, obj, k, f"[{k!r}]")
-                return obj
+                return self.finish(x, obj)
             pairs: list[Any] = []
             for k, v in x.items():
                 pair: list[Any] = [None, None]
                 pair[0] = self.child(k, pair, 0, f".keys()[{k!r}]")
                 pair[1] = self.child(v, pair, 1, f"[{k!r}]")
                 pairs.append(pair)
-            return {"$dict": pairs}
+            return self.finish(x, {"$dict": pairs})
         if t is tuple or t is frozenset:
             # Built after their items: a cycle back to them cannot be decoded.
-            self.memo[id(x)] = [x, None, None, None]
-            items: list[Any] = []
-            for i, item in enumerate(x):
-                items.append(None)
-                items[i] = self.child(item, items, i, f"[{i}]")
-            self.memo[id(x)][1:3] = [holder, key]
-            return {"$tuple" if t is tuple else "$frozenset": items}
+            self.remember(x, holder, key, _SEALED)
+            return self.finish(x, {"$tuple" if t is tuple else "$frozenset": self.items(x, "[{}]")})
         if t is set:
-            self.memo[id(x)] = [x, holder, key, None]
-            members: list[Any] = []
-            for i, item in enumerate(x):
-                members.append(None)
-                members[i] = self.child(item, members, i, f"{{member {i}}}")
-            return {"$set": members}
+            self.remember(x, holder, key)
+            return self.finish(x, {"$set": self.items(x, "{{member {}}}")})
         if t is bytes:
             return {"$bytes": base64.b64encode(x).decode("ascii")}
         if t is range:
-            return {
-                "$range": [
-                    self.enc(x.start, None, None),
-                    self.enc(x.stop, None, None),
-                    self.enc(x.step, None, None),
-                ]
-            }
+            return {"$range": self.items((x.start, x.stop, x.step), ".<range {}>")}
         if t is bytearray:
-            self.memo[id(x)] = [x, holder, key, None]
-            return {"$bytearray": base64.b64encode(x).decode("ascii")}
+            self.remember(x, holder, key)
+            return self.finish(x, {"$bytearray": base64.b64encode(x).decode("ascii")})
         if isinstance(x, BaseException):
             return self.exception(x, holder, key)
+        if t is types.ModuleType:
+            name = x.__name__
+            if sys.modules.get(name) is not x:
+                raise Unencodable(x, "it is a module that is not in sys.modules")
+            return {"$module": name}
+        if isinstance(x, type):
+            return {"$class": _reference_name(x)}
+        if t in _FUNCTION_TYPES:
+            return {"$function": _reference_name(x)}
         internal = _internal_by_type.get(t)
         if internal is not None:
-            self.memo[id(x)] = [x, holder, key, None]
+            self.remember(x, holder, key)
             tag, to_state, _ = internal
-            state = to_state(x)
-            fields: list[Any] = []
-            for i, item in enumerate(state):
-                fields.append(None)
-                fields[i] = self.child(item, fields, i, f".<{tag} {i}>")
-            return {"$" + tag: fields}
+            return self.finish(x, {"$" + tag: self.items(to_state(x), ".<" + tag + " {}>")})
         raise Unencodable(x, f"{_type_name(t)} cannot be stored in a checkpoint")
 
     def child(self, x: Any, holder: Any, key: Any, step: str) -> Any:
@@ -222,19 +286,67 @@ class _Encoder:
 
     def exception(self, x: BaseException, holder: Any, key: Any) -> Any:
         t = type(x)
+        if "<locals>" in t.__qualname__:
+            raise Unencodable(
+                x, f"its class {t.__qualname__} is defined inside a function and cannot be found "
+                "when the run resumes; define the exception class at module level"
+            )  # fmt: skip
         # args are decoded before the exception exists: no cycle through them.
-        self.memo[id(x)] = [x, None, None, None]
-        fields: list[Any] = [qualified_name(t), None, None, None, None, x.__suppress_context__]
-        fields[1] = self.child(list(x.args), fields, 1, ".args")
-        self.memo[id(x)][1:3] = [holder, key]
+        self.remember(x, holder, key, _SEALED)
+        fields: list[Any] = [
+            qualified_name(t),
+            None,
+            None,
+            None,
+            None,
+            x.__suppress_context__,
+            None,
+        ]
+        fields[1] = self.items(x.args, ".args[{}]")
+        self.memo[id(x)][3] = _OPEN
         attrs = getattr(x, "__dict__", None)
         if attrs:
-            fields[2] = self.child(dict(attrs), fields, 2, ".__dict__")
+            fields[2] = self.mapping(attrs.items(), ".{}")
         if x.__context__ is not None:
             fields[3] = self.child(x.__context__, fields, 3, ".__context__")
         if x.__cause__ is not None:
             fields[4] = self.child(x.__cause__, fields, 4, ".__cause__")
-        return {"$exc": fields}
+        extra: dict[str, Any] = {}
+        for k, v in _exception_fields(x).items():
+            try:  # e.g. AttributeError.obj may hold anything: kept when it can be
+                extra[k] = self.enc(v, extra, k)
+            except Unencodable:
+                continue
+        fields[6] = extra or None
+        return self.finish(x, {"$exc": fields})
+
+
+_FUNCTION_TYPES = (types.FunctionType, types.BuiltinFunctionType)
+
+
+def _reference_name(x: Any) -> str:
+    """`module:qualname` for a class or function that can be found again by name."""
+    module, qualname = getattr(x, "__module__", None), getattr(x, "__qualname__", None)
+    if not isinstance(module, str) or not isinstance(qualname, str) or "<" in qualname:
+        raise Unencodable(
+            x, "it is defined inside a function (or has no importable name) and cannot be "
+            "found by name when the run resumes; define it at module level"
+        )  # fmt: skip
+    found = _lookup(sys.modules.get(module), qualname)
+    if found is not x:
+        raise Unencodable(x, f"{module}:{qualname} does not name it (was it rebound or replaced?)")
+    return f"{module}:{qualname}"
+
+
+def _lookup(obj: Any, qualname: str) -> Any:
+    """Follow a qualname through module and class namespaces only (never
+    __getattr__ or descriptors)."""
+    for part in qualname.split("."):
+        namespace = getattr(obj, "__dict__", None) if obj is not None else None
+        if not isinstance(namespace, dict | types.MappingProxyType) or part not in namespace:
+            return None
+        obj = namespace[part]
+    return obj
 
 
 def _type_name(t: type) -> str:
@@ -288,10 +400,13 @@ def encode(value: Any) -> bytes:
 
 
 class _Decoder:
-    __slots__ = ("objects",)
+    __slots__ = ("imports", "objects")
 
-    def __init__(self) -> None:
+    def __init__(self, imports: frozenset[str] = frozenset()) -> None:
         self.objects: dict[int, Any] = {}
+        #: Modules a `$module` reference may import (those the compiled
+        #: function itself imports); any other must be imported already.
+        self.imports = imports
 
     def dec(self, x: Any) -> Any:
         t = type(x)
@@ -336,16 +451,17 @@ class _Decoder:
         return obj
 
     def tagged(self, tag: str, body: Any, n: int | None) -> Any:
+        handler = _TAGS.get(tag)
+        if handler is not None:
+            return handler(self, body, n)
+        internal = _internal_by_tag.get(tag[1:])
+        if internal is None:
+            raise CheckpointError(f"unknown tag {tag!r:.60} in checkpoint")
+        state = self.dec(_expect_list(body, tag))
         try:
-            handler = _TAGS[tag]
-        except KeyError:
-            internal = _internal_by_tag.get(tag[1:])
-            if internal is None:
-                raise CheckpointError(f"unknown tag {tag!r} in checkpoint") from None
-            if type(body) is not list:
-                raise CheckpointError(f"malformed {tag} value")
-            return self.register(n, internal[1]([self.dec(v) for v in body]))
-        return handler(self, body, n)
+            return self.register(n, internal[1](state))
+        except (TypeError, ValueError, IndexError, KeyError) as e:
+            raise CheckpointError(f"malformed {tag} value: {e}") from None
 
     def ref(self, body: Any, n: int | None) -> Any:
         try:
@@ -358,8 +474,9 @@ class _Decoder:
         for pair in _expect_list(body, "$dict"):
             if type(pair) is not list or len(pair) != 2:
                 raise CheckpointError("malformed $dict pair")
+            key = self.dec(pair[0])  # the key first: it was written first
             try:
-                out[self.dec(pair[0])] = self.dec(pair[1])
+                out[key] = self.dec(pair[1])
             except TypeError as e:
                 raise CheckpointError(f"unhashable $dict key: {e}") from None
         return out
@@ -385,9 +502,11 @@ class _Decoder:
         return out
 
     def int_(self, body: Any, n: int | None) -> Any:
-        if type(body) is not str or len(body) > 10_000:
+        if type(body) is not str or len(body) > 100_000:
             raise CheckpointError("malformed $int")
         try:
+            if body.lstrip("-").startswith("0x"):
+                return int(body, 16)
             return int(body)
         except ValueError:
             raise CheckpointError("malformed $int") from None
@@ -409,9 +528,33 @@ class _Decoder:
     def bytearray_(self, body: Any, n: int | None) -> Any:
         return self.register(n, bytearray(_b64(body)))
 
+    def module(self, body: Any, n: int | None) -> Any:
+        if type(body) is not str:
+            raise CheckpointError("malformed $module")
+        module = sys.modules.get(body)
+        if module is None and body in self.imports:
+            module = importlib.import_module(body)
+        if module is None:
+            raise CheckpointError(
+                f"checkpoint refers to module {body!r:.100}, which is not imported; "
+                "import it before resuming the run"
+            )
+        return module
+
+    def class_(self, body: Any, n: int | None) -> Any:
+        return resolve_class(body, object)
+
+    def function(self, body: Any, n: int | None) -> Any:
+        fn = resolve(body)
+        if not isinstance(fn, _FUNCTION_TYPES):
+            raise CheckpointError(
+                f"checkpoint names {body!r:.200} as a function, but it is {fn!r:.100}"
+            )
+        return fn
+
     def exc(self, body: Any, n: int | None) -> Any:
         fields = _expect_list(body, "$exc")
-        if len(fields) != 6 or type(fields[0]) is not str or type(fields[5]) is not bool:
+        if len(fields) != 7 or type(fields[0]) is not str or type(fields[5]) is not bool:
             raise CheckpointError("malformed $exc")
         cls = resolve_class(fields[0], BaseException)
         args = self.dec(fields[1])
@@ -423,14 +566,16 @@ class _Decoder:
         except Exception as e:
             raise CheckpointError(f"cannot rebuild {fields[0]}: {e}") from None
         self.register(n, exc)
-        if fields[2] is not None:
-            attrs = self.dec(fields[2])
-            if type(attrs) is not dict:
-                raise CheckpointError("malformed $exc attributes")
-            try:
-                exc.__dict__.update(attrs)
-            except AttributeError:
-                raise CheckpointError(f"{fields[0]} takes no attributes") from None
+        for i in (2, 6):
+            if fields[i] is not None:
+                attrs = self.dec(fields[i])
+                if type(attrs) is not dict or any(type(k) is not str for k in attrs):
+                    raise CheckpointError("malformed $exc attributes")
+                try:
+                    for k, v in attrs.items():
+                        setattr(exc, k, v)
+                except (AttributeError, TypeError) as e:
+                    raise CheckpointError(f"cannot restore {fields[0]}.{k}: {e}") from None
         for i, attr in ((3, "__context__"), (4, "__cause__")):
             if fields[i] is not None:
                 linked = self.dec(fields[i])
@@ -467,14 +612,18 @@ _TAGS: dict[str, Callable[[_Decoder, Any, int | None], Any]] = {
     "$bytes": _Decoder.bytes_,
     "$range": _Decoder.range_,
     "$bytearray": _Decoder.bytearray_,
+    "$module": _Decoder.module,
+    "$class": _Decoder.class_,
+    "$function": _Decoder.function,
     "$exc": _Decoder.exc,
 }
 
 
-def decode_value(tree: Any) -> Any:
-    """Decode a JSON tree produced by `encode_value`."""
+def decode_value(tree: Any, imports: frozenset[str] = frozenset()) -> Any:
+    """Decode a JSON tree produced by `encode_value`. `imports`: modules that
+    `$module` references may import (the compiled function's own imports)."""
     try:
-        return _Decoder().dec(tree)
+        return _Decoder(imports).dec(tree)
     except RecursionError:
         raise CheckpointError("checkpoint is nested too deeply") from None
 

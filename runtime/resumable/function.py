@@ -34,6 +34,11 @@ class Function:
     __qualname__: str
 
     def __init__(self, fn: Callable[..., Any], retry: Any = None) -> None:
+        if inspect.isasyncgenfunction(fn):
+            raise TypeError(
+                f"@resumable.function: {fn.__qualname__!r} is an async generator (it yields), "
+                "which cannot be checkpointed; return a list instead"
+            )
         if not inspect.iscoroutinefunction(fn):
             raise TypeError(
                 f"@resumable.function decorates `async def` functions; "

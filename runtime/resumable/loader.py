@@ -9,6 +9,7 @@ builtins resolve exactly as in the original function.
 
 from __future__ import annotations
 
+import linecache
 import os
 import types
 from typing import Any
@@ -68,6 +69,7 @@ def load_machine(function: Any) -> type[Machine]:
     if cls is None:
         raise _stale(fn, f"{_display(path)} has no machine for it", source_path)
     try:
+        linecache.checkcache(fn.__code__.co_filename)  # the file as it is now
         block, first_line = loaded_source(fn)
     except OSError as e:
         raise _stale(fn, f"its source cannot be read ({e})", source_path) from None
@@ -79,10 +81,41 @@ def load_machine(function: Any) -> type[Machine]:
     return _bind(cls, fn.__globals__, first_line - cls.first_line, _display(source_path))
 
 
+def _renamed(code: types.CodeType, state: str, qualname: str) -> types.CodeType:
+    """Functions, classes and lambdas defined in a state are named after the
+    original function (`f.<locals>.helper`), not the state (`f_3.<locals>...`)."""
+    old, new = f"{state}.<locals>.", f"{qualname}.<locals>."
+    consts = tuple(
+        _renamed_nested(c, old, new) if isinstance(c, types.CodeType) else c for c in code.co_consts
+    )
+    changed = any(a is not b for a, b in zip(consts, code.co_consts, strict=True))
+    return code.replace(co_consts=consts) if changed else code
+
+
+def _renamed_nested(code: types.CodeType, old: str, new: str) -> types.CodeType:
+    consts = tuple(
+        _renamed_nested(c, old, new) if isinstance(c, types.CodeType) else c for c in code.co_consts
+    )
+    qualname = code.co_qualname
+    if qualname.startswith(old):
+        qualname = new + qualname[len(old) :]
+        # A class body stores its __qualname__ as a string constant.
+        consts = tuple(
+            new + c[len(old) :] if type(c) is str and c.startswith(old) else c for c in consts
+        )
+    return code.replace(co_consts=consts, co_qualname=qualname)
+
+
 def _bind(cls: type[Machine], globals_: dict[str, Any], shift: int, source: str) -> type[Machine]:
     """A subclass whose states see the source module's globals."""
     states = tuple(
-        types.FunctionType(f.__code__, globals_, f.__name__, f.__defaults__, f.__closure__)
+        types.FunctionType(
+            _renamed(f.__code__, f.__code__.co_name, cls.qualname),
+            globals_,
+            f.__name__,
+            f.__defaults__,
+            f.__closure__,
+        )
         for f in cls.states
     )
     namespace = {"states": states, "line_shift": shift, "source_file": source, "__slots__": ()}

@@ -263,28 +263,67 @@ def cursor(iterable: Any, where: str) -> Cursor:
     return _plain(iterable, where)
 
 
-register_internal(SeqCursor, "loop.seq", lambda c: [c.seq, c.i], lambda s: SeqCursor(s[0], s[1]))
+def _check(ok: bool, what: str) -> None:
+    if not ok:
+        raise TypeError(f"not a valid {what}")
+
+
+def _seq_cursor(state: list[Any]) -> SeqCursor:
+    seq, i = state
+    _check(isinstance(seq, _SEQUENCES) and type(i) is int and i >= 0, "sequence position")
+    return SeqCursor(seq, i)
+
+
+def _reversed_cursor(state: list[Any]) -> ReversedCursor:
+    seq, i = state
+    _check(isinstance(seq, _SEQUENCES) and type(i) is int and i >= -1, "reversed position")
+    return ReversedCursor(seq, i)
+
+
+def _dict_cursor(state: list[Any]) -> DictCursor:
+    d, kind, keys, i, size = state
+    _check(
+        isinstance(d, dict) and kind in _DICT_KINDS and type(keys) is list
+        and type(i) is int and type(size) is int and 0 <= i <= len(keys),
+        "dict position",
+    )  # fmt: skip
+    return DictCursor(d, kind, keys, i, size)
+
+
+def _set_cursor(state: list[Any]) -> SetCursor:
+    s, members, i, size = state
+    _check(
+        isinstance(s, set | frozenset) and type(members) is list and type(i) is int
+        and type(size) is int and 0 <= i <= len(members),
+        "set position",
+    )  # fmt: skip
+    return SetCursor(s, members, i, size)
+
+
+def _enumerate_cursor(state: list[Any]) -> EnumerateCursor:
+    inner, count = state
+    _check(isinstance(inner, Cursor) and type(count) is int, "enumerate position")
+    return EnumerateCursor(inner, count)
+
+
+def _zip_cursor(state: list[Any]) -> ZipCursor:
+    inners, strict = state
+    _check(
+        type(inners) is list
+        and all(isinstance(c, Cursor) for c in inners)
+        and type(strict) is bool,
+        "zip position",
+    )
+    return ZipCursor(inners, strict)
+
+
+register_internal(SeqCursor, "loop.seq", lambda c: [c.seq, c.i], _seq_cursor)
+register_internal(ReversedCursor, "loop.reversed", lambda c: [c.seq, c.i], _reversed_cursor)
 register_internal(
-    ReversedCursor, "loop.reversed", lambda c: [c.seq, c.i], lambda s: ReversedCursor(s[0], s[1])
+    DictCursor, "loop.dict", lambda c: [c.d, c.kind, c.keys, c.i, c.size], _dict_cursor
 )
+register_internal(SetCursor, "loop.set", lambda c: [c.s, c.members, c.i, c.size], _set_cursor)
 register_internal(
-    DictCursor,
-    "loop.dict",
-    lambda c: [c.d, c.kind, c.keys, c.i, c.size],
-    lambda s: DictCursor(s[0], s[1], s[2], s[3], s[4]),
+    EnumerateCursor, "loop.enumerate", lambda c: [c.inner, c.count], _enumerate_cursor
 )
-register_internal(
-    SetCursor,
-    "loop.set",
-    lambda c: [c.s, c.members, c.i, c.size],
-    lambda s: SetCursor(s[0], s[1], s[2], s[3]),
-)
-register_internal(
-    EnumerateCursor,
-    "loop.enumerate",
-    lambda c: [c.inner, c.count],
-    lambda s: EnumerateCursor(s[0], s[1]),
-)
-register_internal(
-    ZipCursor, "loop.zip", lambda c: [c.inners, c.strict], lambda s: ZipCursor(s[0], s[1])
-)
+register_internal(ZipCursor, "loop.zip", lambda c: [c.inners, c.strict], _zip_cursor)

@@ -69,6 +69,20 @@ class Locals:
         return f"Locals({inner})"
 
 
+_NO_ITEM = object()
+
+
+def _function_str(fn: Any) -> str:
+    """How CPython names a callable in call errors (`mod.f()`, `print()`)."""
+    qualname = getattr(fn, "__qualname__", None)
+    if not isinstance(qualname, str):
+        return str(fn)
+    module = getattr(fn, "__module__", None)
+    if isinstance(module, str) and module != "builtins":
+        return f"{module}.{qualname}()"
+    return f"{qualname}()"
+
+
 class Machine:
     """Base class of generated state machines; one instance per run segment."""
 
@@ -81,6 +95,8 @@ class Machine:
     run_fingerprint: ClassVar[str] = ""
     compiler_version: ClassVar[str] = ""
     params: ClassVar[tuple[str, ...]] = ()
+    #: Modules the function imports: a checkpoint holding them may import them again.
+    imports: ClassVar[tuple[str, ...]] = ()
     states: ClassVar[tuple[Any, ...]] = ()
     lines: ClassVar[tuple[int, ...]] = ()
     awaits: ClassVar[dict[int, tuple[int, tuple[str, ...]]]] = {}
@@ -130,6 +146,23 @@ class Machine:
     def raising(record: Any) -> bool:
         """Is a finally block's pending completion an exception?"""
         return isinstance(record, BaseException)
+
+    @staticmethod
+    def mapping(
+        value: Any, callee: Any = None, *, attribute: str | None = None, item: Any = _NO_ITEM
+    ) -> dict[Any, Any]:
+        """`**value` of a call, merged before a later argument awaits, with
+        CPython's error for a value that is not a mapping (naming the callee:
+        `callee`, `callee.<attribute>` or `callee[item]`)."""
+        if hasattr(value, "keys"):
+            return {**value}
+        if attribute is not None:
+            callee = getattr(callee, attribute)
+        elif item is not _NO_ITEM:
+            callee = callee[item]
+        raise TypeError(
+            f"{_function_str(callee)} argument after ** must be a mapping, not {type(value).__name__}"
+        )
 
     @staticmethod
     def bad_record(record: Any) -> InternalError:

@@ -168,12 +168,12 @@ class Run:
         name = e.variable
         what = cls.hidden.get(name)
         held = f"variable `{name}`" if what is None else f"{what}"
-        path = name + e.where()
+        where = f" at `{name}{e.where()}`" if e.path else ""
         return SerializationError(
             f"cannot checkpoint {cls.qualname} at the await on line {line} "
-            f"({cls.source_file}:{line}): {held} holds a `{_describe_type(e.value)}` "
-            f"at `{path}`, and {e.reason}. Fix: do not keep it across the await "
-            "(finish using it before, or create it again after), or register a codec for its type"
+            f"({cls.source_file}:{line}): {held} holds a `{_describe_type(e.value)}`{where}, "
+            f"and {e.reason}. Fix: do not keep it across the await "
+            "(finish using it before the await, or create it again after it)"
         )
 
     # -- children --------------------------------------------------------------
@@ -201,7 +201,7 @@ def decode_checkpoint(blob: bytes, machine: type[Machine]) -> dict[str, Any]:
         raise CheckpointError(
             f"checkpoint names state {state!r}, which is not an await of {machine.qualname}"
         )
-    locals_ = decode_value(envelope.get("locals"))
+    locals_ = decode_value(envelope.get("locals"), frozenset(machine.imports))
     if type(locals_) is not dict:
         raise CheckpointError("checkpoint locals are not a mapping")
     return {"state": state, "seq": envelope.get("seq"), "locals": locals_}

@@ -123,6 +123,7 @@ def resolve_class(name: str, base: type[_T]) -> type[_T]:
 
 
 _OPEN, _SEALED, _DONE = 0, 1, 2
+_ABSENT = object()
 
 # C-level attributes of built-in exceptions that live outside `args`.
 _EXCEPTION_FIELDS: tuple[tuple[type, tuple[str, ...]], ...] = (
@@ -143,10 +144,9 @@ def _exception_fields(x: BaseException) -> dict[str, Any]:
     for base, names in _EXCEPTION_FIELDS:
         if isinstance(x, base):
             for name in names:
-                try:
-                    out[name] = getattr(x, name)
-                except AttributeError:
-                    pass
+                value = getattr(x, name, _ABSENT)
+                if value is not _ABSENT:
+                    out[name] = value
     return out
 
 

@@ -66,16 +66,23 @@ def load_case(name: str) -> ModuleType:
     return _modules[name]
 
 
-_compiled: dict[str, str] = {}
+_compiled: dict[str, str | BaseException] = {}
 
 
 def compiled_case(name: str) -> str:
-    """Compile tests/cases/<name>.py once per session; the generated module's text."""
+    """Compile tests/cases/<name>.py once per session (a failure too); the
+    generated module's text."""
     if name not in _compiled:
         from resumable_compiler.build import compile_file
 
-        result = compile_file(case_path(name))
-        assert not result.errors, "\n".join(str(e) for e in result.errors)
-        with open(result.output, encoding="utf-8") as f:
-            _compiled[name] = f.read()
-    return _compiled[name]
+        try:
+            result = compile_file(case_path(name))
+            assert not result.errors, "\n".join(str(e) for e in result.errors)
+            with open(result.output, encoding="utf-8") as f:
+                _compiled[name] = f.read()
+        except (Exception, AssertionError) as e:
+            _compiled[name] = e
+    outcome = _compiled[name]
+    if isinstance(outcome, BaseException):
+        raise outcome
+    return outcome

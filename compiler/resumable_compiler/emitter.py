@@ -37,7 +37,7 @@ from resumable.errors import InternalError
 from .ir import Analysis, State
 from .rewrite import attr, call
 
-__all__ = ["RETURN", "Emitter", "Label", "Region"]
+__all__ = ["RETURN", "Builder", "Emitter", "Label", "Region", "routes", "routing"]
 
 #: The finally record meaning "a return is pending" (jumps are state numbers).
 RETURN = -1
@@ -50,7 +50,7 @@ class Label:
 
     def __init__(self, id: int) -> None:
         self.id = id
-        self.builder: _Builder | None = None
+        self.builder: Builder | None = None
 
     def __repr__(self) -> str:
         return f"Label({self.id})"
@@ -68,7 +68,7 @@ class Region:
 
 
 @dataclass(eq=False)
-class _Builder:
+class Builder:
     label: Label
     regions: tuple[Region, ...]
     line: int
@@ -86,7 +86,7 @@ class Emitter:
         self.m = analysis.reserved.machine
         self.prefix = analysis.reserved.hidden
         self.regions: tuple[Region, ...] = ()
-        self.builders: list[_Builder] = []
+        self.builders: list[Builder] = []
         self.labels = 0
         self.counters: dict[str, int] = {}
         self.hidden: dict[str, str] = {}
@@ -104,12 +104,12 @@ class Emitter:
         return Label(self.labels)
 
     def _start(self, label: Label) -> None:
-        builder = _Builder(label=label, regions=self.regions, line=self.line)
+        builder = Builder(label=label, regions=self.regions, line=self.line)
         label.builder = builder
         self.builders.append(builder)
 
     @property
-    def current(self) -> _Builder:
+    def current(self) -> Builder:
         return self.builders[-1]
 
     def mark(self, label: Label) -> None:
@@ -157,12 +157,14 @@ class Emitter:
     def emit(self, stmt: cst.BaseStatement) -> None:
         self.ensure_open()
         b = self.current
-        if _routing(b.regions) != _routing(self.regions):
+        if routing(b.regions) != routing(self.regions):
             raise InternalError("statement emitted into a state of another region")
+        if not b.body:
+            b.line = self.line
         if self.comment is not None:
             comment = cst.EmptyLine(comment=cst.Comment("# " + self.comment))
             assert isinstance(stmt, cst.SimpleStatementLine | cst.BaseCompoundStatement)
-            stmt = stmt.with_changes(leading_lines=[comment, *stmt.leading_lines])
+            stmt = stmt.with_changes(leading_lines=[*stmt.leading_lines, comment])
             self.comment = None
         b.body.append(stmt)
         if isinstance(stmt, cst.SimpleStatementLine) and isinstance(
@@ -278,7 +280,7 @@ class Emitter:
         code: list[cst.BaseSmallStatement] = []
         rv = f"{self.prefix}rv"
         if kind == "return" and value is not None and self._crosses_cleanup():
-            self.hidden.setdefault(rv, "the value being returned while finally blocks run")
+            self.hidden.setdefault(rv, "the value being returned")
             code.append(cst.Assign([cst.AssignTarget(self.local(rv))], value))
             value = self.local(rv)
         for region in reversed(self.regions):
@@ -318,82 +320,22 @@ class Emitter:
     # -- finishing ----------------------------------------------------------------------
 
     def finish(self) -> tuple[State, ...]:
-        """Number the states (dropping states that only jump), fix every label."""
+        """The numbered states (see listing.py)."""
+        from .listing import number_states
+
         if not self.current.closed:
             self.emit_small(self.finish_with(cst.Name("None")))
             self.close()
-        target: dict[int, _Builder] = {}
-
-        first = self.builders[0]
-        if (
-            _only_jumps(first)
-            and len(self.builders) > 1
-            and first.successors[0].builder is self.builders[1]
-        ):
-            first = self.builders[1]  # the entry state only fell through: drop it
-
-        def resolve(b: _Builder) -> _Builder:
-            seen = set()
-            while _only_jumps(b) and b is not first and id(b) not in seen:
-                seen.add(id(b))
-                nxt = b.successors[0].builder
-                assert nxt is not None
-                b = nxt
-            return b
-
-        for b in self.builders:
-            target[id(b)] = resolve(b)
-        kept = [b for b in self.builders if target[id(b)] is b]
-        assert kept[0] is first
-        number = {id(b): i for i, b in enumerate(kept)}
-
-        def state_of(label: Label) -> int:
-            if label.builder is None:
-                raise InternalError(f"{label} jumped to but never marked")
-            return number[id(target[id(label.builder)])]
-
-        replacements = {
-            key: cst.Integer(str(state_of(label)))
-            for key, (node, label) in self.placeholders.items()
-        }
-        fixer = _Placeholders(replacements)
-        states = []
-        for i, b in enumerate(kept):
-            body = tuple(_fix(stmt, fixer) for stmt in b.body)
-            on_error, handled = _routes(b.regions)
-            states.append(
-                State(
-                    index=i,
-                    body=body,
-                    line=b.line,
-                    is_await=b.is_await,
-                    resume=state_of(b.resume) if b.resume is not None else None,
-                    on_error=(state_of(on_error[0]), on_error[1]) if on_error else None,
-                    handled=handled,
-                    successors=tuple(sorted({state_of(s) for s in b.successors})),
-                )
-            )
-        return tuple(states)
+        return number_states(self.builders, self.placeholders)
 
 
-def _routing(regions: tuple[Region, ...]) -> tuple[Region, ...]:
+def routing(regions: tuple[Region, ...]) -> tuple[Region, ...]:
     """The regions that decide where exceptions go (loops do not)."""
     return tuple(r for r in regions if r.kind != "loop")
 
 
-def _only_jumps(b: _Builder) -> bool:
-    if b.is_await or len(b.body) != 1 or len(b.successors) != 1:
-        return False
-    stmt = b.body[0]
-    return (
-        isinstance(stmt, cst.SimpleStatementLine)
-        and len(stmt.body) == 1
-        and isinstance(stmt.body[0], cst.Return)
-        and isinstance(stmt.body[0].value, cst.Integer)
-    )
-
-
-def _routes(regions: tuple[Region, ...]) -> tuple[tuple[Label, str] | None, tuple[str, ...]]:
+def routes(regions: tuple[Region, ...]) -> tuple[tuple[Label, str] | None, tuple[str, ...]]:
+    """(on_error target and variable, handled variables) of a state in `regions`."""
     on_error: tuple[Label, str] | None = None
     for r in reversed(regions):
         if r.kind == "try" or r.kind == "finally" or (r.kind == "handler" and r.name is not None):
@@ -402,18 +344,3 @@ def _routes(regions: tuple[Region, ...]) -> tuple[tuple[Label, str] | None, tupl
             break
     handled = tuple(r.var for r in regions if r.kind in ("dispatch", "handler", "finally_body"))
     return on_error, handled
-
-
-class _Placeholders(cst.CSTTransformer):
-    def __init__(self, replacements: dict[int, cst.Integer]) -> None:
-        super().__init__()
-        self.replacements = replacements
-
-    def leave_Integer(self, original_node: cst.Integer, updated_node: cst.Integer) -> cst.Integer:
-        return self.replacements.get(id(original_node), updated_node)
-
-
-def _fix(stmt: cst.BaseStatement, fixer: _Placeholders) -> cst.BaseStatement:
-    out = stmt.visit(fixer)
-    assert isinstance(out, cst.BaseStatement)
-    return out

@@ -64,18 +64,29 @@ class Statements:
     def has_await(self, node: cst.CSTNode | None) -> bool:
         return self.analysis.has_await(node)
 
-    def body(self, suite: cst.BaseSuite) -> None:
-        self.block(_statements(suite))
+    def body(self, suite: cst.BaseSuite, bound: set[str] | frozenset[str] = frozenset()) -> None:
+        self.block(_statements(suite), bound)
 
     def function_body(self, suite: cst.BaseSuite) -> None:
-        """The function's own body: names its statements assign stay bound."""
-        for stmt in _statements(suite):
-            self.statement(stmt)
-            self.x.bound |= _bound_by(stmt) - self.analysis.deleted
+        statements = list(_statements(suite))
+        if statements and _is_docstring(statements[0]):
+            statements = statements[1:]  # evaluating it does nothing
+        self.block(statements)
 
-    def block(self, statements: Sequence[cst.BaseStatement]) -> None:
+    def block(
+        self,
+        statements: Sequence[cst.BaseStatement],
+        bound: set[str] | frozenset[str] = frozenset(),
+    ) -> None:
+        """Lower a block. A name assigned by one of its statements stays bound
+        for the rest of the block (unless the function ever deletes it), so
+        later reads need no check for an unbound local."""
+        saved = set(self.x.bound)
+        self.x.bound |= bound - self.analysis.deleted
         for stmt in statements:
             self.statement(stmt)
+            self.x.bound |= _bound_by(stmt) - self.analysis.deleted
+        self.x.bound = saved
 
     def statement(self, stmt: cst.BaseStatement) -> None:
         self.em.note(stmt)
@@ -218,7 +229,8 @@ class Statements:
 
     def _Return(self, small: cst.Return) -> None:
         value = self.x.value(small.value) if small.value is not None else cst.Name("None")
-        self.em.emit_small(*self.em.jump_code("return", value))
+        for line in _lines(self.em.jump_code("return", value)):
+            self.em.emit_small(*line)
 
     def _Raise(self, small: cst.Raise) -> None:
         cause = small.cause.item if small.cause is not None else None
@@ -298,10 +310,16 @@ class Statements:
             self.body(node.orelse.body)
         em.mark(end)
 
-    def loop_body(self, body: cst.BaseSuite, end: Label, head: Label) -> None:
+    def loop_body(
+        self,
+        body: cst.BaseSuite,
+        end: Label,
+        head: Label,
+        bound: set[str] | frozenset[str] = frozenset(),
+    ) -> None:
         loop = Region("loop", target=end, resume=head)
         self.em.push(loop)
-        self.body(body)
+        self.body(body, bound)
         self.em.pop(loop)
         if not self.em.current.closed:
             self.em.jump(head)
@@ -325,7 +343,7 @@ class Statements:
                 cst.Attribute(em.local(cursor), cst.Name("value")),
             )
         )
-        self.loop_body(node.body, end, head)
+        self.loop_body(node.body, end, head, bound=_names_of(node.target))
         if node.orelse is not None:
             em.mark(orelse)
             self.body(node.orelse.body)
@@ -517,6 +535,26 @@ class Statements:
         )
 
 
+def _lines(smalls: list[cst.BaseSmallStatement]) -> list[list[cst.BaseSmallStatement]]:
+    """One line per small statement, except `e = None; del e` kept together."""
+    out: list[list[cst.BaseSmallStatement]] = []
+    for s in smalls:
+        if isinstance(s, cst.Del) and out and isinstance(out[-1][-1], cst.Assign):
+            out[-1].append(s)
+        else:
+            out.append([s])
+    return out
+
+
+def _is_docstring(stmt: cst.BaseStatement) -> bool:
+    return (
+        isinstance(stmt, cst.SimpleStatementLine)
+        and len(stmt.body) == 1
+        and isinstance(stmt.body[0], cst.Expr)
+        and isinstance(stmt.body[0].value, cst.SimpleString | cst.ConcatenatedString)
+    )
+
+
 def _statements(suite: cst.BaseSuite) -> Sequence[cst.BaseStatement]:
     if isinstance(suite, cst.SimpleStatementSuite):
         return [cst.SimpleStatementLine(suite.body)]
@@ -533,26 +571,43 @@ def _del(e: cst.BaseExpression) -> cst.Del:
     return cst.Del(cast(cst.BaseDelTargetExpression, e))
 
 
+def _names_of(target: cst.BaseExpression) -> set[str]:
+    """Names bound by an assignment target."""
+    out: set[str] = set()
+    targets = [target]
+    while targets:
+        t = targets.pop()
+        if isinstance(t, cst.Name):
+            out.add(t.value)
+        elif isinstance(t, cst.Tuple | cst.List):
+            targets.extend(e.value for e in t.elements)
+        elif isinstance(t, cst.StarredElement):
+            targets.append(t.value)
+    return out
+
+
 def _bound_by(stmt: cst.BaseStatement) -> set[str]:
-    """Names a statement certainly binds when it completes."""
+    """Names a statement certainly binds when it completes normally."""
     out: set[str] = set()
     if isinstance(stmt, cst.SimpleStatementLine):
         for small in stmt.body:
-            targets: list[cst.BaseExpression] = []
             if isinstance(small, cst.Assign):
-                targets = [t.target for t in small.targets]
-            elif (isinstance(small, cst.AnnAssign) and small.value is not None) or isinstance(
-                small, cst.AugAssign
+                for t in small.targets:
+                    out |= _names_of(t.target)
+            elif isinstance(small, cst.AugAssign) or (
+                isinstance(small, cst.AnnAssign) and small.value is not None
             ):
-                targets = [small.target]
-            while targets:
-                t = targets.pop()
-                if isinstance(t, cst.Name):
-                    out.add(t.value)
-                elif isinstance(t, cst.Tuple | cst.List):
-                    targets.extend(e.value for e in t.elements)
-                elif isinstance(t, cst.StarredElement):
-                    targets.append(t.value)
+                out |= _names_of(small.target)
+            elif isinstance(small, cst.Import | cst.ImportFrom) and not isinstance(
+                small.names, cst.ImportStar
+            ):
+                for alias in small.names:
+                    if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                        out.add(alias.asname.name.value)
+                    elif isinstance(alias.name, cst.Name):
+                        out.add(alias.name.value)
+                    elif isinstance(small, cst.Import):  # import a.b binds a
+                        out.add(cst.Module([]).code_for_node(alias.name).split(".")[0])
     elif isinstance(stmt, cst.FunctionDef | cst.ClassDef):
         out.add(stmt.name.value)
     return out

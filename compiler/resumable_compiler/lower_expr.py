@@ -151,8 +151,16 @@ class Expressions:
         )
 
     def touch(self, e: cst.BaseExpression) -> None:
-        """Evaluate `e` for its error only (an unbound local, a missing global)."""
-        self.em.emit_small(cst.Expr(e))
+        """Evaluate `e` for its error only (an unbound local, a missing global),
+        at the moment CPython would."""
+        comment = cst.Comment("# fails here, as in CPython, if it is not bound")
+        line = cst.SimpleStatementLine(
+            [cst.Expr(e)],
+            trailing_whitespace=cst.TrailingWhitespace(
+                whitespace=cst.SimpleWhitespace("  "), comment=comment
+            ),
+        )
+        self.em.emit(line)
 
     def spill(self, lowered: cst.BaseExpression, original: cst.CSTNode) -> cst.Attribute:
         text = code(original).strip().replace("\n", " ")

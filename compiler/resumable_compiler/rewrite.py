@@ -415,7 +415,7 @@ class Rewriter(cst.CSTTransformer):
         capture = cst.Call(
             func=attr(self.m, "capture"),
             args=[cst.Arg(cst.Name(self.L))]
-            + [cst.Arg(cst.Name(n), keyword=cst.Name(n)) for n in captured],
+            + [cst.Arg(cst.Name(n), keyword=cst.Name(n), equal=_TIGHT_EQUAL) for n in captured],
         )
         guard: cst.BaseExpression = capture
         if updated_node.guard is not None:
@@ -466,6 +466,11 @@ class Rewriter(cst.CSTTransformer):
         self, original_node: cst.Continue, updated_node: cst.Continue
     ) -> cst.BaseSmallStatement | cst.FlattenSentinel[cst.BaseSmallStatement]:
         return self._loop_jump("continue", updated_node)
+
+
+_TIGHT_EQUAL = cst.AssignEqual(
+    whitespace_before=cst.SimpleWhitespace(""), whitespace_after=cst.SimpleWhitespace("")
+)
 
 
 def _as_block(body: cst.BaseSuite) -> cst.IndentedBlock:

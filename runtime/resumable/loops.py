@@ -90,26 +90,51 @@ _DICT_KINDS = ("keys", "values", "items")
 
 
 class DictCursor(Cursor):
-    __slots__ = ("d", "i", "keys", "kind", "size")
+    """Like dict's iterator: entries in order, deleted ones skipped, ones added
+    later (with the size unchanged) yielded at the end, and at most as many
+    items as the dict had when the loop started."""
 
-    def __init__(self, d: dict[Any, Any], kind: str, keys: list[Any], i: int, size: int) -> None:
+    __slots__ = ("d", "extended", "i", "keys", "kind", "remaining", "size")
+
+    def __init__(
+        self,
+        d: dict[Any, Any],
+        kind: str,
+        keys: list[Any],
+        i: int,
+        size: int,
+        remaining: int | None = None,
+        extended: bool = False,
+    ) -> None:
         self.d = d
         self.kind = kind
         self.keys = keys
         self.i = i
         self.size = size
+        self.remaining = size if remaining is None else remaining
+        self.extended = extended
 
     def step(self) -> bool:
         d = self.d
         if len(d) != self.size:
             raise RuntimeError("dictionary changed size during iteration")
-        i = self.i
-        if i >= len(self.keys):
-            return False
-        key = self.keys[i]
-        self.i = i + 1
-        if key not in d:
+        keys = self.keys
+        while True:
+            if self.i >= len(keys):
+                if self.extended:
+                    return False
+                # Entries added since the loop started (others were deleted) come last.
+                seen = set(keys)
+                keys.extend(k for k in d if k not in seen)
+                self.extended = True
+                continue
+            key = keys[self.i]
+            self.i += 1
+            if key in d:
+                break
+        if self.remaining == 0:
             raise RuntimeError("dictionary keys changed during iteration")
+        self.remaining -= 1
         if self.kind == "keys":
             self.value = key
         elif self.kind == "values":
@@ -281,13 +306,14 @@ def _reversed_cursor(state: list[Any]) -> ReversedCursor:
 
 
 def _dict_cursor(state: list[Any]) -> DictCursor:
-    d, kind, keys, i, size = state
+    d, kind, keys, i, size, remaining, extended = state
     _check(
         isinstance(d, dict) and kind in _DICT_KINDS and type(keys) is list
-        and type(i) is int and type(size) is int and 0 <= i <= len(keys),
+        and type(i) is int and type(size) is int and 0 <= i <= len(keys)
+        and type(remaining) is int and 0 <= remaining <= size and type(extended) is bool,
         "dict position",
     )  # fmt: skip
-    return DictCursor(d, kind, keys, i, size)
+    return DictCursor(d, kind, keys, i, size, remaining, extended)
 
 
 def _set_cursor(state: list[Any]) -> SetCursor:
@@ -320,7 +346,10 @@ def _zip_cursor(state: list[Any]) -> ZipCursor:
 register_internal(SeqCursor, "loop.seq", lambda c: [c.seq, c.i], _seq_cursor)
 register_internal(ReversedCursor, "loop.reversed", lambda c: [c.seq, c.i], _reversed_cursor)
 register_internal(
-    DictCursor, "loop.dict", lambda c: [c.d, c.kind, c.keys, c.i, c.size], _dict_cursor
+    DictCursor,
+    "loop.dict",
+    lambda c: [c.d, c.kind, c.keys, c.i, c.size, c.remaining, c.extended],
+    _dict_cursor,
 )
 register_internal(SetCursor, "loop.set", lambda c: [c.s, c.members, c.i, c.size], _set_cursor)
 register_internal(

@@ -1,8 +1,15 @@
 import sys
 
-ARGS = {"loops": [((7,), {}), ((0,), {})], "tries": [((3,), {})], "returns_in_finally": [((4,), {}), ((2,), {})], "exprs": [((2, 9), {}), ((8, 1), {})]}
 import resumable
 from resumable.testing import step
+
+ARGS = {
+    "loops": [((7,), {}), ((0,), {})],
+    "tries": [((3,), {})],
+    "returns_in_finally": [((4,), {}), ((2,), {})],
+    "exprs": [((2, 9), {}), ((8, 1), {})],
+}
+
 
 @resumable.function
 async def loops(n):
@@ -18,6 +25,7 @@ async def loops(n):
     while total < 100:
         total += await step("w", total)
     return total
+
 
 @resumable.function
 async def tries(x):
@@ -40,6 +48,7 @@ async def tries(x):
         out.append(await step("fin"))
     return out
 
+
 @resumable.function
 async def returns_in_finally(n):
     for i in range(n):
@@ -52,6 +61,7 @@ async def returns_in_finally(n):
             if i == 1:
                 continue
     return -1
+
 
 @resumable.function
 async def exprs(a, b):

@@ -1,0 +1,72 @@
+"""Functions whose compiled behaviour differs from the original by design.
+
+Each difference is listed in docs/semantics.md; tests/test_deviations.py
+asserts the documented behaviour (and shows the original's).
+"""
+
+import types
+
+import resumable
+from resumable.testing import step
+
+COUNT = 0
+
+
+async def bump():
+    """Not resumable: changes the module global COUNT while awaited."""
+    global COUNT
+    COUNT += 100
+    return await step("bump", COUNT)
+
+
+@resumable.function
+async def global_read_before_await():
+    global COUNT
+    COUNT = 1
+    return COUNT + await bump()
+
+
+NS = types.SimpleNamespace(fn=lambda: "old")
+
+
+async def rebind():
+    NS.fn = lambda: "new"
+    return await step("rebind")
+
+
+@resumable.function
+async def method_looked_up_after_await():
+    return NS.fn(await rebind())
+
+
+@resumable.function
+async def argument_is_a_copy(items):
+    await step("a")
+    items.append("added after the checkpoint")
+    return len(items)
+
+
+@resumable.function
+async def mutable_default(items=[]):  # noqa: B006
+    await step("a")
+    items.append(1)
+    return len(items)
+
+
+def numbers():
+    yield from (1, 2, 3)
+
+
+@resumable.function
+async def loop_over_generator():
+    total = 0
+    for n in numbers():
+        total += await step("n", n)
+    return total
+
+
+@resumable.function
+async def unserializable_local():
+    ns = types.SimpleNamespace(x=1)
+    await step("a")
+    return ns.x

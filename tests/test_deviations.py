@@ -1,0 +1,102 @@
+"""The designed differences between compiled functions and their originals
+(docs/semantics.md, "Known differences"). Each test runs the original under
+asyncio and the compiled machine (crash and resume after every checkpoint)
+and asserts the documented behaviour of both."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+import resumable
+from resumable.testing import run_compiled, run_original, step_value
+from resumable_compiler.build import compile_file
+
+CASES = Path(__file__).parent / "deviations" / "cases.py"
+
+
+def line_of(snippet: str) -> int:
+    text = CASES.read_text()
+    assert text.count(snippet) == 1, snippet
+    return text[: text.index(snippet)].count("\n") + 1
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
+    target = tmp_path_factory.mktemp("deviations") / "deviation_cases.py"
+    shutil.copy(CASES, target)
+    result = compile_file(str(target))
+    assert not result.errors, "\n".join(str(e) for e in result.errors)
+    spec = importlib.util.spec_from_file_location("deviation_cases", target)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+def test_a_global_read_before_an_await_is_read_after_it(cases: ModuleType) -> None:
+    # Globals are not checkpointed: `COUNT + await bump()` reads COUNT after
+    # the await, so it sees the rebinding bump() made.
+    assert run_original(cases.global_read_before_await).value == 1 + step_value("bump", (101,))
+    assert run_compiled(cases.global_read_before_await).value == 101 + step_value("bump", (101,))
+
+
+def test_a_method_is_looked_up_after_the_awaited_argument(cases: ModuleType) -> None:
+    # Bound methods cannot be checkpointed: the receiver is kept, the
+    # attribute is looked up after the await.
+    cases.NS.fn = lambda: "old"
+    assert run_original(cases.method_looked_up_after_await).error is not None  # old() takes no args
+    cases.NS.fn = lambda: "old"
+    outcome = run_compiled(cases.method_looked_up_after_await)
+    assert isinstance(outcome.error, TypeError)
+    assert "<lambda>() takes 0 positional arguments" in str(outcome.error)
+    assert cases.NS.fn() == "new"
+
+
+def test_arguments_and_values_after_a_checkpoint_are_copies(cases: ModuleType) -> None:
+    native_items: list[str] = []
+    assert asyncio.run(cases.argument_is_a_copy(native_items)) == 1
+    assert native_items == ["added after the checkpoint"]
+    compiled_items: list[str] = []
+    assert resumable.Runtime("memory://").run(cases.argument_is_a_copy, compiled_items) == 1
+    assert compiled_items == []  # the function appended to its decoded copy
+
+
+def test_a_mutable_default_is_not_shared_across_runs(cases: ModuleType) -> None:
+    default = cases.mutable_default.__wrapped__.__defaults__[0]
+    default.clear()
+    assert run_compiled(cases.mutable_default).value == 1
+    assert run_compiled(cases.mutable_default).value == 1  # each run appends to a copy
+    assert default == []
+    assert run_original(cases.mutable_default).value == 1
+    assert run_original(cases.mutable_default).value == 2  # natively, the same list object
+    default.clear()
+
+
+def test_a_loop_over_a_generator_whose_body_awaits_is_refused(cases: ModuleType) -> None:
+    assert run_original(cases.loop_over_generator).value > 0
+    outcome = run_compiled(cases.loop_over_generator)
+    assert isinstance(outcome.error, resumable.SerializationError)
+    message = str(outcome.error)
+    line = line_of("for n in numbers():")
+    assert (
+        f"deviation_cases.py:{line}" in message and "`generator`" in message and "list(" in message
+    )
+    assert outcome.calls == []  # refused at loop entry, before any iteration
+
+
+def test_a_value_that_cannot_be_encoded_is_refused_at_the_checkpoint(cases: ModuleType) -> None:
+    assert run_original(cases.unserializable_local).value == 1
+    outcome = run_compiled(cases.unserializable_local)
+    assert isinstance(outcome.error, resumable.SerializationError)
+    line = line_of('await step("a")\n    return ns.x')
+    assert "variable `ns`" in str(outcome.error) and f"line {line}" in str(outcome.error)

@@ -129,6 +129,8 @@ class Emitter:
     def ref(self, label: Label, *, successor: bool = True) -> cst.Integer:
         """A placeholder for `label`'s state number; `successor` when the
         current state may continue there (for liveness)."""
+        if successor:
+            self.ensure_open()  # the successor belongs to the state the code goes into
         node = cst.Integer("0")
         self.placeholders[id(node)] = (node, label)
         if successor:
@@ -179,6 +181,8 @@ class Emitter:
         self.current.closed = True
 
     def jump(self, label: Label) -> None:
+        if self.current.closed:
+            return  # unreachable: the state already ended
         # A bare jump keeps the pending source comment for the next statement.
         comment, self.comment = self.comment, None
         self.emit_small(cst.Return(self.ref(label)))

@@ -487,11 +487,6 @@ def _function_values(body: cst.BaseSuite, local_names: frozenset[str]) -> dict[s
     return found
 
 
-def _position(parsed: ParsedModule, node: cst.CSTNode) -> tuple[int, int]:
-    pos = parsed.positions.get(node)
-    return (pos.start.line, pos.start.column) if pos else (0, 0)
-
-
 def _reserved(names: set[str]) -> Reserved:
     frame = next(c for c in ("L", "L_", "L__", "_L", "_L_", "locals_") if c not in names)
     machine = next(c for c in ("m", "m_", "m__", "_m", "_m_", "machine_") if c not in names)
@@ -544,7 +539,7 @@ def analyze(parsed: ParsedModule, fn: FunctionSource) -> Analysis:
         maybe_unbound=maybe_unbound,
         deleted=frozenset(scanner.deleted),
         imports=tuple(sorted(scanner.imports)),
-        function_values={k: _position(parsed, v) for k, v in values.items()},
+        function_values={k: parsed.position(v) for k, v in values.items()},
         awaiting=frozenset(scanner.awaiting),
         reserved=_reserved(scanner.names | set(dir(builtins)) | parsed.module_names),
         errors=tuple(errors),

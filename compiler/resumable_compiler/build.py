@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from resumable import __version__
 from resumable.errors import CompileError
-from resumable.source import GENERATED_DIR, generated_path
+from resumable.source import GENERATED_DIR, display_path, generated_path
 
 from .analyze import analyze
 from .check import check
@@ -26,7 +26,7 @@ from .emit import emit
 from .ir import Lowered
 from .liveness import liveness
 from .lower import lower
-from .parse import display_path_for, parse, read_source
+from .parse import parse, read_source
 
 __all__ = ["FileResult", "compile_file", "compile_source", "find_sources"]
 
@@ -106,7 +106,7 @@ def compile_file(path: str, *, check: bool = False) -> FileResult:
     try:
         source = read_source(path)
     except (OSError, SyntaxError, UnicodeDecodeError) as e:
-        err = CompileError(f"cannot read the file: {e}", path=display_path_for(path), line=1, code="E00",
+        err = CompileError(f"cannot read the file: {e}", path=display_path(path), line=1, code="E00",
                            fix="make it a readable Python source file")  # fmt: skip
         return FileResult(path, out, "error", errors=[err])
     digest = source_hash(source)

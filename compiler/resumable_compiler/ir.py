@@ -61,8 +61,7 @@ class ParsedModule:
         self, node: cst.CSTNode, code: str, message: str, fix: str = "", construct: str = ""
     ) -> CompileError:
         """A CompileError positioned at `node`."""
-        pos = self.positions.get(node)
-        line, column = (pos.start.line, pos.start.column) if pos else (0, 0)
+        line, column = self.position(node)
         text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
         return CompileError(
             message,
@@ -75,9 +74,13 @@ class ParsedModule:
             source_line=text,
         )
 
-    def line_of(self, node: cst.CSTNode) -> int:
+    def position(self, node: cst.CSTNode) -> tuple[int, int]:
+        """(1-based line, 0-based column) of `node`, (0, 0) if unknown."""
         pos = self.positions.get(node)
-        return pos.start.line if pos else 0
+        return (pos.start.line, pos.start.column) if pos else (0, 0)
+
+    def line_of(self, node: cst.CSTNode) -> int:
+        return self.position(node)[0]
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from .emitter import Emitter, Label, Region
 from .ir import Analysis, Lowered
 from .lower_expr import Expressions, _walrus_targets
 from .lower_test import Tests
-from .rewrite import Rewriter, attr, call
+from .rewrite import Rewriter, attr, call, target_names
 
 __all__ = ["lower"]
 
@@ -343,7 +343,7 @@ class Statements:
                 cst.Attribute(em.local(cursor), cst.Name("value")),
             )
         )
-        self.loop_body(node.body, end, head, bound=_names_of(node.target))
+        self.loop_body(node.body, end, head, bound=target_names(node.target))
         if node.orelse is not None:
             em.mark(orelse)
             self.body(node.orelse.body)
@@ -571,21 +571,6 @@ def _del(e: cst.BaseExpression) -> cst.Del:
     return cst.Del(cast(cst.BaseDelTargetExpression, e))
 
 
-def _names_of(target: cst.BaseExpression) -> set[str]:
-    """Names bound by an assignment target."""
-    out: set[str] = set()
-    targets = [target]
-    while targets:
-        t = targets.pop()
-        if isinstance(t, cst.Name):
-            out.add(t.value)
-        elif isinstance(t, cst.Tuple | cst.List):
-            targets.extend(e.value for e in t.elements)
-        elif isinstance(t, cst.StarredElement):
-            targets.append(t.value)
-    return out
-
-
 def _bound_by(stmt: cst.BaseStatement) -> set[str]:
     """Names a statement certainly binds when it completes normally."""
     out: set[str] = set()
@@ -593,11 +578,11 @@ def _bound_by(stmt: cst.BaseStatement) -> set[str]:
         for small in stmt.body:
             if isinstance(small, cst.Assign):
                 for t in small.targets:
-                    out |= _names_of(t.target)
+                    out |= target_names(t.target)
             elif isinstance(small, cst.AugAssign) or (
                 isinstance(small, cst.AnnAssign) and small.value is not None
             ):
-                out |= _names_of(small.target)
+                out |= target_names(small.target)
             elif isinstance(small, cst.Import | cst.ImportFrom) and not isinstance(
                 small.names, cst.ImportStar
             ):

@@ -29,7 +29,7 @@ from resumable.errors import CompileError
 
 from .emitter import Emitter
 from .ir import Analysis
-from .rewrite import Rewriter, attr, code
+from .rewrite import Rewriter, attr, code, expand_debug
 
 __all__ = ["Expressions"]
 
@@ -439,8 +439,10 @@ class Expressions:
                         "await into a variable first", "await position",
                     )
                 )  # fmt: skip
-            *text, field = _expand_debug([original])
-            pending.extend(text)
+            field: cst.BaseFormattedStringContent = original
+            if original.equal is not None:
+                text, field = expand_debug(original, original)
+                pending.append(text)
             assert isinstance(field, cst.FormattedStringExpression)
             value = self.value(original.expression)
             new_spec = None
@@ -452,36 +454,6 @@ class Expressions:
                     new_spec.append(out)
             pending.append(field.with_changes(expression=value, format_spec=new_spec))
         return e.with_changes(parts=pending)
-
-
-def _expand_debug(
-    parts: Sequence[cst.BaseFormattedStringContent],
-) -> list[cst.BaseFormattedStringContent]:
-    """`{x=}` -> text `x=` and `{x!r}`: the text is the source, not the lowered code."""
-    out: list[cst.BaseFormattedStringContent] = []
-    for part in parts:
-        if isinstance(part, cst.FormattedStringExpression) and part.equal is not None:
-            text = (
-                code(part.whitespace_before_expression)
-                + code(part.expression)
-                + code(part.whitespace_after_expression)
-                + code(part.equal)
-            )
-            conversion = part.conversion
-            if conversion is None and part.format_spec is None:
-                conversion = "r"
-            out.append(cst.FormattedStringText(text.replace("{", "{{").replace("}", "}}")))
-            out.append(
-                part.with_changes(
-                    equal=None,
-                    conversion=conversion,
-                    whitespace_before_expression=cst.SimpleWhitespace(""),
-                    whitespace_after_expression=cst.SimpleWhitespace(""),
-                )
-            )
-        else:
-            out.append(part)
-    return out
 
 
 def _contains(root: cst.CSTNode, target: cst.CSTNode) -> bool:

@@ -20,6 +20,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from resumable.errors import CompileError
+from resumable.source import display_path
 
 from .ir import FunctionSource, ParsedModule
 
@@ -42,14 +43,6 @@ def module_name_for(path: str) -> str:
         folder, package = os.path.split(folder)
         parts.append(package)
     return ".".join(reversed(parts))
-
-
-def display_path_for(path: str) -> str:
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:
-        return path
-    return path if rel.startswith("..") else rel
 
 
 def _syntax_error(e: SyntaxError, display: str, lines: list[str]) -> CompileError:
@@ -172,7 +165,7 @@ def _module_names(table: symtable.SymbolTable) -> frozenset[str]:
 
 def parse(path: str, source: str | None = None) -> ParsedModule:
     """Parse one source file. Errors are collected in `errors`, never raised."""
-    display = display_path_for(path)
+    display = display_path(path)
     if source is None:
         source = read_source(path)
     lines = source.splitlines(keepends=True)

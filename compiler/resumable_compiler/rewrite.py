@@ -24,7 +24,16 @@ import libcst as cst
 
 from .ir import Analysis
 
-__all__ = ["JumpCode", "Rewriter", "attr", "call", "code", "name_load", "parenthesize"]
+__all__ = [
+    "JumpCode",
+    "Rewriter",
+    "attr",
+    "call",
+    "code",
+    "expand_debug",
+    "parenthesize",
+    "target_names",
+]
 
 #: jump_code(kind, value) -> the small statements that perform a `break`,
 #: `continue` or `return value` from the current position of the lowering.
@@ -52,12 +61,8 @@ def _argument(e: cst.BaseExpression) -> cst.BaseExpression:
     return e
 
 
-def name_load(node: cst.BaseExpression) -> str | None:
-    return node.value if isinstance(node, cst.Name) else None
-
-
-def _targets(node: cst.CSTNode | None) -> set[str]:
-    """Names bound by an assignment target (comprehension `for` targets)."""
+def target_names(node: cst.CSTNode | None) -> set[str]:
+    """Names bound by an assignment target (`a, (b, *c)` -> a, b, c)."""
     out: set[str] = set()
     stack = [node] if node is not None else []
     while stack:
@@ -74,7 +79,7 @@ def _targets(node: cst.CSTNode | None) -> set[str]:
 def _comp_targets(for_in: cst.CompFor | None) -> set[str]:
     out: set[str] = set()
     while for_in is not None:
-        out |= _targets(for_in.target)
+        out |= target_names(for_in.target)
         for_in = for_in.inner_for_in
     return out
 
@@ -199,27 +204,7 @@ class Rewriter(cst.CSTTransformer):
     ) -> cst.BaseFormattedStringContent | cst.FlattenSentinel[cst.BaseFormattedStringContent]:
         if original_node.equal is None or self.opaque:
             return updated_node
-        text = (
-            code(original_node.whitespace_before_expression)
-            + code(original_node.expression)
-            + code(original_node.whitespace_after_expression)
-            + code(original_node.equal)
-        )
-        conversion = original_node.conversion
-        if conversion is None and original_node.format_spec is None:
-            conversion = "r"
-        escaped = text.replace("{", "{{").replace("}", "}}")
-        return cst.FlattenSentinel(
-            [
-                cst.FormattedStringText(escaped),
-                updated_node.with_changes(
-                    equal=None,
-                    conversion=conversion,
-                    whitespace_before_expression=cst.SimpleWhitespace(""),
-                    whitespace_after_expression=cst.SimpleWhitespace(""),
-                ),
-            ]
-        )
+        return cst.FlattenSentinel(expand_debug(original_node, updated_node))
 
     # -- scopes ---------------------------------------------------------------------
 
@@ -466,6 +451,32 @@ class Rewriter(cst.CSTTransformer):
         self, original_node: cst.Continue, updated_node: cst.Continue
     ) -> cst.BaseSmallStatement | cst.FlattenSentinel[cst.BaseSmallStatement]:
         return self._loop_jump("continue", updated_node)
+
+
+def expand_debug(
+    original: cst.FormattedStringExpression, field: cst.FormattedStringExpression
+) -> list[cst.BaseFormattedStringContent]:
+    """`{x=}` -> the text `x=` and `{x!r}` (or `{x:spec}`): the text is the
+    expression's source, which must not change when its names are rewritten."""
+    assert original.equal is not None
+    text = (
+        code(original.whitespace_before_expression)
+        + code(original.expression)
+        + code(original.whitespace_after_expression)
+        + code(original.equal)
+    )
+    conversion = original.conversion
+    if conversion is None and original.format_spec is None:
+        conversion = "r"
+    return [
+        cst.FormattedStringText(text.replace("{", "{{").replace("}", "}}")),
+        field.with_changes(
+            equal=None,
+            conversion=conversion,
+            whitespace_before_expression=cst.SimpleWhitespace(""),
+            whitespace_after_expression=cst.SimpleWhitespace(""),
+        ),
+    ]
 
 
 _TIGHT_EQUAL = cst.AssignEqual(

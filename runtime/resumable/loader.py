@@ -17,26 +17,18 @@ from typing import Any
 from . import __version__
 from .errors import StaleCodeError
 from .machine import Machine
-from .source import build_hash, generated_path, loaded_source
+from .source import build_hash, display_path, generated_path, loaded_source
 
 __all__ = ["load_machine"]
 
 _modules: dict[str, tuple[float, dict[str, Any]]] = {}
 
 
-def _display(path: str) -> str:
-    try:
-        rel = os.path.relpath(path)
-    except ValueError:
-        return path
-    return path if rel.startswith("..") else rel
-
-
 def _stale(fn: Any, why: str, source_path: str) -> StaleCodeError:
     line = fn.__code__.co_firstlineno
     return StaleCodeError(
-        f"{fn.__qualname__} ({_display(source_path)}:{line}): {why}; "
-        f"run `resumable compile {_display(source_path)}` and deploy the result"
+        f"{fn.__qualname__} ({display_path(source_path)}:{line}): {why}; "
+        f"run `resumable compile {display_path(source_path)}` and deploy the result"
     )
 
 
@@ -62,12 +54,12 @@ def load_machine(function: Any) -> type[Machine]:
     source_path = os.path.abspath(fn.__code__.co_filename)
     path = generated_path(source_path)
     if not os.path.exists(path):
-        raise _stale(fn, f"generated code {_display(path)} is missing", source_path)
+        raise _stale(fn, f"generated code {display_path(path)} is missing", source_path)
     namespace = _namespace(path)
     machines = namespace.get("MACHINES", {})
     cls = machines.get(fn.__qualname__)
     if cls is None:
-        raise _stale(fn, f"{_display(path)} has no machine for it", source_path)
+        raise _stale(fn, f"{display_path(path)} has no machine for it", source_path)
     try:
         linecache.checkcache(fn.__code__.co_filename)  # the file as it is now
         block, first_line = loaded_source(fn)
@@ -78,7 +70,7 @@ def load_machine(function: Any) -> type[Machine]:
         if cls.compiler_version != __version__:
             why += f" (by resumable {cls.compiler_version}; this is {__version__})"
         raise _stale(fn, why, source_path)
-    return _bind(cls, fn.__globals__, first_line - cls.first_line, _display(source_path))
+    return _bind(cls, fn.__globals__, first_line - cls.first_line, display_path(source_path))
 
 
 def _renamed(code: types.CodeType, state: str, qualname: str) -> types.CodeType:

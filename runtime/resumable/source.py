@@ -15,10 +15,27 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["GENERATED_DIR", "build_hash", "function_block", "generated_path", "loaded_source"]
+__all__ = [
+    "GENERATED_DIR",
+    "build_hash",
+    "display_path",
+    "function_block",
+    "generated_path",
+    "loaded_source",
+]
 
 #: Folder beside each source module that holds its generated module.
 GENERATED_DIR = "__resumable__"
+
+
+def display_path(path: str) -> str:
+    """`path` as shown in messages: relative to the working directory when it
+    is below it, else as given."""
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return path
+    return path if rel.startswith("..") else rel
 
 
 def generated_path(source_path: str) -> str:

@@ -526,8 +526,8 @@ def test_checkout_example_runs_from_another_directory(tmp_path: Path) -> None:
 
 
 def test_lone_surrogate_held_across_an_await(cases: SimpleNamespace, rt: Runtime) -> None:
-    with pytest.raises(SerializationError, match="`s`"):
-        rt.run(cases.edge.hold_surrogate)
+    # JSON text cannot hold it: the codec escapes it, and it round-trips.
+    assert rt.run(cases.edge.hold_surrogate) == asyncio.run(cases.edge.hold_surrogate())
 
 
 def test_self_referencing_list_held_across_an_await(cases: SimpleNamespace, rt: Runtime) -> None:

@@ -18,9 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
-from .codec import FORMAT_VERSION, Unencodable, decode_value, encode_fields, encode_value
+from . import codec
+from .codec import FORMAT_VERSION, Unencodable, encode_fields
 from .driver import drive
 from .errors import CheckpointError, SerializationError
 from .function import Call, Function
@@ -126,17 +125,18 @@ class Run:
         values = L.__dict__
         fields = {k: values[k] for k in cls.awaits[state][1] if k in values}
         try:
-            tree = encode_fields(fields)
+            tree, plain = encode_fields(fields)
         except Unencodable as e:
             raise self._unencodable(state, e) from None
         self.seq += 1
-        blob = orjson.dumps(
+        blob = codec.dumps(
             {
                 "v": FORMAT_VERSION,
                 "fn": cls.function_id,
                 "fp": cls.run_fingerprint,
                 "seq": self.seq,
                 "state": state,
+                "plain": plain,
                 "locals": tree,
             }
         )
@@ -189,19 +189,22 @@ class Run:
 
 
 def decode_checkpoint(blob: bytes, machine: type[Machine]) -> dict[str, Any]:
-    """Decode a checkpoint envelope written by `Run.checkpoint`."""
-    try:
-        envelope = orjson.loads(blob)
-    except orjson.JSONDecodeError as e:
-        raise CheckpointError(f"checkpoint is not valid JSON: {e}") from None
-    if type(envelope) is not dict or envelope.get("v") != FORMAT_VERSION:
-        raise CheckpointError("checkpoint has an unknown format version")
+    """Decode a checkpoint envelope written by `Run.checkpoint` (any format version)."""
+    envelope = codec.loads(blob)
+    version = envelope.get("v") if type(envelope) is dict else None
+    if version not in codec.SUPPORTED_VERSIONS:
+        raise CheckpointError(f"checkpoint has an unknown format version ({version!r:.20})")
     state = envelope.get("state")
     if type(state) is not int or state not in machine.awaits:
         raise CheckpointError(
-            f"checkpoint names state {state!r}, which is not an await of {machine.qualname}"
+            f"checkpoint names state {state!r:.20}, which is not an await of {machine.qualname}"
         )
-    locals_ = decode_value(envelope.get("locals"), frozenset(machine.imports))
+    plain = envelope.get("plain", False)
+    if type(plain) is not bool:
+        raise CheckpointError("malformed checkpoint: 'plain' is not a boolean")
+    locals_ = codec.decode_tree(
+        envelope.get("locals"), plain=plain, imports=frozenset(machine.imports), version=version
+    )
     if type(locals_) is not dict:
         raise CheckpointError("checkpoint locals are not a mapping")
     return {"state": state, "seq": envelope.get("seq"), "locals": locals_}
@@ -245,10 +248,10 @@ class Runtime:
         record = self._record(run_id)
         if record.status == "completed":
             assert record.result is not None
-            return _decode_blob(record.result)
+            return codec.decode(record.result)
         if record.status == "failed":
             assert record.error is not None
-            raise _decode_blob(record.error)
+            raise codec.decode(record.error)
         raise ValueError(f"run {run_id!r} has not finished (status: {record.status})")
 
     def _record(self, run_id: str) -> RunRecord:
@@ -268,18 +271,19 @@ class Runtime:
     ) -> Any:
         bound = bind_arguments(fn.__wrapped__, args, kwargs)
         try:
-            blob = orjson.dumps(encode_fields(bound))
+            tree, plain = encode_fields(bound)
         except Unencodable as e:
             raise SerializationError(
                 f"cannot start {machine.qualname}: argument `{e.variable}{e.where()}` holds a "
                 f"`{_describe_type(e.value)}`, and {e.reason}"
             ) from None
+        blob = codec.dumps({"v": FORMAT_VERSION, "plain": plain, "value": tree})
         record = None
         if store is not None:
             record = RunRecord(run_id, machine.function_id, machine.run_fingerprint, blob)
             store.put(record)
         L = Locals()
-        L.__dict__.update(decode_value(orjson.loads(blob)))
+        L.__dict__.update(codec.decode(blob, imports=frozenset(machine.imports)))
         return await self._finish(Run(self, machine, run_id, record), L, 0)
 
     async def _resume(self, machine: type[Machine], record: RunRecord) -> Any:
@@ -288,7 +292,7 @@ class Runtime:
         L = Locals()
         state = 0
         if record.checkpoint is None:
-            L.__dict__.update(decode_value(orjson.loads(record.args)))
+            L.__dict__.update(codec.decode(record.args, imports=frozenset(machine.imports)))
         else:
             decoded = decode_checkpoint(record.checkpoint, machine)
             L.__dict__.update(decoded["locals"])
@@ -313,24 +317,21 @@ class Runtime:
             if record is not None and not isinstance(exc, SerializationError):
                 record.status = "failed"
                 try:
-                    record.error = orjson.dumps(encode_value(exc))
-                except Unencodable:
-                    record.error = orjson.dumps(encode_value(RuntimeError(repr(exc))))
+                    record.error = codec.encode(exc)
+                except SerializationError:
+                    record.error = codec.encode(RuntimeError(repr(exc)))
             elif record is not None:
                 record.status = "blocked"
             raise
         try:
-            blob = orjson.dumps(encode_value(value))
+            tree, plain = codec.encode_tree(value)
         except Unencodable as e:
             raise SerializationError(
                 f"{run.machine.qualname} returned a `{_describe_type(e.value)}` "
                 f"(at `result{e.where()}`), and {e.reason}"
             ) from None
+        blob = codec.dumps({"v": FORMAT_VERSION, "plain": plain, "value": tree})
         if record is not None:
             record.status = "completed"
             record.result = blob
-        return _decode_blob(blob)
-
-
-def _decode_blob(blob: bytes) -> Any:
-    return decode_value(orjson.loads(blob))
+        return codec.decode(blob)

@@ -114,7 +114,13 @@ def exception_signature(exc: BaseException | None, _seen: set[int] | None = None
     if id(exc) in seen:
         return ("<seen>", type(exc).__qualname__)
     seen.add(id(exc))
-    attrs = tuple(sorted((k, repr(v)) for k, v in getattr(exc, "__dict__", {}).items()))
+    attrs = tuple(
+        sorted(
+            (k, repr(v))
+            for k, v in getattr(exc, "__dict__", {}).items()
+            if k != "__resumable_traceback__"  # the text of a traceback that crossed a checkpoint
+        )
+    )
     return (
         f"{type(exc).__module__}.{type(exc).__qualname__}",
         repr(exc.args),

@@ -1,0 +1,544 @@
+"""The JSON tree of a checkpoint -> Python values (the general path).
+
+Safety: decoding builds only built-in types, and instances of classes already
+imported whose kind was checked (a dataclass, Enum, NamedTuple, exception,
+pydantic model, or a subclass of a built-in type), without running their
+`__init__`, validators or overridden methods; registered codecs run the
+function their owner registered. It never imports a module, except one the
+compiled function itself imports (`imports`). Anything unexpected raises
+CheckpointError; nesting deeper than the limit is refused before Python's
+recursion limit is near.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import dataclasses
+import datetime
+import decimal
+import enum
+import fractions
+import functools
+import importlib
+import operator
+import pathlib
+import sys
+import types
+import uuid
+import zoneinfo
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import CheckpointError
+from . import kinds
+from .registry import codec_named, internal_named, resolve, resolve_class
+
+__all__ = ["Decoder"]
+
+_PATH_CLASSES = {
+    c.__name__: c
+    for c in (
+        pathlib.PurePath, pathlib.PurePosixPath, pathlib.PureWindowsPath,
+        pathlib.Path, pathlib.PosixPath, pathlib.WindowsPath,
+    )
+}  # fmt: skip
+
+
+def _fail(what: str) -> CheckpointError:
+    return CheckpointError(f"malformed checkpoint: {what}")
+
+
+def _list(body: Any, tag: str, n: int | None = None) -> list[Any]:
+    if type(body) is not list or (n is not None and len(body) != n):
+        raise _fail(f"bad {tag} value")
+    return body
+
+
+def _b64(body: Any, tag: str) -> bytes:
+    if type(body) is not str:
+        raise _fail(f"bad {tag} value")
+    try:
+        return base64.b64decode(body, validate=True)
+    except ValueError:
+        raise _fail(f"bad {tag} value") from None
+
+
+def _ints(values: Any, tag: str, n: int) -> list[int]:
+    values = _list(values, tag)
+    if len(values) < n or any(type(v) is not int for v in values[:n]):
+        raise _fail(f"bad {tag} value")
+    return values
+
+
+class Decoder:
+    __slots__ = ("imports", "max_depth", "max_int_digits", "objects", "version")
+
+    def __init__(
+        self, *, imports: frozenset[str], max_depth: int, max_int_digits: int, version: int
+    ) -> None:
+        self.objects: dict[int, Any] = {}
+        self.imports = imports
+        self.max_depth = max_depth
+        self.max_int_digits = max_int_digits
+        self.version = version
+
+    def dec(self, x: Any, depth: int = 0) -> Any:
+        t = type(x)
+        if t is list:
+            if depth > self.max_depth:
+                raise CheckpointError(
+                    f"checkpoint is nested more than {self.max_depth} levels deep"
+                )
+            return [self.dec(item, depth + 1) for item in x]
+        if t is not dict:
+            return x
+        if depth > self.max_depth:
+            raise CheckpointError(f"checkpoint is nested more than {self.max_depth} levels deep")
+        if len(x) != 1:
+            if "$id" in x:
+                return self.identified(x, depth)
+            return {k: self.dec(v, depth + 1) for k, v in x.items()}
+        [(tag, body)] = x.items()
+        if not tag.startswith("$"):
+            return {tag: self.dec(body, depth + 1)}
+        return self.tagged(tag, body, None, depth)
+
+    def identified(self, x: dict[str, Any], depth: int) -> Any:
+        n = x.get("$id")
+        if type(n) is not int or set(x) != {"$id", "$v"} or n in self.objects:
+            raise _fail(f"identity wrapper {x!r:.80}")
+        body = x["$v"]
+        if type(body) is list:
+            out: list[Any] = []
+            self.objects[n] = out
+            out.extend(self.dec(item, depth + 2) for item in body)
+            return out
+        if type(body) is not dict:
+            raise _fail("identity wrapper around a plain value")
+        if len(body) == 1:
+            [(tag, inner)] = body.items()
+            if tag.startswith("$"):
+                return self.tagged(tag, inner, n, depth + 1)
+        obj: dict[str, Any] = {}
+        self.objects[n] = obj
+        for k, v in body.items():
+            obj[k] = self.dec(v, depth + 2)
+        return obj
+
+    def register(self, n: int | None, obj: Any) -> Any:
+        if n is not None:
+            self.objects[n] = obj
+        return obj
+
+    def tagged(self, tag: str, body: Any, n: int | None, depth: int) -> Any:
+        handler = _TAGS.get(tag)
+        if handler is not None:
+            return handler(self, body, n, depth + 1)
+        internal = internal_named(tag[1:])
+        if internal is None:
+            raise CheckpointError(f"unknown tag {tag!r:.60} in checkpoint")
+        state = self.dec(_list(body, tag), depth + 1)
+        try:
+            return self.register(n, internal[1](state))
+        except (TypeError, ValueError, IndexError, KeyError) as e:
+            raise _fail(f"bad {tag} value ({e})") from None
+
+    def mapping(self, body: Any, depth: int, what: str) -> dict[str, Any]:
+        values = self.dec(body, depth)
+        if type(values) is not dict or any(type(k) is not str for k in values):
+            raise _fail(f"bad {what}")
+        return values
+
+    # -- containers ---------------------------------------------------------------
+
+    def ref(self, body: Any, n: int | None, depth: int) -> Any:
+        try:
+            return self.objects[body]
+        except (KeyError, TypeError):
+            raise CheckpointError(f"reference to unknown object {body!r:.40}") from None
+
+    def dict_pairs(self, body: Any, n: int | None, depth: int) -> Any:
+        out: dict[Any, Any] = self.register(n, {})
+        self.fill_pairs(out.__setitem__, body, depth)
+        return out
+
+    def fill_pairs(self, setitem: Callable[[Any, Any], None], body: Any, depth: int) -> None:
+        for pair in _list(body, "$dict"):
+            if type(pair) is not list or len(pair) != 2:
+                raise _fail("$dict pair")
+            key = self.dec(pair[0], depth + 2)  # the key first: it was written first
+            try:
+                setitem(key, self.dec(pair[1], depth + 2))
+            except TypeError as e:
+                raise _fail(f"unhashable key ({e})") from None
+
+    def tuple_(self, body: Any, n: int | None, depth: int) -> Any:
+        return self.register(n, tuple(self.dec(v, depth + 1) for v in _list(body, "$tuple")))
+
+    def frozenset_(self, body: Any, n: int | None, depth: int) -> Any:
+        try:
+            return self.register(
+                n, frozenset(self.dec(v, depth + 1) for v in _list(body, "$frozenset"))
+            )
+        except TypeError as e:
+            raise _fail(f"unhashable $frozenset member ({e})") from None
+
+    def set_(self, body: Any, n: int | None, depth: int) -> Any:
+        out: set[Any] = self.register(n, set())
+        try:
+            for v in _list(body, "$set"):
+                out.add(self.dec(v, depth + 1))
+        except TypeError as e:
+            raise _fail(f"unhashable $set member ({e})") from None
+        return out
+
+    def bytearray_(self, body: Any, n: int | None, depth: int) -> Any:
+        return self.register(n, bytearray(_b64(body, "$bytearray")))
+
+    # -- values ---------------------------------------------------------------------
+
+    def str_(self, body: Any, n: int | None, depth: int) -> Any:
+        try:
+            return _b64(body, "$str").decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:
+            raise _fail("bad $str value") from None
+
+    def int_(self, body: Any, n: int | None, depth: int) -> Any:
+        if type(body) is not str or len(body) > self.max_int_digits:
+            raise _fail("bad $int value (or longer than the limit)")
+        try:
+            return int(body, 16) if body.lstrip("-").startswith("0x") else int(body)
+        except ValueError:
+            raise _fail("bad $int value") from None
+
+    def float_(self, body: Any, n: int | None, depth: int) -> Any:
+        if body not in ("nan", "inf", "-inf"):
+            raise _fail("bad $float value")
+        return float(body)
+
+    def bytes_(self, body: Any, n: int | None, depth: int) -> Any:
+        return _b64(body, "$bytes")
+
+    def range_(self, body: Any, n: int | None, depth: int) -> Any:
+        fields = [self.dec(f, depth + 1) for f in _list(body, "$range", 3)]
+        if any(type(f) is not int for f in fields) or fields[2] == 0:
+            raise _fail("bad $range value")
+        return range(*fields)
+
+    def complex_(self, body: Any, n: int | None, depth: int) -> Any:
+        parts = [self.dec(f, depth + 1) for f in _list(body, "$complex", 2)]
+        if any(type(p) is not float for p in parts):
+            raise _fail("bad $complex value")
+        return complex(parts[0], parts[1])
+
+    def decimal_(self, body: Any, n: int | None, depth: int) -> Any:
+        if type(body) is not str or len(body) > self.max_int_digits:
+            raise _fail("bad $decimal value")
+        try:
+            return decimal.Decimal(body)
+        except decimal.InvalidOperation:
+            raise _fail("bad $decimal value") from None
+
+    def uuid_(self, body: Any, n: int | None, depth: int) -> Any:
+        try:
+            return uuid.UUID(body)
+        except (ValueError, TypeError, AttributeError):
+            raise _fail("bad $uuid value") from None
+
+    def fraction_(self, body: Any, n: int | None, depth: int) -> Any:
+        num, den = (self.dec(f, depth + 1) for f in _list(body, "$fraction", 2))
+        if type(num) is not int or type(den) is not int or den <= 0:
+            raise _fail("bad $fraction value")
+        return fractions.Fraction(num, den)
+
+    def tz(self, body: Any, depth: int) -> datetime.tzinfo | None:
+        tz = self.dec(body, depth)
+        if tz is not None and not isinstance(tz, datetime.tzinfo):
+            raise _fail("bad tzinfo")
+        return tz
+
+    def datetime_(self, body: Any, n: int | None, depth: int) -> Any:
+        fields = _ints(_list(body, "$datetime", 9), "$datetime", 8)
+        try:
+            y, mo, d, h, mi, s, us, fold = fields[:8]
+            return datetime.datetime(
+                y, mo, d, h, mi, s, us, tzinfo=self.tz(fields[8], depth + 1), fold=fold
+            )
+        except (ValueError, TypeError, OverflowError):
+            raise _fail("bad $datetime value") from None
+
+    def date_(self, body: Any, n: int | None, depth: int) -> Any:
+        try:
+            return datetime.date(*_ints(_list(body, "$date", 3), "$date", 3))
+        except (ValueError, TypeError, OverflowError):
+            raise _fail("bad $date value") from None
+
+    def time_(self, body: Any, n: int | None, depth: int) -> Any:
+        fields = _ints(_list(body, "$time", 6), "$time", 5)
+        try:
+            h, mi, s, us, fold = fields[:5]
+            return datetime.time(h, mi, s, us, tzinfo=self.tz(fields[5], depth + 1), fold=fold)
+        except (ValueError, TypeError, OverflowError):
+            raise _fail("bad $time value") from None
+
+    def timedelta_(self, body: Any, n: int | None, depth: int) -> Any:
+        try:
+            return datetime.timedelta(*_ints(_list(body, "$timedelta", 3), "$timedelta", 3))
+        except (ValueError, TypeError, OverflowError):
+            raise _fail("bad $timedelta value") from None
+
+    def timezone_(self, body: Any, n: int | None, depth: int) -> Any:
+        fields = _list(body, "$timezone", 4)
+        _ints(fields, "$timezone", 3)
+        if fields[3] is not None and type(fields[3]) is not str:
+            raise _fail("bad $timezone name")
+        try:
+            offset = datetime.timedelta(*fields[:3])
+            return (
+                datetime.timezone(offset)
+                if fields[3] is None
+                else datetime.timezone(offset, fields[3])
+            )
+        except (ValueError, TypeError, OverflowError):
+            raise _fail("bad $timezone value") from None
+
+    def zoneinfo_(self, body: Any, n: int | None, depth: int) -> Any:
+        if type(body) is not str:
+            raise _fail("bad $zoneinfo value")
+        try:
+            return zoneinfo.ZoneInfo(body)
+        except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+            raise CheckpointError(f"time zone {body!r:.60} is not known on this machine") from None
+
+    def path_(self, body: Any, n: int | None, depth: int) -> Any:
+        kind, text = _list(body, "$path", 2)
+        cls = _PATH_CLASSES.get(kind) if type(kind) is str else None
+        if cls is None or type(text) is not str:
+            raise _fail("bad $path value")
+        try:
+            return cls(text)
+        except (NotImplementedError, ValueError):
+            raise CheckpointError(f"a {kind} cannot be made on this system") from None
+
+    # -- references ----------------------------------------------------------------------
+
+    def module(self, body: Any, n: int | None, depth: int) -> Any:
+        if type(body) is not str:
+            raise _fail("bad $module value")
+        module = sys.modules.get(body)
+        if module is None and body in self.imports:
+            module = importlib.import_module(body)
+        if module is None:
+            raise CheckpointError(
+                f"checkpoint refers to module {body!r:.100}, which is not imported; "
+                "import it before resuming the run"
+            )
+        return module
+
+    def class_(self, body: Any, n: int | None, depth: int) -> Any:
+        return resolve_class(body, object)
+
+    def function(self, body: Any, n: int | None, depth: int) -> Any:
+        fn = resolve(body)
+        if not isinstance(fn, types.FunctionType | types.BuiltinFunctionType):
+            raise CheckpointError(
+                f"checkpoint names {body!r:.200} as a function, but it is {fn!r:.100}"
+            )
+        return fn
+
+    # -- user kinds ------------------------------------------------------------------------
+
+    def codec(self, body: Any, n: int | None, depth: int) -> Any:
+        name, payload = _list(body, "$codec", 2)
+        codec = codec_named(name) if type(name) is str else None
+        if codec is None:
+            raise CheckpointError(f"no codec is registered under the name {name!r:.100}")
+        return self.register(n, codec.decode(self.dec(payload, depth + 1)))
+
+    def enum_(self, body: Any, n: int | None, depth: int) -> Any:
+        name, member = _list(body, "$enum", 2)
+        cls = resolve_class(name, enum.Enum, kind="an Enum")
+        members = cls.__members__
+        if type(member) is str and member in members:
+            return members[member]
+        if (
+            type(member) is list
+            and issubclass(cls, enum.Flag)
+            and all(m in members for m in member)
+        ):
+            if not member:
+                return cls(0)
+            return functools.reduce(operator.or_, (members[m] for m in member))
+        raise CheckpointError(f"{name!r:.100} has no member {member!r:.60}")
+
+    def dataclass(self, body: Any, n: int | None, depth: int) -> Any:
+        name, fields = _list(body, "$dataclass", 2)
+        cls = resolve_class(name, object, dataclasses.is_dataclass, kind="a dataclass")
+        try:
+            obj = object.__new__(cls)
+        except TypeError as e:
+            raise CheckpointError(f"cannot rebuild {name!r:.100}: {e}") from None
+        self.register(n, obj)
+        for k, v in self.mapping(fields, depth + 1, "$dataclass fields").items():
+            try:
+                object.__setattr__(obj, k, v)
+            except (AttributeError, TypeError) as e:
+                raise CheckpointError(f"cannot restore {name}.{k}: {e}") from None
+        return obj
+
+    def namedtuple(self, body: Any, n: int | None, depth: int) -> Any:
+        name, values = _list(body, "$namedtuple", 2)
+        cls = resolve_class(name, tuple, kinds.is_namedtuple_class, kind="a named tuple")
+        items = self.dec(_list(values, "$namedtuple items"), depth + 1)
+        if len(items) != len(cls._fields):  # type: ignore[attr-defined]
+            raise _fail(f"{name} takes {len(cls._fields)} values")  # type: ignore[attr-defined]
+        return self.register(n, tuple.__new__(cls, items))
+
+    def pydantic(self, body: Any, n: int | None, depth: int) -> Any:
+        name, fields, fields_set, extra, private = _list(body, "$pydantic", 5)
+        cls = resolve_class(name, object, kinds.is_pydantic_model, kind="a pydantic model")
+        values = self.mapping(fields, depth + 1, "$pydantic fields")
+        if type(fields_set) is not list or any(type(f) is not str for f in fields_set):
+            raise _fail("bad $pydantic fields set")
+        extras = None if extra is None else self.mapping(extra, depth + 1, "$pydantic extra")
+        private_values = (
+            None if private is None else self.mapping(private, depth + 1, "$pydantic private")
+        )
+        try:
+            obj = cls.model_construct(_fields_set=set(fields_set), **values)  # type: ignore[attr-defined]
+            if extras is not None:
+                object.__setattr__(obj, "__pydantic_extra__", extras)
+            if private_values is not None:
+                object.__setattr__(obj, "__pydantic_private__", private_values)
+        except Exception as e:
+            raise CheckpointError(f"cannot rebuild {name!r:.100}: {e}") from None
+        return self.register(n, obj)
+
+    def subclass(self, body: Any, n: int | None, depth: int) -> Any:
+        if type(body) is not dict or type(body.get("class")) is not str:
+            raise _fail("bad $sub value")
+        name = body["class"]
+        cls: Any = resolve_class(
+            name,
+            object,
+            lambda c: kinds.subclass_base(c) is not None,
+            kind="a subclass of a built-in type",
+        )
+        base = kinds.subclass_base(cls)
+        assert base is not None
+        if issubclass(base, dict):
+            obj: Any = base.__new__(cls)
+            self.register(n, obj)
+            if base is collections.defaultdict and body.get("factory") is not None:
+                factory = self.dec(body["factory"], depth + 1)
+                if not callable(factory):
+                    raise _fail("bad defaultdict factory")
+                obj.default_factory = factory
+            self.fill_pairs(
+                lambda k, v: base.__setitem__(obj, k, v), body.get("items", []), depth + 1
+            )
+        elif base in (list, set, collections.deque):
+            obj = base.__new__(cls)
+            self.register(n, obj)
+            items = self.dec(_list(body.get("items"), "$sub items"), depth + 1)
+            if base is collections.deque:
+                maxlen = body.get("maxlen")
+                if maxlen is not None and (type(maxlen) is not int or maxlen < 0):
+                    raise _fail("bad deque maxlen")
+                collections.deque.__init__(obj, items, maxlen)
+            elif base is list:
+                list.extend(obj, items)
+            else:
+                set.update(obj, items)
+        elif base in (tuple, frozenset):
+            items = self.dec(_list(body.get("items"), "$sub items"), depth + 1)
+            obj = self.register(n, base.__new__(cls, items))
+        else:
+            value = self.dec(body.get("value"), depth + 1)
+            if type(value) is not base:
+                raise _fail(f"bad value for a {base.__name__} subclass")
+            obj = self.register(n, base.__new__(cls, value))
+        if body.get("attrs"):
+            for k, v in self.mapping(body["attrs"], depth + 1, "$sub attributes").items():
+                object.__setattr__(obj, k, v)
+        return obj
+
+    def exception(self, body: Any, n: int | None, depth: int) -> Any:
+        if self.version == 1 and type(body) is list:
+            body = _exception_v1(body)
+        if type(body) is not dict or type(body.get("type")) is not str:
+            raise _fail("bad $exc value")
+        cls = resolve_class(body["type"], BaseException, kind="an exception class")
+        args = self.dec(_list(body.get("args", []), "$exc args"), depth + 1)
+        try:
+            exc = cls.__new__(cls, *args)
+            exc.args = tuple(args)
+        except Exception as e:
+            raise CheckpointError(f"cannot rebuild {body['type']!r:.100}: {e}") from None
+        self.register(n, exc)
+        for key in ("attrs", "fields"):
+            if body.get(key):
+                for k, v in self.mapping(body[key], depth + 1, f"$exc {key}").items():
+                    try:
+                        setattr(exc, k, v)
+                    except (AttributeError, TypeError) as e:
+                        raise CheckpointError(f"cannot restore {body['type']}.{k}: {e}") from None
+        for key, attr in (("context", "__context__"), ("cause", "__cause__")):
+            if body.get(key) is not None:
+                linked = self.dec(body[key], depth + 1)
+                if not isinstance(linked, BaseException):
+                    raise _fail(f"bad $exc {key}")
+                setattr(exc, attr, linked)
+        suppress = body.get("suppress_context", False)
+        if type(suppress) is not bool:
+            raise _fail("bad $exc suppress_context")
+        exc.__suppress_context__ = suppress
+        text = body.get("traceback")
+        if type(text) is str:
+            kinds.remember_traceback(exc, text)
+        return exc
+
+
+def _exception_v1(fields: list[Any]) -> dict[str, Any]:
+    """Format 1 wrote exceptions as [type, args, attrs, context, cause, suppress, fields]."""
+    if len(fields) != 7 or type(fields[5]) is not bool:
+        raise _fail("bad $exc value")
+    keys = ("type", "args", "attrs", "context", "cause", "suppress_context", "fields")
+    return {k: v for k, v in zip(keys, fields, strict=True) if v is not None}
+
+
+_TAGS: dict[str, Callable[[Decoder, Any, int | None, int], Any]] = {
+    "$ref": Decoder.ref,
+    "$dict": Decoder.dict_pairs,
+    "$tuple": Decoder.tuple_,
+    "$frozenset": Decoder.frozenset_,
+    "$set": Decoder.set_,
+    "$bytearray": Decoder.bytearray_,
+    "$str": Decoder.str_,
+    "$int": Decoder.int_,
+    "$float": Decoder.float_,
+    "$bytes": Decoder.bytes_,
+    "$range": Decoder.range_,
+    "$complex": Decoder.complex_,
+    "$decimal": Decoder.decimal_,
+    "$uuid": Decoder.uuid_,
+    "$fraction": Decoder.fraction_,
+    "$datetime": Decoder.datetime_,
+    "$date": Decoder.date_,
+    "$time": Decoder.time_,
+    "$timedelta": Decoder.timedelta_,
+    "$timezone": Decoder.timezone_,
+    "$zoneinfo": Decoder.zoneinfo_,
+    "$path": Decoder.path_,
+    "$module": Decoder.module,
+    "$class": Decoder.class_,
+    "$function": Decoder.function,
+    "$codec": Decoder.codec,
+    "$enum": Decoder.enum_,
+    "$dataclass": Decoder.dataclass,
+    "$namedtuple": Decoder.namedtuple,
+    "$pydantic": Decoder.pydantic,
+    "$sub": Decoder.subclass,
+    "$exc": Decoder.exception,
+}

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import codec
-from .codec import FORMAT_VERSION, Unencodable, encode_fields
+from .codec import FORMAT_VERSION, Unencodable
 from .driver import drive
 from .errors import CheckpointError, SerializationError
 from .function import Call, Function
@@ -124,27 +124,25 @@ class Run:
         cls = self.machine
         values = L.__dict__
         fields = {k: values[k] for k in cls.awaits[state][1] if k in values}
+        meta = {
+            "v": FORMAT_VERSION,
+            "fn": cls.function_id,
+            "fp": cls.run_fingerprint,
+            "seq": self.seq + 1,
+            "state": state,
+        }
         try:
-            tree, plain = encode_fields(fields)
+            blob, copy = codec.encode_document(meta, "locals", fields, named=True)
         except Unencodable as e:
             raise self._unencodable(state, e) from None
         self.seq += 1
-        blob = codec.dumps(
-            {
-                "v": FORMAT_VERSION,
-                "fn": cls.function_id,
-                "fp": cls.run_fingerprint,
-                "seq": self.seq,
-                "state": state,
-                "plain": plain,
-                "locals": tree,
-            }
-        )
         if self.record is not None:
             self.record.checkpoint = blob
             self.record.seq = self.seq
+        if copy is None:  # not plain JSON: decode it
+            copy = decode_checkpoint(blob, cls)["locals"]
         fresh = Locals()
-        fresh.__dict__.update(decode_checkpoint(blob, cls)["locals"])
+        fresh.__dict__.update(copy)
         observer = self.runtime.on_checkpoint
         if observer is not None:
             line = m.source_line(state)
@@ -189,22 +187,13 @@ class Run:
 
 
 def decode_checkpoint(blob: bytes, machine: type[Machine]) -> dict[str, Any]:
-    """Decode a checkpoint envelope written by `Run.checkpoint` (any format version)."""
-    envelope = codec.loads(blob)
-    version = envelope.get("v") if type(envelope) is dict else None
-    if version not in codec.SUPPORTED_VERSIONS:
-        raise CheckpointError(f"checkpoint has an unknown format version ({version!r:.20})")
+    """Decode a checkpoint written by `Run.checkpoint` (any format version)."""
+    envelope, locals_ = codec.decode_document(blob, "locals", imports=frozenset(machine.imports))
     state = envelope.get("state")
     if type(state) is not int or state not in machine.awaits:
         raise CheckpointError(
             f"checkpoint names state {state!r:.20}, which is not an await of {machine.qualname}"
         )
-    plain = envelope.get("plain", False)
-    if type(plain) is not bool:
-        raise CheckpointError("malformed checkpoint: 'plain' is not a boolean")
-    locals_ = codec.decode_tree(
-        envelope.get("locals"), plain=plain, imports=frozenset(machine.imports), version=version
-    )
     if type(locals_) is not dict:
         raise CheckpointError("checkpoint locals are not a mapping")
     return {"state": state, "seq": envelope.get("seq"), "locals": locals_}
@@ -271,19 +260,20 @@ class Runtime:
     ) -> Any:
         bound = bind_arguments(fn.__wrapped__, args, kwargs)
         try:
-            tree, plain = encode_fields(bound)
+            blob, copy = codec.encode_document({"v": FORMAT_VERSION}, "value", bound, named=True)
         except Unencodable as e:
             raise SerializationError(
                 f"cannot start {machine.qualname}: argument `{e.variable}{e.where()}` holds a "
                 f"`{_describe_type(e.value)}`, and {e.reason}"
             ) from None
-        blob = codec.dumps({"v": FORMAT_VERSION, "plain": plain, "value": tree})
         record = None
         if store is not None:
             record = RunRecord(run_id, machine.function_id, machine.run_fingerprint, blob)
             store.put(record)
+        if copy is None:
+            copy = codec.decode(blob, imports=frozenset(machine.imports))
         L = Locals()
-        L.__dict__.update(codec.decode(blob, imports=frozenset(machine.imports)))
+        L.__dict__.update(copy)
         return await self._finish(Run(self, machine, run_id, record), L, 0)
 
     async def _resume(self, machine: type[Machine], record: RunRecord) -> Any:
@@ -324,14 +314,13 @@ class Runtime:
                 record.status = "blocked"
             raise
         try:
-            tree, plain = codec.encode_tree(value)
+            blob, copy = codec.encode_document({"v": FORMAT_VERSION}, "value", value)
         except Unencodable as e:
             raise SerializationError(
                 f"{run.machine.qualname} returned a `{_describe_type(e.value)}` "
                 f"(at `result{e.where()}`), and {e.reason}"
             ) from None
-        blob = codec.dumps({"v": FORMAT_VERSION, "plain": plain, "value": tree})
         if record is not None:
             record.status = "completed"
             record.result = blob
-        return codec.decode(blob)
+        return codec.decode(blob) if copy is None else copy

@@ -1,16 +1,17 @@
 """The checkpoint codec: Python values to JSON bytes (orjson) and back, exactly.
 
-    encode(value) -> bytes            decode(data) -> value
-    encode_tree(value) -> (tree, plain)   decode_tree(tree, plain=...) -> value
+    encode(value) -> bytes                      decode(bytes) -> value
+    encode_document(meta, key, value) -> (bytes, decoded copy or None)
+    decode_document(bytes, key) -> (document, value)
 
-A value that is already plain JSON (plain.py) is written by orjson as it is
-and read back without a walk; any other goes through encoder.py / decoder.py
-(tags like `{"$tuple": [...]}`, identity through `$id`/`$ref`). Which path
-was taken is recorded next to the tree (`"plain": true`).
+A value that is already plain JSON (plain.py) is written and read by orjson
+at C speed; any other goes through encoder.py / decoder.py (tags like
+`{"$tuple": [...]}`, identity through `$id`/`$ref`). Which path was taken is
+recorded in the document (`"plain": true`).
 
-The format is versioned (FORMAT_VERSION). Version 1 (the first checkpoints)
-still decodes. Decoding is bounded by `Limits` (size, nesting, digits) and
-raises CheckpointError for anything malformed or hostile.
+The format is versioned (FORMAT_VERSION); every earlier version still
+decodes. Decoding is bounded by `Limits` (size, nesting, digits) and raises
+CheckpointError for anything malformed or hostile.
 
 Layout: registry.py (class names, aliases, registered codecs), kinds.py
 (knowledge shared by both directions), plain.py, encoder.py, decoder.py.
@@ -27,7 +28,7 @@ from ..errors import CheckpointError, SerializationError
 from .decoder import Decoder
 from .encoder import Encoder, Unencodable, type_name
 from .kinds import traceback_text
-from .plain import is_plain
+from .plain import round_trip
 from .registry import (
     qualified_name,
     register_alias,
@@ -40,15 +41,20 @@ from .registry import (
 __all__ = [
     "DEFAULT_LIMITS",
     "FORMAT_VERSION",
+    "SUPPORTED_VERSIONS",
     "Limits",
     "Unencodable",
     "decode",
+    "decode_document",
     "decode_tree",
     "decode_value",
+    "dumps",
     "encode",
+    "encode_document",
     "encode_fields",
     "encode_tree",
     "encode_value",
+    "loads",
     "qualified_name",
     "register_alias",
     "register_codec",
@@ -59,7 +65,7 @@ __all__ = [
     "type_name",
 ]
 
-#: The checkpoint format written now; every earlier one still decodes.
+#: The format written now; every earlier one still decodes.
 FORMAT_VERSION = 2
 SUPPORTED_VERSIONS = (1, 2)
 
@@ -69,8 +75,8 @@ class Limits:
     """Bounds on what is encoded and decoded.
 
     max_depth: JSON nesting of a value (orjson itself refuses beyond 254);
-    max_bytes: size of an encoded value or checkpoint; max_int_digits: digits
-    of one integer or decimal."""
+    max_bytes: size of an encoded document; max_int_digits: digits of one
+    integer or decimal."""
 
     max_depth: int = 200
     max_bytes: int = 64 * 1024 * 1024
@@ -80,11 +86,7 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 
-def encode_tree(value: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[Any, bool]:
-    """(JSON tree, plain): `value` itself when it is plain JSON. Raises Unencodable."""
-    if is_plain(value, limits.max_depth):
-        return value, True
-    return encode_value(value, limits), False
+# -- trees -----------------------------------------------------------------------
 
 
 def encode_value(value: Any, limits: Limits = DEFAULT_LIMITS) -> Any:
@@ -97,14 +99,9 @@ def encode_value(value: Any, limits: Limits = DEFAULT_LIMITS) -> Any:
     return holder[0]
 
 
-def encode_fields(
-    fields: dict[str, Any], limits: Limits = DEFAULT_LIMITS
-) -> tuple[dict[str, Any], bool]:
-    """Encode named values (a checkpoint's locals) sharing one identity memo.
-
-    On failure the Unencodable's `variable` names the field."""
-    if is_plain(fields, limits.max_depth):
-        return fields, True
+def encode_named(fields: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+    """The tagged tree of named values (a checkpoint's locals), sharing one
+    identity memo. On failure the Unencodable's `variable` names the field."""
     enc = Encoder(limits.max_depth)
     out: dict[str, Any] = {}
     for name, value in fields.items():
@@ -118,7 +115,21 @@ def encode_fields(
             error = Unencodable(value, "it is nested too deeply")
             error.variable = name
             raise error from None
-    return out, False
+    return out
+
+
+def encode_tree(value: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[Any, bool]:
+    """(JSON tree, plain): `value` itself when it is plain JSON. Raises Unencodable."""
+    if round_trip({"value": value}, "value", limits.max_depth) is not None:
+        return value, True
+    return encode_value(value, limits), False
+
+
+def encode_fields(fields: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> tuple[Any, bool]:
+    """`encode_tree` for named values (see `encode_named`)."""
+    if round_trip({"value": fields}, "value", limits.max_depth) is not None:
+        return fields, True
+    return encode_named(fields, limits), False
 
 
 def decode_tree(
@@ -129,8 +140,8 @@ def decode_tree(
     limits: Limits = DEFAULT_LIMITS,
     version: int = FORMAT_VERSION,
 ) -> Any:
-    """Decode a tree from `encode_tree`. `imports`: modules a `$module`
-    reference may import (the compiled function's own imports)."""
+    """Decode a tree. `imports`: modules a `$module` reference may import (the
+    compiled function's own imports)."""
     if plain:
         return tree
     decoder = Decoder(
@@ -152,17 +163,24 @@ def decode_value(
     return decode_tree(tree, imports=imports, limits=limits)
 
 
+# -- documents (bytes) -------------------------------------------------------------
+
+
 def dumps(document: Any, limits: Limits = DEFAULT_LIMITS) -> bytes:
     """orjson.dumps with the size limit, as SerializationError."""
     try:
         data = orjson.dumps(document)
     except orjson.JSONEncodeError as e:
         raise SerializationError(f"the value cannot be written as JSON: {e}") from None
+    _check_size(data, limits)
+    return data
+
+
+def _check_size(data: bytes, limits: Limits) -> None:
     if len(data) > limits.max_bytes:
         raise SerializationError(
             f"the value is {len(data)} bytes encoded, more than the limit of {limits.max_bytes}"
         )
-    return data
 
 
 def loads(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Any:
@@ -177,28 +195,61 @@ def loads(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Any:
         raise CheckpointError(f"checkpoint is not valid JSON: {e}") from None
 
 
+def encode_document(
+    meta: dict[str, Any],
+    key: str,
+    value: Any,
+    *,
+    named: bool = False,
+    limits: Limits = DEFAULT_LIMITS,
+) -> tuple[bytes, Any]:
+    """The JSON bytes of `meta` plus `"plain"` and `key`: the encoded `value`
+    (`named`: a dict of named values; errors name the variable).
+
+    Returns (bytes, copy): on the plain path the copy is the value as read
+    back from the bytes, sparing the caller a decode; otherwise None. Raises
+    Unencodable, or SerializationError when the bytes exceed the limit."""
+    fast = round_trip({**meta, "plain": True, key: value}, key, limits.max_depth)
+    if fast is not None:
+        data, copy = fast
+        _check_size(data, limits)
+        return data, copy
+    tree = encode_named(value, limits) if named else encode_value(value, limits)
+    return dumps({**meta, "plain": False, key: tree}, limits), None
+
+
+def decode_document(
+    data: bytes,
+    key: str,
+    *,
+    imports: frozenset[str] = frozenset(),
+    limits: Limits = DEFAULT_LIMITS,
+) -> tuple[dict[str, Any], Any]:
+    """(document, decoded value at `key`) of bytes from `encode_document`, in
+    any supported format version. Raises CheckpointError."""
+    document = loads(data, limits)
+    version = document.get("v") if type(document) is dict else None
+    if version not in SUPPORTED_VERSIONS or key not in document:
+        raise CheckpointError(f"not a document of a known format version (v={version!r:.20})")
+    plain = document.get("plain", False)
+    if type(plain) is not bool:
+        raise CheckpointError("malformed document: 'plain' is not a boolean")
+    value = decode_tree(document[key], plain=plain, imports=imports, limits=limits, version=version)
+    return document, value
+
+
 def encode(value: Any, limits: Limits = DEFAULT_LIMITS) -> bytes:
     """A value as JSON bytes: `{"v": 2, "plain": bool, "value": tree}`.
 
     Raises SerializationError naming the path inside the value."""
     try:
-        tree, plain = encode_tree(value, limits)
+        return encode_document({"v": FORMAT_VERSION}, "value", value, limits=limits)[0]
     except Unencodable as e:
         raise SerializationError(f"value{e.where()}: {e.reason}") from None
-    return dumps({"v": FORMAT_VERSION, "plain": plain, "value": tree}, limits)
 
 
 def decode(
     data: bytes, limits: Limits = DEFAULT_LIMITS, imports: frozenset[str] = frozenset()
 ) -> Any:
     """Decode bytes from `encode`. Raises CheckpointError."""
-    document = loads(data, limits)
-    version = document.get("v") if type(document) is dict else None
-    if version not in SUPPORTED_VERSIONS or "value" not in document:
-        raise CheckpointError(f"not an encoded value of a known format version (v={version!r:.20})")
-    plain = document.get("plain", False)
-    if type(plain) is not bool:
-        raise CheckpointError("malformed encoded value: 'plain' is not a boolean")
-    return decode_tree(
-        document["value"], plain=plain, imports=imports, limits=limits, version=version
-    )
+    return decode_document(data, "value", imports=imports, limits=limits)[1]

@@ -1,72 +1,82 @@
-"""The fast path: is a value plain JSON that orjson can write as it is?
+"""The fast path: values that are already plain JSON, written and read by
+orjson at C speed.
 
-Plain means dicts with `str` keys (none starting with `$`), lists, `str`
-(valid UTF-8), `int` within 64 bits, finite `float`, `bool` and `None`, no
-container met twice, and not nested deeper than the limit. Most checkpoints
-are plain; they are written by orjson directly and read back without a walk.
-Anything else takes the general path (encoder.py).
+Plain means dicts with `str` keys (none starting with `$`), lists, `str`,
+`int` within 64 bits, finite `float`, `bool` and `None`, with no container met
+twice. Instead of checking every value in Python, orjson writes the document
+refusing anything that is not native JSON (subclasses, dataclasses, datetimes
+go to a `default` that refuses), the bytes are read back, and the copy is
+compared with the original (a C-level deep comparison): a tuple read back as
+a list, a NaN as null, an Enum as its value, a UUID as a string all compare
+unequal. What equality cannot see is checked in Python on containers only,
+and first (orjson must never see a cycle: one through a tuple crashes
+orjson 3.13): shared or cyclic containers (through `gc.get_referents`),
+nesting depth, and keys starting with `$` (searched in the bytes).
+
+A document that fails any check takes the general path (encoder.py).
 """
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
-__all__ = ["is_plain"]
+import orjson
 
-_INT_MIN = -(2**63)
-_INT_MAX = 2**63 - 1
+__all__ = ["round_trip"]
 
-
-def is_plain(value: Any, max_depth: int) -> bool:
-    seen: set[int] = set()
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    pop, push = stack.pop, stack.append
-    while stack:
-        x, depth = pop()
-        t = type(x)
-        if t is dict:
-            values = x.values()
-            for k in x:
-                if type(k) is not str or k[:1] == "$" or not (k.isascii() or _utf8(k)):
-                    return False
-        elif t is list:
-            values = x
-        else:
-            return _scalar(x, t)
-        if depth > max_depth or id(x) in seen:
-            return False
-        seen.add(id(x))
-        for v in values:
-            tv = type(v)
-            if tv is str:
-                if not (v.isascii() or _utf8(v)):
-                    return False
-            elif tv is int:
-                if not _INT_MIN <= v <= _INT_MAX:
-                    return False
-            elif tv is float:
-                if v - v != 0.0:  # nan or inf
-                    return False
-            elif tv is dict or tv is list:
-                push((v, depth + 1))
-            elif v is not None and tv is not bool:
-                return False
-    return True
+_OPTIONS = (
+    orjson.OPT_PASSTHROUGH_SUBCLASS
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+)
 
 
-def _scalar(x: Any, t: type) -> bool:
-    if t is str:
-        return x.isascii() or _utf8(x)
-    if t is int:
-        return _INT_MIN <= x <= _INT_MAX
-    if t is float:
-        return x - x == 0.0
-    return x is None or t is bool
+class _NotPlain(Exception):
+    pass
 
 
-def _utf8(s: str) -> bool:
+def _refuse(value: Any) -> Any:
+    raise _NotPlain
+
+
+def round_trip(document: dict[str, Any], key: str, max_depth: int) -> tuple[bytes, Any] | None:
+    """Write `document` (whose `key` holds the value) as JSON and read the
+    value back: (bytes, the copy), or None when the value is not plain."""
+    value = document[key]
+    if not _unshared(value, max_depth):
+        return None
     try:
-        s.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
+        data = orjson.dumps(document, default=_refuse, option=_OPTIONS)
+    except (orjson.JSONEncodeError, _NotPlain):
+        return None  # not JSON-native, a big int, a lone surrogate, too deep, ...
+    if b'{"$' in data or b',"$' in data:
+        return None  # perhaps a key starting with $ (or a string that starts with $)
+    copy = orjson.loads(data)[key]
+    try:
+        if copy != value:
+            return None
+    except Exception:  # an object whose __eq__ fails
+        return None
+    return data, copy
+
+
+_CONTAINERS = (dict, list, tuple)
+
+
+def _unshared(value: Any, max_depth: int) -> bool:
+    """No dict, list or tuple is reached twice (no sharing, no cycle), and
+    they nest at most `max_depth` deep."""
+    level = [value] if type(value) in _CONTAINERS else []
+    seen: set[int] = set()
+    depth = 0
+    while level:
+        depth += 1
+        if depth > max_depth:
+            return False
+        for container in level:
+            if id(container) in seen:
+                return False
+            seen.add(id(container))
+        level = [o for o in gc.get_referents(*level) if type(o) in _CONTAINERS]
     return True

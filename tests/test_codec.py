@@ -23,6 +23,7 @@ from resumable.codec import (
     encode,
     encode_fields,
     encode_value,
+    seal,
 )
 
 # ----------------------------------------------------------------- helpers
@@ -141,7 +142,9 @@ def test_json_values_round_trip(value: Any) -> None:
 
 def test_json_values_are_written_as_themselves() -> None:
     value = {"a": [1, "x", None, True, 2.5], "b": {}}
-    assert orjson.loads(encode(value)) == {"v": FORMAT_VERSION, "plain": True, "value": value}
+    document = orjson.loads(encode(value))
+    assert len(document.pop("crc")) == 8  # the checksum, in hex, first
+    assert document == {"v": FORMAT_VERSION, "plain": True, "value": value}
 
 
 def test_lone_surrogate_is_escaped_and_round_trips() -> None:
@@ -493,7 +496,7 @@ def decode_raw(data: bytes) -> Any:
         tree = orjson.loads(data)
     except orjson.JSONDecodeError:
         return decode(data)
-    return decode(orjson.dumps({"v": FORMAT_VERSION, "plain": False, "value": tree}))
+    return decode(seal(orjson.dumps({"v": FORMAT_VERSION, "plain": False, "value": tree})))
 
 
 @pytest.mark.parametrize(

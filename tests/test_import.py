@@ -26,6 +26,8 @@ PUBLIC = {
     "VersionMismatch",
     "__version__",
     "function",
+    "register_alias",
+    "register_codec",
 }
 ERRORS = [
     "CheckpointError",

@@ -12,7 +12,7 @@ Layout of this package (the runtime; the compiler is `resumable_compiler`):
     driver.py    runs a machine's states, routes exceptions, awaits
     machine.py   what generated code is made of (Machine, Locals, helpers)
     loops.py     checkpointable for-loop cursors
-    codec.py     exact JSON encoding of checkpoints
+    codec/       exact, safe JSON encoding of checkpoints
     loader.py    finds and loads generated modules; staleness
     errors.py    the exceptions
     cli.py       the `resumable` command
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from .codec import register_alias, register_codec
 from .errors import (
     CheckpointError,
     CompileError,
@@ -49,4 +50,6 @@ __all__ = [
     "VersionMismatch",
     "__version__",
     "function",
+    "register_alias",
+    "register_codec",
 ]

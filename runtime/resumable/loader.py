@@ -110,5 +110,11 @@ def _bind(cls: type[Machine], globals_: dict[str, Any], shift: int, source: str)
         )
         for f in cls.states
     )
-    namespace = {"states": states, "line_shift": shift, "source_file": source, "__slots__": ()}
+    namespace = {
+        "states": states,
+        "line_shift": shift,
+        "source_file": source,
+        "import_set": frozenset(cls.imports),
+        "__slots__": (),
+    }
     return type(cls.__name__, (cls,), namespace)

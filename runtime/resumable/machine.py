@@ -97,6 +97,7 @@ class Machine:
     params: ClassVar[tuple[str, ...]] = ()
     #: Modules the function imports: a checkpoint holding them may import them again.
     imports: ClassVar[tuple[str, ...]] = ()
+    import_set: ClassVar[frozenset[str]] = frozenset()
     states: ClassVar[tuple[Any, ...]] = ()
     lines: ClassVar[tuple[int, ...]] = ()
     awaits: ClassVar[dict[int, tuple[int, tuple[str, ...]]]] = {}

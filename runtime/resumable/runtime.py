@@ -132,17 +132,15 @@ class Run:
             "state": state,
         }
         try:
-            blob, copy = codec.encode_document(meta, "locals", fields, named=True)
+            blob, _ = codec.encode_document(meta, "locals", fields, named=True)
         except Unencodable as e:
             raise self._unencodable(state, e) from None
         self.seq += 1
         if self.record is not None:
             self.record.checkpoint = blob
             self.record.seq = self.seq
-        if copy is None:  # not plain JSON: decode it
-            copy = decode_checkpoint(blob, cls)["locals"]
         fresh = Locals()
-        fresh.__dict__.update(copy)
+        fresh.__dict__.update(decode_checkpoint(blob, cls, verify=False)["locals"])
         observer = self.runtime.on_checkpoint
         if observer is not None:
             line = m.source_line(state)
@@ -186,9 +184,14 @@ class Run:
         )
 
 
-def decode_checkpoint(blob: bytes, machine: type[Machine]) -> dict[str, Any]:
-    """Decode a checkpoint written by `Run.checkpoint` (any format version)."""
-    envelope, locals_ = codec.decode_document(blob, "locals", imports=frozenset(machine.imports))
+def decode_checkpoint(
+    blob: bytes, machine: type[Machine], *, verify: bool = True
+) -> dict[str, Any]:
+    """Decode a checkpoint written by `Run.checkpoint` (any format version).
+    `verify=False`: bytes this process has just written (no checksum check)."""
+    envelope, locals_ = codec.decode_document(
+        blob, "locals", imports=machine.import_set, verify=verify
+    )
     state = envelope.get("state")
     if type(state) is not int or state not in machine.awaits:
         raise CheckpointError(
@@ -260,7 +263,7 @@ class Runtime:
     ) -> Any:
         bound = bind_arguments(fn.__wrapped__, args, kwargs)
         try:
-            blob, copy = codec.encode_document({"v": FORMAT_VERSION}, "value", bound, named=True)
+            blob, _ = codec.encode_document({"v": FORMAT_VERSION}, "value", bound, named=True)
         except Unencodable as e:
             raise SerializationError(
                 f"cannot start {machine.qualname}: argument `{e.variable}{e.where()}` holds a "
@@ -270,10 +273,8 @@ class Runtime:
         if store is not None:
             record = RunRecord(run_id, machine.function_id, machine.run_fingerprint, blob)
             store.put(record)
-        if copy is None:
-            copy = codec.decode(blob, imports=frozenset(machine.imports))
         L = Locals()
-        L.__dict__.update(copy)
+        L.__dict__.update(codec.decode(blob, imports=machine.import_set, verify=False))
         return await self._finish(Run(self, machine, run_id, record), L, 0)
 
     async def _resume(self, machine: type[Machine], record: RunRecord) -> Any:
@@ -282,7 +283,7 @@ class Runtime:
         L = Locals()
         state = 0
         if record.checkpoint is None:
-            L.__dict__.update(codec.decode(record.args, imports=frozenset(machine.imports)))
+            L.__dict__.update(codec.decode(record.args, imports=machine.import_set))
         else:
             decoded = decode_checkpoint(record.checkpoint, machine)
             L.__dict__.update(decoded["locals"])
@@ -314,7 +315,7 @@ class Runtime:
                 record.status = "blocked"
             raise
         try:
-            blob, copy = codec.encode_document({"v": FORMAT_VERSION}, "value", value)
+            blob, _ = codec.encode_document({"v": FORMAT_VERSION}, "value", value)
         except Unencodable as e:
             raise SerializationError(
                 f"{run.machine.qualname} returned a `{_describe_type(e.value)}` "
@@ -323,4 +324,4 @@ class Runtime:
         if record is not None:
             record.status = "completed"
             record.result = blob
-        return codec.decode(blob) if copy is None else copy
+        return codec.decode(blob, verify=False)

@@ -1,16 +1,17 @@
 """The checkpoint codec: Python values to JSON bytes (orjson) and back, exactly.
 
     encode(value) -> bytes                      decode(bytes) -> value
-    encode_document(meta, key, value) -> (bytes, decoded copy or None)
+    encode_document(meta, key, value) -> (bytes, plain)
     decode_document(bytes, key) -> (document, value)
 
 A value that is already plain JSON (plain.py) is written and read by orjson
-at C speed; any other goes through encoder.py / decoder.py (tags like
+as it is; any other goes through encoder.py / decoder.py (tags like
 `{"$tuple": [...]}`, identity through `$id`/`$ref`). Which path was taken is
 recorded in the document (`"plain": true`).
 
 The format is versioned (FORMAT_VERSION); every earlier version still
-decodes. Decoding is bounded by `Limits` (size, nesting, digits) and raises
+decodes. A version-2 document starts with `"crc": "89abcdef"`, the CRC-32 of
+the document without that member: a flipped byte or a truncation is detected. Decoding is bounded by `Limits` (size, nesting, digits) and raises
 CheckpointError for anything malformed or hostile.
 
 Layout: registry.py (class names, aliases, registered codecs), kinds.py
@@ -19,6 +20,7 @@ Layout: registry.py (class names, aliases, registered codecs), kinds.py
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +30,7 @@ from ..errors import CheckpointError, SerializationError
 from .decoder import Decoder
 from .encoder import Encoder, Unencodable, type_name
 from .kinds import traceback_text
-from .plain import round_trip
+from .plain import dumps_plain, seal
 from .registry import (
     qualified_name,
     register_alias,
@@ -61,6 +63,7 @@ __all__ = [
     "register_internal",
     "resolve",
     "resolve_class",
+    "seal",
     "traceback_text",
     "type_name",
 ]
@@ -74,9 +77,10 @@ SUPPORTED_VERSIONS = (1, 2)
 class Limits:
     """Bounds on what is encoded and decoded.
 
-    max_depth: JSON nesting of a value (orjson itself refuses beyond 254);
-    max_bytes: size of an encoded document; max_int_digits: digits of one
-    integer or decimal."""
+    max_depth: nesting of what the codec walks -- every value it encodes, and
+    the tagged values it decodes (a plain document is parsed by orjson alone,
+    which refuses nesting beyond 1024 levels); max_bytes: size of an encoded
+    document; max_int_digits: digits of one integer or decimal."""
 
     max_depth: int = 200
     max_bytes: int = 64 * 1024 * 1024
@@ -93,7 +97,7 @@ def encode_value(value: Any, limits: Limits = DEFAULT_LIMITS) -> Any:
     """The tagged JSON tree of `value` (the general path). Raises Unencodable."""
     holder: list[Any] = [None]
     try:
-        holder[0] = Encoder(limits.max_depth).enc(value, holder, 0, 1)
+        holder[0] = Encoder(limits.max_depth, limits.max_int_digits).enc(value, holder, 0, 1)
     except RecursionError:
         raise Unencodable(value, "it is nested too deeply") from None
     return holder[0]
@@ -102,7 +106,7 @@ def encode_value(value: Any, limits: Limits = DEFAULT_LIMITS) -> Any:
 def encode_named(fields: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
     """The tagged tree of named values (a checkpoint's locals), sharing one
     identity memo. On failure the Unencodable's `variable` names the field."""
-    enc = Encoder(limits.max_depth)
+    enc = Encoder(limits.max_depth, limits.max_int_digits)
     out: dict[str, Any] = {}
     for name, value in fields.items():
         out[name] = None
@@ -120,14 +124,14 @@ def encode_named(fields: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> dic
 
 def encode_tree(value: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[Any, bool]:
     """(JSON tree, plain): `value` itself when it is plain JSON. Raises Unencodable."""
-    if round_trip({"value": value}, "value", limits.max_depth) is not None:
+    if dumps_plain({"value": value}, "value", limits.max_depth) is not None:
         return value, True
     return encode_value(value, limits), False
 
 
 def encode_fields(fields: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> tuple[Any, bool]:
     """`encode_tree` for named values (see `encode_named`)."""
-    if round_trip({"value": fields}, "value", limits.max_depth) is not None:
+    if dumps_plain({"value": fields}, "value", limits.max_depth) is not None:
         return fields, True
     return encode_named(fields, limits), False
 
@@ -202,20 +206,38 @@ def encode_document(
     *,
     named: bool = False,
     limits: Limits = DEFAULT_LIMITS,
-) -> tuple[bytes, Any]:
+) -> tuple[bytes, bool]:
     """The JSON bytes of `meta` plus `"plain"` and `key`: the encoded `value`
-    (`named`: a dict of named values; errors name the variable).
+    (`named`: a dict of named values; errors name the variable). `meta` is
+    filled in place: pass a new dict.
 
-    Returns (bytes, copy): on the plain path the copy is the value as read
-    back from the bytes, sparing the caller a decode; otherwise None. Raises
-    Unencodable, or SerializationError when the bytes exceed the limit."""
-    fast = round_trip({**meta, "plain": True, key: value}, key, limits.max_depth)
-    if fast is not None:
-        data, copy = fast
-        _check_size(data, limits)
-        return data, copy
-    tree = encode_named(value, limits) if named else encode_value(value, limits)
-    return dumps({**meta, "plain": False, key: tree}, limits), None
+    Returns (bytes, plain). Raises Unencodable, or SerializationError when
+    the bytes exceed the limit."""
+    meta["plain"] = True
+    meta[key] = value
+    data = dumps_plain(meta, key, limits.max_depth)
+    if data is not None:
+        if len(data) > limits.max_bytes:
+            _check_size(data, limits)
+        return data, True
+    meta["plain"] = False
+    meta[key] = encode_named(value, limits) if named else encode_value(value, limits)
+    return seal(dumps(meta, limits)), False
+
+
+_OPEN_CRC = zlib.crc32(b"{")
+
+
+def _check_seal(data: bytes, crc: Any) -> None:
+    """`crc` is the document's parsed "crc", its first member (see `seal`)."""
+    if type(crc) is str and len(crc) == 8 and data[:8] == b'{"crc":"':
+        rest = data[18:] if len(data) < 65536 else memoryview(data)[18:]
+        try:
+            if zlib.crc32(rest, _OPEN_CRC) == int(crc, 16):
+                return
+        except ValueError:
+            pass
+    raise CheckpointError("checkpoint is corrupt: its checksum does not match its contents")
 
 
 def decode_document(
@@ -224,17 +246,30 @@ def decode_document(
     *,
     imports: frozenset[str] = frozenset(),
     limits: Limits = DEFAULT_LIMITS,
+    verify: bool = True,
 ) -> tuple[dict[str, Any], Any]:
     """(document, decoded value at `key`) of bytes from `encode_document`, in
-    any supported format version. Raises CheckpointError."""
-    document = loads(data, limits)
+    any supported format version. `verify=False` skips the checksum, for bytes
+    this process has just written. Raises CheckpointError."""
+    if len(data) > limits.max_bytes:
+        raise CheckpointError(
+            f"checkpoint is {len(data)} bytes, more than the limit of {limits.max_bytes}"
+        )
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        raise CheckpointError(f"checkpoint is not valid JSON: {e}") from None
     version = document.get("v") if type(document) is dict else None
-    if version not in SUPPORTED_VERSIONS or key not in document:
+    if type(version) is not int or version not in SUPPORTED_VERSIONS or key not in document:
         raise CheckpointError(f"not a document of a known format version (v={version!r:.20})")
+    if version >= 2 and verify:
+        _check_seal(data, document.get("crc"))
     plain = document.get("plain", False)
-    if type(plain) is not bool:
+    if plain is True:
+        return document, document[key]  # plain JSON: nothing to decode
+    if plain is not False:
         raise CheckpointError("malformed document: 'plain' is not a boolean")
-    value = decode_tree(document[key], plain=plain, imports=imports, limits=limits, version=version)
+    value = decode_tree(document[key], plain=False, imports=imports, limits=limits, version=version)
     return document, value
 
 
@@ -249,7 +284,11 @@ def encode(value: Any, limits: Limits = DEFAULT_LIMITS) -> bytes:
 
 
 def decode(
-    data: bytes, limits: Limits = DEFAULT_LIMITS, imports: frozenset[str] = frozenset()
+    data: bytes,
+    limits: Limits = DEFAULT_LIMITS,
+    imports: frozenset[str] = frozenset(),
+    *,
+    verify: bool = True,
 ) -> Any:
     """Decode bytes from `encode`. Raises CheckpointError."""
-    return decode_document(data, "value", imports=imports, limits=limits)[1]
+    return decode_document(data, "value", imports=imports, limits=limits, verify=verify)[1]

@@ -19,9 +19,7 @@ import datetime
 import decimal
 import enum
 import fractions
-import functools
 import importlib
-import operator
 import pathlib
 import sys
 import types
@@ -150,6 +148,18 @@ class Decoder:
             raise _fail(f"bad {what}")
         return values
 
+    def attributes(self, obj: Any, body: Any, depth: int, what: str) -> None:
+        """Set stored attributes with object.__setattr__ (no overridden
+        __setattr__ runs); dunder names, which could change the object's class
+        or namespace, are refused except `__notes__`."""
+        for k, v in self.mapping(body, depth, what).items():
+            if k.startswith("__") and k.endswith("__") and k != "__notes__":
+                raise CheckpointError(f"checkpoint sets the attribute {k!r:.40} of {what}: refused")
+            try:
+                object.__setattr__(obj, k, v)
+            except (AttributeError, TypeError) as e:
+                raise CheckpointError(f"cannot restore {what} attribute {k!r:.40}: {e}") from None
+
     # -- containers ---------------------------------------------------------------
 
     def ref(self, body: Any, n: int | None, depth: int) -> Any:
@@ -241,8 +251,11 @@ class Decoder:
             raise _fail("bad $decimal value") from None
 
     def uuid_(self, body: Any, n: int | None, depth: int) -> Any:
+        text, safe = (body, None) if type(body) is str else [*_list(body, "$uuid", 2), None][:2]
         try:
-            return uuid.UUID(body)
+            if safe is None:
+                return uuid.UUID(text)
+            return uuid.UUID(text, is_safe=uuid.SafeUUID(safe))
         except (ValueError, TypeError, AttributeError):
             raise _fail("bad $uuid value") from None
 
@@ -354,7 +367,14 @@ class Decoder:
         codec = codec_named(name) if type(name) is str else None
         if codec is None:
             raise CheckpointError(f"no codec is registered under the name {name!r:.100}")
-        return self.register(n, codec.decode(self.dec(payload, depth + 1)))
+        value = self.dec(payload, depth + 1)
+        try:
+            obj = codec.decode(value)
+        except Exception as e:
+            raise CheckpointError(
+                f"the codec registered as {name!r:.100} failed to decode: {e!r:.200}"
+            ) from None
+        return self.register(n, obj)
 
     def enum_(self, body: Any, n: int | None, depth: int) -> Any:
         name, member = _list(body, "$enum", 2)
@@ -362,14 +382,11 @@ class Decoder:
         members = cls.__members__
         if type(member) is str and member in members:
             return members[member]
-        if (
-            type(member) is list
-            and issubclass(cls, enum.Flag)
-            and all(m in members for m in member)
-        ):
-            if not member:
-                return cls(0)
-            return functools.reduce(operator.or_, (members[m] for m in member))
+        if type(member) is int and issubclass(cls, enum.Flag):  # a combination of flags
+            try:
+                return cls(member)
+            except (ValueError, TypeError):
+                pass
         raise CheckpointError(f"{name!r:.100} has no member {member!r:.60}")
 
     def dataclass(self, body: Any, n: int | None, depth: int) -> Any:
@@ -380,11 +397,7 @@ class Decoder:
         except TypeError as e:
             raise CheckpointError(f"cannot rebuild {name!r:.100}: {e}") from None
         self.register(n, obj)
-        for k, v in self.mapping(fields, depth + 1, "$dataclass fields").items():
-            try:
-                object.__setattr__(obj, k, v)
-            except (AttributeError, TypeError) as e:
-                raise CheckpointError(f"cannot restore {name}.{k}: {e}") from None
+        self.attributes(obj, fields, depth + 1, f"{name!r:.100}")
         return obj
 
     def namedtuple(self, body: Any, n: int | None, depth: int) -> Any:
@@ -406,11 +419,13 @@ class Decoder:
             None if private is None else self.mapping(private, depth + 1, "$pydantic private")
         )
         try:
-            obj = cls.model_construct(_fields_set=set(fields_set), **values)  # type: ignore[attr-defined]
-            if extras is not None:
-                object.__setattr__(obj, "__pydantic_extra__", extras)
-            if private_values is not None:
-                object.__setattr__(obj, "__pydantic_private__", private_values)
+            # What model_construct does, without running model_post_init:
+            # the stored fields are the state to restore, not new input.
+            obj = cls.__new__(cls)
+            object.__setattr__(obj, "__dict__", values)
+            object.__setattr__(obj, "__pydantic_fields_set__", set(fields_set))
+            object.__setattr__(obj, "__pydantic_extra__", extras)
+            object.__setattr__(obj, "__pydantic_private__", private_values)
         except Exception as e:
             raise CheckpointError(f"cannot rebuild {name!r:.100}: {e}") from None
         return self.register(n, obj)
@@ -420,13 +435,21 @@ class Decoder:
             raise _fail("bad $sub value")
         name = body["class"]
         cls: Any = resolve_class(
-            name,
-            object,
-            lambda c: kinds.subclass_base(c) is not None,
-            kind="a subclass of a built-in type",
+            name, object, kinds.is_plain_subclass, kind="a subclass of a built-in type"
         )
         base = kinds.subclass_base(cls)
         assert base is not None
+        try:
+            obj = self.subclass_instance(cls, base, body, n, depth)
+        except (TypeError, ValueError, AttributeError) as e:
+            raise CheckpointError(f"cannot rebuild {name!r:.100}: {e}") from None
+        if body.get("attrs"):
+            self.attributes(obj, body["attrs"], depth + 1, f"{name!r:.100}")
+        return obj
+
+    def subclass_instance(
+        self, cls: Any, base: type, body: dict[str, Any], n: int | None, depth: int
+    ) -> Any:
         if issubclass(base, dict):
             obj: Any = base.__new__(cls)
             self.register(n, obj)
@@ -438,7 +461,8 @@ class Decoder:
             self.fill_pairs(
                 lambda k, v: base.__setitem__(obj, k, v), body.get("items", []), depth + 1
             )
-        elif base in (list, set, collections.deque):
+            return obj
+        if base in (list, set, collections.deque):
             obj = base.__new__(cls)
             self.register(n, obj)
             items = self.dec(_list(body.get("items"), "$sub items"), depth + 1)
@@ -451,18 +475,14 @@ class Decoder:
                 list.extend(obj, items)
             else:
                 set.update(obj, items)
-        elif base in (tuple, frozenset):
+            return obj
+        if base in (tuple, frozenset):
             items = self.dec(_list(body.get("items"), "$sub items"), depth + 1)
-            obj = self.register(n, base.__new__(cls, items))
-        else:
-            value = self.dec(body.get("value"), depth + 1)
-            if type(value) is not base:
-                raise _fail(f"bad value for a {base.__name__} subclass")
-            obj = self.register(n, base.__new__(cls, value))
-        if body.get("attrs"):
-            for k, v in self.mapping(body["attrs"], depth + 1, "$sub attributes").items():
-                object.__setattr__(obj, k, v)
-        return obj
+            return self.register(n, base.__new__(cls, items))
+        value = self.dec(body.get("value"), depth + 1)
+        if type(value) is not base:
+            raise _fail(f"bad value for a {base.__name__} subclass")
+        return self.register(n, base.__new__(cls, value))
 
     def exception(self, body: Any, n: int | None, depth: int) -> Any:
         if self.version == 1 and type(body) is list:
@@ -471,29 +491,36 @@ class Decoder:
             raise _fail("bad $exc value")
         cls = resolve_class(body["type"], BaseException, kind="an exception class")
         args = self.dec(_list(body.get("args", []), "$exc args"), depth + 1)
-        try:
-            exc = cls.__new__(cls, *args)
-            exc.args = tuple(args)
+        builtin = next(b for b in cls.__mro__ if b.__module__ == "builtins")
+        try:  # the built-in base's __new__: an overridden __new__ is not run
+            exc = builtin.__new__(cls, *args)
+            BaseException.__setattr__(exc, "args", tuple(args))
         except Exception as e:
             raise CheckpointError(f"cannot rebuild {body['type']!r:.100}: {e}") from None
         self.register(n, exc)
-        for key in ("attrs", "fields"):
-            if body.get(key):
-                for k, v in self.mapping(body[key], depth + 1, f"$exc {key}").items():
-                    try:
-                        setattr(exc, k, v)
-                    except (AttributeError, TypeError) as e:
-                        raise CheckpointError(f"cannot restore {body['type']}.{k}: {e}") from None
+        what = f"exception {body['type']!r:.100}"
+        if body.get("attrs"):
+            self.attributes(exc, body["attrs"], depth + 1, what)
+        if body.get("fields"):
+            for k, v in self.mapping(body["fields"], depth + 1, what).items():
+                if not any(
+                    isinstance(exc, b) and k in names for b, names in kinds.EXCEPTION_FIELDS
+                ):
+                    raise CheckpointError(f"{what} has no field {k!r:.40}")
+                try:
+                    object.__setattr__(exc, k, v)
+                except (AttributeError, TypeError) as e:
+                    raise CheckpointError(f"cannot restore {what} field {k!r:.40}: {e}") from None
         for key, attr in (("context", "__context__"), ("cause", "__cause__")):
             if body.get(key) is not None:
                 linked = self.dec(body[key], depth + 1)
                 if not isinstance(linked, BaseException):
                     raise _fail(f"bad $exc {key}")
-                setattr(exc, attr, linked)
+                BaseException.__setattr__(exc, attr, linked)
         suppress = body.get("suppress_context", False)
         if type(suppress) is not bool:
             raise _fail("bad $exc suppress_context")
-        exc.__suppress_context__ = suppress
+        BaseException.__setattr__(exc, "__suppress_context__", suppress)
         text = body.get("traceback")
         if type(text) is str:
             kinds.remember_traceback(exc, text)

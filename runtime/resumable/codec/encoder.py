@@ -60,18 +60,30 @@ class Unencodable(Exception):
         return "".join(reversed(self.path))
 
 
+_EXCEPTION_DUNDERS = frozenset({"__notes__"})
+
+
+def _utf8(s: str) -> bool:
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def type_name(t: type) -> str:
     return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
 
 class Encoder:
-    __slots__ = ("max_depth", "memo", "next_id")
+    __slots__ = ("max_depth", "max_digits", "memo", "next_id")
 
-    def __init__(self, max_depth: int) -> None:
+    def __init__(self, max_depth: int, max_digits: int) -> None:
         # id(obj) -> [holder, key, assigned id or None, _OPEN/_SEALED/_DONE, obj]
         self.memo: dict[int, list[Any]] = {}
         self.next_id = 0
         self.max_depth = max_depth
+        self.max_digits = max_digits
 
     # -- identity ---------------------------------------------------------------
 
@@ -120,6 +132,18 @@ class Encoder:
             out[i] = self.child(item, out, i, step.format(i), depth)
         return out
 
+    def attributes(
+        self, x: Any, attrs: Any, depth: int, allowed: frozenset[str] = frozenset()
+    ) -> Any:
+        """An object's attributes (a JSON object); dunder names are refused, as
+        decoding refuses them."""
+        for k in attrs:
+            if k.startswith("__") and k.endswith("__") and k not in allowed:
+                raise Unencodable(
+                    x, f"its attribute {k} is a dunder name, which a checkpoint does not store"
+                )
+        return self.mapping(attrs.items(), ".{}", depth)
+
     def mapping(self, pairs: Any, step: str, depth: int) -> Any:
         """Encode str-keyed pairs as a JSON object (not itself memoized)."""
         obj: dict[str, Any] = {}
@@ -159,7 +183,12 @@ class Encoder:
         if t is int:
             if _INT_MIN <= x <= _INT_MAX:
                 return x
-            return {"$int": str(x) if x.bit_length() < 10_000 else hex(x)}
+            text = str(x) if x.bit_length() < 10_000 else hex(x)
+            if len(text) > self.max_digits:
+                raise Unencodable(
+                    x, f"it is an int of more than {self.max_digits} digits (the limit)"
+                )
+            return {"$int": text}
         if t is float:
             return x if math.isfinite(x) else {"$float": repr(x)}
         if depth > self.max_depth:
@@ -180,7 +209,7 @@ class Encoder:
 
     def dict_(self, x: dict[Any, Any], holder: Any, key: Any, depth: int) -> Any:
         self.remember(x, holder, key)
-        if all(type(k) is str and not k.startswith("$") for k in x):
+        if all(type(k) is str and not k.startswith("$") and (k.isascii() or _utf8(k)) for k in x):
             obj: dict[str, Any] = {}
             for k, v in x.items():
                 obj[k] = None
@@ -216,10 +245,17 @@ class Encoder:
         return {"$complex": self.items((x.real, x.imag), ".<complex {}>", depth + 2)}
 
     def decimal_(self, x: decimal.Decimal, holder: Any, key: Any, depth: int) -> Any:
-        return {"$decimal": str(x)}
+        text = str(x)
+        if len(text) > self.max_digits:
+            raise Unencodable(
+                x, f"it is a Decimal of more than {self.max_digits} digits (the limit)"
+            )
+        return {"$decimal": text}
 
     def uuid_(self, x: uuid.UUID, holder: Any, key: Any, depth: int) -> Any:
-        return {"$uuid": str(x)}
+        if x.is_safe is uuid.SafeUUID.unknown:
+            return {"$uuid": str(x)}
+        return {"$uuid": [str(x), x.is_safe.value]}
 
     def fraction_(self, x: fractions.Fraction, holder: Any, key: Any, depth: int) -> Any:
         return {"$fraction": self.items((x.numerator, x.denominator), ".<fraction {}>", depth + 2)}
@@ -287,7 +323,11 @@ class Encoder:
         codec = codec_for(t)
         if codec is not None:
             self.remember(x, holder, key, _SEALED)
-            payload = self.child(codec.encode(x), None, None, f".<{codec.name}>", depth + 2)
+            try:
+                value = codec.encode(x)
+            except Exception as e:
+                raise Unencodable(x, f"the codec registered for it failed: {e!r:.200}") from None
+            payload = self.child(value, None, None, f".<{codec.name}>", depth + 2)
             return self.finish(x, {"$codec": [codec.name, payload]})
         internal = internal_for(t)
         if internal is not None:
@@ -324,11 +364,8 @@ class Encoder:
         name = self.reference(type(x))
         if x._name_ is not None and x._name_ in type(x).__members__:
             return {"$enum": [name, x._name_]}
-        if isinstance(x, enum.Flag):  # a combination of flags
-            members = [
-                m._name_ for m in type(x) if m._value_ and (x._value_ & m._value_) == m._value_
-            ]
-            return {"$enum": [name, members]}
+        if isinstance(x, enum.Flag) and type(x._value_) is int:  # a combination of flags
+            return {"$enum": [name, x._value_]}
         raise Unencodable(x, f"{type_name(type(x))} member {x!r} has no name")
 
     def dataclass(self, x: Any, holder: Any, key: Any, depth: int) -> Any:
@@ -340,9 +377,7 @@ class Encoder:
             values = {
                 f.name: getattr(x, f.name) for f in dataclasses.fields(x) if hasattr(x, f.name)
             }
-        return self.finish(
-            x, {"$dataclass": [name, self.mapping(values.items(), ".{}", depth + 3)]}
-        )
+        return self.finish(x, {"$dataclass": [name, self.attributes(x, values, depth + 3)]})
 
     def pydantic(self, x: Any, holder: Any, key: Any, depth: int) -> Any:
         name = self.reference(type(x))
@@ -391,7 +426,7 @@ class Encoder:
             body["value"] = self.enc(value, None, None, depth + 2)
         attrs = getattr(x, "__dict__", None)
         if attrs:
-            body["attrs"] = self.mapping(attrs.items(), ".{}", depth + 3)
+            body["attrs"] = self.attributes(x, attrs, depth + 3)
         return self.finish(x, {"$sub": body})
 
     def exception(self, x: BaseException, holder: Any, key: Any, depth: int) -> Any:
@@ -410,7 +445,7 @@ class Encoder:
             k: v for k, v in getattr(x, "__dict__", {}).items() if k != kinds.TRACEBACK_ATTRIBUTE
         }
         if attrs:
-            body["attrs"] = self.mapping(attrs.items(), ".{}", depth + 3)
+            body["attrs"] = self.attributes(x, attrs, depth + 3, _EXCEPTION_DUNDERS)
         fields: dict[str, Any] = {}
         for k, v in kinds.exception_fields(x).items():
             try:  # AttributeError.obj may hold anything: kept when it can be

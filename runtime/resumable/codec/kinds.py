@@ -86,6 +86,23 @@ def subclass_base(cls: type) -> type | None:
     return None
 
 
+def is_plain_subclass(cls: type) -> bool:
+    """A subclass of a built-in type stored as such (`$sub`): not a kind that
+    has a tag of its own (Enum, named tuple, dataclass, pydantic model), not
+    bool, and not a C-level struct sequence."""
+    import enum
+
+    return (
+        subclass_base(cls) is not None
+        and not issubclass(cls, enum.Enum | bool)
+        and not is_namedtuple_class(cls)
+        and not dataclasses.is_dataclass(cls)
+        and not is_pydantic_model(cls)
+        and (cls.__module__ != "builtins" or cls in SUBCLASS_BASES)
+        and not hasattr(cls, "n_sequence_fields")
+    )
+
+
 def is_dataclass_instance(x: Any) -> bool:
     return dataclasses.is_dataclass(x) and not isinstance(x, type)
 

@@ -1,0 +1,229 @@
+"""The checkpoint format cannot drift silently.
+
+- Golden samples: the fixed table of tests/codec_types/samples.py (every tag
+  of the format) encoded to tests/codec_samples/v2/<name>.json, compared byte
+  for byte, and decoded back to values equal to fresh ones. The files are
+  written when missing or with `pytest --update-golden`; review the diff.
+- Format 1: a checkpoint written by the first codec (list-form `$exc`,
+  no `plain` flag) still decodes, through `decode_tree(..., version=1)`,
+  through `resumable.runtime.decode_checkpoint` with a compiled machine, and
+  by resuming a run from it.
+- A fresh process: values encoded here decode in a new interpreter (classes
+  importable from tests/codec_types) and the reverse, byte-identical.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import re
+import sys
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+import resumable
+from resumable import CheckpointError
+from resumable.codec import FORMAT_VERSION, decode, decode_tree, encode, seal
+from resumable.runtime import RunRecord, decode_checkpoint
+from resumable_compiler.build import compile_file
+from tests.codec_types.compare import assert_same
+from tests.codec_types.samples import (
+    SAMPLES,
+    TAGS,
+    expected_v1_locals,
+    run_fresh_process,
+    samples,
+)
+
+SAMPLES_DIR = Path(__file__).resolve().parent / "codec_samples"
+V2 = SAMPLES_DIR / "v2"
+V1_CHECKPOINT = SAMPLES_DIR / "v1" / "checkpoint.json"
+
+
+# ----------------------------------------------------------------- golden samples
+
+
+@pytest.fixture
+def update_golden(request: pytest.FixtureRequest) -> bool:
+    return bool(request.config.getoption("--update-golden"))
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_golden_sample(name: str, update_golden: bool) -> None:
+    path = V2 / f"{name}.json"
+    data = encode(SAMPLES[name]())
+    if update_golden or not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    golden = path.read_bytes()
+    assert data == golden, (
+        f"the encoding of sample {name!r} changed; if that is intended, bump FORMAT_VERSION "
+        "(keeping the old version decodable) or run pytest --update-golden and review the diff"
+    )
+    assert_same(SAMPLES[name](), decode(golden))
+
+
+def test_golden_samples_cover_every_tag_and_nothing_else() -> None:
+    files = {p.stem for p in V2.glob("*.json")}
+    assert files == set(SAMPLES), "a golden file without a sample, or a sample without a file"
+    tags: set[str] = set()
+    for path in V2.glob("*.json"):
+        document = orjson.loads(path.read_bytes())
+        assert document["v"] == FORMAT_VERSION and type(document["plain"]) is bool
+        tags |= set(_keys(document["value"]))
+    tags = {t for t in tags if t.startswith("$")}
+    assert tags >= TAGS, sorted(TAGS - tags)
+    assert orjson.loads((V2 / "json.json").read_bytes())["plain"] is True
+    assert orjson.loads((V2 / "tuple.json").read_bytes())["plain"] is False
+
+
+def _keys(tree: Any) -> Iterator[str]:
+    stack = [tree]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, dict):
+            yield from (k for k in x if len(x) <= 2)  # a tag or $id/$v, not a user dict
+            stack.extend(x.values())
+        elif isinstance(x, list):
+            stack.extend(x)
+
+
+def test_golden_files_are_read_not_just_rewritten() -> None:
+    """Editing a golden file changes what decodes (the test reads the file)."""
+    golden = (V2 / "tuple.json").read_bytes()
+    unsealed = b"{" + golden[len(b'{"crc":"01234567",') :]  # the crc member comes first
+    edited = seal(unsealed.replace(b'"$tuple"', b'"$set"', 1))
+    assert edited != golden
+    assert decode(edited) != decode(golden)
+    with pytest.raises(CheckpointError, match="checksum"):  # edited without re-sealing
+        decode(golden.replace(b'"$tuple"', b'"$set"', 1))
+
+
+def test_format_version_is_recorded() -> None:
+    assert FORMAT_VERSION == 2
+    for value in (1, (1,), {"a": [1]}):
+        assert orjson.loads(encode(value))["v"] == FORMAT_VERSION
+
+
+@pytest.mark.parametrize("version", [0, 3, 99, -1, "2", None, [2]])
+def test_unknown_format_versions_are_refused(version: Any) -> None:
+    data = seal(orjson.dumps({"v": version, "plain": True, "value": 1}))
+    with pytest.raises(CheckpointError, match="format version"):
+        decode(data)
+
+
+# ----------------------------------------------------------------- format 1
+
+
+def _v1_document() -> dict[str, Any]:
+    document = orjson.loads(V1_CHECKPOINT.read_bytes())
+    assert document["v"] == 1 and "plain" not in document
+    return document
+
+
+def test_v1_sample_is_format_1() -> None:
+    document = _v1_document()
+    err = document["locals"]["err"]["$exc"]
+    assert type(err) is list and len(err) == 7  # the list form of format 1
+    assert err[0] == "tests.codec_types.models:AppError" and err[5] is True
+
+
+def test_v1_tree_decodes() -> None:
+    out = decode_tree(_v1_document()["locals"], version=1)
+    assert_same(expected_v1_locals(), out)
+    assert out["err"].__context__.args == ("first",) and out["err"].__suppress_context__
+    assert out["os_error"].filename == "x.txt" and out["loop"][0] is out["loop"]
+
+
+def test_v1_list_form_exc_is_refused_as_version_2() -> None:
+    with pytest.raises(CheckpointError):
+        decode_tree(_v1_document()["locals"]["err"], version=2)
+
+
+MACHINE_SOURCE = """
+from __future__ import annotations
+
+from typing import Any
+
+import resumable
+
+
+async def tick(value: Any = None) -> Any:
+    return value
+
+
+@resumable.function
+async def hold(n: Any, big: Any, d: Any, err: Any, os_error: Any, loop: Any) -> Any:
+    await tick()
+    return [n, big, d, err, os_error, loop]
+"""
+
+
+@pytest.fixture(scope="module")
+def v1_machine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[types.ModuleType]:
+    folder = tmp_path_factory.mktemp("codec_v1_machine")
+    source = folder / "codec_v1_machine.py"
+    source.write_text(MACHINE_SOURCE)
+    result = compile_file(str(source))
+    assert not result.errors and result.status == "written", result.errors
+    spec = importlib.util.spec_from_file_location("codec_v1_machine", source)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+def test_v1_checkpoint_decodes_through_the_runtime(v1_machine: types.ModuleType) -> None:
+    machine = v1_machine.hold.machine()
+    assert 0 in machine.awaits  # the state the sample names
+    decoded = decode_checkpoint(V1_CHECKPOINT.read_bytes(), machine)
+    assert decoded["state"] == 0 and decoded["seq"] == 1
+    assert_same(expected_v1_locals(), decoded["locals"])
+
+
+def test_a_run_resumes_from_a_v1_checkpoint(v1_machine: types.ModuleType) -> None:
+    machine = v1_machine.hold.machine()
+    runtime = resumable.Runtime("memory://")
+    record = RunRecord("old-run", machine.function_id, machine.run_fingerprint, b"")
+    record.checkpoint = V1_CHECKPOINT.read_bytes()
+    record.seq = 1
+    runtime.store.put(record)
+    result = runtime.run(v1_machine.hold, run_id="old-run")
+    expected = expected_v1_locals()
+    names = ["n", "big", "d", "err", "os_error", "loop"]
+    assert_same([expected[k] for k in names], result)
+    assert runtime.status("old-run") == "completed"
+
+
+# ----------------------------------------------------------------- a fresh process
+
+
+def test_encoded_here_decodes_in_a_fresh_process() -> None:
+    payload = {name: base64.b64encode(encode(v)).decode() for name, v in samples().items()}
+    results = run_fresh_process("decode", payload)
+    assert set(results) == set(SAMPLES)
+    failures = {name: r for name, r in results.items() if r != "ok"}
+    assert not failures, failures
+
+
+def test_encoded_in_a_fresh_process_decodes_here() -> None:
+    blobs = run_fresh_process("encode", None)
+    assert set(blobs) == set(SAMPLES)
+    for name, blob in blobs.items():
+        data = base64.b64decode(blob)
+        assert_same(SAMPLES[name](), decode(data))
+        assert data == encode(SAMPLES[name]()), f"{name}: bytes differ between processes"
+
+
+def test_fresh_process_helper_really_checks() -> None:
+    """A wrong value is reported by the other process (the helper is not vacuous)."""
+    wrong = {"tuple": base64.b64encode(encode([1, "a", [2], []])).decode()}
+    result = run_fresh_process("decode", wrong)["tuple"]
+    assert result.startswith("AssertionError") and re.search(r"type list instead of tuple", result)

@@ -11,7 +11,8 @@ recorded in the document (`"plain": true`).
 
 The format is versioned (FORMAT_VERSION); every earlier version still
 decodes. A version-2 document starts with `"crc": "89abcdef"`, the CRC-32 of
-the document without that member: a flipped byte or a truncation is detected. Decoding is bounded by `Limits` (size, nesting, digits) and raises
+the document without that member: a flipped byte or a truncation is
+detected. Decoding is bounded by `Limits` (size, nesting, digits) and raises
 CheckpointError for anything malformed or hostile.
 
 Layout: registry.py (class names, aliases, registered codecs), kinds.py
@@ -228,16 +229,18 @@ def encode_document(
 _OPEN_CRC = zlib.crc32(b"{")
 
 
-def _check_seal(data: bytes, crc: Any) -> None:
-    """`crc` is the document's parsed "crc", its first member (see `seal`)."""
-    if type(crc) is str and len(crc) == 8 and data[:8] == b'{"crc":"':
-        rest = data[18:] if len(data) < 65536 else memoryview(data)[18:]
-        try:
-            if zlib.crc32(rest, _OPEN_CRC) == int(crc, 16):
-                return
-        except ValueError:
-            pass
-    raise CheckpointError("checkpoint is corrupt: its checksum does not match its contents")
+def _sealed(data: bytes, crc: Any) -> bool:
+    """Whether `data` starts with the "crc" member `seal` writes, which is
+    the parsed `crc`, and the rest of the document matches it."""
+    if type(crc) is not str or len(crc) != 8 or data[:8] != b'{"crc":"':
+        return False
+    try:
+        expected = int(crc, 16)
+    except ValueError:
+        return False
+    return (
+        zlib.crc32(data[18:] if len(data) < 65536 else memoryview(data)[18:], _OPEN_CRC) == expected
+    )
 
 
 def decode_document(
@@ -262,8 +265,8 @@ def decode_document(
     version = document.get("v") if type(document) is dict else None
     if type(version) is not int or version not in SUPPORTED_VERSIONS or key not in document:
         raise CheckpointError(f"not a document of a known format version (v={version!r:.20})")
-    if version >= 2 and verify:
-        _check_seal(data, document.get("crc"))
+    if verify and version >= 2 and not _sealed(data, document.get("crc")):
+        raise CheckpointError("checkpoint is corrupt: its checksum does not match its contents")
     plain = document.get("plain", False)
     if plain is True:
         return document, document[key]  # plain JSON: nothing to decode

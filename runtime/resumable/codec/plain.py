@@ -27,7 +27,6 @@ import orjson
 __all__ = ["dumps_plain", "seal"]
 
 NoneType = type(None)
-isfinite = math.isfinite
 _LEAVES = frozenset({str, int, float, bool, NoneType})
 _TYPES = _LEAVES | {dict, list}
 
@@ -71,34 +70,41 @@ def _small(value: Any, max_depth: int) -> int | None:
     t = type(value)
     if t is not dict and t is not list:
         return _leaf(value, t)
-    budget = _SMALL
+    budget = _SMALL - len(value)
+    if budget < 0:
+        return None
     nones = 0
     todo: list[tuple[Any, int]] | None = None
     seen: set[int] = set()
     x, depth = value, 1
     while True:
-        budget -= len(x)
-        if budget < 0:
-            return None
         for v in x.values() if type(x) is dict else x:
             t = type(v)
-            if t is str or t is int or t is bool:
+            if t is str or t is int:
                 continue
-            if t is dict or t is list:
+            if v is None:
+                nones += 1
+            elif t is float:
+                if v - v != 0.0:  # nan or an infinity
+                    return -1
+            elif t is list or t is dict:
+                budget -= len(v)
+                if budget < 0:
+                    return None
                 if todo is None:
                     todo = []
                     seen.add(id(value))
+                if id(v) in seen:
+                    return -1  # a container met twice: shared, or a cycle
+                seen.add(id(v))
                 todo.append((v, depth + 1))
-            elif v is None:
-                nones += 1
-            elif t is not float or not isfinite(v):
+            elif t is not bool:
                 return -1
         if not todo:
             return nones
         x, depth = todo.pop()
-        if depth > max_depth or id(x) in seen:
-            return -1  # too deep, or a container met twice: shared, or a cycle
-        seen.add(id(x))
+        if depth > max_depth:
+            return -1
 
 
 def _leaf(value: Any, t: type) -> int:

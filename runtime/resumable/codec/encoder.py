@@ -57,7 +57,10 @@ class Unencodable(Exception):
         self.variable = ""
 
     def where(self) -> str:
-        return "".join(reversed(self.path))
+        steps = self.path[::-1]
+        if len(steps) > 12:  # a very deep value: its ends say where it is
+            steps[6:-4] = [f"...({len(steps) - 10} steps)..."]
+        return "".join(steps)
 
 
 _EXCEPTION_DUNDERS = frozenset({"__notes__"})

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import base64
-import importlib.util
 import re
 import sys
 import types
@@ -30,7 +29,6 @@ import resumable
 from resumable import CheckpointError
 from resumable.codec import FORMAT_VERSION, decode, decode_tree, encode, seal
 from resumable.runtime import RunRecord, decode_checkpoint
-from resumable_compiler.build import compile_file
 from tests.codec_types.compare import assert_same
 from tests.codec_types.samples import (
     SAMPLES,
@@ -39,6 +37,7 @@ from tests.codec_types.samples import (
     run_fresh_process,
     samples,
 )
+from tests.compiled import compile_and_import
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "codec_samples"
 V2 = SAMPLES_DIR / "v2"
@@ -166,18 +165,9 @@ async def hold(n: Any, big: Any, d: Any, err: Any, os_error: Any, loop: Any) -> 
 
 @pytest.fixture(scope="module")
 def v1_machine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[types.ModuleType]:
-    folder = tmp_path_factory.mktemp("codec_v1_machine")
-    source = folder / "codec_v1_machine.py"
-    source.write_text(MACHINE_SOURCE)
-    result = compile_file(str(source))
-    assert not result.errors and result.status == "written", result.errors
-    spec = importlib.util.spec_from_file_location("codec_v1_machine", source)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+    path = tmp_path_factory.mktemp("codec_v1_machine") / "codec_v1_machine.py"
+    yield compile_and_import(path, "codec_v1_machine", MACHINE_SOURCE)
+    sys.modules.pop("codec_v1_machine", None)
 
 
 def test_v1_checkpoint_decodes_through_the_runtime(v1_machine: types.ModuleType) -> None:

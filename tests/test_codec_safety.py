@@ -34,10 +34,10 @@ import resumable
 from resumable import CheckpointError, SerializationError
 from resumable.codec import FORMAT_VERSION, Limits, decode, decode_tree, encode, seal
 from resumable.runtime import decode_checkpoint
-from resumable_compiler.build import compile_file
 from tests.codec_types import models as m
 from tests.codec_types import strategies
 from tests.codec_types.samples import TAGS, samples
+from tests.compiled import compile_and_import
 
 MODELS = "tests.codec_types.models"
 
@@ -652,18 +652,9 @@ async def hold(value: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def machine_module(tmp_path_factory: pytest.TempPathFactory) -> Iterator[types.ModuleType]:
-    folder = tmp_path_factory.mktemp("codec_safety_machine")
-    source = folder / "codec_safety_machine.py"
-    source.write_text(MACHINE_SOURCE)
-    result = compile_file(str(source))
-    assert not result.errors and result.status == "written", result.errors
-    spec = importlib.util.spec_from_file_location("codec_safety_machine", source)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+    path = tmp_path_factory.mktemp("codec_safety_machine") / "codec_safety_machine.py"
+    yield compile_and_import(path, "codec_safety_machine", MACHINE_SOURCE)
+    sys.modules.pop("codec_safety_machine", None)
 
 
 def _checkpoints(module: types.ModuleType) -> list[bytes]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import importlib.util
 import sys
 import textwrap
 import threading
@@ -32,9 +31,9 @@ from resumable.codec import (
     register_codec,
     seal,
 )
-from resumable_compiler.build import compile_file
 from tests.codec_types import models as m
 from tests.codec_types.compare import assert_same
+from tests.compiled import compile_and_import
 
 MODELS = "tests.codec_types.models"
 
@@ -457,18 +456,9 @@ async def fine(n: int) -> list[Any]:
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[types.ModuleType]:
-    folder = tmp_path_factory.mktemp("codec_user_shop")
-    source = folder / "codec_user_shop.py"
-    source.write_text(textwrap.dedent(SHOP))
-    result = compile_file(str(source))
-    assert not result.errors and result.status == "written", result.errors
-    spec = importlib.util.spec_from_file_location("codec_user_shop", source)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+    path = tmp_path_factory.mktemp("codec_user_shop") / "codec_user_shop.py"
+    yield compile_and_import(path, "codec_user_shop", textwrap.dedent(SHOP))
+    sys.modules.pop("codec_user_shop", None)
 
 
 def _line(module: types.ModuleType, marker: str) -> int:

@@ -6,7 +6,6 @@ and asserts the documented behaviour of both."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import shutil
 import sys
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ import pytest
 
 import resumable
 from resumable.testing import run_compiled, run_original, step_value
-from resumable_compiler.build import compile_file
+from tests.compiled import compile_and_import
 
 CASES = Path(__file__).parent / "deviations" / "cases.py"
 
@@ -32,15 +31,8 @@ def line_of(snippet: str) -> int:
 def cases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     target = tmp_path_factory.mktemp("deviations") / "deviation_cases.py"
     shutil.copy(CASES, target)
-    result = compile_file(str(target))
-    assert not result.errors, "\n".join(str(e) for e in result.errors)
-    spec = importlib.util.spec_from_file_location("deviation_cases", target)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop(spec.name, None)
+    yield compile_and_import(target, "deviation_cases")
+    sys.modules.pop("deviation_cases", None)
 
 
 def test_a_global_read_before_an_await_is_read_after_it(cases: ModuleType) -> None:

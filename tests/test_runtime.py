@@ -8,7 +8,6 @@ compiled there (their `__resumable__/` never lands in the source tree)."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import inspect
 import linecache
 import shutil
@@ -30,6 +29,7 @@ from resumable import (
     StaleCodeError,
 )
 from resumable_compiler.build import compile_file
+from tests.compiled import import_file
 
 HERE = Path(__file__).resolve().parent
 CASES = HERE / "runtime_cases"
@@ -38,17 +38,6 @@ EXAMPLE = HERE.parent / "examples" / "checkout.py"
 
 class Crash(BaseException):
     """Stands for the process dying right after a checkpoint was saved."""
-
-
-def import_file(path: Path, name: str) -> ModuleType:
-    """Import a fresh module object from `path` as `name` (kept in sys.modules,
-    where the codec finds its exception classes)."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 def line_of(fn: resumable.Function, snippet: str) -> int:

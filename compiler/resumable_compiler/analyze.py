@@ -23,6 +23,7 @@ import libcst as cst
 
 from resumable.errors import CompileError
 
+from .fingerprint import own_awaits
 from .ir import Analysis, FunctionSource, ParsedModule, Reserved
 
 __all__ = ["analyze"]
@@ -541,6 +542,7 @@ def analyze(parsed: ParsedModule, fn: FunctionSource) -> Analysis:
         imports=tuple(sorted(scanner.imports)),
         function_values={k: parsed.position(v) for k, v in values.items()},
         awaiting=frozenset(scanner.awaiting),
+        awaits=own_awaits(fn.node, scanner.awaiting),
         reserved=_reserved(scanner.names | set(dir(builtins)) | parsed.module_names),
         errors=tuple(errors),
     )

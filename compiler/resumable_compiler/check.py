@@ -4,6 +4,8 @@ resumable (InternalError), never the user's fault:
 - states are numbered 0..n-1 in order, and every state is non-empty;
 - every state ends in a terminator (`return ...` or `raise ...`);
 - an await state is exactly `return <operand>`, and resumes at a valid state;
+- each await of the function is the site of exactly one await state (the
+  runtime finds a checkpoint's await in changed code by its ordinal);
 - every jump, resume and exception target exists;
 - every live variable is a local of the function or a hidden variable.
 """
@@ -32,6 +34,7 @@ def check(lowered: Lowered) -> Lowered:
     if n == 0:
         raise fail(0, "is missing")
     known = lowered.analysis.locals | set(lowered.hidden)
+    sites: dict[int, int] = {}
     for i, state in enumerate(states):
         if state.index != i:
             raise fail(i, f"is numbered {state.index}")
@@ -53,9 +56,21 @@ def check(lowered: Lowered) -> Lowered:
                 raise fail(i, "is an await without a valid resume state")
             if len(state.body) != 1 or len(last.body) != 1:
                 raise fail(i, "is an await state with more than its operand")
+            if state.site is None:
+                raise fail(i, "is an await state without a source await")
+            if state.site in sites:
+                raise fail(i, f"evaluates the await of state {sites[state.site]} again")
+            sites[state.site] = i
             unknown = set(lowered.live.get(i, ())) - known
             if unknown:
                 raise fail(i, f"stores unknown variables {sorted(unknown)}")
         elif i in lowered.live:
             raise fail(i, "has live variables but is not an await")
+        elif state.site is not None:
+            raise fail(i, "has a source await but is not an await")
+    missing = set(range(len(lowered.analysis.awaits))) - set(sites)
+    if missing:
+        raise InternalError(
+            f"compiling {name}: no state evaluates await {min(missing)} of the source (this is a bug in resumable, please report it)"
+        )
     return lowered

@@ -21,7 +21,7 @@ from resumable import __version__
 from resumable.errors import InternalError
 from resumable.source import build_hash, function_block
 
-from .fingerprint import run_fingerprint
+from .fingerprint import run_fingerprint, site_fingerprints
 from .ir import Lowered, ParsedModule, State
 from .rewrite import code
 
@@ -110,10 +110,21 @@ def _machine(parsed: ParsedModule, lowered: Lowered, used: set[str]) -> dict[str
         "awaits": [
             (s.index, s.resume, lowered.live[s.index]) for s in lowered.states if s.is_await
         ],
+        "sites": _sites(lowered),
         "on_error": [(s.index, *s.on_error) for s in lowered.states if s.on_error is not None],
         "handled": [(s.index, s.handled) for s in lowered.states if s.handled],
         "hidden": sorted(lowered.hidden.items(), key=lambda kv: _hidden_order(kv[0])),
     }
+
+
+def _sites(lowered: Lowered) -> list[tuple[int, int, str]]:
+    """(await state, ordinal of its source await, site fingerprint)."""
+    awaits = lowered.analysis.awaits
+    sites = [(s.index, s.site) for s in lowered.states if s.site is not None]
+    prints = site_fingerprints(
+        lowered.analysis.function.node, [(awaits[k], lowered.live[i]) for i, k in sites]
+    )
+    return [(i, k, p) for (i, k), p in zip(sites, prints, strict=True)]
 
 
 def _hidden_order(name: str) -> tuple[str, int]:

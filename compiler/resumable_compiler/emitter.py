@@ -77,6 +77,8 @@ class Builder:
     closed: bool = False
     is_await: bool = False
     resume: Label | None = None
+    #: For an await state: the source await it evaluates.
+    source: cst.Await | None = None
 
 
 class Emitter:
@@ -209,13 +211,15 @@ class Emitter:
         self.sent_nodes.append(node)
         return node
 
-    def await_(self, operand: cst.BaseExpression) -> cst.Attribute:
-        """An await state evaluating `operand`; returns the awaited value."""
+    def await_(self, source: cst.Await, operand: cst.BaseExpression) -> cst.Attribute:
+        """An await state evaluating `operand`, the lowered operand of `source`;
+        returns the awaited value."""
         await_label, resume = self.new_label(), self.new_label()
         self.mark(await_label)
         b = self.current
         b.is_await = True
         b.resume = resume
+        b.source = source
         b.successors.append(resume)
         self.emit_small(cst.Return(operand))
         self.close()
@@ -330,7 +334,7 @@ class Emitter:
         if not self.current.closed:
             self.emit_small(self.finish_with(cst.Name("None")))
             self.close()
-        return number_states(self.builders, self.placeholders)
+        return number_states(self.builders, self.placeholders, self.analysis.awaits)
 
 
 def routing(regions: tuple[Region, ...]) -> tuple[Region, ...]:

@@ -7,16 +7,26 @@
   numbers, so reformatting does not change it but any change to a statement
   or the order of statements does. It is computed from libcst's tree, not
   from `ast.dump` (whose output changes between Python versions).
+- site fingerprint, one per await: the canonical form up to the end of that
+  await, and the locals live at its checkpoint. A run checkpointed at an await
+  may resume under changed code whose await of the same ordinal has the same
+  site fingerprint: nothing before the await and no stored variable changed.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Collection, Iterable, Sequence
 
 import libcst as cst
 
-__all__ = ["canonical", "run_fingerprint"]
+__all__ = ["LOWERING_VERSION", "canonical", "own_awaits", "run_fingerprint", "site_fingerprints"]
+
+#: Part of every site fingerprint. Bump it whenever a change to the lowering
+#: could change what hidden temporaries hold or how states resume: checkpoints
+#: of older code then no longer resume under the new one.
+LOWERING_VERSION = 1
 
 _SKIPPED_FIELDS = {
     "lpar", "rpar", "leading_lines", "lines_after_decorators", "header", "footer",
@@ -33,19 +43,30 @@ _WHITESPACE = (
 )
 
 
-def canonical(node: cst.CSTNode) -> str:
-    """A formatting-independent text form of `node`."""
+def canonical(node: cst.CSTNode, awaits: list[tuple[cst.Await, int]] | None = None) -> str:
+    """A formatting-independent text form of `node`. Given `awaits`, every
+    Await in `node` is appended to it in pre-order, with the length of the
+    text up to the end of its subtree."""
     out: list[str] = []
+    size = 0
+    found: list[tuple[cst.Await, int]] = []
     stack: list[object] = [node]
     while stack:
         item = stack.pop()
         if isinstance(item, str):
             out.append(item)
+            size += len(item)
+            continue
+        if isinstance(item, int):  # the end of found[item]'s subtree
+            found[item] = (found[item][0], size)
             continue
         if isinstance(item, cst.SimpleString):
-            out.append(f"SimpleString({item.evaluated_value!r})")
+            stack.append(f"SimpleString({item.evaluated_value!r})")
             continue
         assert isinstance(item, cst.CSTNode)
+        if isinstance(item, cst.Await):
+            found.append((item, -1))
+            stack.append(len(found) - 1)
         parts: list[object] = [type(item).__name__, "("]
         for f in dataclasses.fields(item):
             if f.name in _SKIPPED_FIELDS or f.name.startswith("whitespace"):
@@ -68,6 +89,8 @@ def canonical(node: cst.CSTNode) -> str:
                 parts.append(f"{f.name}={value!r} ")
         parts.append(")")
         stack.extend(reversed(parts))
+    if awaits is not None:
+        awaits += found
     return "".join(out)
 
 
@@ -75,3 +98,33 @@ def run_fingerprint(fn: cst.FunctionDef) -> str:
     """Fingerprint of a function's parameters and body (not its decorators)."""
     text = canonical(fn.params) + "\n" + canonical(fn.body)
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def own_awaits(fn: cst.FunctionDef, awaiting: Collection[int]) -> tuple[cst.Await, ...]:
+    """The function's awaits in the pre-order of `canonical`: an await's index
+    is its ordinal, by which the runtime finds it again in changed code. Those
+    of nested functions, lambdas and classes are not the function's; analyze
+    left them out of `awaiting`."""
+    awaits: list[tuple[cst.Await, int]] = []
+    canonical(fn.body, awaits)
+    return tuple(a for a, _ in awaits if id(a) in awaiting)
+
+
+def site_fingerprints(
+    fn: cst.FunctionDef, sites: Sequence[tuple[cst.Await, Iterable[str]]]
+) -> list[str]:
+    """`"<code>.<live>"` for each (await, locals live at its checkpoint): the
+    hash of the parameters and the body up to the end of that await (its
+    operand included, what follows it not), and of the sorted live locals."""
+    awaits: list[tuple[cst.Await, int]] = []
+    body = canonical(fn.body, awaits)
+    ends = dict(awaits)
+    head = f"{LOWERING_VERSION}\n{canonical(fn.params)}\n"
+    return [
+        _sha256(head + body[: ends[node]])[:12] + "." + _sha256(",".join(sorted(live)))[:8]
+        for node, live in sites
+    ]
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -115,6 +115,9 @@ class Analysis:
     function_values: Mapping[str, tuple[int, int]]
     #: id() of every node that contains an await in this function's scope.
     awaiting: frozenset[int]
+    #: The function's awaits in source pre-order: an await's index is its
+    #: ordinal, which names it across versions of the code (fingerprint.py).
+    awaits: tuple[cst.Await, ...]
     reserved: Reserved
     errors: tuple[CompileError, ...]
 
@@ -133,6 +136,8 @@ class State:
     is_await: bool
     #: For an await state: the state that receives the awaited value.
     resume: int | None
+    #: For an await state: the ordinal of its source await (Analysis.awaits).
+    site: int | None
     #: Where an exception raised here goes: (state, variable receiving it).
     on_error: tuple[int, str] | None
     #: Variables holding the exceptions being handled while this state runs.

@@ -31,7 +31,11 @@ __all__ = ["number_states"]
 Placeholders = dict[int, tuple[cst.Integer, Label]]
 
 
-def number_states(builders: Sequence[Builder], placeholders: Placeholders) -> tuple[State, ...]:
+def number_states(
+    builders: Sequence[Builder], placeholders: Placeholders, awaits: Sequence[cst.Await]
+) -> tuple[State, ...]:
+    """The final states; an await state's `site` is the index of its source
+    await in `awaits` (None if it is missing there, which check reports)."""
     entry, target = _collapse(builders)
     kept = [b for b in builders if target[id(b)] is b]
     if not kept or kept[0] is not entry:
@@ -49,6 +53,7 @@ def number_states(builders: Sequence[Builder], placeholders: Placeholders) -> tu
         return number[id(resolved(label))]
 
     fixer = _Placeholders(placeholders, state_of)
+    ordinal = {id(a): i for i, a in enumerate(awaits)}
     states = []
     for i, b in enumerate(kept):
         on_error, handled = routes(b.regions)
@@ -59,6 +64,7 @@ def number_states(builders: Sequence[Builder], placeholders: Placeholders) -> tu
                 line=b.line,
                 is_await=b.is_await,
                 resume=state_of(b.resume) if b.resume is not None else None,
+                site=ordinal.get(id(b.source)) if b.source is not None else None,
                 on_error=(state_of(on_error[0]), on_error[1]) if on_error else None,
                 handled=handled,
                 successors=tuple(sorted({state_of(s) for s in b.successors})),

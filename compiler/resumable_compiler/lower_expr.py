@@ -194,7 +194,7 @@ class Expressions:
 
     def _Await(self, e: cst.Await) -> cst.BaseExpression:
         operand = self.settle(self.value(e.expression))
-        return self.em.await_(operand)
+        return self.em.await_(e, operand)
 
     # -- calls, attributes, subscripts ------------------------------------------------
 

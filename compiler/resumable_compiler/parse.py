@@ -12,7 +12,6 @@ Syntax errors are reported with CPython's own message and position (E00).
 
 from __future__ import annotations
 
-import os
 import symtable
 import tokenize
 
@@ -20,7 +19,7 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from resumable.errors import CompileError
-from resumable.source import display_path
+from resumable.source import display_path, module_name_for
 
 from .ir import FunctionSource, ParsedModule
 
@@ -31,18 +30,6 @@ def read_source(path: str) -> str:
     """Source text as Python reads it (encoding cookie, universal newlines)."""
     with tokenize.open(path) as f:
         return f.read()
-
-
-def module_name_for(path: str) -> str:
-    """Dotted module name, walking up through packages (folders with __init__.py)."""
-    path = os.path.abspath(path)
-    folder, name = os.path.split(path)
-    stem = os.path.splitext(name)[0]
-    parts = [] if stem == "__init__" else [stem]
-    while os.path.exists(os.path.join(folder, "__init__.py")):
-        folder, package = os.path.split(folder)
-        parts.append(package)
-    return ".".join(reversed(parts))
 
 
 def _syntax_error(e: SyntaxError, display: str, lines: list[str]) -> CompileError:

@@ -14,6 +14,7 @@ locals, one attribute per variable (unbound = absent). A state returns:
 Tables on the class (all keyed by state number):
 
     awaits   = {3: (4, ("user_id", "receipt_id"))}  # await state -> (resume state, live locals)
+    sites    = {3: (1, "a1b2c3d4e5f6.0a1b2c3d")}     # await state -> (await ordinal, site fingerprint)
     on_error = {5: (7, "_x1")}                       # where an exception raised in a state goes,
                                                      #   and the variable that receives it
     handled  = {8: ("_x1",)}                         # exceptions being handled while the state runs
@@ -101,6 +102,7 @@ class Machine:
     states: ClassVar[tuple[Any, ...]] = ()
     lines: ClassVar[tuple[int, ...]] = ()
     awaits: ClassVar[dict[int, tuple[int, tuple[str, ...]]]] = {}
+    sites: ClassVar[dict[int, tuple[int, str]]] = {}
     on_error: ClassVar[dict[int, tuple[int, str]]] = {}
     handled: ClassVar[dict[int, tuple[str, ...]]] = {}
     #: Hidden variables (temporaries, loop cursors, ...) -> what they hold, for errors.

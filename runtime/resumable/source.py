@@ -22,6 +22,7 @@ __all__ = [
     "function_block",
     "generated_path",
     "loaded_source",
+    "module_name_for",
 ]
 
 #: Folder beside each source module that holds its generated module.
@@ -36,6 +37,19 @@ def display_path(path: str) -> str:
     except ValueError:
         return path
     return path if rel.startswith("..") else rel
+
+
+def module_name_for(path: str) -> str:
+    """Dotted module name of a source file, walking up through packages
+    (folders with __init__.py): the module part of a function's id."""
+    path = os.path.abspath(path)
+    folder, name = os.path.split(path)
+    stem = os.path.splitext(name)[0]
+    parts = [] if stem == "__init__" else [stem]
+    while os.path.exists(os.path.join(folder, "__init__.py")):
+        folder, package = os.path.split(folder)
+        parts.append(package)
+    return ".".join(reversed(parts))
 
 
 def generated_path(source_path: str) -> str:

@@ -59,6 +59,10 @@ class call_positional_arguments(Machine):
     awaits = {
         1: (2, ('log', '_t1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '5a2a503ae3a1.c5c9cd4f'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -116,6 +120,10 @@ class call_keyword_arguments(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('log', '_t1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'bc91465fccd2.c5c9cd4f'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -191,6 +199,11 @@ class call_mixed_arguments(Machine):
     awaits = {
         1: (2, ('log', '_t1')),
         3: (4, ('log', '_t1', '_t2', '_t3')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'b5b076252442.c5c9cd4f'),
+        3: (1, '0de76ce8a5df.0d6c7e6c'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -268,6 +281,11 @@ class call_star_arguments(Machine):
         1: (2, ('log', '_t1')),
         3: (4, ('log', '_t1', '_t2')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '267d4e661d21.c5c9cd4f'),
+        3: (1, '6180e9812d9f.6ea0a758'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -341,6 +359,11 @@ class call_star_argument_evaluated_before_keywords(Machine):
     awaits = {
         1: (2, ('log',)),
         3: (4, ('log', 'r', '_t1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '5b7d141d0d8a.836ff184'),
+        3: (1, '5cebde95de2a.88bb2961'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -420,6 +443,11 @@ class call_double_star_arguments(Machine):
         1: (2, ('log', '_t1', '_t2')),
         3: (4, ('log', '_t1', '_t2', '_t3')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '0299b253acbc.6ea0a758'),
+        3: (1, '86fbbc2318e8.0d6c7e6c'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -480,6 +508,10 @@ class call_star_list_mutated_during_await(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('lst', '_t1', '_t2')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'f4982bf8a862.1808d3f2'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -558,6 +590,10 @@ class call_duplicate_keyword_from_double_star(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ()),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'eec0e1458928.e3b0c442'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -686,6 +722,15 @@ class call_builtins_with_awaits(Machine):
         6: (7, ('_t2', '_t3')),
         8: (9, ('_t2', '_t4')),
         10: (11, ('_t2', '_t4', '_t5')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'ece3229337e9.e3b0c442'),
+        2: (1, '9cd008f50934.8784fa74'),
+        4: (2, 'de432f7db495.bd30665c'),
+        6: (3, 'b8100c6bcbb1.7ee8dbca'),
+        8: (4, 'eeb76b4fb4f0.c31fd962'),
+        10: (5, 'f461d2faeb59.2ad938be'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -842,6 +887,16 @@ class method_calls_on_locals(Machine):
         11: (12, ('d', 'got', 'lst', 's')),
         13: (14, ('d', 'got', 'lst', 'parts', 's')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '3ec5f9121c9a.2b1a62df'),
+        3: (1, '7aeb9c1a0f62.2b1a62df'),
+        5: (2, '3bdf776c1638.2b1a62df'),
+        7: (3, '25b53668147f.2b1a62df'),
+        9: (4, '438696d6d7e9.c11d933d'),
+        11: (5, '97388aa4efae.c11d933d'),
+        13: (6, 'c7ee11bfa94c.1008661e'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -910,6 +965,10 @@ class method_receiver_evaluated_before_await(Machine):
     awaits = {
         1: (2, ('lst', 'old', '_t1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'fd1aa6f1a99b.957e8d51'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -970,6 +1029,10 @@ class method_on_subscript_receiver(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('d', 'log', '_t1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '8b0405335964.4feee24c'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1137,6 +1200,17 @@ class binary_operators(Machine):
         13: (14, ('a', 'b', 'c', 'd', 'e', 'log', '_t6')),
         15: (16, ('a', 'b', 'c', 'd', 'e', 'f', 'log')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '3c9a76b9036f.c5c9cd4f'),
+        3: (1, '7122738a7482.b62731f7'),
+        5: (2, 'fe3551b7cc00.27a6d845'),
+        7: (3, 'defe1538288f.bc64c81f'),
+        9: (4, 'f31ad084d1c8.ec2d0fb8'),
+        11: (5, 'b193467b59dd.79deead6'),
+        13: (6, '0ac73b78de6d.d15ed32f'),
+        15: (7, '2b3cc7e4b1a7.ac118cf1'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -1270,6 +1344,11 @@ class binary_operator_errors(Machine):
         1: (2, ('out',)),
         6: (7, ('out',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '392f3a7789c8.762069bc'),
+        6: (1, '59db03b6b9ef.762069bc'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         1: (3, '_x1'),
@@ -1390,6 +1469,14 @@ class unary_operators(Machine):
         6: (7, ('a', 'b', 'c')),
         8: (9, ('a', 'b', 'c', 'd')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '1e3cd60731b0.e3b0c442'),
+        2: (1, '0ad0117db774.ca978112'),
+        4: (2, 'fa7560bc429b.1eb7c54d'),
+        6: (3, '5090d0bcc594.205830ca'),
+        8: (4, 'abbec4848fe3.9a38e561'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -1464,6 +1551,11 @@ class left_operand_rebound_by_walrus(Machine):
         1: (2, ('x', '_t1')),
         3: (4, ('x', 'y', '_t2', '_t3')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'c907b75d339b.9d648542'),
+        3: (1, '4fe575f2237b.4156f7ac'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -1537,6 +1629,11 @@ class comparison_await_first(Machine):
     awaits = {
         1: (2, ('log',)),
         3: (4, ('a', 'log')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '36e9966f5d5c.836ff184'),
+        3: (1, 'eb778cfe61aa.b62731f7'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1657,6 +1754,12 @@ class comparison_await_middle(Machine):
         4: (5, ('a', 'log', '_t5')),
         7: (8, ('a', 'b', 'log', '_t8')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'e94d3508a014.ea622d23'),
+        4: (1, '26ccbaa00460.70a1eb44'),
+        7: (2, '20a55a899845.2214d567'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -1758,6 +1861,11 @@ class comparison_await_last(Machine):
     awaits = {
         1: (2, ('log', '_t3')),
         4: (5, ('a', 'log', '_t6')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '7e533b793bd4.884b1117'),
+        4: (1, '3060cc4828a0.78d3bb3b'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1871,6 +1979,12 @@ class comparison_chain_short_circuit(Machine):
         1: (2, ('n', 'log')),
         4: (5, ('n', 'a', 'log')),
         6: (7, ('a', 'log', '_t5')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '540fa8cc12d5.6db6515a'),
+        4: (1, '038cad674ac3.22124314'),
+        6: (2, '214821529355.70a1eb44'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -2014,6 +2128,15 @@ class comparison_all_awaits(Machine):
         9: (10, ('a', '_t5')),
         11: (12, ('a', '_t6')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '0dbcaf3dc7ca.e3b0c442'),
+        2: (1, 'bc64a8243537.bd30665c'),
+        4: (2, 'c02dbd93437e.191af220'),
+        7: (3, '96ab8177ae17.ca978112'),
+        9: (4, '35352e8b1ae3.436e238f'),
+        11: (5, '97d7f2739754.9e2a533b'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -2130,6 +2253,14 @@ class comparison_operator_kinds(Machine):
         6: (7, ('a', 'b', 'lst')),
         8: (9, ('a', 'b', 'c', 'lst')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '8beefe7d1d79.e3b0c442'),
+        2: (1, '333145a65403.274088a0'),
+        4: (2, 'ae13085a700f.9735343a'),
+        6: (3, 'bc365e2e80d4.3d4d4f02'),
+        8: (4, 'bf805a600e52.296df9c9'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -2212,6 +2343,11 @@ class comparison_middle_operand_evaluated_once(Machine):
     awaits = {
         1: (2, ('log',)),
         3: (4, ('log',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '00c822a91a21.836ff184'),
+        3: (1, '39a3adaa81b8.836ff184'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -2337,6 +2473,14 @@ class subscripts(Machine):
         5: (6, ('a', 'b', 'd', 'log', '_t2')),
         7: (8, ('a', 'b', 'c', 'd', 'log')),
         9: (10, ('a', 'b', 'c', 'e', 'log', '_t3')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '69d01fba0d3b.f0c071bc'),
+        3: (1, 'a312f4aa5e28.5f3f1a21'),
+        5: (2, '89c3935e1d0b.bf7b1abd'),
+        7: (3, '9f6c998e3b8c.16240d79'),
+        9: (4, 'fb97f9aaa590.9bcf6948'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -2486,6 +2630,16 @@ class slices(Machine):
         11: (12, ('a', 'b', 'c', '_t3')),
         13: (14, ('a', 'b', 'c', 'd')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '8fe61a4dffca.274088a0'),
+        3: (1, 'e3ed40895d7e.9735343a'),
+        5: (2, 'ae44af89fae8.3d4d4f02'),
+        7: (3, 'fe77109d5d20.6a7933f1'),
+        9: (4, '675b35fcf3c7.d3898822'),
+        11: (5, '0ba70a757b69.db4b63bc'),
+        13: (6, '01d210cba2b3.9a38e561'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -2546,6 +2700,10 @@ class subscript_container_read_before_await(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('d', '_t1', '_t2')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '5bab51506737.10e6ab6f'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -2689,6 +2847,11 @@ class subscript_errors(Machine):
     awaits = {
         2: (3, ('out', '_t1')),
         8: (9, ('out', '_t2')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '783bb265f600.c9c98cce'),
+        8: (1, '9cb620deac3f.5dab5a87'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -2839,6 +3002,15 @@ class list_and_tuple_displays(Machine):
         9: (10, ('a', 'b', 'c', 'log')),
         11: (12, ('a', 'b', 'c', 'd', 'log')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '9d54334c088b.c5c9cd4f'),
+        3: (1, '4ff82416658d.5ec275a7'),
+        5: (2, '8bb36fe6c3d8.1907927b'),
+        7: (3, 'e69e2825e222.62b25c2b'),
+        9: (4, '82168788269c.bc64c81f'),
+        11: (5, 'a067a6afaa4c.16240d79'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -2960,6 +3132,14 @@ class dict_displays(Machine):
         7: (8, ('a', 'b', 'log', '_t2', '_t3')),
         9: (10, ('a', 'b', 'c', 'log')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '065d13969148.c5c9cd4f'),
+        3: (1, '89e324d2bfe6.b62731f7'),
+        5: (2, '4635b1aa87cb.27a6d845'),
+        7: (3, 'd2f4b8edd18a.db83ee8d'),
+        9: (4, '0c408bfa945b.bc64c81f'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -3036,6 +3216,11 @@ class set_displays(Machine):
         1: (2, ('log', '_t1')),
         3: (4, ('a', 'log', '_t2')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'a8276c5f89af.c5c9cd4f'),
+        3: (1, '00fc49cfcd25.5ec275a7'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -3095,6 +3280,10 @@ class star_unpacking_of_list_mutated_by_later_element(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('lst', '_t1', '_t2')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '08b95dc2e022.1808d3f2'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -3187,6 +3376,12 @@ class fstring_fields(Machine):
         1: (2, ('log', 'x', '_t1')),
         3: (4, ('log', 's', 'x', '_t2')),
         5: (6, ('log', 's', 't')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '64aef0a6c4b4.7b35ef17'),
+        3: (1, '8c93ca6ca50b.64c3490f'),
+        5: (2, 'eb8218fffb20.86eb2f00'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -3304,6 +3499,14 @@ class fstring_conversions_and_specs(Machine):
         7: (8, ('width', '_t3')),
         9: (10, ('s', 'width', '_t4')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '52ac52f81117.dec0f004'),
+        3: (1, '5fc18b58a8ae.000c867b'),
+        5: (2, '643ccbe7eb1a.c7bde95c'),
+        7: (3, '18cd72970034.af3112ab'),
+        9: (4, '5439bed19bcc.9c13e0fc'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -3381,6 +3584,11 @@ class fstring_debug_form(Machine):
         1: (2, ('name', 'x', '_t1')),
         3: (4, ('x', '_t2')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'dc63ba0dc61a.3a3e29c8'),
+        3: (1, '4d6506b4d6c7.4291a1ff'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -3440,6 +3648,10 @@ class fstring_earlier_field_formatted_before_await(Machine):
     awaits = {
         1: (2, ('lst', '_t1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '96a9c842045e.53c12304'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -3497,6 +3709,10 @@ class fstring_concatenated(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('_t1',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '74e6cd9dddf0.8784fa74'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -3666,6 +3882,15 @@ class and_or_value_context(Machine):
         11: (12, ('n', 'a', 'b', 'c', 'd', 'log')),
         14: (15, ('n', 'a', 'b', 'c', 'd', 'e', 'log')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '77ab130e1a13.6db6515a'),
+        4: (1, '688ffaeee72f.22124314'),
+        7: (2, 'e7266442ebfb.350885dc'),
+        9: (3, '91d150e449d6.90fd326a'),
+        11: (4, '8a7156aa2d54.5e6e8078'),
+        14: (5, 'b8222c7572f4.5383f710'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -3805,6 +4030,13 @@ class and_or_short_circuit_skips_await(Machine):
         7: (8, ('a', 'b', 'log')),
         10: (11, ('a', 'b', 'log')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '1284c9d3273a.836ff184'),
+        4: (1, 'e3b6ccb15da6.b62731f7'),
+        7: (2, '22e5271ccf1d.82d4fef0'),
+        10: (3, 'faa49390635e.82d4fef0'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -3940,6 +4172,14 @@ class and_or_mixed_precedence(Machine):
         8: (9, ('a', 'b')),
         10: (11, ('a', 'b')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'c6089c3eda44.e3b0c442'),
+        2: (1, 'b69a2a754846.e3b0c442'),
+        5: (2, '5bc59563fb0d.ca978112'),
+        8: (3, '199f9957407f.1eb7c54d'),
+        10: (4, '87308f8859f3.1eb7c54d'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -4020,6 +4260,12 @@ class not_operator(Machine):
         0: (1, ()),
         2: (3, ('a',)),
         4: (5, ('a', 'b')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '44a8530f55e2.e3b0c442'),
+        2: (1, '7e1ac058600e.ca978112'),
+        4: (2, '0b2ae53714ef.1eb7c54d'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -4159,6 +4405,13 @@ class conditional_expression(Machine):
         5: (6, ('n', 'a', 'log')),
         8: (9, ('a', 'b', 'log')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '4b278b98cbc1.6db6515a'),
+        3: (1, '00a52580ccf0.22124314'),
+        5: (2, 'd09ba15ab0f2.22124314'),
+        8: (3, '69424642fc64.82d4fef0'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -4240,6 +4493,11 @@ class conditional_expression_value_is_operand(Machine):
         0: (1, ()),
         2: (3, ('a',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '2a3a7b148a70.e3b0c442'),
+        2: (1, '1e4be2a903c0.ca978112'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -4320,6 +4578,12 @@ class walrus_binds_await(Machine):
         2: (3, ('k', 'm', 'n', 'out')),
         4: (5, ('k', 'm', 'n', 'out', 'pair')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '50cf4ce74d9c.4add152a'),
+        2: (1, '8d454eab4d7e.4add152a'),
+        4: (2, '4c64ecc0af55.0efed1c7'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -4377,6 +4641,10 @@ class walrus_value_used_by_later_await(Machine):
     awaits = {
         1: (2, ('log', 'p', '_t1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '4e8c88d9323f.0b546d26'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -4425,6 +4693,10 @@ class walrus_in_call_argument(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ('a', 'b')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'a75790ffbe23.1eb7c54d'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -4574,6 +4846,17 @@ class nested_awaits(Machine):
         12: (13, ('a', 'b', '_t4')),
         14: (15, ('a', 'b', '_t4', '_t5')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (1, 'b652a4535808.e3b0c442'),
+        2: (0, '70a0c4f5f2f9.8784fa74'),
+        4: (4, 'e394c0a7d494.ca978112'),
+        6: (3, '715be48dfb6b.57d78bdc'),
+        8: (2, 'bb1ad45343c0.da8d71d3'),
+        10: (6, '5de3d8b97524.1eb7c54d'),
+        12: (7, '90a15574d5fe.7167362c'),
+        14: (5, '81447b9a07ab.85be5c80'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -4710,6 +4993,15 @@ class comprehension_outer_iterable(Machine):
         9: (10, ('a', 'b', 'c', 'd')),
         11: (12, ('a', 'b', 'c', 'd', 'e')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '3927a5e030c4.8254c329'),
+        3: (1, '6b61d15fc033.220898bc'),
+        5: (2, '36d0fd76ab9f.1eb7c54d'),
+        7: (3, '03e3761e7662.205830ca'),
+        9: (4, '2efbdbdd4da3.9a38e561'),
+        11: (5, 'bc58cc10bb36.bdf1dfc0'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -4765,6 +5057,10 @@ class comprehension_outer_iterable_is_evaluated_in_function_scope(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('x',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '6b96d62103bc.2d711642'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -4837,6 +5133,11 @@ class callee_is_subscript_of_global(Machine):
     awaits = {
         1: (2, ('log', '_t1')),
         3: (4, ('log', 'r')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '9e91e112afd3.c5c9cd4f'),
+        3: (1, 'c18620a39ea0.150ea809'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -4972,6 +5273,13 @@ class bool_called_once_in_value_context(Machine):
         4: (5, ('a', 'log')),
         8: (9, ('a', 'b', 'log')),
         11: (12, ('a', 'b', 'c', 'log')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'e87cd512aaf6.836ff184'),
+        4: (1, '1510e1f62575.b62731f7'),
+        8: (2, '561d72975e65.82d4fef0'),
+        11: (3, '1a574f3a8882.bc64c81f'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -5142,6 +5450,12 @@ class unpacking_errors_in_displays(Machine):
         7: (8, ('bad', 'out', '_t2')),
         12: (13, ('out', '_t3')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, 'cb9f85749943.047f899c'),
+        7: (1, '32528b86e6a4.cb8da128'),
+        12: (2, 'b76d3a222c5e.1e2fc2af'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         1: (4, '_x1'),
@@ -5246,6 +5560,10 @@ class call_double_star_not_a_mapping(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         2: (3, ('_t1',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '599e88aebea7.8784fa74'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -5422,6 +5740,12 @@ class call_double_star_not_a_mapping_callee_names(Machine):
         7: (8, ('bad', 'out', '_t2')),
         12: (13, ('out', '_t3')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, 'c87ff807f867.2caeea01'),
+        7: (1, '60d046504a3e.cb8da128'),
+        12: (2, '9cde569ea849.1e2fc2af'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         1: (4, '_x1'),
@@ -5520,6 +5844,10 @@ class call_lone_star_not_iterable_fails_at_call(Machine):
     awaits = {
         1: (2, ('bad',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'c627fe94cdc1.2f05d4b6'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         1: (3, '_x1'),
@@ -5579,6 +5907,10 @@ class call_lone_star_list_converted_at_call(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('lst', '_t1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '73b6bac7e815.53c12304'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -5662,6 +5994,12 @@ class fstring_debug_form_of_await(Machine):
         1: (2, ('x',)),
         3: (4, ('_t1',)),
         5: (6, ('_t2',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '4d54c3773e82.2d711642'),
+        3: (1, 'f86cfb0618b3.8784fa74'),
+        5: (2, 'ba1da9a69add.bd30665c'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {

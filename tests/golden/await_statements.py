@@ -81,6 +81,12 @@ class await_as_statement(Machine):
         3: (4, ('log',)),
         4: (5, ('log',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '4a59fcad6924.836ff184'),
+        3: (1, 'a205bb882064.836ff184'),
+        4: (2, 'ea371e888f29.836ff184'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -152,6 +158,11 @@ class await_result_discarded_in_expression_statement(Machine):
         1: (2, ('log',)),
         3: (4, ('log',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'e2931feb9656.836ff184'),
+        3: (1, '2189effd1a68.836ff184'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -214,6 +225,11 @@ class assign_name(Machine):
     awaits = {
         0: (1, ()),
         2: (3, ('x',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'b257b7b562c0.e3b0c442'),
+        2: (1, '5ba1648f7654.2d711642'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -279,6 +295,11 @@ class assign_chained(Machine):
     awaits = {
         0: (1, ()),
         2: (3, ('a', 'b')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '0702697e1dd6.e3b0c442'),
+        2: (1, '86d1e3eac00d.1eb7c54d'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -350,6 +371,11 @@ class assign_rebinds_name_used_in_value(Machine):
     awaits = {
         1: (2, ('x',)),
         3: (4, ('x',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'e766efcb921c.2d711642'),
+        3: (1, '41579ed8fce4.2d711642'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -427,6 +453,12 @@ class unpack_tuple(Machine):
         0: (1, ()),
         2: (3, ('a', 'b')),
         4: (5, ('a', 'b', '_t1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '658732930f7e.e3b0c442'),
+        2: (1, '14f914008b38.1eb7c54d'),
+        4: (2, '7d8950a56137.50cbf143'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -507,6 +539,12 @@ class unpack_starred(Machine):
         2: (3, ('first', 'rest')),
         4: (5, ('first', 'init', 'last', 'rest')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'ec1398ccfc0c.e3b0c442'),
+        2: (1, '0fe83b949e8a.47c55889'),
+        4: (2, '6ab8b42df5d5.92f3e3ed'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -584,6 +622,10 @@ class unpack_wrong_length(Machine):
     awaits = {
         0: (1, ()),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'd37301917116.e3b0c442'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         0: (2, '_x1'),
@@ -650,6 +692,10 @@ class unpack_into_subscripts_and_names(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('d', 'log', 'lst')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'f548920480e0.f0c071bc'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -738,6 +784,12 @@ class unpack_with_await_in_target(Machine):
         3: (4, ('d', 'lst', '_t2', '_t3')),
         5: (6, ('d', 'lst', '_t3')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (2, '4430334c0d71.cf50f483'),
+        3: (0, 'ac9dc59e9e38.b4f5c318'),
+        5: (1, 'dd3a70c5aa65.e2eee880'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -813,6 +865,11 @@ class assign_attribute(Machine):
         1: (2, ('r',)),
         3: (4, ('r', '_t1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'f510e48d2d68.454349e4'),
+        3: (1, '0f7bc889f470.e333edfc'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -872,6 +929,10 @@ class assign_attribute_target_after_value(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('log', 'r', '_t1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '2e9832d0571a.88bb2961'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -945,6 +1006,11 @@ class assign_attribute_of_global_namespace(Machine):
     awaits = {
         1: (2, ()),
         3: (4, ('_t1',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '9deb2cbc20b1.e3b0c442'),
+        3: (1, 'c2a6782efe00.8784fa74'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1081,6 +1147,15 @@ class assign_subscript(Machine):
         9: (10, ('d', 'lst', '_t2')),
         11: (12, ('d', 'lst', '_t3')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '91ed6ae2d05e.cf50f483'),
+        3: (1, '1939cd12aca7.cf50f483'),
+        5: (2, '1dd627147ef3.7c9537a5'),
+        7: (4, '7b4c6ad36269.cf50f483'),
+        9: (3, '9f4709a5d3ff.5fcefe6e'),
+        11: (5, '7c40f0753df8.e2eee880'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -1177,6 +1252,12 @@ class assign_subscript_order(Machine):
         3: (4, ('d', 'log', '_t2')),
         5: (6, ('d', 'log', '_t3', '_t4')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '60f986f187e5.4feee24c'),
+        3: (2, 'e4ceefb02904.4fa27dcf'),
+        5: (1, '178c2d4a9d9b.d5c09d8e'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -1252,6 +1333,11 @@ class assign_slice(Machine):
     awaits = {
         1: (2, ('lst',)),
         3: (4, ('lst', '_t1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '962232fddb97.274088a0'),
+        3: (1, 'd4bc78eb37bb.53c12304'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1372,6 +1458,14 @@ class augassign_name_int(Machine):
         7: (8, ('total',)),
         9: (10, ('total',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '01b25155ef6d.11239872'),
+        3: (1, '57a157f3a258.11239872'),
+        5: (2, 'e886de2b9c05.11239872'),
+        7: (3, 'd4b97adaa7f2.11239872'),
+        9: (4, '92169a8cd149.11239872'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -1445,6 +1539,11 @@ class augassign_name_list_in_place(Machine):
         1: (2, ('alias', 'lst')),
         3: (4, ('alias', 'lst')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'b760cb7e49bc.c599b8eb'),
+        3: (1, '76648111f791.c599b8eb'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -1517,6 +1616,11 @@ class augassign_name_string(Machine):
     awaits = {
         1: (2, ('s',)),
         3: (4, ('s',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '1b4496bfc70e.043a7187'),
+        3: (1, 'a07ee002faf9.043a7187'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1617,6 +1721,12 @@ class augassign_attribute(Machine):
         1: (2, ('alias', 'r', '_t1')),
         3: (4, ('alias', 'r', '_t2')),
         5: (6, ('alias', 'r', '_t3')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '978aa0d76c22.d3fd528f'),
+        3: (1, '4d945fe4f354.ac4c2eac'),
+        5: (2, 'b7eea84a7049.57d4e246'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1734,6 +1844,13 @@ class augassign_subscript(Machine):
         5: (6, ('alias', 'd', 'lst', '_t3')),
         7: (8, ('alias', 'd', 'lst', '_t4')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '7b3f67117c40.22268f9d'),
+        3: (1, '4460c6522bf9.2037d08f'),
+        5: (2, '12f361fd68a9.b06792a2'),
+        7: (3, '13984ee6f156.ad2fda9f'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -1795,6 +1912,10 @@ class augassign_subscript_reads_before_await(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('d', '_t1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'ccba1d09ba4f.cd15686f'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1859,6 +1980,10 @@ class augassign_subscript_order(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('d', 'log', '_t1', '_t2', '_t3', '_t4')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '9c68338d3ec7.5ba8914f'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1953,6 +2078,12 @@ class augassign_await_in_key(Machine):
         3: (4, ('d',)),
         5: (6, ('d', '_t1', '_t2')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '42633ae4c926.18ac3e73'),
+        3: (1, 'd0468181686c.18ac3e73'),
+        5: (2, '5c2af2bc2107.10e6ab6f'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -2040,6 +2171,10 @@ class augassign_unbound_name(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('x',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'b61289b1d34a.2d711642'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -2142,6 +2277,10 @@ class augassign_missing_key(Machine):
     awaits = {
         2: (3, ('d', '_t1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '401250536e0b.cd15686f'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         1: (4, '_x1'),
@@ -2233,6 +2372,12 @@ class annotated_assignment(Machine):
         2: (3, ('x',)),
         4: (5, ('d', 'x', 'y')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'ea7994b1dda4.e3b0c442'),
+        2: (1, '14ffa9b0fc22.2d711642'),
+        4: (2, '86f65d58ee3f.585ede7a'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -2278,6 +2423,10 @@ class return_await(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ()),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '7a38a4824cf9.e3b0c442'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -2334,6 +2483,10 @@ class return_tuple_with_awaits(Machine):
     awaits = {
         1: (2, ('log', '_t1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'c43a9c7d103a.c5c9cd4f'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -2380,6 +2533,10 @@ class raise_await_exception(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ('n',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'd1aa0a05d5f7.1b16b1df'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -2470,6 +2627,11 @@ class raise_from_await_cause(Machine):
         0: (1, ()),
         2: (3, ('_t1',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'f20d51b964ac.e3b0c442'),
+        2: (1, '473efaf0b6aa.8784fa74'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         0: (4, '_x1'),
@@ -2541,6 +2703,11 @@ class raise_escapes_with_cause(Machine):
         0: (1, ()),
         2: (3, ('cause',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '912738e29384.e3b0c442'),
+        2: (1, 'b539cc3effa6.6a7ef1ed'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -2609,6 +2776,10 @@ class raise_from_none_after_await(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         2: (3, ('_x1',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '28b520b1e24b.58202d7e'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -2721,6 +2892,13 @@ class del_subscript_with_await_key(Machine):
         5: (6, ('d', 'd2', 'lst')),
         7: (8, ('d', 'd2', 'lst')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '51a9c9540705.18ac3e73'),
+        3: (1, 'cff4bf1a6321.cf50f483'),
+        5: (2, '0a75c20c1ddc.02e01d2e'),
+        7: (3, '32b1ba773dc4.02e01d2e'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -2776,6 +2954,10 @@ class del_slice_with_await(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('lst',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'fadb51f65c08.274088a0'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -2862,6 +3044,10 @@ class del_missing_key_with_await(Machine):
     awaits = {
         1: (2, ('d',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '93e9bc442600.18ac3e73'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         1: (3, '_x1'),
@@ -2939,6 +3125,11 @@ class del_name_then_await(Machine):
         0: (1, ()),
         2: (3, ('x', 'y')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'b257b7b562c0.e3b0c442'),
+        2: (1, '944699d0f824.968e772c'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -2999,6 +3190,10 @@ class assert_await_in_test(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('n',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '273b2efde3dc.1b16b1df'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -3071,6 +3266,11 @@ class assert_await_in_message(Machine):
     awaits = {
         1: (2, ('_t1',)),
         3: (4, ('log',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'ee43beaa4d5b.8784fa74'),
+        3: (1, '8618497df7ce.836ff184'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -3169,6 +3369,11 @@ class assert_caught(Machine):
         1: (2, ()),
         3: (4, ()),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '5a34c72d9d7a.e3b0c442'),
+        3: (1, '10fcadafbaf7.e3b0c442'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         0: (5, '_x1'),
@@ -3237,6 +3442,10 @@ class augassign_name_rebound_by_walrus_in_value(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('_t1', '_t2')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '98ad8b6f3462.4f7a164b'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -3312,6 +3521,10 @@ class augassign_attribute_object_rebound_in_value(Machine):
     awaits = {
         1: (2, ('first', 'r', '_t1', '_t2')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'cb22cb08316a.337fb94f'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -3376,6 +3589,10 @@ class augassign_subscript_container_rebound_in_value(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('d', 'first', '_t1', '_t2', '_t3')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'cd42a4eb77a0.45a7f62b'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -3456,6 +3673,11 @@ class augassign_global_name(Machine):
         1: (2, ()),
         3: (4, ()),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'e90e0d2844aa.e3b0c442'),
+        3: (1, '3ead0e78e8c9.e3b0c442'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -3527,6 +3749,11 @@ class chained_assignment_with_await_in_target(Machine):
     awaits = {
         1: (2, ('d',)),
         3: (4, ('a', 'd', '_t1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (1, 'f65ecd3879d0.18ac3e73'),
+        3: (0, '1fa1afa4a116.84c37a54'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -3601,6 +3828,11 @@ class starred_target_is_subscript(Machine):
         1: (2, ('d',)),
         3: (4, ('d', 'first', '_t3')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (1, 'cc8c5e7d6c79.18ac3e73'),
+        3: (0, '7fcd213bdc25.1360e62b'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -3673,6 +3905,11 @@ class attribute_target_object_from_await(Machine):
     awaits = {
         1: (2, ('records',)),
         3: (4, ('records', '_t1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (1, '7d9c82661b29.a94e7bcf'),
+        3: (0, '8c572a96697c.10c72457'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -3791,6 +4028,14 @@ class await_asyncio_awaitables(Machine):
         7: (8, ('log',)),
         9: (10, ('log',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'c199c0cf1416.836ff184'),
+        3: (1, '7c469c689339.836ff184'),
+        5: (2, '24d296aed834.836ff184'),
+        7: (3, '250b02f43b61.836ff184'),
+        9: (4, 'c299f040af56.836ff184'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -3852,6 +4097,11 @@ class await_returns_none_and_return_without_value(Machine):
     awaits = {
         0: (1, ()),
         2: (3, ('x',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '294b49972301.e3b0c442'),
+        2: (1, 'a8c9fb9d06af.2d711642'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -3946,6 +4196,11 @@ class unbound_local_fails_before_await(Machine):
         0: (1, ('x',)),
         3: (4, ('x',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '00fa784fe9f5.2d711642'),
+        3: (1, '7bcc850bce14.2d711642'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         2: (5, '_x1'),
@@ -4026,6 +4281,10 @@ class missing_global_fails_before_await(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ()),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '8ba39c1955da.e3b0c442'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -4123,6 +4382,10 @@ class raise_cause_evaluated_after_exception(Machine):
     awaits = {
         2: (3, ('log', '_t1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, 'c58ec4808bf2.c5c9cd4f'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         1: (4, '_x1'),
@@ -4192,6 +4455,10 @@ class nested_tuple_target_with_await(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('a', 'd', '_t3', '_t5')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'ded524cfd6d5.4e2ce9a2'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -4352,6 +4619,14 @@ class global_names_as_targets(Machine):
         9: (10, ('out',)),
         11: (12, ('out',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '585e8e52ef7b.762069bc'),
+        3: (1, '6d1e11e9a9ce.762069bc'),
+        6: (2, 'abe6008dc099.f13f6fae'),
+        9: (3, '1b3d3d2573fc.762069bc'),
+        11: (4, '47a6befb7f6f.762069bc'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -4428,6 +4703,11 @@ class locals_holding_functions_classes_and_modules(Machine):
     awaits = {
         1: (2, ('fn', 'kinds', 'mod')),
         3: (4, ('fn', 'kinds', 'log', 'mod')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '0894f25f766c.946fd559'),
+        3: (1, '5a1d3fda7101.3a2336e8'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {

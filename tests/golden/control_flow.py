@@ -116,6 +116,12 @@ class if_elif_else_await_in_tests(Machine):
         3: (4, ('n', 'log')),
         6: (7, ('n', 'log')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '97e0e0c3a8c4.6db6515a'),
+        3: (1, 'b60bbacb2fb3.6db6515a'),
+        6: (2, 'c764775ab2ea.6db6515a'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -237,6 +243,14 @@ class if_await_in_bodies(Machine):
         7: (8, ('out',)),
         9: (10, ('out',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'c6d6870fa591.762069bc'),
+        3: (1, '8014c08bd3a0.762069bc'),
+        5: (2, '16748eeb99a3.762069bc'),
+        7: (3, 'bd5e0594a23b.762069bc'),
+        9: (4, 'e4866a4480cd.762069bc'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -327,6 +341,11 @@ class if_test_value_not_bool(Machine):
     awaits = {
         1: (2, ('log',)),
         4: (5, ('log',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '6c9414a1b2ca.836ff184'),
+        4: (1, '33345d37ff94.836ff184'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -423,6 +442,12 @@ class if_without_else_falls_through(Machine):
         3: (4, ()),
         5: (6, ('x',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '26f7da3dea99.2d711642'),
+        3: (1, 'c149a0576f00.e3b0c442'),
+        5: (2, '713a1b98179b.2d711642'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -506,6 +531,11 @@ class while_else(Machine):
         2: (3, ('n', 'i', 'out')),
         4: (5, ('i', 'out')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, 'f14472f104d1.f683d1d0'),
+        4: (1, 'db5724520dab.7e2f32af'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -587,6 +617,10 @@ class while_break_skips_else(Machine):
     awaits = {
         2: (3, ('limit', 'total')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '053f3a5e4c4e.ec6ca25d'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -650,6 +684,10 @@ class while_await_in_test(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('count',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '777c23140d0c.6c35493a'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -717,6 +755,10 @@ class while_true_break(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('out',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '4b75494983d7.762069bc'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -797,6 +839,10 @@ class while_continue(Machine):
     awaits = {
         2: (3, ('i', 'out')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, 'fd8a618b3a57.7e2f32af'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -874,6 +920,10 @@ class while_continue_after_await(Machine):
     awaits = {
         2: (3, ('i', 'out')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, 'b7dcc6cecc50.7e2f32af'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -947,6 +997,10 @@ class for_range_else(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         2: (3, ('n', 'i', 'out', '_c1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '77458c4b1bfa.bc342778'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1035,6 +1089,10 @@ class for_range_break_continue(Machine):
     awaits = {
         2: (3, ('i', 'out', '_c1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '18d2df21fe2b.6cde3298'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -1107,6 +1165,10 @@ class for_range_arguments(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         2: (3, ('i', 'out', '_c1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '0fe637b42334.6cde3298'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1203,6 +1265,11 @@ class for_loop_variable_after_loop(Machine):
         2: (1, ('i', 'j', 'unbound', '_c1')),
         5: (4, ('j', 'last', 'unbound', '_c2')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, 'cd2f805844eb.3704a66b'),
+        5: (1, 'ff5ef3e70108.a7b3d43c'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -1270,6 +1337,10 @@ class for_iterable_evaluated_once(Machine):
     awaits = {
         2: (1, ('log', 'x', '_c1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '67d423067982.d5279048'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -1327,6 +1398,10 @@ class for_iterable_awaits_body_plain(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('out',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '6807a89e3454.762069bc'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1412,6 +1487,11 @@ class for_iterable_and_body_await(Machine):
     awaits = {
         1: (2, ('out',)),
         4: (5, ('out', 'x', '_c1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '6807a89e3454.762069bc'),
+        4: (1, 'ba9b812a0077.00d1c28b'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1500,6 +1580,10 @@ class for_list_break_continue(Machine):
     awaits = {
         2: (3, ('out', 'x', '_c1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '404a21dedc03.00d1c28b'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -1574,6 +1658,10 @@ class for_tuple_else(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         2: (3, ('out', 'x', '_c1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, 'a7a6e75044c7.00d1c28b'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1650,6 +1738,10 @@ class for_str(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         2: (3, ('ch', 'out', '_c1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '5d46501877c5.b04f21a5'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1758,6 +1850,11 @@ class for_bytes_and_bytearray(Machine):
         2: (3, ('b', 'out', '_c1')),
         6: (7, ('b', 'out', '_c2')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '8babd72cce82.f2fcf935'),
+        6: (1, '2c7255f5376b.6e38cf49'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -1831,6 +1928,10 @@ class for_tuple_target_unpacking(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         2: (3, ('a', 'b', 'c', 'out', '_c1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '055967e6a57f.dc5dfa9b'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1908,6 +2009,10 @@ class for_dict_keys_default(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         2: (3, ('k', 'out', '_c1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, 'f6e5f6c74ccf.c37f4cf4'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -2060,6 +2165,12 @@ class for_dict_views(Machine):
         6: (7, ('d', 'out', 'v', '_c2')),
         10: (11, ('k', 'out', 'v', '_c3')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, 'ddbdbc75cb0f.00ccc3a2'),
+        6: (1, '093e42046b53.02d3d194'),
+        10: (2, 'd7ed4b48ee70.4ac168f5'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -2138,6 +2249,10 @@ class for_dict_values_read_live(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         2: (3, ('d', 'k', 'out', '_c1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, 'd3097aa0d5d1.00ccc3a2'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -2247,6 +2362,10 @@ class for_dict_changed_size(Machine):
     awaits = {
         3: (4, ('d', 'k', 'out', '_c1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        3: (0, '641666bc2493.00ccc3a2'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         1: (5, '_x1'),
@@ -2328,6 +2447,10 @@ class for_dict_items_changed_size_escapes(Machine):
     awaits = {
         2: (3, ('d', 'k', '_c1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '892cea068288.8bb054ab'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -2406,6 +2529,10 @@ class for_dict_size_restored_before_next_step(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         2: (3, ('d', 'k', 'out', '_c1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '83c669f52840.00ccc3a2'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -2517,6 +2644,10 @@ class for_dict_same_size_other_key(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         3: (4, ('d', 'k', 'out', '_c1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        3: (0, '85ae1c164636.00ccc3a2'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -2637,6 +2768,10 @@ class for_dict_same_size_replace_current_key(Machine):
     awaits = {
         3: (4, ('d', 'k', 'out', '_c1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        3: (0, 'fefe34e08490.00ccc3a2'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         1: (5, '_x1'),
@@ -2752,6 +2887,11 @@ class for_set_and_frozenset(Machine):
         2: (3, ('out', 'x', '_c1')),
         6: (7, ('out', 'x', '_c2')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '4a41630e93d3.00d1c28b'),
+        6: (1, '232e15d89134.7f2bcefa'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -2824,6 +2964,10 @@ class for_set_order_kept_across_resume(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         2: (1, ('order', 'out', '_c1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '69dd600cbe05.386e3272'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -2932,6 +3076,10 @@ class for_set_changed_size(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         3: (4, ('out', 's', 'x', '_c1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        3: (0, 'c6a8c137f0de.3686ae50'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -3082,6 +3230,12 @@ class for_enumerate(Machine):
         6: (7, ('i', 'out', 'x', '_c2')),
         10: (11, ('i', 'k', 'out', '_c3')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, 'b61deb5a7caa.af4ddbea'),
+        6: (1, '002e6ced7181.f872a561'),
+        10: (2, 'ac9b03dbbb8d.cda2155a'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -3156,6 +3310,10 @@ class for_enumerate_nested_in_zip(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         2: (3, ('a', 'b', 'i', 'out', '_c1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, 'c935eb569985.170de293'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -3292,6 +3450,12 @@ class for_zip(Machine):
         6: (7, ('a', 'b', 'c', 'out', '_c2')),
         10: (11, ('out', '_c3')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '948538bdf836.22a4774a'),
+        6: (1, 'fab20a216e2c.b6cc9c0a'),
+        10: (2, 'db83e6828fe6.aeee1651'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -3368,6 +3532,10 @@ class for_zip_strict_equal(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         2: (3, ('a', 'b', 'out', '_c1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, 'e0d095892959.22a4774a'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -3472,6 +3640,10 @@ class for_zip_strict_second_shorter(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         3: (4, ('a', 'b', 'out', '_c1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        3: (0, '27971fcfd90b.22a4774a'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -3585,6 +3757,10 @@ class for_zip_strict_third_shorter(Machine):
     awaits = {
         3: (4, ('out', 't', '_c1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        3: (0, '8abb2cfc50a5.29488dc1'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         1: (5, '_x1'),
@@ -3697,6 +3873,10 @@ class for_zip_strict_first_shorter(Machine):
     awaits = {
         3: (4, ('out', 't', '_c1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        3: (0, '0eac10b432cb.29488dc1'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         1: (5, '_x1'),
@@ -3767,6 +3947,10 @@ class for_zip_strict_escapes(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         2: (1, ('a', 'b', '_c1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, 'b616562929fe.9abc2146'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -3971,6 +4155,14 @@ class for_reversed(Machine):
         14: (15, ('k', 'out', 'v', '_c4')),
         18: (19, ('ch', 'out', '_c5')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, 'dfaf66673d5a.00d1c28b'),
+        6: (1, '4a6200cc2d0a.7f2bcefa'),
+        10: (2, '487a5ec7c597.8eb7b505'),
+        14: (3, '780f3a8c334c.d8ce974b'),
+        18: (4, '39d3d8a11acb.50066707'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -4053,6 +4245,10 @@ class for_reversed_list_shrinks(Machine):
     awaits = {
         2: (3, ('lst', 'out', 'x', '_c1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, 'ecf2ef74427c.29ef32d2'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -4130,6 +4326,10 @@ class for_list_appends_seen(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         2: (3, ('lst', 'out', 'x', '_c1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, 'db0190442980.29ef32d2'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -4211,6 +4411,10 @@ class for_list_appends_through_alias_seen(Machine):
     awaits = {
         2: (3, ('alias', 'lst', 'out', 'x', '_c1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '058d301318cf.4449c3da'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -4288,6 +4492,10 @@ class for_list_removal_skips(Machine):
     awaits = {
         2: (3, ('lst', 'out', 'x', '_c1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '2ce290d06728.29ef32d2'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -4364,6 +4572,10 @@ class for_list_rebinding_name_does_not_change_loop(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         2: (3, ('out', 'x', '_c1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '9eea0f4eda01.00d1c28b'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -4444,6 +4656,10 @@ class for_list_cleared_after_exhaustion_check(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         2: (3, ('lst', 'out', 'x', '_c1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '9eea0f4eda01.29ef32d2'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -4574,6 +4790,11 @@ class nested_for_loops_break_continue(Machine):
         3: (4, ('i', 'j', 'out', '_c1', '_c2')),
         7: (8, ('i', 'out', '_c1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        3: (0, '806a40fa4324.e4499de8'),
+        7: (1, '559285916087.6cde3298'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -4671,6 +4892,10 @@ class nested_while_in_for(Machine):
     awaits = {
         3: (4, ('n', 'out', 'x', '_c1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        3: (0, 'bd39bb5f54af.73510f62'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -4756,6 +4981,10 @@ class nested_loops_same_list(Machine):
     awaits = {
         3: (4, ('a', 'b', 'lst', 'out', '_c1', '_c2')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        3: (0, '8fa6aabe27d5.85047127'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -4839,6 +5068,10 @@ class loop_with_only_some_iterations_awaiting(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         2: (3, ('i', 'out', '_c1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, 'f4e4542cf2e6.6cde3298'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -4964,6 +5197,13 @@ class if_tests_call_bool_once(Machine):
         4: (5, ('log',)),
         7: (8, ('log',)),
         9: (10, ('log',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '1acfd102e19b.836ff184'),
+        4: (1, '862f9f28927e.836ff184'),
+        7: (2, '716167d27f9b.836ff184'),
+        9: (3, '59009597377d.836ff184'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -5173,6 +5413,16 @@ class if_complex_tests(Machine):
         16: (17, ('a', 'n', 'out')),
         19: (20, ('n', 'out')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '9f308fd968d3.da37c6e0'),
+        3: (1, 'b80a3eff9148.56398e89'),
+        5: (2, 'bda3f93ba4a0.56398e89'),
+        9: (3, '1f83a1316b90.56398e89'),
+        12: (4, '3b3b14196b86.56398e89'),
+        16: (5, 'd74411799d92.56398e89'),
+        19: (6, '7c4161b6d534.da37c6e0'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -5249,6 +5499,10 @@ class while_walrus_test(Machine):
     awaits = {
         1: (2, ('i', 'out', 'v')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '79b628befe96.928b4641'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -5315,6 +5569,11 @@ class conditionally_bound_variable(Machine):
     awaits = {
         0: (1, ('x',)),
         2: (3, ('x',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '92a2d8840d60.2d711642'),
+        2: (1, 'a1dc91b351f8.2d711642'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -5409,6 +5668,11 @@ class variable_bound_in_loop_body_only(Machine):
     awaits = {
         2: (3, ('i', 'out', '_c1')),
         4: (5, ('i', 'out', 'y', '_c1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, 'a938c9fe024a.6cde3298'),
+        4: (1, '80c2313e8d4c.3ac16a84'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -5660,6 +5924,13 @@ class for_over_non_iterable(Machine):
         16: (17, ('out', 'x', '_c4')),
         22: (23, ('out', 'x', '_c5')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        4: (0, '9b351e808dfc.85f6ac0a'),
+        10: (1, '47f6e6c520f0.08c1889d'),
+        16: (2, '2e2dd55d84a2.436e5cf8'),
+        22: (3, '6a5039faae6c.bdd388ac'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         2: (6, '_x1'),
@@ -5799,6 +6070,10 @@ class for_else_skipped_by_exception(Machine):
     awaits = {
         3: (4, ('i', 'out', '_c1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        3: (0, 'b476f945f4af.6cde3298'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         1: (6, '_x1'),
@@ -5886,6 +6161,10 @@ class for_loop_variable_deleted_in_body(Machine):
     awaits = {
         2: (3, ('i', 'out', '_c1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '838721a59ea6.6cde3298'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -5961,6 +6240,11 @@ class conditionally_deleted_variable(Machine):
     awaits = {
         1: (2, ('x',)),
         3: (4, ('x',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'f640363fa49a.2d711642'),
+        3: (1, '7e9f81cb1ef3.2d711642'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -6139,6 +6423,16 @@ class for_lazy_iterable_arguments_await(Machine):
         13: (14, ('out',)),
         16: (17, ('out', 'v', '_c3')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '82d436be6f7e.57835b7e'),
+        3: (1, 'af7df153a7b6.92808223'),
+        6: (2, '3557f4577643.5c955d8a'),
+        8: (3, '7141dd49c2a1.57835b7e'),
+        11: (4, '935c279d6b10.e97e5a9d'),
+        13: (5, '3e3626d0053e.762069bc'),
+        16: (6, '478650a119f2.ca8127a4'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -6251,6 +6545,11 @@ class for_loop_targets_subscript_and_attribute(Machine):
         2: (3, ('d', 'out', 'slots', '_c1', '_t1')),
         6: (7, ('d', 'i', 'out', 'slots', '_c2')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, 'a415e7411735.fd40d38a'),
+        6: (1, '0f93f69e7cd0.6f0779ba'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -6338,6 +6637,11 @@ class for_range_of_await(Machine):
     awaits = {
         1: (2, ('out',)),
         4: (5, ('i', 'out', '_c1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '0a4f0bf2e4a3.762069bc'),
+        4: (1, '1a3898579e85.6cde3298'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -6484,6 +6788,13 @@ class if_comparison_chains_evaluation_order(Machine):
         4: (5, ('log', 'out', '_t5')),
         7: (8, ('log', 'out')),
         10: (11, ('log', 'out', '_t7')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'edd9a992dea2.185a1879'),
+        4: (1, 'ea6ef8ce2947.61c2145b'),
+        7: (2, '8c72f212a228.bb1a3448'),
+        10: (3, '3eeee41fe103.56df43b9'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {

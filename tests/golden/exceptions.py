@@ -201,6 +201,17 @@ class try_all_blocks_await(Machine):
         17: (18, ('out', '_f1')),
         19: (20, ('out',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '500dd6797755.1af57f85'),
+        3: (1, 'ff994311d049.1af57f85'),
+        6: (2, '07d1124d3aaf.762069bc'),
+        8: (3, 'd59b608e99ab.762069bc'),
+        10: (5, '3d5a5fb334e7.762069bc'),
+        14: (4, '901aad432625.150ad108'),
+        17: (6, 'e75e1056569d.68b477d5'),
+        19: (7, 'b0811139c609.762069bc'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         1: (12, '_x1'),
@@ -457,6 +468,16 @@ class nested_try(Machine):
         18: (19, ('out', '_x1')),
         20: (21, ('out', '_f1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '6cf250b9970e.1af57f85'),
+        3: (2, 'e15cbecb3f52.1af57f85'),
+        7: (1, '6d77253d02bc.3edc0a09'),
+        10: (3, '025abdf73168.fccb1b67'),
+        15: (4, '56dfe0fbb305.e99fe9fd'),
+        18: (5, 'e731e2d0cabe.860893f2'),
+        20: (6, '4b53381f6757.68b477d5'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         1: (5, '_x2'),
@@ -634,6 +655,12 @@ class handler_does_not_match(Machine):
         5: (6, ('out', '_x2')),
         7: (8, ('out', '_f1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '9c5c539a3bfb.1af57f85'),
+        5: (1, '3edb9e2293d6.e5bd032f'),
+        7: (2, 'f8c2d9b18a49.68b477d5'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         1: (4, '_x2'),
@@ -773,6 +800,12 @@ class except_tuple_and_order(Machine):
         4: (5, ('mode', '_t1', '_x1')),
         7: (8, ('mode', '_x1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '52f52e325b69.e642b129'),
+        4: (1, 'a435f6d2ed79.65ada096'),
+        7: (2, '38f97be63f2f.18d23f8d'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         0: (2, '_x1'),
@@ -862,6 +895,11 @@ class except_bare_catches_all(Machine):
     awaits = {
         0: (1, ()),
         3: (4, ('_t1', '_x1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'ca7b13d1772d.e3b0c442'),
+        3: (1, '14d96907d144.5b5bdb81'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -962,6 +1000,10 @@ class except_non_exception_class_is_type_error(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ()),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '56ee8404683a.e3b0c442'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1075,6 +1117,11 @@ class exception_in_else_not_caught_by_same_try(Machine):
     awaits = {
         0: (1, ()),
         1: (2, ()),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'eeff73e90927.e3b0c442'),
+        1: (1, 'c48161c3d93f.e3b0c442'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1206,6 +1253,12 @@ class exception_raised_by_await_in_try(Machine):
         3: (4, ('out',)),
         7: (8, ('out', '_x1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '60faa4c2660a.762069bc'),
+        3: (1, 'c4c9b0601874.762069bc'),
+        7: (2, 'a76d044e690b.860893f2'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         1: (5, '_x1'),
@@ -1307,6 +1360,11 @@ class return_through_finally(Machine):
         2: (3, ('log', '_rv')),
         4: (5, ('log', '_f1', '_rv')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '07f7b6f856ed.80dab547'),
+        4: (1, '9273463264e6.eaa13700'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         1: (4, '_f1'),
@@ -1400,6 +1458,11 @@ class return_value_evaluated_before_finally(Machine):
     awaits = {
         2: (3, ('x', '_rv', '_t1')),
         4: (5, ('x', '_f1', '_rv')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '916a3eec4b26.e61429d0'),
+        4: (1, '77134c293973.eebb1326'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1520,6 +1583,12 @@ class return_in_handler_runs_finally(Machine):
         1: (2, ('out', '_rv')),
         5: (6, ('out', '_rv', '_x1')),
         7: (8, ('out', '_f1', '_rv')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'cc42c7b176e7.f105dc10'),
+        5: (1, '7e48b748e6e4.8e749618'),
+        7: (2, 'a12865132214.9d93da42'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1647,6 +1716,11 @@ class break_continue_through_finally(Machine):
         3: (4, ('i', 'out', '_c1')),
         5: (6, ('i', 'out', '_c1', '_f1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        3: (0, '1da66ecdf1ed.6cde3298'),
+        5: (1, 'd02ec50c600c.21c64301'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         2: (5, '_f1'),
@@ -1758,6 +1832,12 @@ class break_through_two_finally_blocks(Machine):
         1: (2, ('out',)),
         3: (4, ('out', '_f2')),
         6: (7, ('out', '_f1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'e2cf92b65756.762069bc'),
+        3: (1, '13aa873c866c.fccb1b67'),
+        6: (2, 'e3402515d3ee.68b477d5'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1904,6 +1984,11 @@ class return_through_nested_finally_in_loop(Machine):
         5: (6, ('i', 'j', 'out', '_c1', '_c2', '_rv')),
         9: (10, ('i', 'out', '_c1', '_f1', '_rv')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        5: (0, '9cd61d04ef6b.a156272c'),
+        9: (1, 'd83c25b286f0.b0713799'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         2: (9, '_f1'),
@@ -1990,6 +2075,11 @@ class return_in_finally_swallows(Machine):
         0: (1, ('raise_it',)),
         2: (3, ('_f1',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '7e7dbd5e48ce.994a67bb'),
+        2: (1, '0064c8d91eaf.85ffefdb'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         0: (2, '_f1'),
@@ -2063,6 +2153,11 @@ class return_in_finally_overrides_return(Machine):
     awaits = {
         0: (1, ()),
         2: (3, ('_f1',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'cba2c081a95b.e3b0c442'),
+        2: (1, '1f3174ca0b0a.85ffefdb'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -2159,6 +2254,11 @@ class break_in_finally_swallows(Machine):
     awaits = {
         2: (3, ('i', 'out')),
         4: (5, ('i', 'out', '_f1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '39df380efdf1.7e2f32af'),
+        4: (1, 'fa90e32606ba.ef7ab94f'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -2268,6 +2368,11 @@ class continue_in_finally_swallows(Machine):
         2: (3, ('i', 'out', '_c1')),
         5: (6, ('i', 'out', '_c1', '_f1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '0048986d93db.6cde3298'),
+        5: (1, '7ad02f3c25d2.21c64301'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         2: (4, '_f1'),
@@ -2371,6 +2476,11 @@ class exception_in_finally_replaces_pending(Machine):
         0: (1, ()),
         2: (3, ('_f1',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '56ee8404683a.e3b0c442'),
+        2: (1, '4333732e6a9b.85ffefdb'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         0: (2, '_f1'),
@@ -2459,6 +2569,11 @@ class bare_raise_after_await_in_handler(Machine):
     awaits = {
         0: (1, ()),
         3: (4, ('_x1',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'ca7b13d1772d.e3b0c442'),
+        3: (1, 'abf7fc8006a7.58202d7e'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -2575,6 +2690,11 @@ class bare_raise_caught_outside(Machine):
         0: (1, ()),
         3: (4, ('e', '_x2')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '56ee8404683a.e3b0c442'),
+        3: (1, 'ed416d9c5b8a.76e54af6'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         0: (2, '_x2'),
@@ -2684,6 +2804,11 @@ class bare_raise_in_nested_handler_reraises_inner(Machine):
     awaits = {
         0: (1, ()),
         5: (6, ('_x1', '_x2')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'ca7b13d1772d.e3b0c442'),
+        5: (1, '81ad27edac65.c6c3a26f'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -2806,6 +2931,13 @@ class bare_raise_after_nested_handler_reraises_outer(Machine):
         6: (7, ('_x1', '_x2')),
         7: (8, ('_x1',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'ca7b13d1772d.e3b0c442'),
+        3: (1, 'f5cc5adac3cf.58202d7e'),
+        6: (2, '8baee4f35d4c.c6c3a26f'),
+        7: (3, '73c5bf94f086.58202d7e'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         0: (2, '_x1'),
@@ -2869,6 +3001,10 @@ class bare_raise_without_active_exception(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ()),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'fbec69c4947a.e3b0c442'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -2954,6 +3090,11 @@ class raise_named_exception_in_its_handler(Machine):
     awaits = {
         0: (1, ()),
         3: (4, ('e', '_x1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'ca7b13d1772d.e3b0c442'),
+        3: (1, 'cdfadf77a011.8152b9ea'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -3084,6 +3225,12 @@ class sys_exception_in_handler_and_after(Machine):
         1: (2, ('out',)),
         5: (6, ('e', 'out', '_x1')),
         9: (10, ('out',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'ae467dea92ce.762069bc'),
+        5: (1, '96206c7496cb.76fb0aa9'),
+        9: (2, '2647d13c98b4.762069bc'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -3234,6 +3381,12 @@ class sys_exception_in_nested_handlers(Machine):
         6: (7, ('inner', 'out', 'outer', '_x1', '_x2')),
         9: (10, ('out', 'outer', '_x1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'cc42c7b176e7.762069bc'),
+        6: (1, 'c6e874110ec0.3a61313c'),
+        9: (2, '54432c005bd0.031618ab'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         1: (3, '_x1'),
@@ -3362,6 +3515,11 @@ class sys_exception_in_finally_with_pending_exception(Machine):
         1: (2, ('out',)),
         4: (5, ('out', '_f1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'e407aa384f73.762069bc'),
+        4: (1, 'c475fc1144c1.68b477d5'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         1: (3, '_f1'),
@@ -3453,6 +3611,11 @@ class sys_exception_in_finally_without_exception(Machine):
     awaits = {
         1: (2, ('out',)),
         3: (4, ('out', '_f1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'cc42c7b176e7.762069bc'),
+        3: (1, '775858957255.68b477d5'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -3564,6 +3727,12 @@ class sys_exception_in_finally_inside_handler(Machine):
         4: (5, ('out', '_x1')),
         6: (7, ('out', '_f1', '_x1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'cc42c7b176e7.762069bc'),
+        4: (1, 'd293d11945df.860893f2'),
+        6: (2, 'd3aae5a8a143.19d6c7ce'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         1: (3, '_x1'),
@@ -3660,6 +3829,11 @@ class raise_from_cause(Machine):
         0: (1, ()),
         3: (4, ('e', '_x1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'ca7b13d1772d.e3b0c442'),
+        3: (1, 'e54dee4d6f60.8152b9ea'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         0: (2, '_x1'),
@@ -3746,6 +3920,11 @@ class raise_from_none(Machine):
         0: (1, ()),
         3: (4, ('_x1',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'ca7b13d1772d.e3b0c442'),
+        3: (1, 'e54dee4d6f60.58202d7e'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         0: (2, '_x1'),
@@ -3805,6 +3984,10 @@ class raise_from_other_exception_outside_handler(Machine):
     awaits = {
         0: (1, ('e',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '912738e29384.3f79bb7b'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -3851,6 +4034,10 @@ class raise_from_exception_class(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ()),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'fbec69c4947a.e3b0c442'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -3930,6 +4117,11 @@ class implicit_context_after_await_in_handler(Machine):
     awaits = {
         0: (1, ()),
         3: (4, ('_x1',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'ca7b13d1772d.e3b0c442'),
+        3: (1, '89ad1845a0f2.58202d7e'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -4041,6 +4233,12 @@ class implicit_context_in_nested_handlers(Machine):
         3: (4, ('_x1',)),
         6: (7, ('_x1', '_x2')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'ca7b13d1772d.e3b0c442'),
+        3: (1, '9da09c3037c8.58202d7e'),
+        6: (2, 'ff710604c8e3.c6c3a26f'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         0: (2, '_x1'),
@@ -4123,6 +4321,11 @@ class implicit_context_from_finally(Machine):
     awaits = {
         0: (1, ()),
         2: (3, ('_f1',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'ca7b13d1772d.e3b0c442'),
+        2: (1, '484153dd32b0.85ffefdb'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -4209,6 +4412,12 @@ class context_not_set_after_handler_completes(Machine):
         0: (1, ()),
         3: (4, ('_x1',)),
         4: (5, ()),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'ca7b13d1772d.e3b0c442'),
+        3: (1, '482dc8c9c984.58202d7e'),
+        4: (2, 'a043af8ebff5.e3b0c442'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -4333,6 +4542,12 @@ class step_error_in_handler_gets_context(Machine):
         1: (2, ('out',)),
         5: (6, ('out', '_x1')),
         7: (8, ('out', '_x1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '6237a94438e0.762069bc'),
+        5: (1, '553a72230611.860893f2'),
+        7: (2, '237e07773dfa.860893f2'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -4487,6 +4702,11 @@ class exception_cycle_avoided(Machine):
         0: (1, ()),
         5: (6, ('a', '_x2', '_x3')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '56ee8404683a.e3b0c442'),
+        5: (1, '4662a018011a.4ad69419'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         0: (2, '_x2'),
@@ -4609,6 +4829,11 @@ class as_name_unbound_after_handler(Machine):
         0: (1, ('e', 'saved')),
         4: (5, ('saved', '_x1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'ca7b13d1772d.b12790d3'),
+        4: (1, '0aa2ab9af9f2.ffd9e024'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         0: (2, '_x1'),
@@ -4716,6 +4941,11 @@ class as_name_shadows_existing_local(Machine):
     awaits = {
         1: (2, ('e',)),
         4: (5, ('_x1',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '889098fcf70b.3f79bb7b'),
+        4: (1, 'e0824bc87b86.58202d7e'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -4834,6 +5064,11 @@ class as_name_unbound_when_handler_raises(Machine):
         0: (1, ('e',)),
         3: (4, ('e', '_x2')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '56ee8404683a.3f79bb7b'),
+        3: (1, 'e0f342dcaa95.76e54af6'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         0: (2, '_x2'),
@@ -4933,6 +5168,11 @@ class as_name_kept_when_handler_not_run(Machine):
         1: (6, ('e',)),
         3: (4, ('_x1',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '139357761c11.3f79bb7b'),
+        3: (1, 'bb228b26527e.58202d7e'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         1: (2, '_x1'),
@@ -5002,6 +5242,11 @@ class custom_exception_escapes(Machine):
     awaits = {
         0: (1, ('code',)),
         2: (3, ('code',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '0790059da326.5694d08a'),
+        2: (1, '27df3f2eba2a.5694d08a'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -5078,6 +5323,11 @@ class custom_exception_attributes_survive_checkpoint(Machine):
         1: (2, ('e', 'err')),
         3: (4, ('e', 'err')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'ebefdf5ae150.d17cfda5'),
+        3: (1, '779ee71df5df.d17cfda5'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -5139,6 +5389,11 @@ class builtin_exception_from_expression_escapes(Machine):
     awaits = {
         1: (2, ('d',)),
         2: (3, ('d',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'c068260a61dd.18ac3e73'),
+        2: (1, '1d5b828289df.18ac3e73'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -5227,6 +5482,11 @@ class exception_stored_and_raised_later(Machine):
     awaits = {
         0: (1, ('saved',)),
         5: (6, ('saved',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'ca7b13d1772d.d81c55f4'),
+        5: (1, 'e727968eb4b8.d81c55f4'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -5344,6 +5604,11 @@ class as_name_unbound_after_continue_in_handler(Machine):
         2: (3, ('e', 'i', 'out', '_c1')),
         5: (6, ('i', 'out', '_c1', '_x1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '0b3f6d2a57a1.81355d94'),
+        5: (1, 'eed60c73c6ea.a9be85cb'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         2: (4, '_x1'),
@@ -5442,6 +5707,11 @@ class as_name_unbound_after_break_in_handler(Machine):
     awaits = {
         0: (1, ()),
         3: (4, ('_x1',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '4eb0bc220c04.e3b0c442'),
+        3: (1, '99ff96b5dfbb.58202d7e'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -5580,6 +5850,13 @@ class await_in_except_type_expression(Machine):
         5: (6, ('_x1',)),
         9: (10, ('_t1', '_x1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'ca7b13d1772d.e3b0c442'),
+        3: (1, '976fccdad046.58202d7e'),
+        5: (3, '787445e4eefb.58202d7e'),
+        9: (2, 'f180fb4014f4.5b5bdb81'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         0: (2, '_x1'),
@@ -5689,6 +5966,11 @@ class except_type_expressions_not_evaluated_after_match(Machine):
     awaits = {
         0: (1, ()),
         3: (4, ('_x1',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'ca7b13d1772d.e3b0c442'),
+        3: (1, '92f972e08342.58202d7e'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -5802,6 +6084,11 @@ class variable_assigned_in_try_read_in_handler(Machine):
         2: (3, ('stage',)),
         4: (5, ('stage',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, 'ae9e54773817.c7ff6dcd'),
+        4: (1, '8a5c52dcbe79.c7ff6dcd'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         1: (6, '_x1'),
@@ -5905,6 +6192,11 @@ class variable_assigned_in_try_read_in_finally(Machine):
     awaits = {
         2: (3, ('stage',)),
         4: (5, ('stage',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '2bae905c48f5.c7ff6dcd'),
+        4: (1, 'c43ff4d47fc0.c7ff6dcd'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -6106,6 +6398,16 @@ class sys_exception_seen_by_awaited_helper(Machine):
         14: (15, ('out', '_f1')),
         18: (19, ('out',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'f17e766eb27d.e3b0c442'),
+        2: (1, '4b8ac96768cc.762069bc'),
+        5: (2, 'dfa70a47cd72.860893f2'),
+        9: (3, 'd438e05dda87.1a6f65ff'),
+        11: (4, 'bf32a45ed906.860893f2'),
+        14: (5, '9a2b23f48fa4.68b477d5'),
+        18: (6, '1b197e5dbbda.762069bc'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         2: (4, '_x1'),
@@ -6242,6 +6544,12 @@ class sys_exception_in_else_inside_handler(Machine):
         4: (5, ('out', '_x1')),
         5: (6, ('out', '_x1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'cc42c7b176e7.762069bc'),
+        4: (1, 'a87d8051829d.860893f2'),
+        5: (2, 'b7e60dd60f4f.860893f2'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         1: (3, '_x1'),
@@ -6349,6 +6657,11 @@ class exception_in_finally_after_return(Machine):
         0: (1, ('_rv',)),
         2: (3, ('_f1', '_rv')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'daf696074e1a.83da9f3c'),
+        2: (1, 'fbaaa9d9d852.f38b19f7'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         0: (2, '_f1'),
@@ -6446,6 +6759,11 @@ class handled_exception_attributes_after_await_in_handler(Machine):
         0: (1, ()),
         3: (4, ('e', '_x1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'ca7b13d1772d.e3b0c442'),
+        3: (1, 'dec15213b500.8152b9ea'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         0: (2, '_x1'),
@@ -6524,6 +6842,10 @@ class builtin_exception_attributes_survive_checkpoint(Machine):
     awaits = {
         1: (2, ('errors',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '8e3618672e5c.be4bd567'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -6591,6 +6913,10 @@ class exception_args_share_objects_with_locals(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('err', 'lst', 'saved')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '9110a85c39f5.2aaee5d9'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -6715,6 +7041,11 @@ class loop_with_break_inside_finally_keeps_pending_exception(Machine):
     awaits = {
         1: (2, ('out',)),
         5: (6, ('i', 'out', '_c1', '_f1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'e407aa384f73.762069bc'),
+        5: (1, '923038390a66.21c64301'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -6879,6 +7210,12 @@ class try_inside_finally_with_pending_exception(Machine):
         3: (4, ('out', '_f1')),
         7: (8, ('out', '_f1', '_x2')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'e407aa384f73.762069bc'),
+        3: (1, '4d590aa74a77.68b477d5'),
+        7: (2, '66539c6fc26f.f5610582'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         1: (3, '_f1'),
@@ -6997,6 +7334,11 @@ class return_from_loop_inside_finally_swallows(Machine):
     awaits = {
         0: (1, ()),
         4: (5, ('i', '_c1', '_f1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'ca7b13d1772d.e3b0c442'),
+        4: (1, '5beb72f3ca06.22170956'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {

@@ -65,6 +65,11 @@ class defaults(Machine):
         0: (1, ('a', 'b', 'c')),
         2: (3, ('a', 'b', 'c', 'x')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '830317a6b624.205830ca'),
+        2: (1, '132b75a0e3cc.450f483e'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -110,6 +115,10 @@ class positional_only(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ('a', 'b', 'c')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '826a7b4329f9.205830ca'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -158,6 +167,10 @@ class keyword_only(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ('a', 'k', 'opt')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'e8189d5b87c6.13b8827a'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -231,6 +244,10 @@ class star_args(Machine):
     awaits = {
         2: (3, ('args', 'out', 'x', '_c1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '52b1308638c9.f5bf1c62'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -278,6 +295,10 @@ class star_kwargs(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ('kwargs',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '1eb43d0a7407.9dcd55ad'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -342,6 +363,11 @@ class all_kinds(Machine):
         0: (1, ('a', 'b', 'k', 'args', 'kwargs')),
         2: (3, ('a', 'b', 'k', 'args', 'kwargs', 'v')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'f4125742b4f3.33c30b4b'),
+        2: (1, '7458ccb99c79.908fccf4'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -387,6 +413,10 @@ class kwargs_collide_with_parameter(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ('a', 'kwargs')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '13441562c496.49ba498f'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -452,6 +482,11 @@ class mutable_default_only_read(Machine):
         0: (1, ('i', 'seen')),
         2: (3, ('i', 'seen', 'v', '_t1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'a06b8ee3c117.f719ae49'),
+        2: (1, 'd5d9c1353281.a0c36ae5'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -510,6 +545,10 @@ class argument_values_of_storable_types(Machine):
     awaits = {
         1: (2, ('values', 'before')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '37a30ab5c5d1.3ff3d8cc'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -564,6 +603,10 @@ class aliased_arguments(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('a', 'b', 'same')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '842373919e29.1a29c186'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -627,6 +670,11 @@ class parameters_shadowing_generated_names(Machine):
     awaits = {
         0: (1, ('m', 'L', 'step_', 'machine')),
         2: (3, ('m', 'L', 'step_', 'machine', 'x')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '69a94fb4e7ec.5948320d'),
+        2: (1, '545306ac0eb5.fdd2e311'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -739,6 +787,12 @@ class parameters_named_like_hidden_variables(Machine):
         4: (5, ('_rv', 'i', 'log', 'r', '__c1', '__rv')),
         7: (8, ('_rv', '__f1', '__rv')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '194dce8cda59.481f469f'),
+        4: (1, '360154114199.ad4f765e'),
+        7: (2, '44121a4d91d6.c52373d8'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         6: (7, '__f1'),
@@ -809,6 +863,11 @@ class parameter_rebound(Machine):
         0: (1, ('n', 's')),
         2: (3, ('n', 's')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'c9379cec5865.5d0dae7b'),
+        2: (1, 'b38d1bf65a41.5d0dae7b'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -868,6 +927,10 @@ class parameter_deleted(Machine):
     awaits = {
         1: (2, ('a', 'b')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '3656915d14e6.1eb7c54d'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -913,6 +976,10 @@ class too_many_arguments(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ('a', 'b')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'ebb1e7565553.1eb7c54d'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -960,6 +1027,10 @@ class missing_argument(Machine):
     awaits = {
         0: (1, ('a',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'dddcc92815c5.ca978112'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -1005,6 +1076,10 @@ class unexpected_keyword(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ('a',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'dddcc92815c5.ca978112'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1052,6 +1127,10 @@ class annotated_parameters(Machine):
     awaits = {
         0: (1, ('a', 'k', 'rest', 'kw')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '2fa0587b9658.8e3c8202'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -1097,6 +1176,10 @@ class default_evaluated_at_definition(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ('x', 'y')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, '52c278a62925.968e772c'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {

@@ -66,6 +66,10 @@ class import_used_before_await(Machine):
     awaits = {
         1: (2, ('joined', 'text')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'b33159baab3f.b41c42ed'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -123,6 +127,10 @@ class import_used_after_await(Machine):
     awaits = {
         1: (2, ('json',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '7a9539070332.02bd175f'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -174,6 +182,10 @@ class import_after_await(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ()),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'a7ad80e5571b.e3b0c442'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -259,6 +271,11 @@ class comprehensions_read_locals(Machine):
         1: (2, ('items',)),
         3: (4, ('a', 'b', 'd', 'e', 'f', 'g', '_t1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '289df81035b5.5f3c4f85'),
+        3: (1, '571ca4917f3a.99f99a0f'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -332,6 +349,11 @@ class comprehension_variable_shadows_local(Machine):
     awaits = {
         1: (2, ('x',)),
         3: (4, ('pairs', 'squares', 'x', 'y')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'a5e5504cb328.2d711642'),
+        3: (1, 'a3550811e617.a46a49d6'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -410,6 +432,11 @@ class walrus_in_comprehension_binds_function_local(Machine):
         1: (2, ('items', 'y')),
         3: (4, ('doubled', 'last', 'total', 'y')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '3de4e9c76ab4.4a830054'),
+        3: (1, 'd5892937eb7a.5a5eb270'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -469,6 +496,10 @@ class generator_expression_consumed_later(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('first', 'rest')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'eb39bb377ae8.47c55889'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -548,6 +579,11 @@ class match_literals_and_sequences(Machine):
         0: (1, ('subject', 'f', 'first', 'kind', 'others', 'rest', 'value', 'x')),
         2: (3, ('kind', 'tag')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'c5c1d1444b3d.12993e51'),
+        2: (1, '6b4501bf13d2.4f582e48'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -618,6 +654,11 @@ class match_class_patterns(Machine):
     awaits = {
         0: (1, ('x', 'y', 'r', 'xx', 'yy')),
         2: (3, ('r',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'bd37ae2609b9.bc6662fd'),
+        2: (1, 'a0d494c2cf42.454349e4'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -699,6 +740,11 @@ class match_guards_and_or_patterns(Machine):
         1: (2, ('n', 'log', 'm', 'r')),
         3: (4, ('log', 'r', 'v')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'f75729245fb4.cb05c3dc'),
+        3: (1, '0187b6e2274c.ee165bce'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -758,6 +804,10 @@ class match_capture_then_await(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('items', 'name')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '791f264fec54.dc73a214'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -819,6 +869,10 @@ class match_failed_capture_keeps_previous_value(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('a', 'r')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'a95d09eba836.6e378572'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -892,6 +946,11 @@ class with_suppress(Machine):
     awaits = {
         1: (2, ('raise_it', 'd')),
         3: (4, ('d',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'df544711c45f.b31f23ca'),
+        3: (1, 'de8e42650832.18ac3e73'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -975,6 +1034,11 @@ class with_context_manager_class(Machine):
         1: (2, ('log',)),
         3: (4, ('log',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'd35e8effbf66.836ff184'),
+        3: (1, 'dd7cbdce13ff.836ff184'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -1047,6 +1111,11 @@ class with_return_inside(Machine):
     awaits = {
         1: (2, ('early', 'log')),
         3: (4, ('log',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '364c52768e48.900a64ae'),
+        3: (1, 'b1ad71a5613a.836ff184'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1127,6 +1196,10 @@ class with_break_and_continue_in_awaiting_loop(Machine):
     awaits = {
         2: (3, ('i', 'log', '_c1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '64e0300aaaf8.5725a8d9'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -1184,6 +1257,10 @@ class with_first_item_awaits(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('log',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'fa8e6a6b4989.836ff184'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1260,6 +1337,11 @@ class lambdas_not_using_locals(Machine):
     awaits = {
         1: (2, ('items',)),
         3: (4, ('by_name', 'by_value', 'scaled')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '4235e6238242.5f3c4f85'),
+        3: (1, '0aa5b63e933c.74a7be30'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1344,6 +1426,11 @@ class global_counter(Machine):
         1: (2, ()),
         3: (4, ()),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '8f65a9822054.e3b0c442'),
+        3: (1, 'ca0b3a91fcb4.e3b0c442'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -1390,6 +1477,10 @@ class global_read_without_declaration(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ()),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'fbec69c4947a.e3b0c442'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1482,6 +1573,11 @@ class del_statements(Machine):
         1: (2, ('d', 'lst', 'x')),
         3: (4, ('out',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '9ce83e309db7.f56873fa'),
+        3: (1, 'ab4b53e0246c.762069bc'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -1555,6 +1651,11 @@ class del_then_rebind_across_await(Machine):
         1: (2, ()),
         3: (4, ('x',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'a5cede70af66.e3b0c442'),
+        3: (1, 'd5011244550f.2d711642'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -1611,6 +1712,10 @@ class fstring_debug_and_formats(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('name', 'x')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '709c0b5e47e4.384d41a5'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1673,6 +1778,10 @@ class chained_assignment_shares_object(Machine):
     awaits = {
         1: (2, ('a', 'b', 'c', 'd', 'e')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '7d1a91a6ea83.bdf1dfc0'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -1734,6 +1843,10 @@ class unpacking_and_swap(Machine):
     awaits = {
         1: (2, ('a', 'b', 'first', 'rest')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '7167612925b6.65a5ae03'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -1792,6 +1905,10 @@ class annotated_names(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('x',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'b4e903f20fd8.2d711642'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1856,6 +1973,10 @@ class nested_helper_before_first_await(Machine):
     awaits = {
         1: (2, ('prepared',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '902a74f5aad2.b0f4b2e7'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -1916,6 +2037,10 @@ class nested_helper_not_live_at_await(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('a',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'e70e2d08d3c8.ca978112'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -2003,6 +2128,11 @@ class plain_loops_with_break_continue_else(Machine):
         1: (2, ('out',)),
         3: (4, ('out',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '670ff7ec7914.762069bc'),
+        3: (1, '79ba873872e7.762069bc'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -2061,6 +2191,10 @@ class plain_loop_returns_from_function(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('items',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '4da65fcb331b.5f3c4f85'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -2133,6 +2267,10 @@ class plain_loop_inside_awaiting_loop(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         2: (1, ('i', 'out', '_c1')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, '39bfbd9c2b5a.6cde3298'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -2220,6 +2358,11 @@ class plain_try_statements(Machine):
         1: (2, ('out',)),
         3: (4, ('out',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '670ff7ec7914.762069bc'),
+        3: (1, 'db0412ec7547.762069bc'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -2276,6 +2419,10 @@ class plain_try_return_in_finally(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ('i',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'fbec69c4947a.de7d1b72'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -2335,6 +2482,10 @@ class assert_and_raise_without_await(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ('msg', 'suppressed')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'fbec69c4947a.49f5e174'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -2399,6 +2550,10 @@ class nested_class_before_first_await(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('made',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '70276e882f84.ea089069'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -2473,6 +2628,10 @@ class nested_definitions_qualname(Machine):
     awaits = {
         1: (2, ('message', 'names')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '31db44804874.6a0d4cf3'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -2533,6 +2692,10 @@ class try_without_await_binds_as_name(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ('e', 'text', 'unbound')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'fbec69c4947a.b6dd1eb5'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -2595,6 +2758,10 @@ class try_without_await_before_first_await(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('args',)),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'a788706cf867.090772cf'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {

@@ -64,6 +64,10 @@ class named_handler_without_await(Machine):
     awaits = {
         1: (2, ('c',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '362d127ddf41.2e7d2c03'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -131,6 +135,10 @@ class if_else_both_return(Machine):
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ()),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, 'a1cffb08b52f.e3b0c442'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {

@@ -111,6 +111,11 @@ class loops(Machine):
         2: (3, ('i', 'total', '_c1')),
         6: (7, ('total',)),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        2: (0, 'b029ee4fc7d0.1263b56d'),
+        6: (1, 'b94bc7282a02.11239872'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
     }
@@ -308,6 +313,14 @@ class tries(Machine):
         14: (15, ('e', 'out', '_x1')),
         17: (18, ('out', '_f1')),
     }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '6a2ca776c1c0.2b921431'),
+        3: (1, '3582c0a2395d.2b921431'),
+        9: (2, '2bf100301a8c.fccb1b67'),
+        14: (3, '856e5ba6f1b1.76fb0aa9'),
+        17: (4, 'add0efdbf4b3.68b477d5'),
+    }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
         1: (12, '_x1'),
@@ -451,6 +464,12 @@ class returns_in_finally(Machine):
         3: (4, ('i', '_c1', '_rv')),
         5: (6, ('i', '_c1', '_rv')),
         7: (8, ('i', '_c1', '_f1', '_rv')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        3: (0, 'b3d86bfef1ec.df2f41df'),
+        5: (1, '462755ee6c3d.df2f41df'),
+        7: (2, 'c0be6eb04309.58a4b30d'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -617,6 +636,16 @@ class exprs(Machine):
         9: (10, ('a', 'b', 'c', 'd', 's', 'x')),
         11: (12, ('a', 'b', 'c', 'd', 's', 'x')),
         14: (15, ('a', 'b', 'c', 'd', 's', 't', 'x')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        0: (0, 'ee84b3a067e6.1eb7c54d'),
+        2: (1, '51109f0faf44.7e83781c'),
+        4: (2, 'e90801bc64cb.1f679e02'),
+        6: (3, '278fc6ab8224.e9849592'),
+        9: (4, '36deb906a66c.a2eb9487'),
+        11: (5, '1403f4703204.a2eb9487'),
+        14: (6, '41c2b3a4d1a9.610476e8'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {

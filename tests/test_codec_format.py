@@ -184,7 +184,8 @@ def test_a_run_resumes_from_a_v1_checkpoint(v1_machine: types.ModuleType) -> Non
     record = RunRecord("old-run", machine.function_id, machine.run_fingerprint, b"")
     record.checkpoint = V1_CHECKPOINT.read_bytes()
     record.seq = 1
-    runtime.store.put(record)
+    record.status = "running"
+    assert runtime.store.create(record)
     result = runtime.run(v1_machine.hold, run_id="old-run")
     expected = expected_v1_locals()
     names = ["n", "big", "d", "err", "os_error", "loop"]

@@ -20,12 +20,16 @@ PUBLIC = {
     "Function",
     "InternalError",
     "ResumableError",
+    "Retry",
     "Runtime",
     "SerializationError",
     "StaleCodeError",
+    "StoreError",
     "VersionMismatch",
     "__version__",
+    "configure",
     "function",
+    "idempotency_key",
     "register_alias",
     "register_codec",
 }
@@ -35,6 +39,7 @@ ERRORS = [
     "InternalError",
     "SerializationError",
     "StaleCodeError",
+    "StoreError",
     "VersionMismatch",
 ]
 HEAVY = ("libcst", "jinja2", "resumable_compiler")

@@ -11,6 +11,7 @@ import asyncio
 import inspect
 import linecache
 import shutil
+import signal
 import subprocess
 import sys
 import uuid
@@ -191,13 +192,16 @@ def test_bad_arguments_raise_the_same_type_error(
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("sqlite:///runs.db", "not available in this version"),
-        ("postgresql://db/runs", "not available in this version"),
+        ("postgresql://db/runs", "PostgreSQL is not available in this version"),
         ("redis://x", "unknown store URL 'redis://x'"),
+        ("sqlite://host/x.db", "a SQLite URL has no host"),
+        ("sqlite:///", "names no file"),
+        ("sqlite:///x.db?synchronous=SOMETIMES", "synchronous must be"),
+        ("sqlite:///x.db?color=red", "unknown option 'color'"),
     ],
 )
-def test_store_urls_other_than_memory_are_refused(url: str, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+def test_bad_store_urls_are_refused(url: str, message: str) -> None:
+    with pytest.raises(resumable.StoreError, match=message):
         Runtime(url)
 
 
@@ -310,9 +314,9 @@ def test_child_runs_its_compiled_machine_inline(
     assert rt.run(cases.children.parent, 3, run_id="p") == 7 + 15
     assert [(c.run_id, c.function.split(":")[-1], c.locals) for c in seen] == [
         ("p", "parent", {"n": 3}),
-        ("p/1", "child", {"n": 3}),
+        ("p/1.0", "child", {"n": 3}),  # <parent>/<its checkpoint>.<call in that step>
         ("p", "parent", {"a": 7}),
-        ("p/2", "child", {"n": 7}),
+        ("p/2.0", "child", {"n": 7}),
     ]
     # Natively (no runtime) the same functions give the same result.
     assert asyncio.run(cases.children.parent(3)) == 22
@@ -325,8 +329,8 @@ def test_children_inside_gather(
     by_run = {c.run_id: (c.function.split(":")[-1], c.locals) for c in seen}
     assert by_run == {
         "g": ("gathered", {}),
-        "g/1": ("child", {"n": 1}),
-        "g/2": ("child", {"n": 2}),
+        "g/1.0": ("child", {"n": 1}),
+        "g/1.1": ("child", {"n": 2}),
     }
 
 
@@ -491,24 +495,47 @@ def test_moving_the_function_and_reloading_keeps_it_valid(
 # ----------------------------------------------------------------- the example
 
 
-def test_checkout_example_runs_from_another_directory(tmp_path: Path) -> None:
-    proc = subprocess.run(
-        [sys.executable, str(EXAMPLE)],
-        cwd=tmp_path,
+def _example(cwd: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(EXAMPLE), *flags],
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_checkout_example_runs_from_another_directory(tmp_path: Path) -> None:
+    proc = _example(tmp_path)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     checkpoints = [line for line in lines if line.startswith("checkpoint ")]
     assert len(checkpoints) == 3
     assert all("checkout:checkout" in line for line in checkpoints)
-    assert "saved {user_id='user_123', order_id='order_456'}" in checkpoints[0]
-    assert "  charging the card of user_123" in lines
+    assert "saved {user_id='user_123', order_id='order-456'}" in checkpoints[0]
+    assert sum(line.startswith("  charging the card of user_123") for line in lines) == 1
     assert lines[-1] == "checkout returned 'receipt-user_123'"
+    assert (tmp_path / ".resumable" / "state.db").exists()
     assert not (tmp_path / "__resumable__").exists()
+
+
+def test_checkout_example_crashes_after_the_charge_and_resumes_without_a_second(
+    tmp_path: Path,
+) -> None:
+    crashed = _example(tmp_path, "--crash-after-charge")
+    assert crashed.returncode == -signal.SIGKILL
+    assert sum("charging the card" in line for line in crashed.stdout.splitlines()) == 1
+    resumed = _example(tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    lines = resumed.stdout.splitlines()
+    assert lines[0].startswith("run order-456 (running)")
+    assert not any("charging the card" in line for line in lines)
+    assert any(line.startswith("  emailing user_123") for line in lines)
+    assert lines[-1] == "checkout returned 'receipt-user_123'"
+    again = _example(tmp_path)
+    assert again.stdout.splitlines()[0].startswith("run order-456 (completed)")
+    assert again.stdout.splitlines()[-1] == "checkout returned 'receipt-user_123'"
 
 
 # ----------------------------------------------------------------- edge values

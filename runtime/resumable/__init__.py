@@ -8,8 +8,12 @@ drives that machine and saves `(state, live locals)` as JSON at every await.
 Layout of this package (the runtime; the compiler is `resumable_compiler`):
 
     function.py  the decorator, native mode, calls between compiled functions
-    runtime.py   Runtime: start/resume runs on a store
+    runtime.py   Runtime: start, resume and end runs; dispatch; the default runtime
+    run.py       one run being driven: checkpoints, child runs, retries, keys
     driver.py    runs a machine's states, routes exceptions, awaits
+    retry.py     retry policies and the clock
+    store/       where runs live: memory://, sqlite:///; ownership locks
+    worker.py    the worker: drives dispatched runs
     machine.py   what generated code is made of (Machine, Locals, helpers)
     loops.py     checkpointable for-loop cursors
     codec/       exact, safe JSON encoding of checkpoints
@@ -32,10 +36,13 @@ from .errors import (
     ResumableError,
     SerializationError,
     StaleCodeError,
+    StoreError,
     VersionMismatch,
 )
 from .function import Function, function
-from .runtime import CheckpointInfo, Runtime
+from .retry import Retry
+from .run import CheckpointInfo, idempotency_key
+from .runtime import Runtime, configure
 
 __all__ = [
     "CheckpointError",
@@ -44,12 +51,16 @@ __all__ = [
     "Function",
     "InternalError",
     "ResumableError",
+    "Retry",
     "Runtime",
     "SerializationError",
     "StaleCodeError",
+    "StoreError",
     "VersionMismatch",
     "__version__",
+    "configure",
     "function",
+    "idempotency_key",
     "register_alias",
     "register_codec",
 ]

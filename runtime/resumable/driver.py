@@ -3,7 +3,10 @@
     state k (code)   -> returns the next state, DONE or THROW
     state k (await)  -> checkpoint first, then the state evaluates the operand,
                         the driver awaits it and stores the outcome in m.sent,
-                        then goes on at the resume state
+                        then goes on at the resume state; if the operand or the
+                        await raised, the run may try the step again from the
+                        checkpoint (its retry policy) before the exception is
+                        raised at the await
 
 An exception raised in state k (or by the awaitable of await state k) goes to
 `on_error[k]`: the variable named there receives it and that state runs next;
@@ -18,9 +21,8 @@ being handled and runs the state -- and awaits its awaitable -- inside.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 from .errors import (
     CheckpointError,
@@ -31,7 +33,7 @@ from .errors import (
 )
 from .machine import DONE, THROW, Locals, Machine
 
-__all__ = ["CURRENT", "Checkpointer", "drive", "propagate"]
+__all__ = ["CURRENT", "Steps", "drive", "propagate"]
 
 #: The run whose state code is executing right now (None outside states).
 #: Calling a decorated function while this is set makes a child call.
@@ -39,20 +41,27 @@ CURRENT: ContextVar[Any] = ContextVar("resumable_current_run", default=None)
 
 _NOT_ROUTED = (SerializationError, CheckpointError, StaleCodeError, VersionMismatch, InternalError)
 
-#: checkpoint(machine, await_state, locals) -> the locals to go on with
-Checkpointer = Callable[[Machine, int, Locals], Locals]
+
+class Steps(Protocol):
+    """What the driver asks of the run it drives (`m.run`)."""
+
+    async def checkpoint(self, m: Machine, state: int, L: Locals) -> Locals:
+        """Save the checkpoint of await `state`; the locals to go on with."""
+
+    async def retry_step(self, state: int, exc: Exception) -> Locals | None:
+        """After the step of await `state` failed with `exc`: the locals of its
+        checkpoint to try again with (after any delay), or None to raise `exc`
+        at the await."""
 
 
-async def drive(
-    m: Machine, L: Locals, state: int, checkpoint: Checkpointer, *, resumed: bool = False
-) -> Any:
+async def drive(m: Machine, L: Locals, state: int, *, resumed: bool = False) -> Any:
     """Run machine `m` from `state` until the function returns or raises.
 
     `resumed`: `L` was just decoded from the checkpoint of `state`, which is
     not written again."""
     cls = type(m)
     states, awaits, on_error, handled = cls.states, cls.awaits, cls.on_error, cls.handled
-    run = m.run
+    run: Steps = m.run
     while True:
         exc: BaseException | None = None
         names = handled.get(state)
@@ -62,7 +71,7 @@ async def drive(
             if resumed:
                 resumed = False
             else:
-                L = checkpoint(m, state, L)
+                L = await run.checkpoint(m, state, L)
             token = CURRENT.set(run)
             try:
                 awaitable = _call(states[state], m, L, active)
@@ -80,6 +89,11 @@ async def drive(
                     exc = e
                 else:
                     state = resume[0]
+                    continue
+            if isinstance(exc, Exception) and not isinstance(exc, _NOT_ROUTED):
+                again = await run.retry_step(state, exc)
+                if again is not None:  # the step is tried again from its checkpoint
+                    L, resumed = again, True
                     continue
         else:
             token = CURRENT.set(run)

@@ -14,6 +14,7 @@ __all__ = [
     "ResumableError",
     "SerializationError",
     "StaleCodeError",
+    "StoreError",
     "VersionMismatch",
 ]
 
@@ -96,3 +97,8 @@ class VersionMismatch(ResumableError):
 class InternalError(ResumableError):
     """A bug in resumable itself (an invariant of the compiler or runtime broke).
     This should never happen: please report it with the message."""
+
+
+class StoreError(ResumableError):
+    """A store cannot be opened or used: a bad URL, a database that is not a
+    resumable store, or one written by a newer resumable (upgrade it)."""

@@ -22,8 +22,19 @@ from collections.abc import Callable, Generator
 from typing import Any, overload
 
 from .driver import CURRENT
+from .retry import Retry
+from .source import module_name_for
 
-__all__ = ["Call", "Function", "function"]
+__all__ = ["Call", "Function", "function", "registered"]
+
+#: Every decorated function of the modules imported so far, by function id.
+_REGISTRY: dict[str, Function] = {}
+
+
+def registered(function_id: str) -> Function | None:
+    """The decorated function with this id (`module:qualname`), if its module
+    has been imported in this process."""
+    return _REGISTRY.get(function_id)
 
 
 class Function:
@@ -44,9 +55,16 @@ class Function:
                 f"@resumable.function decorates `async def` functions; "
                 f"{getattr(fn, '__qualname__', fn)!r} is not one"
             )
+        if retry is not None and not isinstance(retry, Retry):
+            raise TypeError(
+                f"@resumable.function(retry=...) takes a resumable.Retry(...), not {retry!r}"
+            )
         functools.update_wrapper(self, fn)
-        self.retry = retry
+        self.retry: Retry | None = retry
         self._machine: Any = None
+        #: `module:qualname`, the module named after the source file (as the compiler does).
+        self.function_id = f"{module_name_for(fn.__code__.co_filename)}:{fn.__qualname__}"
+        _REGISTRY[self.function_id] = self
 
     # inspect.iscoroutinefunction() / asyncio.iscoroutinefunction() see the original.
     @property
@@ -66,6 +84,13 @@ class Function:
         if run is None:
             return self.__wrapped__(*args, **kwargs)
         return Call(self, args, kwargs, run)
+
+    def dispatch(self, *args: Any, **kwargs: Any) -> str:
+        """Enqueue a run on the default runtime (`resumable.configure`) and
+        return its id at once; a worker drives it."""
+        from .runtime import default_runtime
+
+        return default_runtime().dispatch(self, *args, **kwargs)
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
         return self if obj is None else types.MethodType(self, obj)

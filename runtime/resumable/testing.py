@@ -28,7 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .function import Function
-from .runtime import CheckpointInfo, Runtime
+from .retry import NO_RETRY
+from .run import CheckpointInfo
+from .runtime import Runtime
 
 __all__ = [
     "Outcome",
@@ -147,7 +149,7 @@ def run_original(
 
 class _CrashingRuntime(Runtime):
     def __init__(self, run_id: str, crash: bool) -> None:
-        super().__init__("memory://", on_checkpoint=self._saved)
+        super().__init__("memory://", on_checkpoint=self._saved, retry=NO_RETRY)
         self.top = run_id
         self.crash = crash
         self.count = 0

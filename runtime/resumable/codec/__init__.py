@@ -59,6 +59,7 @@ __all__ = [
     "encode_value",
     "loads",
     "qualified_name",
+    "read_document",
     "register_alias",
     "register_codec",
     "register_internal",
@@ -243,6 +244,27 @@ def _sealed(data: bytes, crc: Any) -> bool:
     )
 
 
+def read_document(
+    data: bytes, limits: Limits = DEFAULT_LIMITS, *, verify: bool = True
+) -> dict[str, Any]:
+    """A document's JSON, checksum verified (unless `verify` is False), its
+    payload left as stored: nothing is decoded, no class is looked up."""
+    if len(data) > limits.max_bytes:
+        raise CheckpointError(
+            f"checkpoint is {len(data)} bytes, more than the limit of {limits.max_bytes}"
+        )
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        raise CheckpointError(f"checkpoint is not valid JSON: {e}") from None
+    version = document.get("v") if type(document) is dict else None
+    if type(version) is not int or version not in SUPPORTED_VERSIONS:
+        raise CheckpointError(f"not a document of a known format version (v={version!r:.20})")
+    if verify and version >= 2 and not _sealed(data, document.get("crc")):
+        raise CheckpointError("checkpoint is corrupt: its checksum does not match its contents")
+    return document
+
+
 def decode_document(
     data: bytes,
     key: str,
@@ -254,19 +276,10 @@ def decode_document(
     """(document, decoded value at `key`) of bytes from `encode_document`, in
     any supported format version. `verify=False` skips the checksum, for bytes
     this process has just written. Raises CheckpointError."""
-    if len(data) > limits.max_bytes:
-        raise CheckpointError(
-            f"checkpoint is {len(data)} bytes, more than the limit of {limits.max_bytes}"
-        )
-    try:
-        document = orjson.loads(data)
-    except orjson.JSONDecodeError as e:
-        raise CheckpointError(f"checkpoint is not valid JSON: {e}") from None
-    version = document.get("v") if type(document) is dict else None
-    if type(version) is not int or version not in SUPPORTED_VERSIONS or key not in document:
-        raise CheckpointError(f"not a document of a known format version (v={version!r:.20})")
-    if verify and version >= 2 and not _sealed(data, document.get("crc")):
-        raise CheckpointError("checkpoint is corrupt: its checksum does not match its contents")
+    document = read_document(data, limits, verify=verify)
+    if key not in document:
+        raise CheckpointError(f"malformed document: it has no {key!r}")
+    version = document["v"]
     plain = document.get("plain", False)
     if plain is True:
         return document, document[key]  # plain JSON: nothing to decode

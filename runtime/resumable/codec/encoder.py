@@ -19,6 +19,7 @@ Errors raise `Unencodable` with the path from the outermost value
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import collections
 import dataclasses
@@ -469,6 +470,9 @@ class Encoder:
         return self.finish(x, {"$exc": body})
 
 
+#: Awaitables that are already running: they cannot be written down and resumed.
+_STARTED = (asyncio.Future, types.CoroutineType)
+
 #: The value a str/bytes/int/float subclass instance stores (its own methods not called).
 _BASE_VALUE: dict[type, Callable[[Any], Any]] = {
     str: str.__str__,
@@ -480,6 +484,13 @@ _BASE_VALUE: dict[type, Callable[[Any], Any]] = {
 
 def _not_storable(t: type) -> str:
     name = type_name(t)
+    if issubclass(t, _STARTED) or (t.__name__ == "Call" and t.__module__ == "resumable.function"):
+        return (
+            f"{name} is a task, future or coroutine started before the await: after a crash "
+            "it could not be awaited again. Create it inside the await instead "
+            "(`await f(...)`, `await asyncio.gather(f(), g())`), so that the call is made "
+            "again from the checkpoint"
+        )
     return (
         f"{name} cannot be stored in a checkpoint: it is not a dataclass, Enum, NamedTuple, "
         f"exception or pydantic model, and no codec is registered for it "

@@ -1,18 +1,34 @@
 """The `resumable` command.
 
-    resumable compile PATH... [--check]    (needs the compiler: pip install 'resumable[compiler]')
+    resumable compile PATH... [--check]        (needs: pip install 'resumable[compiler]')
+    resumable worker [--store URL] [--module M]... [--concurrency N] [--drain]
+    resumable runs list [--store URL] [--status S] [--all] [--json]
+    resumable runs show RUN [--store URL] [--json]
+    resumable runs retry RUN [--store URL]
 
+The store defaults to $RESUMABLE_STORE, then sqlite:///.resumable/state.db.
 The compiler is imported only for `compile`, so deployed images without it
-can still run the other commands.
+can run the other commands.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
 __all__ = ["main"]
+
+
+def _store_option(parser: argparse.ArgumentParser) -> None:
+    from .runtime import DEFAULT_STORE
+
+    parser.add_argument(
+        "--store",
+        default=os.environ.get("RESUMABLE_STORE") or DEFAULT_STORE,
+        help="store URL (default: $RESUMABLE_STORE, else %(default)s)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,6 +46,43 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="write nothing; exit 1 if any generated module is missing or out of date",
     )
+
+    worker = sub.add_parser(
+        "worker",
+        help="drive dispatched runs",
+        description="Drive the runs of a store: pending ones, and running ones whose process "
+        "died. Stops on SIGTERM/SIGINT, leaving runs resumable.",
+    )
+    _store_option(worker)
+    worker.add_argument(
+        "--module",
+        action="append",
+        default=[],
+        metavar="M",
+        help="a module (dotted name or .py path) defining the functions to run; repeatable "
+        "(also $RESUMABLE_MODULES, comma-separated)",
+    )
+    worker.add_argument("--concurrency", type=int, default=1, metavar="N", help="runs at once")
+    worker.add_argument("--drain", action="store_true", help="exit once no runnable run is left")
+    worker.add_argument("--poll", type=float, default=0.2, help="seconds between store polls")
+
+    runs = sub.add_parser("runs", help="look at runs and retry them")
+    runs_sub = runs.add_subparsers(dest="runs_command", required=True)
+    listing = runs_sub.add_parser("list", help="runs, newest first")
+    _store_option(listing)
+    listing.add_argument("--status", action="append", help="only runs with this status")
+    listing.add_argument("--all", action="store_true", help="child runs too")
+    listing.add_argument("--limit", type=int, default=100)
+    listing.add_argument("--json", action="store_true", help="JSON output")
+    show = runs_sub.add_parser("show", help="one run: where it stands, its locals, children")
+    _store_option(show)
+    show.add_argument("run_id", metavar="RUN")
+    show.add_argument("--json", action="store_true", help="JSON output")
+    retry = runs_sub.add_parser(
+        "retry", help="make a failed or blocked run runnable again (a worker resumes it)"
+    )
+    _store_option(retry)
+    retry.add_argument("run_id", metavar="RUN")
     return parser
 
 
@@ -46,7 +99,71 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 2
         return compile_main(args.paths, check=args.check)
-    return 2  # pragma: no cover (argparse rejects unknown commands)
+    from .errors import ResumableError
+
+    try:
+        if args.command == "worker":
+            return _worker(args)
+        return _runs(args)
+    except ResumableError as e:
+        print(f"resumable: {e}", file=sys.stderr)
+        return 1
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from .worker import run_worker
+
+    modules = list(args.module)
+    modules += [m for m in os.environ.get("RESUMABLE_MODULES", "").split(",") if m.strip()]
+    if not modules:
+        print(
+            "resumable worker: name the modules that define your functions with --module "
+            "(or $RESUMABLE_MODULES)",
+            file=sys.stderr,
+        )
+        return 2
+    if args.concurrency < 1:
+        print("resumable worker: --concurrency must be at least 1", file=sys.stderr)
+        return 2
+    return run_worker(
+        args.store, modules, concurrency=args.concurrency, drain=args.drain, poll=args.poll
+    )
+
+
+def _runs(args: argparse.Namespace) -> int:
+    from . import runs_report
+    from .store import open_store
+
+    store = open_store(args.store)
+    try:
+        if args.runs_command == "list":
+            records = store.list_runs(statuses=args.status, top_only=not args.all, limit=args.limit)
+            if args.json:
+                sys.stdout.buffer.write(runs_report.list_json(records) + b"\n")
+            else:
+                print(runs_report.list_text(records))
+            return 0
+        record = store.get(args.run_id)
+        if record is None:
+            print(f"resumable: no run {args.run_id!r} in {args.store}", file=sys.stderr)
+            return 1
+        if args.runs_command == "show":
+            if args.json:
+                sys.stdout.buffer.write(runs_report.show_json(record, store) + b"\n")
+            else:
+                print(runs_report.show_text(record, store))
+            return 0
+        from .runtime import requeue
+
+        try:
+            requeue(store, args.run_id)
+        except ValueError as e:
+            print(f"resumable: {e}", file=sys.stderr)
+            return 1
+        print(f"run {args.run_id} is pending again: a worker resumes it from its last checkpoint")
+        return 0
+    finally:
+        store.close()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Checkpoint codec benchmark: encode and decode time and size, side by side.
 
-    python bench/codec.py              # the full run (about 25 seconds)
+    python bench/codec.py              # the full run (under a minute)
     python bench/codec.py --quick      # fewer repetitions, for a smoke check
     python bench/codec.py --profile    # also cProfile resumable's encode and decode
 
@@ -18,13 +18,14 @@ Three workloads, each held as the live locals of a suspended function:
 
 Contenders:
 
-- resumable: what a checkpoint really costs. Encode = the bytes `Run.checkpoint`
-  writes for the live locals and its envelope (`codec.encode_document`, or
-  `encode_fields` + `codec.dumps` in a codec without it); decode =
-  `decode_checkpoint(blob)` as a resume does (`codec.loads` + `decode_tree`).
-  The bytes are checked to be identical to the ones `Run.checkpoint` stores.
-  `Run.checkpoint` itself is timed too: what each await costs in a live run
-  (encode, and the fresh locals the run goes on from).
+- resumable: what a checkpoint really costs. Encode = the call `Run.checkpoint`
+  makes for the live locals and its envelope, `codec.encode_checkpoint(machine,
+  state, seq, locals)` (in older codecs `codec.encode_document` of an envelope,
+  or `encode_fields` + `codec.dumps`); decode = `decode_checkpoint(blob,
+  machine)` as a resume does, checksum verified. The bytes are checked to be
+  identical to the ones `Run.checkpoint` stores. `Run.checkpoint` itself is
+  timed too: what each await costs in a live run (encode, the memory store's
+  write, and the fresh locals the run goes on from).
 - stdlib pickle, protocol 5, of the same data.
 - plain orjson (`orjson.dumps` / `orjson.loads`), where the data is plain JSON.
 - dispatch-py 0.8.0: a `@durable` coroutine holding the same locals, suspended
@@ -33,7 +34,8 @@ Contenders:
   `marshal_any` does). The unpickled coroutine is resumed once and must
   return its locals, to prove the pickle was real.
 
-Timing: each operation runs in batches of at least `--batch-ms` milliseconds;
+Timing: each operation is one call, `fn(*args)` with no wrapper around it (the
+same for every contender), run in batches of at least `--batch-ms` milliseconds;
 the batches of all contenders of a workload are interleaved (round robin) so
 a change in machine load hits all of them alike. The figure is the median
 time per operation over `--repeat` batches (`time.perf_counter_ns`), with the
@@ -48,6 +50,7 @@ import argparse
 import cProfile
 import dataclasses
 import datetime
+import functools
 import gc
 import hashlib
 import importlib.metadata
@@ -71,6 +74,7 @@ from resumable import codec
 from resumable.codec import FORMAT_VERSION
 from resumable.machine import Locals, Machine
 from resumable.runtime import Run, RunRecord, Runtime, decode_checkpoint
+from resumable.store import RUNNING
 
 try:
     from dispatch.experimental.durable import durable
@@ -160,7 +164,12 @@ def machine_for(name: str, live: tuple[str, ...]) -> type[Machine]:
 
 
 STATE = 3
-#: `codec.encode_document` where the codec has it (what `Run.checkpoint` calls).
+#: A timed call: a function and its arguments.
+Call = tuple[Callable[..., Any], tuple[Any, ...]]
+#: What `Run.checkpoint` calls, in this codec: `codec.encode_checkpoint` (the
+#: machine, the await, the seq and the locals), or in older codecs
+#: `codec.encode_document` of an envelope it built.
+ENCODE_CHECKPOINT = getattr(codec, "encode_checkpoint", None)
 ENCODE_DOCUMENT = getattr(codec, "encode_document", None)
 
 
@@ -172,6 +181,9 @@ class ResumableCheckpoint:
         self.live = machine.awaits[STATE][1]
 
     def encode(self, values: dict[str, Any]) -> bytes:
+        """`values`: all the locals of the run (`L.__dict__`)."""
+        if ENCODE_CHECKPOINT is not None:  # the codec picks the live locals, writes it all
+            return ENCODE_CHECKPOINT(self.machine, STATE, 1, values)
         fields = {k: values[k] for k in self.live if k in values}
         meta = {
             "v": FORMAT_VERSION,
@@ -188,23 +200,52 @@ class ResumableCheckpoint:
     def decode(self, blob: bytes) -> dict[str, Any]:
         return decode_checkpoint(blob, self.machine)["locals"]
 
+    def timed(self, values: dict[str, Any], blob: bytes) -> tuple[Call, Call]:
+        """The calls timed: what `encode` and `decode` call, without their
+        wrapper (the other contenders' calls have none either)."""
+        decode = (decode_checkpoint, (blob, self.machine))
+        if ENCODE_CHECKPOINT is None:
+            return (self.encode, (values,)), decode
+        return (ENCODE_CHECKPOINT, (self.machine, STATE, 1, values)), decode
+
     def check_against_runtime(self, values: dict[str, Any], blob: bytes) -> None:
         """The bytes must be exactly those `Run.checkpoint` stores."""
-        record = RunRecord("bench", self.machine.function_id, self.machine.run_fingerprint, b"")
-        run = Run(Runtime("memory://"), self.machine, "bench", record)
+        runtime, run = self.run()
         L = Locals()
         L.__dict__.update(values)
-        fresh = run.checkpoint(self.machine(run), STATE, L)
-        if record.checkpoint != blob:
+        fresh = finish(run.checkpoint(self.machine(run), STATE, L))
+        stored = runtime.store.get(run.run_id)
+        if stored is None or stored.checkpoint != blob:
             raise AssertionError("the benchmark's checkpoint differs from Run.checkpoint's")
         if fresh.__dict__ != values:
             raise AssertionError("Run.checkpoint did not give the locals back")
 
     def runtime_round_trip(self, values: dict[str, Any]) -> Callable[[Locals], Locals]:
-        """`Run.checkpoint` itself: what one await costs in a live run."""
-        run = Run(Runtime("memory://"), self.machine, "bench", None)
+        """`Run.checkpoint` itself: what one await costs in a live run (the
+        memory store: its write is a dict update)."""
+        _, run = self.run()
         m = self.machine(run)
-        return lambda L: run.checkpoint(m, STATE, L)
+        return lambda L: finish(run.checkpoint(m, STATE, L))
+
+    def run(self) -> tuple[Runtime, Run]:
+        """A run of the stand-in function on a memory store, at checkpoint 0."""
+        machine = self.machine
+        runtime = Runtime("memory://")
+        record = RunRecord("bench", machine.function_id, machine.run_fingerprint, b"")
+        record.status = RUNNING
+        runtime.store.create(record)
+        function: Any = types.SimpleNamespace(retry=None)  # what Run reads of a Function
+        return runtime, Run(runtime, function, machine, record)
+
+
+def finish(coro: Any) -> Any:
+    """Drive a coroutine that never suspends (a memory store's I/O does not)."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coro.close()
+    raise AssertionError("Run.checkpoint suspended")
 
 
 # -- dispatch-py: a durable coroutine suspended at an await --------------------------
@@ -267,21 +308,22 @@ def check_dispatch_pickle(blob: bytes, values: dict[str, Any]) -> None:
 
 @dataclass
 class Op:
-    """One timed operation: `fn(arg)`, `n` calls per batch."""
+    """One timed operation: `fn(*args)` (the call itself, no wrapper around
+    it), `n` calls per batch."""
 
-    fn: Callable[[Any], Any]
-    arg: Any
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
     n: int = 1
     samples: list[float] = dataclasses.field(default_factory=list)
 
     def batch(self) -> int:
-        fn, arg = self.fn, self.arg
+        fn, args = self.fn, self.args
         gc_was_enabled = gc.isenabled()
         gc.disable()
         try:
             start = time.perf_counter_ns()
             for _ in range(self.n):
-                fn(arg)
+                fn(*args)
             return time.perf_counter_ns() - start
         finally:
             if gc_was_enabled:
@@ -345,12 +387,27 @@ class Workload:
     extra: dict[str, Op] = dataclasses.field(default_factory=dict)
 
 
-def add_codec(workload: Workload, name: str, encode: Any, decode: Any, value: Any) -> None:
-    """A contender: check its round trip, then queue its encode and decode."""
+def add_codec(
+    workload: Workload,
+    name: str,
+    encode: Callable[[Any], bytes],
+    decode: Callable[[bytes], Any],
+    value: Any,
+    timed: Callable[[bytes], tuple[Call, Call]] | None = None,
+) -> None:
+    """A contender: check its round trip, then queue its encode and decode
+    (or the calls `timed(blob)` gives: the same, without a wrapper)."""
     blob = encode(value)
     if decode(blob) != value:
         raise AssertionError(f"{name} does not round-trip the {workload.key} workload")
-    workload.rows[name] = Row(name, Op(encode, value), Op(decode, blob), len(blob))
+    (encode_fn, encode_args), (decode_fn, decode_args) = (
+        timed(blob) if timed else ((encode, (value,)), (decode, (blob,)))
+    )
+    if encode_fn(*encode_args) != blob:
+        raise AssertionError(f"{name}: the timed encode writes other bytes")
+    workload.rows[name] = Row(
+        name, Op(encode_fn, encode_args), Op(decode_fn, decode_args), len(blob)
+    )
 
 
 def run_workload(workload: Workload, args: argparse.Namespace) -> None:
@@ -359,14 +416,23 @@ def run_workload(workload: Workload, args: argparse.Namespace) -> None:
     checkpoint = ResumableCheckpoint(machine)
     blob = checkpoint.encode(values)
     checkpoint.check_against_runtime(values, blob)
-    add_codec(workload, "resumable checkpoint", checkpoint.encode, checkpoint.decode, values)
+    add_codec(
+        workload,
+        "resumable checkpoint",
+        checkpoint.encode,
+        checkpoint.decode,
+        values,
+        lambda blob: checkpoint.timed(values, blob),
+    )
 
+    data = workload.plain if workload.plain is not None else values
     add_codec(
         workload,
         "pickle (protocol 5)",
-        lambda v: pickle.dumps(v, protocol=5),
+        functools.partial(pickle.dumps, protocol=5),
         pickle.loads,
-        workload.plain if workload.plain is not None else values,
+        data,
+        lambda blob: ((pickle.dumps, (data, 5)), (pickle.loads, (blob,))),
     )
     if workload.plain is not None:
         add_codec(workload, "orjson", orjson.dumps, orjson.loads, workload.plain)
@@ -382,15 +448,15 @@ def run_workload(workload: Workload, args: argparse.Namespace) -> None:
         check_dispatch_pickle(dispatch_blob, values)
         workload.rows["dispatch"] = Row(
             "dispatch-py 0.8.0 (pickled coroutine)",
-            Op(pickle.dumps, coro),
-            Op(pickle.loads, dispatch_blob),
+            Op(pickle.dumps, (coro,)),
+            Op(pickle.loads, (dispatch_blob,)),
             len(dispatch_blob),
         )
 
     L = Locals()
     L.__dict__.update(values)
     workload.extra["Run.checkpoint() (the cost of one await in a live run)"] = Op(
-        checkpoint.runtime_round_trip(values), L
+        checkpoint.runtime_round_trip(values), (L,)
     )
 
     ops = [op for row in workload.rows.values() for op in (row.encode, row.decode) if op]
@@ -506,7 +572,7 @@ def profile_resumable(workloads: dict[str, Workload]) -> None:
             profiler = cProfile.Profile()
             profiler.enable()
             for _ in range(count):
-                op.fn(op.arg)
+                op.fn(*op.args)
             profiler.disable()
             print(f"\n### cProfile: {workload.title}, {label} ({count} calls)\n")
             stats = pstats.Stats(profiler, stream=sys.stdout)
@@ -514,15 +580,15 @@ def profile_resumable(workloads: dict[str, Workload]) -> None:
 
 
 def code_fingerprint() -> str:
-    """Which resumable code was measured: sha256 of the codec's and runtime's sources."""
+    """Which resumable code was measured: sha256 of the codec's sources and run.py."""
     package = os.path.dirname(os.path.abspath(resumable.__file__))
     names = sorted(os.listdir(os.path.join(package, "codec")))
     paths = [os.path.join(package, "codec", n) for n in names if n.endswith(".py")]
     digest = hashlib.sha256()
-    for path in [*paths, os.path.join(package, "runtime.py")]:
+    for path in [*paths, os.path.join(package, "run.py")]:
         with open(path, "rb") as f:
             digest.update(f.read())
-    return f"{package} (codec + runtime.py sources sha256:{digest.hexdigest()[:12]})"
+    return f"{package} (codec + run.py sources sha256:{digest.hexdigest()[:12]})"
 
 
 def machine_description() -> list[str]:

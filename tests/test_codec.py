@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 import types
+import zlib
 from typing import Any
 
 import orjson
@@ -17,10 +19,16 @@ from hypothesis import strategies as st
 from resumable import CheckpointError, SerializationError
 from resumable.codec import (
     FORMAT_VERSION,
+    SEALED,
+    Limits,
+    Unencodable,
     decode,
+    decode_document,
     decode_tree,
     decode_value,
     encode,
+    encode_checkpoint,
+    encode_document,
     encode_fields,
     encode_value,
     seal,
@@ -142,8 +150,10 @@ def test_json_values_round_trip(value: Any) -> None:
 
 def test_json_values_are_written_as_themselves() -> None:
     value = {"a": [1, "x", None, True, 2.5], "b": {}}
-    document = orjson.loads(encode(value))
-    assert len(document.pop("crc")) == 8  # the checksum, in hex, first
+    data = encode(value)
+    document = orjson.loads(data)
+    assert list(document)[-1] == "seal"  # the checksum's seal, last
+    assert len(document.pop("seal")) == 8 and zlib.crc32(data) == SEALED
     assert document == {"v": FORMAT_VERSION, "plain": True, "value": value}
 
 
@@ -703,3 +713,148 @@ def test_same_helper_tells_types_and_signs_apart() -> None:
     assert not same((1, 2), [1, 2]) and not same({1: 2, 3: 4}, {3: 4, 1: 2})
     assert not same({(1,)}, {(True,)}) and not same(range(0), range(1, 1))
     assert not same(ValueError(1), KeyError(1)) and not same(ValueError(1), ValueError(1.0))
+
+
+# ----------------------------------------------------------------- checkpoints
+
+
+def _machine(live: tuple[str, ...], site: tuple[int, str] | None = None) -> type:
+    """A stand-in for a compiled function's Machine class: one await (state 3)."""
+    return type(
+        "hold",
+        (),
+        {
+            "function_id": "shop.orders:hold",
+            "run_fingerprint": "sha256:f4d1c1a314d99dea9024f4e0823ea203",
+            "sites": {} if site is None else {3: site},
+            "awaits": {3: (4, live)},
+        },
+    )
+
+
+def _envelope_document(machine: Any, seq: int, values: dict[str, Any]) -> bytes:
+    """What encode_checkpoint writes, by the general route: encode_document."""
+    meta: dict[str, Any] = {"v": FORMAT_VERSION, "fn": machine.function_id}
+    site = machine.sites.get(3)
+    if site is not None:
+        meta["at"], meta["fp"] = site
+    else:
+        meta["fp"] = machine.run_fingerprint
+    meta["seq"], meta["state"] = seq, 3
+    live = machine.awaits[3][1]
+    fields = {k: values[k] for k in live if k in values}
+    return encode_document(meta, "locals", fields, named=True)[0]
+
+
+def _checkpoint_round_trip(values: dict[str, Any], live: tuple[str, ...]) -> tuple[Any, bool]:
+    machine = _machine(live, site=(0, "b029ee4fc7d0.1263b56d"))
+    data = encode_checkpoint(machine, 3, 7, values)
+    assert data == _envelope_document(machine, 7, values)
+    assert zlib.crc32(data) == SEALED
+    document, out = decode_document(data, "locals")
+    assert (document["fn"], document["at"], document["seq"], document["state"]) == (
+        "shop.orders:hold",
+        0,
+        7,
+        3,
+    )
+    return out, document["plain"]
+
+
+def test_checkpoint_of_plain_locals() -> None:
+    values = {"user_id": "u_123", "order_id": 456, "amount": 19.99, "items": ["a"], "r": None}
+    out, plain = _checkpoint_round_trip(values, tuple(values))
+    assert plain and same(out, values)
+    machine = _machine(("a",))
+    assert encode_checkpoint(machine, 3, 1, {"a": 1}) == _envelope_document(machine, 1, {"a": 1})
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"a": float("nan")},
+        {"a": [1.0, float("inf")]},
+        {"a": {"b": [float("-inf")]}},
+        {"a": (1, 2)},
+        {"a": [(1,)]},
+        {"a": {"$x": 1}},
+        {"a": [{"$ref": 0}]},
+        {"a": 2**64},
+        {"a": [2**70]},
+        {"a": {1: "x"}},
+        {"a": "\ud800"},
+        {"a": True, "b": b"x"},
+        {"a": [[[[1, [2, {"c": (3,)}]]]]]},
+    ],
+)
+def test_checkpoint_of_locals_that_are_not_plain(values: dict[str, Any]) -> None:
+    out, plain = _checkpoint_round_trip(values, tuple(values))
+    assert not plain and same(out, values)
+
+
+def test_checkpoint_keeps_identity_between_locals() -> None:
+    shared = [1, 2]
+    nested = [shared]
+    cycle: list[Any] = [1]
+    cycle.append(cycle)
+    cases: list[dict[str, Any]] = [
+        {"a": shared, "b": shared},  # one list in two locals
+        {"a": shared, "b": nested},  # in a local and inside another
+        {"a": {"x": shared, "y": shared}},  # twice inside one local
+        {"a": cycle},
+        {"a": [shared, [shared]]},
+    ]
+    for values in cases:
+        out, plain = _checkpoint_round_trip(values, tuple(values))
+        assert not plain
+        if values["a"] is not cycle:  # (same() does not follow cycles)
+            assert same(out, values)
+    out, _ = _checkpoint_round_trip(cases[0], ("a", "b"))
+    assert out["a"] is out["b"]
+    out, _ = _checkpoint_round_trip(cases[1], ("a", "b"))
+    assert out["b"][0] is out["a"]
+    out, _ = _checkpoint_round_trip(cases[3], ("a",))
+    assert out["a"][1] is out["a"]
+
+
+def test_checkpoint_takes_the_live_locals_only() -> None:
+    values = {"dead": object(), "b": 2, "a": [1]}
+    out, plain = _checkpoint_round_trip(values, ("a", "b", "unassigned"))
+    assert plain and list(out) == ["a", "b"] and out == {"a": [1], "b": 2}
+
+
+def test_checkpoint_of_a_large_plain_local() -> None:
+    rows = [{"id": i, "tags": ["x"], "p": i * 1.5, "n": None} for i in range(500)]
+    out, plain = _checkpoint_round_trip({"rows": rows, "k": 1}, ("rows", "k"))
+    assert plain and out == {"rows": rows, "k": 1}
+    rows[7]["p"] = float("nan")
+    out, plain = _checkpoint_round_trip({"rows": rows}, ("rows",))
+    assert not plain and same(out, {"rows": rows})
+
+
+def test_checkpoint_names_the_unencodable_local() -> None:
+    with pytest.raises(Unencodable) as caught:
+        encode_checkpoint(_machine(("ok", "lock")), 3, 1, {"ok": 1, "lock": threading.Lock()})
+    assert caught.value.variable == "lock"
+
+
+@given(st.dictionaries(st.sampled_from(["a", "b", "total", "_x1", "é"]), _small_values, max_size=4))
+def test_checkpoint_property(values: dict[str, Any]) -> None:
+    out, _ = _checkpoint_round_trip(values, ("total", "a", "é", "b"))
+    live = {k: values[k] for k in ("total", "a", "é", "b") if k in values}
+    assert same(out, live) and list(out) == list(live)
+
+
+def test_checkpoint_depth_limit() -> None:
+    machine = _machine(("a", "b"))
+    flat = Limits(max_depth=1)
+    assert decode(encode(1, limits=flat)) == 1
+    with pytest.raises(Unencodable, match="nested"):
+        encode_checkpoint(machine, 3, 1, {"a": 1, "b": [1]}, flat)
+    two = Limits(max_depth=2)
+    data = encode_checkpoint(machine, 3, 1, {"a": 1, "b": [1]}, two)
+    assert decode_document(data, "locals")[1] == {"a": 1, "b": [1]}
+    with pytest.raises(Unencodable, match="nested"):
+        encode_checkpoint(machine, 3, 1, {"a": [[1]], "b": 2}, two)
+    with pytest.raises(Unencodable, match="nested"):
+        encode_checkpoint(machine, 3, 1, {"a": [1], "b": {"c": [2]}}, two)

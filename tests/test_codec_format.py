@@ -1,9 +1,12 @@
 """The checkpoint format cannot drift silently.
 
 - Golden samples: the fixed table of tests/codec_types/samples.py (every tag
-  of the format) encoded to tests/codec_samples/v2/<name>.json, compared byte
+  of the format) encoded to tests/codec_samples/v3/<name>.json, compared byte
   for byte, and decoded back to values equal to fresh ones. The files are
   written when missing or with `pytest --update-golden`; review the diff.
+- The seal: the CRC-32 of every document is SEALED, and checked on decoding.
+- Format 2: the same table as written by format 2 (tests/codec_samples/v2/,
+  the checksum first, in hex) still decodes, checksum verified.
 - Format 1: a checkpoint written by the first codec (list-form `$exc`,
   no `plain` flag) still decodes, through `decode_tree(..., version=1)`,
   through `resumable.runtime.decode_checkpoint` with a compiled machine, and
@@ -18,6 +21,7 @@ import base64
 import re
 import sys
 import types
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +31,7 @@ import pytest
 
 import resumable
 from resumable import CheckpointError
-from resumable.codec import FORMAT_VERSION, decode, decode_tree, encode, seal
+from resumable.codec import FORMAT_VERSION, SEALED, decode, decode_tree, encode, seal
 from resumable.runtime import RunRecord, decode_checkpoint
 from tests.codec_types.compare import assert_same
 from tests.codec_types.samples import (
@@ -40,6 +44,7 @@ from tests.codec_types.samples import (
 from tests.compiled import compile_and_import
 
 SAMPLES_DIR = Path(__file__).resolve().parent / "codec_samples"
+V3 = SAMPLES_DIR / "v3"  # the current format
 V2 = SAMPLES_DIR / "v2"
 V1_CHECKPOINT = SAMPLES_DIR / "v1" / "checkpoint.json"
 
@@ -54,7 +59,7 @@ def update_golden(request: pytest.FixtureRequest) -> bool:
 
 @pytest.mark.parametrize("name", SAMPLES)
 def test_golden_sample(name: str, update_golden: bool) -> None:
-    path = V2 / f"{name}.json"
+    path = V3 / f"{name}.json"
     data = encode(SAMPLES[name]())
     if update_golden or not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,17 +73,17 @@ def test_golden_sample(name: str, update_golden: bool) -> None:
 
 
 def test_golden_samples_cover_every_tag_and_nothing_else() -> None:
-    files = {p.stem for p in V2.glob("*.json")}
+    files = {p.stem for p in V3.glob("*.json")}
     assert files == set(SAMPLES), "a golden file without a sample, or a sample without a file"
     tags: set[str] = set()
-    for path in V2.glob("*.json"):
+    for path in V3.glob("*.json"):
         document = orjson.loads(path.read_bytes())
         assert document["v"] == FORMAT_VERSION and type(document["plain"]) is bool
         tags |= set(_keys(document["value"]))
     tags = {t for t in tags if t.startswith("$")}
     assert tags >= TAGS, sorted(TAGS - tags)
-    assert orjson.loads((V2 / "json.json").read_bytes())["plain"] is True
-    assert orjson.loads((V2 / "tuple.json").read_bytes())["plain"] is False
+    assert orjson.loads((V3 / "json.json").read_bytes())["plain"] is True
+    assert orjson.loads((V3 / "tuple.json").read_bytes())["plain"] is False
 
 
 def _keys(tree: Any) -> Iterator[str]:
@@ -94,26 +99,83 @@ def _keys(tree: Any) -> Iterator[str]:
 
 def test_golden_files_are_read_not_just_rewritten() -> None:
     """Editing a golden file changes what decodes (the test reads the file)."""
-    golden = (V2 / "tuple.json").read_bytes()
-    unsealed = b"{" + golden[len(b'{"crc":"01234567",') :]  # the crc member comes first
+    golden = (V3 / "tuple.json").read_bytes()
+    unsealed = golden[: golden.rindex(b',"seal":"')] + b"}"  # the seal comes last
     edited = seal(unsealed.replace(b'"$tuple"', b'"$set"', 1))
     assert edited != golden
     assert decode(edited) != decode(golden)
-    with pytest.raises(CheckpointError, match="checksum"):  # edited without re-sealing
+    with pytest.raises(CheckpointError, match="checksum"):  # edited without sealing again
         decode(golden.replace(b'"$tuple"', b'"$set"', 1))
 
 
+# ----------------------------------------------------------------- the seal
+
+
+def test_every_document_is_sealed() -> None:
+    """Its last member is the seal: 8 characters of 01234567pqrstuvw that make
+    the CRC-32 of all its bytes SEALED."""
+    for name in SAMPLES:
+        data = (V3 / f"{name}.json").read_bytes()
+        assert zlib.crc32(data) == SEALED, name
+        assert re.fullmatch(rb'\{.*,"seal":"[0-7p-w]{8}"\}', data, re.DOTALL), name
+        assert list(orjson.loads(data))[-1] == "seal"
+    for value in (None, "", {}, [], {"a": [1]}, ("x",), 2**100):
+        data = encode(value)
+        assert zlib.crc32(data) == SEALED
+        assert decode(data) == value
+
+
+def test_seal_seals_any_object() -> None:
+    for raw in (b"{}", b'{"a":1}', b'{"v":3,"plain":true,"value":[]}', b'{"s":"\\u00e9 \\""}'):
+        data = seal(raw)
+        assert zlib.crc32(data) == SEALED
+        document = orjson.loads(data)
+        assert set(document.pop("seal")) <= set("01234567pqrstuvw")
+        assert document == orjson.loads(raw)
+
+
+def test_a_changed_version_does_not_skip_the_checksum() -> None:
+    """A flip of "v":3 to 1 (format 1 had no checksum) or 2 is refused."""
+    data = encode((1, "x"))
+    assert data.startswith(b'{"v":3,')
+    for version in (b"1", b"2"):
+        with pytest.raises(CheckpointError, match="checksum"):
+            decode(data.replace(b'"v":3', b'"v":' + version, 1))
+    v2 = (V2 / "tuple.json").read_bytes()
+    with pytest.raises(CheckpointError, match="checksum"):
+        decode(v2.replace(b'"v":2', b'"v":1', 1))
+
+
 def test_format_version_is_recorded() -> None:
-    assert FORMAT_VERSION == 2
+    assert FORMAT_VERSION == 3
     for value in (1, (1,), {"a": [1]}):
         assert orjson.loads(encode(value))["v"] == FORMAT_VERSION
 
 
-@pytest.mark.parametrize("version", [0, 3, 99, -1, "2", None, [2]])
+@pytest.mark.parametrize("version", [0, 4, 99, -1, "3", None, [3], 3.0, True])
 def test_unknown_format_versions_are_refused(version: Any) -> None:
     data = seal(orjson.dumps({"v": version, "plain": True, "value": 1}))
     with pytest.raises(CheckpointError, match="format version"):
         decode(data)
+
+
+# ----------------------------------------------------------------- format 2
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_v2_golden_sample_decodes(name: str) -> None:
+    """Written by format 2 (the CRC-32 first, in hex): still decodes, checked."""
+    data = (V2 / f"{name}.json").read_bytes()
+    assert data.startswith(b'{"crc":"') and orjson.loads(data)["v"] == 2
+    assert_same(SAMPLES[name](), decode(data))
+    middle = len(data) // 2
+    flipped = data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :]
+    with pytest.raises(CheckpointError):
+        decode(flipped)
+
+
+def test_v2_samples_cover_every_tag() -> None:
+    assert {p.stem for p in V2.glob("*.json")} == set(SAMPLES)
 
 
 # ----------------------------------------------------------------- format 1

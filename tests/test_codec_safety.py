@@ -5,11 +5,11 @@ the codec was not told about, never runs code, and stays within its limits
 
 The mutation fuzz takes real encoded values (the golden sample table, random
 values, and checkpoints written by a compiled run), flips bits, truncates,
-swaps tags and replaces subtrees, and requires each mutant to decode (to some
-value) or raise CheckpointError. The format has no checksum, so a flip inside
-a string or a number decodes to a different value without error: only the
-kind of failure can be required of a byte flip. A truncation, which never
-leaves valid JSON, must raise.
+swaps tags and replaces subtrees. Every document is sealed (the CRC-32 of its
+bytes is a constant), so a flipped byte, a truncation or a swapped tag must
+raise CheckpointError; a mutant that still decodes (several flips that undo
+each other) must decode to the right value. A subtree replaced in a tree
+sealed again must decode (to some value) or raise CheckpointError.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from resumable.codec import FORMAT_VERSION, Limits, decode, decode_tree, encode,
 from resumable.runtime import decode_checkpoint
 from tests.codec_types import models as m
 from tests.codec_types import strategies
+from tests.codec_types.compare import assert_same
 from tests.codec_types.samples import TAGS, samples
 from tests.compiled import compile_and_import
 
@@ -49,6 +50,19 @@ def document(tree: Any, *, plain: bool = False) -> bytes:
 def decode_raw(tree: Any) -> Any:
     """Decode a JSON tree as the value of a current-format document."""
     return decode(document(tree))
+
+
+def refused_or_right(
+    data: bytes, expected: Any, decode_fn: Callable[[bytes], Any] = decode
+) -> bool:
+    """False on CheckpointError, True when `data` decodes to `expected`; a
+    decoded value that differs fails the test, and so does any other exception."""
+    try:
+        value = decode_fn(data)
+    except CheckpointError:
+        return False
+    assert_same(expected, value)
+    return True
 
 
 def decodes_or_refuses(data: bytes, decode_fn: Callable[[bytes], Any] = decode) -> bool:
@@ -72,7 +86,7 @@ HOSTILE: dict[str, Any] = {
     "nan_literal": b"NaN",
     "not_an_object": b"[1, 2]",
     "no_version": b'{"value": 1}',
-    "future_version": b'{"v": 3, "plain": true, "value": 1}',
+    "future_version": b'{"v": 4, "plain": true, "value": 1}',
     "version_zero": b'{"v": 0, "plain": true, "value": 1}',
     "version_as_string": b'{"v": "2", "plain": true, "value": 1}',
     "version_as_bool": b'{"v": true, "plain": true, "value": 1}',
@@ -134,7 +148,9 @@ HOSTILE: dict[str, Any] = {
     # dates
     "datetime_month_13": {"$datetime": [2024, 13, 1, 0, 0, 0, 0, 0, None]},
     "datetime_huge_year": {"$datetime": [2**63 - 1, 1, 1, 0, 0, 0, 0, 0, None]},
-    "datetime_float_year": b'{"v":2,"plain":false,"value":{"$datetime":[1e300,1,1,0,0,0,0,0,null]}}',
+    "datetime_float_year": seal(
+        b'{"v":3,"plain":false,"value":{"$datetime":[1e300,1,1,0,0,0,0,0,null]}}'
+    ),
     "datetime_fold_2": {"$datetime": [2024, 1, 1, 0, 0, 0, 0, 2, None]},
     "datetime_bad_tz": {"$datetime": [2024, 1, 1, 0, 0, 0, 0, 0, 5]},
     "datetime_tz_not_tzinfo": {"$datetime": [2024, 1, 1, 0, 0, 0, 0, 0, {"$tuple": []}]},
@@ -531,17 +547,25 @@ def _sample_blobs() -> dict[str, bytes]:
 
 def test_mutation_fuzz_sample_table() -> None:
     """Every bit flip (4 masks), every truncation and every tag swap of every
-    golden sample: a value or CheckpointError."""
-    outcomes = {"decoded": 0, "refused": 0}
+    golden sample: CheckpointError (the seal)."""
+    count = 0
     for name, data in _sample_blobs().items():
         assert decodes_or_refuses(data), name
         for n in range(len(data)):
             assert not decodes_or_refuses(data[:n]), (name, data[:n])
         for mutant in (*_flips(data), *_tag_swaps(data, everything=True)):
-            outcomes["decoded" if decodes_or_refuses(mutant) else "refused"] += 1
-    # Every document carries a checksum: a mutation is refused (the few that
-    # still decode must decode right, which decodes_or_refuses checks).
-    assert outcomes["refused"] > 1000, outcomes  # not vacuous
+            assert not decodes_or_refuses(mutant), (name, mutant)
+            count += 1
+    assert count > 1000, count  # not vacuous
+
+
+def test_every_byte_value_at_every_position_is_refused() -> None:
+    """Not only single bits: any other byte anywhere in a document."""
+    data = encode({"a": (1, "é"), "b": [2.5, None]})
+    for i in range(len(data)):
+        for mask in range(1, 256):
+            mutant = data[:i] + bytes([data[i] ^ mask]) + data[i + 1 :]
+            assert not decodes_or_refuses(mutant), mutant
 
 
 def _replacements() -> list[Any]:
@@ -625,7 +649,7 @@ def test_mutation_fuzz_property(value: Any, mutations: list[tuple[str, int, int]
             swaps = list(_tag_swaps(data, everything=True))
             if swaps:
                 data = swaps[where % len(swaps)]
-    decodes_or_refuses(data)
+    refused_or_right(data, value)
 
 
 # ----------------------------------------------------------------- real checkpoints
@@ -684,7 +708,7 @@ def test_mutation_fuzz_real_checkpoints(machine_module: types.ModuleType) -> Non
         for n in range(0, len(data), 3):
             assert not decodes_or_refuses(data[:n], decode_fn)
         for mutant in (*_flips(data, (0x01, 0x20)), *_tag_swaps(data, everything=False)):
-            decodes_or_refuses(mutant, decode_fn)
+            assert not decodes_or_refuses(mutant, decode_fn), mutant
 
 
 # ----------------------------------------------------------------- limits
@@ -761,7 +785,7 @@ def test_depth_limits_of_plain_and_tagged_documents() -> None:
         tagged = (tagged,)
     with pytest.raises(CheckpointError, match="nested more than 10"):
         decode(encode(tagged), limits=Limits(max_depth=10))
-    deep = seal(b'{"v":2,"plain":true,"value":' + b"[" * 2000 + b"]" * 2000 + b"}")
+    deep = seal(b'{"v":3,"plain":true,"value":' + b"[" * 2000 + b"]" * 2000 + b"}")
     with pytest.raises(CheckpointError):
         decode(deep)
 

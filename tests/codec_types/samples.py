@@ -1,6 +1,6 @@
 """A fixed table of values covering every tag of the format, built fresh on
 each call and the same in every process (no str hashing in sets, no
-tracebacks, no clocks): the golden samples (tests/codec_samples/v2/) and the
+tracebacks, no clocks): the golden samples (tests/codec_samples/v3/) and the
 fresh-process tests use it.
 
 Run as a script it decodes or encodes samples in a fresh process:

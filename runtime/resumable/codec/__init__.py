@@ -2,6 +2,7 @@
 
     encode(value) -> bytes                      decode(bytes) -> value
     encode_document(meta, key, value) -> (bytes, plain)
+    encode_checkpoint(machine, state, seq, locals) -> bytes
     decode_document(bytes, key) -> (document, value)
 
 A value that is already plain JSON (plain.py) is written and read by orjson
@@ -10,10 +11,16 @@ as it is; any other goes through encoder.py / decoder.py (tags like
 recorded in the document (`"plain": true`).
 
 The format is versioned (FORMAT_VERSION); every earlier version still
-decodes. A version-2 document starts with `"crc": "89abcdef"`, the CRC-32 of
-the document without that member: a flipped byte or a truncation is
-detected. Decoding is bounded by `Limits` (size, nesting, digits) and raises
-CheckpointError for anything malformed or hostile.
+decodes. A version-3 document ends with `"seal": "<8 characters>"`, which
+makes the CRC-32 of all its bytes SEALED (plain.py): a flipped byte or a
+truncation is detected by one crc32 of the stored bytes. (A version-2
+document starts with `"crc": "89abcdef"`, the CRC-32 of the document without
+that member.) Decoding is bounded by `Limits` (size, nesting, digits) and
+raises CheckpointError for anything malformed or hostile.
+
+A checkpoint (`encode_checkpoint`) is written into bytes kept per machine and
+await: the envelope before and after `seq`, then the orjson bytes of the live
+locals when they are plain, then the seal; nothing else is built per await.
 
 Layout: registry.py (class names, aliases, registered codecs), kinds.py
 (knowledge shared by both directions), plain.py, encoder.py, decoder.py.
@@ -21,9 +28,9 @@ Layout: registry.py (class names, aliases, registered codecs), kinds.py
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from typing import Any
+from zlib import crc32
 
 import orjson
 
@@ -31,7 +38,18 @@ from ..errors import CheckpointError, SerializationError
 from .decoder import Decoder
 from .encoder import Encoder, Unencodable, type_name
 from .kinds import traceback_text
-from .plain import dumps_plain, seal
+from .plain import (
+    DOLLAR,
+    SEAL_OPEN,
+    SEAL_T0,
+    SEAL_T1,
+    SEAL_T2,
+    SEALED,
+    dumps_plain,
+    plain_fields,
+    seal,
+    sealed,
+)
 from .registry import (
     qualified_name,
     register_alias,
@@ -44,6 +62,7 @@ from .registry import (
 __all__ = [
     "DEFAULT_LIMITS",
     "FORMAT_VERSION",
+    "SEALED",
     "SUPPORTED_VERSIONS",
     "Limits",
     "Unencodable",
@@ -53,6 +72,7 @@ __all__ = [
     "decode_value",
     "dumps",
     "encode",
+    "encode_checkpoint",
     "encode_document",
     "encode_fields",
     "encode_tree",
@@ -71,8 +91,8 @@ __all__ = [
 ]
 
 #: The format written now; every earlier one still decodes.
-FORMAT_VERSION = 2
-SUPPORTED_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+SUPPORTED_VERSIONS = (1, 2, 3)
 
 
 @dataclass(frozen=True)
@@ -90,6 +110,8 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+
+_loads, _dumps = orjson.loads, orjson.dumps  # one lookup less on the hot paths
 
 
 # -- trees -----------------------------------------------------------------------
@@ -126,14 +148,14 @@ def encode_named(fields: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> dic
 
 def encode_tree(value: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[Any, bool]:
     """(JSON tree, plain): `value` itself when it is plain JSON. Raises Unencodable."""
-    if dumps_plain({"value": value}, "value", limits.max_depth) is not None:
+    if dumps_plain(value, limits.max_depth) is not None:
         return value, True
     return encode_value(value, limits), False
 
 
 def encode_fields(fields: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> tuple[Any, bool]:
     """`encode_tree` for named values (see `encode_named`)."""
-    if dumps_plain({"value": fields}, "value", limits.max_depth) is not None:
+    if dumps_plain(fields, limits.max_depth) is not None:
         return fields, True
     return encode_named(fields, limits), False
 
@@ -198,7 +220,7 @@ def loads(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Any:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as e:
-        raise CheckpointError(f"checkpoint is not valid JSON: {e}") from None
+        raise CheckpointError(f"checkpoint is corrupt: it is not valid JSON ({e})") from None
 
 
 def encode_document(
@@ -210,15 +232,18 @@ def encode_document(
     limits: Limits = DEFAULT_LIMITS,
 ) -> tuple[bytes, bool]:
     """The JSON bytes of `meta` plus `"plain"` and `key`: the encoded `value`
-    (`named`: a dict of named values; errors name the variable). `meta` is
-    filled in place: pass a new dict.
+    (`named`: a dict of named values; errors name the variable), sealed with
+    its checksum. `meta` is changed: pass a new dict.
 
     Returns (bytes, plain). Raises Unencodable, or SerializationError when
     the bytes exceed the limit."""
-    meta["plain"] = True
-    meta[key] = value
-    data = dumps_plain(meta, key, limits.max_depth)
-    if data is not None:
+    meta.pop(key, None)  # `key` comes last
+    body = dumps_plain(value, limits.max_depth)
+    if body is not None:
+        meta["plain"] = True
+        meta[key] = None
+        head = orjson.dumps(meta)  # ...,"<key>":null}
+        data = sealed(b"%b%b%b" % (head[:-5], body, SEAL_OPEN))
         if len(data) > limits.max_bytes:
             _check_size(data, limits)
         return data, True
@@ -227,21 +252,98 @@ def encode_document(
     return seal(dumps(meta, limits)), False
 
 
-_OPEN_CRC = zlib.crc32(b"{")
+# -- checkpoints -------------------------------------------------------------------
+
+#: machine class -> await state -> the bytes of its checkpoint documents
+#: before and after `seq` (for a plain payload), and the locals live there.
+_ENVELOPES: dict[Any, dict[int, tuple[bytes, bytes, tuple[str, ...]]]] = {}
 
 
-def _sealed(data: bytes, crc: Any) -> bool:
-    """Whether `data` starts with the "crc" member `seal` writes, which is
-    the parsed `crc`, and the rest of the document matches it."""
-    if type(crc) is not str or len(crc) != 8 or data[:8] != b'{"crc":"':
-        return False
+def _checkpoint_meta(machine: Any, state: int, seq: int) -> dict[str, Any]:
+    meta: dict[str, Any] = {"v": FORMAT_VERSION, "fn": machine.function_id}
+    site = machine.sites.get(state)
+    if site is not None:
+        meta["at"], meta["fp"] = site
+    else:
+        meta["fp"] = machine.run_fingerprint
+    meta["seq"] = seq
+    meta["state"] = state
+    return meta
+
+
+def _envelope(machine: Any, state: int) -> tuple[bytes, bytes, tuple[str, ...]]:
+    meta = _checkpoint_meta(machine, state, 0)
+    meta["plain"] = True
+    meta["locals"] = None
+    data = orjson.dumps(meta)  # {...,"seq":0,"state":...,"plain":true,"locals":null}
+    at = data.index(b',"seq":0,') + len(b',"seq":')  # never inside a string (" is \" there)
+    envelope = data[:at], data[at + 1 : -len(b"null}")], tuple(machine.awaits[state][1])
+    if len(_ENVELOPES) >= 1024:  # machines compiled again and again (tests)
+        _ENVELOPES.clear()
+    _ENVELOPES.setdefault(machine, {})[state] = envelope
+    return envelope
+
+
+def encode_checkpoint(
+    machine: Any, state: int, seq: int, values: dict[str, Any], limits: Limits = DEFAULT_LIMITS
+) -> bytes:
+    """Checkpoint number `seq` of a run of `machine` (a compiled function's
+    Machine class) standing at await `state`: the locals live there, taken
+    from `values` (one not assigned is left out), in the envelope `v`, `fn`,
+    `at` (when the machine has site fingerprints), `fp`, `seq`, `state`,
+    `plain`, sealed with its checksum.
+
+    The bytes of `encode_document` of that envelope; a plain payload is
+    written between the envelope's bytes, kept per machine and state. Raises
+    Unencodable (its `variable` names the local), or SerializationError when
+    the bytes exceed the limit."""
     try:
-        expected = int(crc, 16)
-    except ValueError:
+        head, rest, names = _ENVELOPES[machine][state]
+    except KeyError:
+        head, rest, names = _envelope(machine, state)
+    # dumps_plain of the live locals, its common case inlined: this runs at every await.
+    fields = plain_fields(values, names, limits.max_depth)
+    body = None
+    if fields is not None:
+        try:
+            body = _dumps(fields)
+        except orjson.JSONEncodeError:
+            pass  # a non-str key, an int beyond 64 bits, a lone surrogate
+        else:
+            if DOLLAR in body and b'"$' in body:
+                body = None  # perhaps a key starting with $
+    else:  # not plain, too big for a direct walk, or a local not assigned
+        fields = {name: values[name] for name in names if name in values}
+        body = dumps_plain(fields, limits.max_depth)
+    if body is None:
+        meta = _checkpoint_meta(machine, state, seq)
+        meta["plain"] = False
+        meta["locals"] = encode_named(fields, limits)
+        return seal(dumps(meta, limits))
+    data = b'%b%d%b%b,"seal":"' % (head, seq, rest, body)  # then sealed(data), inlined:
+    c = crc32(data)
+    data += (SEAL_T0[c & 2047] ^ SEAL_T1[c >> 11 & 2047] ^ SEAL_T2[c >> 22]).to_bytes(10, "big")
+    if len(data) > limits.max_bytes:
+        _check_size(data, limits)
+    return data
+
+
+# -- reading documents ---------------------------------------------------------------
+
+
+_CORRUPT = "checkpoint is corrupt: its checksum does not match its contents"
+#: zlib.crc32(b"{"): a format-2 checksum starts with the document's opening brace.
+_OPEN_CRC = crc32(b"{")
+
+
+def _v2_sealed(data: bytes, size: int, document: dict[str, Any]) -> bool:
+    """Whether a format-2 document's "crc", its first member (18 bytes:
+    `{"crc":"89abcdef",`), is the CRC-32 of the document without it."""
+    try:
+        crc = int(document["crc"], 16)  # a str of 8 hex digits, or the rest cannot match
+    except (KeyError, TypeError, ValueError):
         return False
-    return (
-        zlib.crc32(data[18:] if len(data) < 65536 else memoryview(data)[18:], _OPEN_CRC) == expected
-    )
+    return crc32(data[18:] if size < 65536 else memoryview(data)[18:], _OPEN_CRC) == crc
 
 
 def read_document(
@@ -249,40 +351,52 @@ def read_document(
 ) -> dict[str, Any]:
     """A document's JSON, checksum verified (unless `verify` is False), its
     payload left as stored: nothing is decoded, no class is looked up."""
-    if len(data) > limits.max_bytes:
-        raise CheckpointError(
-            f"checkpoint is {len(data)} bytes, more than the limit of {limits.max_bytes}"
-        )
-    try:
-        document = orjson.loads(data)
-    except orjson.JSONDecodeError as e:
-        raise CheckpointError(f"checkpoint is not valid JSON: {e}") from None
-    version = document.get("v") if type(document) is dict else None
-    if type(version) is not int or version not in SUPPORTED_VERSIONS:
-        raise CheckpointError(f"not a document of a known format version (v={version!r:.20})")
-    if verify and version >= 2 and not _sealed(data, document.get("crc")):
-        raise CheckpointError("checkpoint is corrupt: its checksum does not match its contents")
-    return document
+    return decode_document(data, None, limits=limits, verify=verify)[0]
 
 
 def decode_document(
     data: bytes,
-    key: str,
+    key: str | None,
     *,
     imports: frozenset[str] = frozenset(),
     limits: Limits = DEFAULT_LIMITS,
     verify: bool = True,
 ) -> tuple[dict[str, Any], Any]:
     """(document, decoded value at `key`) of bytes from `encode_document`, in
-    any supported format version. `verify=False` skips the checksum, for bytes
-    this process has just written. Raises CheckpointError."""
-    document = read_document(data, limits, verify=verify)
-    if key not in document:
-        raise CheckpointError(f"malformed document: it has no {key!r}")
-    version = document["v"]
+    any supported format version (`key` None: the value is not looked at).
+    `verify=False` skips the checksum, for bytes this process has just
+    written. Raises CheckpointError."""
+    size = len(data)
+    if size > limits.max_bytes:
+        raise CheckpointError(
+            f"checkpoint is {size} bytes, more than the limit of {limits.max_bytes}"
+        )
+    try:
+        document = _loads(data)
+    except orjson.JSONDecodeError as e:
+        raise CheckpointError(f"checkpoint is corrupt: it is not valid JSON ({e})") from None
+    version = document.get("v") if type(document) is dict else None
+    if version == FORMAT_VERSION and type(version) is int:
+        if verify and crc32(data) != SEALED:  # the seal
+            raise CheckpointError(_CORRUPT)
+    elif type(version) is not int or version not in SUPPORTED_VERSIONS:
+        raise CheckpointError(f"not a document of a known format version (v={version!r:.20})")
+    elif verify and (
+        not _v2_sealed(data, size, document)
+        if version == 2
+        else "seal" in document or "crc" in document  # a later version's "v" changed to 1
+    ):
+        raise CheckpointError(_CORRUPT)
     plain = document.get("plain", False)
     if plain is True:
-        return document, document[key]  # plain JSON: nothing to decode
+        try:
+            return document, document[key]  # plain JSON: nothing to decode
+        except KeyError:
+            pass
+    if key is None:
+        return document, None
+    if key not in document:
+        raise CheckpointError(f"malformed document: it has no {key!r}")
     if plain is not False:
         raise CheckpointError("malformed document: 'plain' is not a boolean")
     value = decode_tree(document[key], plain=False, imports=imports, limits=limits, version=version)

@@ -9,6 +9,7 @@ builtins resolve exactly as in the original function.
 
 from __future__ import annotations
 
+import ast
 import linecache
 import os
 import types
@@ -16,12 +17,17 @@ from typing import Any
 
 from . import __version__
 from .errors import StaleCodeError
+from .locations import located_states
 from .machine import Machine
 from .source import build_hash, display_path, generated_path, loaded_source
 
 __all__ = ["load_machine"]
 
-_modules: dict[str, tuple[float, dict[str, Any]]] = {}
+#: path -> (its text, its namespace): a module is executed again only when
+#: its text changed (not judged by modification time, which may be coarse).
+_modules: dict[str, tuple[str, dict[str, Any]]] = {}
+#: text of a generated module -> its syntax tree (for locations.py).
+_trees: dict[str, ast.Module] = {}
 
 
 def _stale(fn: Any, why: str, source_path: str) -> StaleCodeError:
@@ -33,15 +39,14 @@ def _stale(fn: Any, why: str, source_path: str) -> StaleCodeError:
 
 
 def _namespace(path: str) -> dict[str, Any]:
-    mtime = os.stat(path).st_mtime
-    cached = _modules.get(path)
-    if cached is not None and cached[0] == mtime:
-        return cached[1]
     with open(path, encoding="utf-8") as f:
         text = f.read()
+    cached = _modules.get(path)
+    if cached is not None and cached[0] == text:
+        return cached[1]
     namespace: dict[str, Any] = {"__name__": "__resumable_generated__", "__file__": path}
     exec(compile(text, path, "exec"), namespace)
-    _modules[path] = (mtime, namespace)
+    _modules[path] = (text, namespace)
     return namespace
 
 
@@ -70,7 +75,7 @@ def load_machine(function: Any) -> type[Machine]:
         if cls.compiler_version != __version__:
             why += f" (by resumable {cls.compiler_version}; this is {__version__})"
         raise _stale(fn, why, source_path)
-    return _bind(cls, fn.__globals__, first_line - cls.first_line, display_path(source_path))
+    return _bind(cls, fn.__globals__, first_line - cls.first_line, source_path, _modules[path][0])
 
 
 def _renamed(code: types.CodeType, state: str, qualname: str) -> types.CodeType:
@@ -98,22 +103,26 @@ def _renamed_nested(code: types.CodeType, old: str, new: str) -> types.CodeType:
     return code.replace(co_consts=consts, co_qualname=qualname)
 
 
-def _bind(cls: type[Machine], globals_: dict[str, Any], shift: int, source: str) -> type[Machine]:
-    """A subclass whose states see the source module's globals."""
-    states = tuple(
-        types.FunctionType(
-            _renamed(f.__code__, f.__code__.co_name, cls.qualname),
-            globals_,
-            f.__name__,
-            f.__defaults__,
-            f.__closure__,
-        )
-        for f in cls.states
-    )
+def _bind(
+    cls: type[Machine], globals_: dict[str, Any], shift: int, source_path: str, text: str
+) -> type[Machine]:
+    """A subclass whose states see the source module's globals, and whose
+    tracebacks name the source file, lines and function (locations.py)."""
+    tree = _trees.get(text)
+    if tree is None:
+        tree = _trees[text] = ast.parse(text)
+    names = [f.__code__.co_name for f in cls.states]
+    located = located_states(text, tree, names, linecache.getlines(source_path), shift, source_path)
+    short = cls.qualname.rsplit(".", 1)[-1]
+    states = []
+    for f, name in zip(cls.states, names, strict=True):
+        code = _renamed(located.get(name, f.__code__), name, cls.qualname)
+        code = code.replace(co_name=short, co_qualname=cls.qualname)
+        states.append(types.FunctionType(code, globals_, name, f.__defaults__, f.__closure__))
     namespace = {
-        "states": states,
+        "states": tuple(states),
         "line_shift": shift,
-        "source_file": source,
+        "source_file": display_path(source_path),
         "import_set": frozenset(cls.imports),
         "__slots__": (),
     }

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import inspect
 import linecache
+import os
 import shutil
 import signal
 import subprocess
 import sys
+import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -480,6 +482,63 @@ def test_moving_the_function_keeps_it_valid_and_lines_follow(
     assert rt.run(moved.bump, 1) == 2
     assert [c.line for c in seen] == [line_of(moved.bump, "y = await tick(x)")]
     assert seen[0].source.endswith(f"mod.py:{seen[0].line}")
+
+
+TRACED = """\
+import resumable
+
+
+async def tick(value=None):
+    return value
+
+
+@resumable.function
+async def refuse(user, amount):
+    total = await tick(amount)
+    if total > 10:
+        note = f"{user}: too much"
+        raise ValueError(note, total)
+    return total
+"""
+
+
+def _frames(exc: BaseException) -> list[tuple[str, int | None, str, str | None]]:
+    return [
+        (os.path.basename(f.filename), f.lineno, f.name, f.line)
+        for f in traceback.extract_tb(exc.__traceback__)
+    ]
+
+
+def test_tracebacks_name_the_source_file_line_and_function(
+    editable: Callable[[str], ModuleType], rt: Runtime
+) -> None:
+    mod = editable(TRACED)
+    _compile()
+    with pytest.raises(ValueError) as info:
+        rt.run(mod.refuse, "u", 50)
+    raise_line = line_of(mod.refuse, "raise ValueError(note, total)")
+    assert _frames(info.value)[-1] == (
+        "mod.py",
+        raise_line,
+        "refuse",
+        "raise ValueError(note, total)",
+    )
+    assert not any("__resumable__" in f.filename for f in traceback.extract_tb(info.tb))
+    # After the function moves (generated code still valid), lines follow.
+    moved = editable("# one\n# two\n\n" + TRACED)
+    linecache.checkcache()
+    with pytest.raises(ValueError) as info:
+        rt.run(moved.refuse, "u", 50)
+    assert _frames(info.value)[-1] == (
+        "mod.py",
+        raise_line + 3,
+        "refuse",
+        "raise ValueError(note, total)",
+    )
+    # The stored traceback text of the failed run says the same.
+    text = resumable.codec.traceback_text(info.value)
+    assert text is not None
+    assert f'mod.py", line {raise_line + 3}, in refuse' in text
 
 
 def test_moving_the_function_and_reloading_keeps_it_valid(

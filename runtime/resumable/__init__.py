@@ -14,12 +14,14 @@ Layout of this package (the runtime; the compiler is `resumable_compiler`):
     retry.py     retry policies and the clock
     store/       where runs live: memory://, sqlite:///; ownership locks
     worker.py    the worker: drives dispatched runs
+    config.py    store URL and modules from the environment or pyproject.toml
     machine.py   what generated code is made of (Machine, Locals, helpers)
     loops.py     checkpointable for-loop cursors
     codec/       exact, safe JSON encoding of checkpoints
     loader.py    finds and loads generated modules; staleness
+    locations.py tracebacks of compiled code name the source lines
     errors.py    the exceptions
-    cli.py       the `resumable` command
+    cli.py       the `resumable` command (runs_report.py: `resumable runs` output)
 
 Importing this package never imports libcst or jinja2.
 """

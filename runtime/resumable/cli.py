@@ -6,7 +6,8 @@
     resumable runs show RUN [--store URL] [--json]
     resumable runs retry RUN [--store URL]
 
-The store defaults to $RESUMABLE_STORE, then sqlite:///.resumable/state.db.
+The store defaults to $RESUMABLE_STORE, then [tool.resumable] in
+./pyproject.toml, then sqlite:///.resumable/state.db (config.py).
 The compiler is imported only for `compile`, so deployed images without it
 can run the other commands.
 """
@@ -14,7 +15,6 @@ can run the other commands.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 
@@ -22,12 +22,10 @@ __all__ = ["main"]
 
 
 def _store_option(parser: argparse.ArgumentParser) -> None:
-    from .runtime import DEFAULT_STORE
-
     parser.add_argument(
         "--store",
-        default=os.environ.get("RESUMABLE_STORE") or DEFAULT_STORE,
-        help="store URL (default: $RESUMABLE_STORE, else %(default)s)",
+        help="store URL (default: $RESUMABLE_STORE, else `store` in [tool.resumable] of "
+        "./pyproject.toml, else sqlite:///.resumable/state.db)",
     )
 
 
@@ -60,9 +58,12 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="M",
         help="a module (dotted name or .py path) defining the functions to run; repeatable "
-        "(also $RESUMABLE_MODULES, comma-separated)",
+        "(default: $RESUMABLE_MODULES, comma-separated, else `modules` in [tool.resumable] "
+        "of ./pyproject.toml)",
     )
-    worker.add_argument("--concurrency", type=int, default=1, metavar="N", help="runs at once")
+    worker.add_argument(
+        "--concurrency", type=int, default=16, metavar="N", help="runs driven at once (default 16)"
+    )
     worker.add_argument("--drain", action="store_true", help="exit once no runnable run is left")
     worker.add_argument("--poll", type=float, default=0.2, help="seconds between store polls")
 
@@ -99,9 +100,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             return 2
         return compile_main(args.paths, check=args.check)
+    from .config import configured_store
     from .errors import ResumableError
 
     try:
+        args.store = args.store or configured_store()
         if args.command == "worker":
             return _worker(args)
         return _runs(args)
@@ -111,14 +114,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
+    from .config import configured_modules
     from .worker import run_worker
 
-    modules = list(args.module)
-    modules += [m for m in os.environ.get("RESUMABLE_MODULES", "").split(",") if m.strip()]
+    modules = list(args.module) or configured_modules()
     if not modules:
         print(
             "resumable worker: name the modules that define your functions with --module "
-            "(or $RESUMABLE_MODULES)",
+            "(or $RESUMABLE_MODULES, or `modules` in [tool.resumable] of ./pyproject.toml)",
             file=sys.stderr,
         )
         return 2

@@ -69,6 +69,9 @@ class Retry:
             raise ValueError("Retry: jitter must be between 0 and 1")
         if not isinstance(self.non_retryable, tuple):
             object.__setattr__(self, "non_retryable", tuple(self.non_retryable))
+        for t in self.non_retryable:
+            if not (isinstance(t, type) and issubclass(t, BaseException)):
+                raise TypeError(f"Retry: non_retryable takes exception types, not {t!r}")
 
     def retryable(self, exc: BaseException) -> bool:
         """Whether `exc` may be retried at all (attempts aside)."""

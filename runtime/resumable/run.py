@@ -9,17 +9,19 @@ runs again, after a crash or a retry.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Collection
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import codec
-from .codec import FORMAT_VERSION, Unencodable
+from .codec import Unencodable
 from .errors import CheckpointError, SerializationError, VersionMismatch
 from .machine import Locals, Machine
 from .retry import DEFAULT_RETRY, Retry
-from .store import RUNNING, WAITING, RunRecord
+from .store import ACTIVE, FAILED, RUNNING, WAITING, RunRecord
 
 if TYPE_CHECKING:
     from .function import Call, Function
@@ -84,6 +86,9 @@ class Run:
         #: Exceptions raised by failed child runs in the current step (by id):
         #: never retried by this run, the child already did.
         self.child_failures: set[int] = set()
+        #: Child runs cancelled while this run went on (asyncio.wait_for timed
+        #: out, a gather was cancelled): failed once it has passed them by.
+        self.abandoned: set[str] = set()
 
     # -- the current step ---------------------------------------------------------
 
@@ -109,18 +114,9 @@ class Run:
 
     async def checkpoint(self, m: Machine, state: int, L: Locals) -> Locals:
         cls = self.machine
-        values = L.__dict__
-        fields = {k: values[k] for k in cls.awaits[state][1] if k in values}
-        meta: dict[str, Any] = {"v": FORMAT_VERSION, "fn": cls.function_id}
-        site = cls.sites.get(state)
-        if site is not None:
-            meta["at"], meta["fp"] = site
-        else:
-            meta["fp"] = cls.run_fingerprint
-        meta["seq"] = seq = self.seq + 1
-        meta["state"] = state
-        try:
-            blob, _ = codec.encode_document(meta, "locals", fields, named=True)
+        seq = self.seq + 1
+        try:  # the locals live at `state`, with the envelope (v, fn, at, fp, seq, state)
+            blob = codec.encode_checkpoint(cls, state, seq, L.__dict__)
         except Unencodable as e:
             raise self._unencodable(state, e) from None
         line = m.source_line(state)
@@ -135,11 +131,14 @@ class Run:
                 "status": RUNNING,
                 "attempt": 0,
                 "wake_at": None,
+                "reason": None,
                 "fingerprint": cls.run_fingerprint,
             },
         )
         self.seq, self.blob, self.attempt = seq, blob, 0
         self._new_step()
+        if self.abandoned:
+            await self.settle_abandoned()
         fresh = Locals()
         fresh.__dict__.update(_decode_locals(blob, cls))
         observer = self.runtime.on_checkpoint
@@ -171,6 +170,21 @@ class Run:
             f"and {e.reason}. Fix: do not keep it across the await "
             "(finish using it before the await, or create it again after it)"
         )
+
+    async def settle_abandoned(self) -> None:
+        """Mark failed the child runs this run was cancelled out of and has
+        now passed by (a later checkpoint, or its end, is committed): nothing
+        will ever await them again. Until then a retry of the step resumes them."""
+        store = self.runtime.store
+        reason = (
+            f"cancelled: run {self.run_id!r} went on without it "
+            "(asyncio.wait_for timed out, or the task awaiting it was cancelled)"
+        )
+        error = codec.encode(asyncio.CancelledError(reason))
+        for child_id in sorted(self.abandoned):
+            fields = {"status": FAILED, "error": error, "reason": reason}
+            await store.io(store.update, child_id, fields, when=ACTIVE)
+        self.abandoned.clear()
 
     # -- failed steps -------------------------------------------------------------
 
@@ -232,12 +246,18 @@ def decode_checkpoint(
         raise CheckpointError(_run_prefix(run_id) + str(e)) from None
     if type(locals_) is not dict:
         raise CheckpointError(_run_prefix(run_id) + "checkpoint locals are not a mapping")
+    fn = document.get("fn")
+    if fn != machine.function_id:
+        raise CheckpointError(
+            _run_prefix(run_id)
+            + f"the checkpoint is one of {fn!r:.80}, not of {machine.function_id}"
+        )
     state = document.get("state")
     if type(state) is not int:
         raise CheckpointError(_run_prefix(run_id) + f"checkpoint names no state ({state!r:.20})")
     seq = document.get("seq")
     return {
-        "state": _resume_state(document, state, machine, run_id),
+        "state": _resume_state(document, state, machine, run_id, held=locals_),
         "locals": locals_,
         "seq": seq if type(seq) is int else 0,
     }
@@ -247,7 +267,14 @@ def _run_prefix(run_id: str) -> str:
     return f"run {run_id!r}: " if run_id else ""
 
 
-def _resume_state(document: dict[str, Any], state: int, machine: type[Machine], run_id: str) -> int:
+def _resume_state(
+    document: dict[str, Any],
+    state: int,
+    machine: type[Machine],
+    run_id: str,
+    *,
+    held: Collection[str] = (),
+) -> int:
     at, fp = document.get("at"), document.get("fp")
     if at is None:  # written without site fingerprints: only the same code may go on
         if fp == machine.run_fingerprint and state in machine.awaits:
@@ -260,8 +287,12 @@ def _resume_state(document: dict[str, Any], state: int, machine: type[Machine], 
             return new_state
         line = machine.lines[new_state] + machine.line_shift
         if type(fp) is str and fp.split(".")[0] == new_fp.split(".")[0]:
-            live = ", ".join(machine.awaits[new_state][1]) or "none"
-            what = f"the variables live at the await on line {line} changed (now: {live})"
+            live = ", ".join(sorted(machine.awaits[new_state][1])) or "none"
+            stored = ", ".join(sorted(held)) or "none"
+            what = (
+                f"the variables live at the await on line {line} changed "
+                f"(now: {live}; the checkpoint holds: {stored})"
+            )
         else:
             what = f"the code before the await on line {line}, or that await, changed"
         raise _mismatch(machine, run_id, what)

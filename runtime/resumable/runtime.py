@@ -32,13 +32,13 @@ from typing import Any
 
 from . import codec
 from .codec import FORMAT_VERSION, Unencodable
+from .config import DEFAULT_STORE, configured_store
 from .driver import drive
 from .errors import (
     CheckpointError,
     InternalError,
     SerializationError,
     StaleCodeError,
-    StoreError,
     VersionMismatch,
 )
 from .function import Call, Function, registered
@@ -53,6 +53,7 @@ from .store import (
     FINISHED,
     PENDING,
     RUNNING,
+    WAITING,
     RunRecord,
     Store,
     open_store,
@@ -61,7 +62,6 @@ from .store.base import owner_name
 
 __all__ = ["DEFAULT_STORE", "CheckpointInfo", "Runtime", "configure", "default_runtime"]
 
-DEFAULT_STORE = "sqlite:///.resumable/state.db"
 
 #: Errors that block a run instead of failing it: fixing the code or the
 #: deployment and calling `retry` lets it go on from its last checkpoint.
@@ -86,6 +86,8 @@ class Runtime:
         clock: Clock | None = None,
         seed: int | None = None,
     ) -> None:
+        if retry is not None and not isinstance(retry, Retry):
+            raise TypeError(f"Runtime(retry=...) takes a resumable.Retry(...), not {retry!r}")
         self.url = store
         self.store: Store = open_store(store)
         self.on_checkpoint = on_checkpoint
@@ -281,18 +283,32 @@ class Runtime:
                     point = decode_checkpoint(record.checkpoint, machine, run_id=record.run_id)
                     L.__dict__.update(point["locals"])
                     state, resumed = point["state"], True
-                if record.status != RUNNING or record.owner != owner_name():
-                    await store.io(
-                        store.update, record.run_id, {"status": RUNNING, "owner": owner_name()}
-                    )
+                if record.status == WAITING and record.wake_at is not None:
+                    # Its driver died while waiting to retry a step: wait out the rest.
+                    await self.clock.sleep(max(0.0, record.wake_at - self.clock.time()))
+                if (
+                    record.status != RUNNING
+                    or record.owner != owner_name()
+                    or record.fingerprint != machine.run_fingerprint
+                ):
+                    running = {
+                        "status": RUNNING,
+                        "owner": owner_name(),
+                        "fingerprint": machine.run_fingerprint,  # the code driving it now
+                    }
+                    await store.io(store.update, record.run_id, running)
                 value = await drive(machine(run), L, state, resumed=resumed)
                 blob = _encode_result(machine, value)
             except BaseException as exc:
                 if not isinstance(exc, Exception):
                     raise  # interrupted (Ctrl-C, cancellation, a crash): resumable as it is
                 await self._end(record.run_id, exc)
+                await run.settle_abandoned()
                 raise
-            await store.io(store.update, record.run_id, {"status": COMPLETED, "result": blob})
+            await store.io(
+                store.update, record.run_id, {"status": COMPLETED, "result": blob, "reason": None}
+            )
+            await run.settle_abandoned()
             return codec.decode(blob, imports=machine.import_set, verify=False)
         finally:
             ACTIVE_RUN.reset(token)
@@ -303,7 +319,14 @@ class Runtime:
         try:
             error = codec.encode(exc)
         except SerializationError:
-            error = codec.encode(RuntimeError(f"{type(exc).__qualname__}: {exc}"))
+            if exc.__suppress_context__:
+                # `raise ... from None` over the value that could not be stored
+                # (SerializationError): a hidden context, dropped to keep the type.
+                exc.__context__ = None
+            try:
+                error = codec.encode(exc)
+            except SerializationError:
+                error = codec.encode(RuntimeError(f"{type(exc).__qualname__}: {exc}"))
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
         store = self.store
         await store.io(store.update, run_id, {"status": status, "error": error, "reason": reason})
@@ -325,11 +348,18 @@ class Runtime:
                 f"{record.function}, but the same await now calls {machine.function_id}"
             )
         try:
-            return await self._own_and_drive(fn, child_id)
+            value = await self._own_and_drive(fn, child_id)
         except Exception as exc:
             if not isinstance(exc, BLOCKING):
                 parent.child_failures.add(id(exc))
             raise
+        except BaseException:
+            # Cancelled (a wait_for timeout, a cancelled gather): if the parent
+            # goes on without it, Run.settle_abandoned marks it failed.
+            parent.abandoned.add(child_id)
+            raise
+        parent.abandoned.discard(child_id)
+        return value
 
 
 def requeue(store: Store, run_id: str) -> None:
@@ -392,7 +422,8 @@ _default_url: str | None = None
 
 def configure(*, store: str | None = None) -> None:
     """Set the store of the default runtime, used by `fn.dispatch(...)`
-    (otherwise $RESUMABLE_STORE, otherwise sqlite:///.resumable/state.db)."""
+    (otherwise $RESUMABLE_STORE, then [tool.resumable] in ./pyproject.toml,
+    then sqlite:///.resumable/state.db: config.py)."""
     global _default, _default_url
     if _default is not None:
         _default.close()
@@ -402,9 +433,5 @@ def configure(*, store: str | None = None) -> None:
 def default_runtime() -> Runtime:
     global _default
     if _default is None:
-        url = _default_url or os.environ.get("RESUMABLE_STORE") or DEFAULT_STORE
-        try:
-            _default = Runtime(url)
-        except StoreError:
-            raise
+        _default = Runtime(_default_url or configured_store())
     return _default

@@ -109,10 +109,6 @@ class Store:
         running (an owner may have died: the lock tells), waiting and due."""
         raise NotImplementedError
 
-    def next_wake(self) -> float | None:
-        """The earliest `wake_at` of a waiting top-level run."""
-        raise NotImplementedError
-
     def lock(self, run_id: str) -> bool:
         """Take ownership of a run, without waiting; False if another owner
         (another process, or another driver in this one) holds it."""

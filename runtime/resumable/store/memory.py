@@ -73,14 +73,6 @@ class MemoryStore(Store):
         out.sort(key=lambda r: r.created_at)
         return out[:limit]
 
-    def next_wake(self) -> float | None:
-        wakes = [
-            r.wake_at
-            for r in self.runs.values()
-            if r.parent is None and r.status == WAITING and r.wake_at is not None
-        ]
-        return min(wakes, default=None)
-
     def lock(self, run_id: str) -> bool:
         if run_id in self.owned:
             return False

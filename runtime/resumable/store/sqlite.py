@@ -91,7 +91,11 @@ class SQLiteStore(Store):
         )
         self._thread_id = self._executor.submit(threading.get_ident).result()
         self._conn: sqlite3.Connection | None = None
-        self._open()
+        try:
+            self._open()
+        except BaseException:
+            self._executor.shutdown(wait=True)  # a refused store leaves no thread behind
+            raise
         self._locks = lock_file(path + ".locks")
 
     # -- setup -----------------------------------------------------------------------
@@ -231,13 +235,6 @@ class SQLiteStore(Store):
             (PENDING, RUNNING, WAITING, now, limit),
         )
         return [_record(row) for row in rows]
-
-    @_on_store_thread
-    def next_wake(self) -> float | None:
-        row = self.conn.execute(
-            "SELECT MIN(wake_at) FROM runs WHERE parent IS NULL AND status = ?", (WAITING,)
-        ).fetchone()
-        return None if row is None else row[0]
 
     # -- ownership -------------------------------------------------------------------
 

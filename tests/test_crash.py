@@ -26,7 +26,6 @@ import asyncio
 import json
 import os
 import random
-import shutil
 import signal
 import sqlite3
 import subprocess
@@ -41,8 +40,7 @@ from typing import Any
 import pytest
 
 from resumable.cli import main as cli_main
-from resumable_compiler.build import compile_file
-from tests.compiled import import_file
+from tests.compiled import compile_and_import
 
 PROGRAMS = Path(__file__).resolve().parent / "crash_programs"
 RUNNER = PROGRAMS / "runner.py"
@@ -199,10 +197,8 @@ def baseline(program: Program, fn: str, folder: Path) -> Baseline:
 @pytest.fixture(scope="module")
 def program(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Program]:
     folder = tmp_path_factory.mktemp("crash_program")
-    shutil.copy(PROGRAMS / "crashprog.py", folder / "crashprog.py")
-    result = compile_file(str(folder / "crashprog.py"))
-    assert not result.errors, "\n".join(str(e) for e in result.errors)
-    module = import_file(folder / "crashprog.py", "crashprog")
+    source = (PROGRAMS / "crashprog.py").read_text()
+    module = compile_and_import(folder / "crashprog.py", "crashprog", source)
     yield Program(folder, module, {})
     sys.modules.pop("crashprog", None)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -28,8 +27,7 @@ import pytest
 import resumable
 from resumable import Runtime
 from resumable.cli import main
-from resumable_compiler.build import compile_file
-from tests.compiled import import_file
+from tests.compiled import compile_and_import
 
 PROGRAMS = Path(__file__).resolve().parent / "crash_programs"
 SCRIPT = Path(sys.executable).parent / "resumable"
@@ -39,10 +37,8 @@ TIMEOUT = 60
 @pytest.fixture(scope="module")
 def jobs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     folder = tmp_path_factory.mktemp("worker_jobs")
-    shutil.copy(PROGRAMS / "worker_jobs.py", folder / "worker_jobs.py")
-    result = compile_file(str(folder / "worker_jobs.py"))
-    assert not result.errors, "\n".join(str(e) for e in result.errors)
-    yield import_file(folder / "worker_jobs.py", "worker_jobs")
+    source = (PROGRAMS / "worker_jobs.py").read_text()
+    yield compile_and_import(folder / "worker_jobs.py", "worker_jobs", source)
     sys.modules.pop("worker_jobs", None)
 
 

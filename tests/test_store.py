@@ -525,6 +525,74 @@ def test_a_slow_commit_does_not_stop_other_runs(mod: ModuleType, url: str, tmp_p
     assert other == "released"
 
 
+# ----------------------------------------------------------------- group commit
+
+
+def _hold_store_thread(store: Any) -> threading.Event:
+    """Keep the store's thread busy until the returned event is set."""
+    release = threading.Event()
+    store._executor.submit(release.wait, 20)
+    return release
+
+
+def test_concurrent_runs_share_commits_and_all_complete(mod: ModuleType, url: str) -> None:
+    rt = Runtime(url)
+    store: Any = rt.store
+    batches: list[int] = []
+    flush = store._flush
+
+    def counted() -> None:
+        batches.append(len(store._queue))
+        flush()
+
+    store._flush = counted
+    try:
+
+        async def main() -> list[Any]:
+            return await asyncio.gather(*(rt.call(mod.three, i, run_id=f"g{i}") for i in range(30)))
+
+        got = asyncio.run(main())
+    finally:
+        rt.close()
+    assert got == [asyncio.run(mod.three.__wrapped__(i)) for i in range(30)]
+    # 30 runs x (running + 3 checkpoints + completed) writes, in fewer commits.
+    assert sum(batches) == 30 * 5
+    assert max(batches) > 1 and len(batches) < 30 * 5
+    with Runtime(url) as again:
+        assert {again.get(f"g{i}").seq for i in range(30)} == {3}
+        assert {again.status(f"g{i}") for i in range(30)} == {"completed"}
+
+
+def test_a_bad_write_in_a_shared_commit_fails_only_its_caller(
+    mod: ModuleType, url: str, tmp_path: Path
+) -> None:
+    store = open_store(url)
+    try:
+        for run_id in ("a", "b"):
+            store.create(RunRecord(run_id, "m:f", "sha256:0", b"{}", status="pending"))
+
+        async def main() -> list[Any]:
+            release = _hold_store_thread(store)
+            writes = asyncio.gather(
+                store.io(store.update, "a", {"status": "running"}),
+                store.io(store.update, "b", {"no_such_field": 1}),
+                store.io(store.update, "missing", {"status": "running"}),
+                return_exceptions=True,
+            )
+            await asyncio.sleep(0.01)  # all three queued behind the held thread
+            release.set()
+            return await writes
+
+        ok, bad, missing = asyncio.run(main())
+        assert ok is True and missing is False
+        assert isinstance(bad, ValueError) and "no_such_field" in str(bad)
+        a, b = store.get("a"), store.get("b")
+        assert a is not None and a.status == "running"
+        assert b is not None and b.status == "pending"
+    finally:
+        store.close()
+
+
 # ----------------------------------------------------------------- ownership
 
 

@@ -3,9 +3,11 @@
 - WAL journal, `synchronous=FULL` unless the URL says otherwise
   (`?synchronous=NORMAL` trades the last commits before a power loss for
   speed; a killed process loses nothing either way).
-- Every write is one statement in autocommit mode, hence one atomic
-  transaction: a checkpoint, its sequence number, its line and the reset of
-  the step's attempt count are committed together or not at all.
+- Every write is one atomic transaction: a checkpoint, its sequence number,
+  its line and the reset of the step's attempt count are committed together
+  or not at all. Writes awaited by concurrent runs are group-committed: those
+  that queue up while a commit is under way share the next transaction (and
+  its fsync), and each caller goes on only once it is committed.
 - One connection per store object, used only by the store's own thread:
   async callers hand work to it (`io`), so a commit (an fsync) never stalls
   the event loop.
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import os
 import sqlite3
@@ -91,6 +94,10 @@ class SQLiteStore(Store):
         )
         self._thread_id = self._executor.submit(threading.get_ident).result()
         self._conn: sqlite3.Connection | None = None
+        #: Updates waiting for the next group commit (see _flush).
+        self._queue: list[Any] = []
+        self._queue_lock = threading.Lock()
+        self._flushing = False
         try:
             self._open()
         except BaseException:
@@ -187,6 +194,9 @@ class SQLiteStore(Store):
     def update(
         self, run_id: str, fields: dict[str, Any], *, when: Iterable[str] | None = None
     ) -> bool:
+        return self._update(run_id, fields, when)
+
+    def _update(self, run_id: str, fields: dict[str, Any], when: Iterable[str] | None) -> bool:
         unknown = set(fields) - set(FIELDS)
         if unknown:
             raise ValueError(f"unknown run fields {sorted(unknown)}")
@@ -247,6 +257,11 @@ class SQLiteStore(Store):
     # -- plumbing --------------------------------------------------------------------
 
     async def io(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        if (
+            getattr(fn, "__func__", None) is SQLiteStore.update
+            and getattr(fn, "__self__", None) is self
+        ):
+            return await self._group_update(*args, **kwargs)
         future = self._executor.submit(fn, *args, **kwargs)
         return await asyncio.wrap_future(future)
 
@@ -255,6 +270,73 @@ class SQLiteStore(Store):
             self._executor.submit(self._conn.close).result()
             self._conn = None
         self._executor.shutdown(wait=True)
+
+    # -- group commit ----------------------------------------------------------------
+    #
+    # Updates awaited by async callers (checkpoints, status changes) queue up
+    # while the store thread commits; it then writes all that queued in one
+    # transaction, so runs driven concurrently share one fsync instead of
+    # waiting for one each. Each update still commits whole or not at all, and
+    # its caller goes on only after the commit. If the shared transaction
+    # fails, each update is tried again alone, so one bad write fails only
+    # its own caller.
+
+    async def _group_update(
+        self, run_id: str, fields: dict[str, Any], *, when: Iterable[str] | None = None
+    ) -> bool:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[bool] = loop.create_future()
+        with self._queue_lock:
+            self._queue.append((loop, future, run_id, fields, when))
+            start = not self._flushing
+            self._flushing = True
+        if start:
+            self._executor.submit(self._flush)
+        return await future
+
+    def _flush(self) -> None:
+        with self._queue_lock:
+            batch, self._queue = self._queue, []
+            self._flushing = False
+        batch = [item for item in batch if not item[1].cancelled()]
+        outcomes: list[tuple[bool, BaseException | None]] = []
+        if len(batch) > 1:
+            with contextlib.suppress(Exception):  # then each alone, below
+                outcomes = self._in_one_transaction(batch)
+        if not outcomes:
+            outcomes = [self._alone(item) for item in batch]
+        for (loop, future, *_), (result, error) in zip(batch, outcomes, strict=True):
+            with contextlib.suppress(RuntimeError):  # its event loop is closed: nobody waits
+                loop.call_soon_threadsafe(_settle, future, result, error)
+
+    def _in_one_transaction(self, batch: list[Any]) -> list[tuple[bool, BaseException | None]]:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            outcomes: list[tuple[bool, BaseException | None]] = [
+                (self._update(*item[2:]), None) for item in batch
+            ]
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return outcomes
+
+    def _alone(self, item: Any) -> tuple[bool, BaseException | None]:
+        """One queued update in its own transaction (one statement)."""
+        try:
+            return self._update(*item[2:]), None
+        except Exception as e:
+            return False, e
+
+
+def _settle(future: asyncio.Future[bool], result: bool, error: BaseException | None) -> None:
+    if future.cancelled():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 def _record(row: tuple[Any, ...]) -> RunRecord:

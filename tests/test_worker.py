@@ -204,6 +204,20 @@ def test_worker_modules_from_resumable_modules_or_refused_without_any(
     assert ctx.rt.result(run) == 14
 
 
+def test_a_module_that_cannot_be_found_is_named(ctx: Env) -> None:
+    proc = cli("worker", "--store", ctx.url, "--module", "no_such_jobs", "--drain", env=ctx.env)
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("resumable worker: cannot import 'no_such_jobs'")
+    assert "Traceback" not in proc.stderr
+    # A module that exists but imports something missing shows its own traceback.
+    broken = ctx.folder / "broken_jobs.py"
+    broken.write_text("import no_such_dependency\n")
+    proc = cli("worker", "--store", ctx.url, "--module", str(broken), "--drain", env=ctx.env)
+    assert proc.returncode == 1
+    assert "No module named 'no_such_dependency'" in proc.stderr
+    assert 'broken_jobs.py", line 1' in proc.stderr
+
+
 def test_store_and_modules_from_pyproject_toml(
     jobs: ModuleType, ctx: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:

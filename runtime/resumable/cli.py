@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _worker(args: argparse.Namespace) -> int:
     from .config import configured_modules
-    from .worker import run_worker
+    from .worker import ModuleImportError, run_worker
 
     modules = list(args.module) or configured_modules()
     if not modules:
@@ -128,9 +128,13 @@ def _worker(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         print("resumable worker: --concurrency must be at least 1", file=sys.stderr)
         return 2
-    return run_worker(
-        args.store, modules, concurrency=args.concurrency, drain=args.drain, poll=args.poll
-    )
+    try:
+        return run_worker(
+            args.store, modules, concurrency=args.concurrency, drain=args.drain, poll=args.poll
+        )
+    except ModuleImportError as e:
+        print(f"resumable worker: {e}", file=sys.stderr)
+        return 2
 
 
 def _runs(args: argparse.Namespace) -> int:

@@ -30,7 +30,7 @@ from .function import Function, registered
 from .runtime import BLOCKING, Runtime
 from .source import module_name_for
 
-__all__ = ["WorkerReport", "import_modules", "work"]
+__all__ = ["ModuleImportError", "WorkerReport", "import_modules", "work"]
 
 
 @dataclass
@@ -41,9 +41,13 @@ class WorkerReport:
     unknown: set[str] = field(default_factory=set)  # functions not imported here
 
 
+class ModuleImportError(Exception):
+    """A user's module named to the worker cannot be imported."""
+
+
 def import_modules(names: Iterable[str]) -> None:
     """Import the user's modules: dotted names (found from the working
-    directory too) or paths of .py files."""
+    directory too) or paths of .py files. Raises ModuleImportError."""
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     for name in names:
@@ -56,7 +60,16 @@ def import_modules(names: Iterable[str]) -> None:
             if root not in sys.path:
                 sys.path.insert(0, root)
             name = dotted
-        importlib.import_module(name)
+        try:
+            importlib.import_module(name)
+        except ModuleNotFoundError as e:
+            if e.name is None or not (name == e.name or name.startswith(e.name + ".")):
+                raise  # the module itself imports something missing: its own traceback
+            raise ModuleImportError(
+                f"cannot import {name!r}: no such module from {os.getcwd()} "
+                "(run the worker from the folder that holds your package, "
+                "or pass the path of the .py file)"
+            ) from None
 
 
 async def work(

@@ -79,6 +79,10 @@ def type_name(t: type) -> str:
     return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
 
+#: `Encoder.child` was given no argument to format its step with.
+_NO_ARG: Any = object()
+
+
 class Encoder:
     __slots__ = ("max_depth", "max_digits", "memo", "next_id")
 
@@ -121,11 +125,15 @@ class Encoder:
 
     # -- building blocks -------------------------------------------------------------
 
-    def child(self, x: Any, holder: Any, key: Any, step: str, depth: int) -> Any:
+    def child(
+        self, x: Any, holder: Any, key: Any, step: str, depth: int, arg: Any = _NO_ARG
+    ) -> Any:
+        """Encode `x`; on failure, add `step` (formatted with `arg` when one
+        is given: built only then) to the error's path."""
         try:
             return self.enc(x, holder, key, depth)
         except Unencodable as e:
-            e.path.append(step)
+            e.path.append(step if arg is _NO_ARG else step.format(arg))
             raise
 
     def items(self, values: Any, step: str, depth: int) -> list[Any]:
@@ -133,7 +141,7 @@ class Encoder:
         out: list[Any] = []
         for i, item in enumerate(values):
             out.append(None)
-            out[i] = self.child(item, out, i, step.format(i), depth)
+            out[i] = self.child(item, out, i, step, depth, i)
         return out
 
     def attributes(
@@ -153,7 +161,7 @@ class Encoder:
         obj: dict[str, Any] = {}
         for k, v in pairs:
             obj[k] = None
-            obj[k] = self.child(v, obj, k, step.format(k), depth)
+            obj[k] = self.child(v, obj, k, step, depth, k)
         if any(k.startswith("$") for k in obj):
             return {"$dict": [[k, v] for k, v in obj.items()]}
         return obj
@@ -162,8 +170,8 @@ class Encoder:
         out: list[Any] = []
         for k, v in items:
             pair: list[Any] = [None, None]
-            pair[0] = self.child(k, pair, 0, f".keys()[{k!r:.40}]", depth + 1)
-            pair[1] = self.child(v, pair, 1, f"[{k!r:.40}]", depth + 1)
+            pair[0] = self.child(k, pair, 0, ".keys()[{!r:.40}]", depth + 1, k)
+            pair[1] = self.child(v, pair, 1, "[{!r:.40}]", depth + 1, k)
             out.append(pair)
         return out
 
@@ -217,7 +225,7 @@ class Encoder:
             obj: dict[str, Any] = {}
             for k, v in x.items():
                 obj[k] = None
-                obj[k] = self.child(v, obj, k, f"[{k!r:.40}]", depth + 1)
+                obj[k] = self.child(v, obj, k, "[{!r:.40}]", depth + 1, k)
             return self.finish(x, obj)
         return self.finish(x, {"$dict": self.pairs(x.items(), depth + 2)})
 

@@ -178,7 +178,7 @@ def test_dispatch_store_comes_from_configure_else_resumable_store(
     assert ctx.tags() == ["double 5"]
 
 
-def test_worker_modules_from_resumable_modules_or_refused_without_any(
+def test_worker_modules_from_resumable_modules_or_from_the_runs_source(
     jobs: ModuleType, ctx: Env
 ) -> None:
     run = jobs.double.dispatch(7)
@@ -188,10 +188,6 @@ def test_worker_modules_from_resumable_modules_or_refused_without_any(
     proc = drain_with(ctx, "--module", str(other))
     assert "worker_jobs:double is not imported here; skipped" in proc.stdout
     assert ctx.rt.status(run) == "pending"
-    # No module anywhere: a usage error naming the fix.
-    proc = cli("worker", "--store", ctx.url, "--drain", env=ctx.env)
-    assert proc.returncode == 2
-    assert "--module" in proc.stderr and "RESUMABLE_MODULES" in proc.stderr
     # $RESUMABLE_MODULES (comma-separated) configures the modules.
     proc = cli(
         "worker",
@@ -202,6 +198,22 @@ def test_worker_modules_from_resumable_modules_or_refused_without_any(
     )
     assert proc.returncode == 0, proc.stderr
     assert ctx.rt.result(run) == 14
+    # No module anywhere: each run's module is imported from the source file
+    # it was started from (the worker runs elsewhere, as `--store URL --drain`).
+    run = jobs.double.dispatch(8)
+    elsewhere = ctx.folder / "elsewhere"
+    elsewhere.mkdir()
+    proc = cli("worker", "--store", ctx.url, "--drain", env=ctx.env, cwd=elsewhere)
+    assert proc.returncode == 0, proc.stderr
+    assert f"imported worker_jobs from {ctx.module}" in proc.stdout
+    assert ctx.rt.result(run) == 16
+    # A run whose source file is gone is left for a worker that has its module.
+    gone = jobs.double.dispatch(9)
+    ctx.rt.store.update(gone, {"source": str(ctx.folder / "moved" / "worker_jobs.py")})
+    proc = cli("worker", "--store", ctx.url, "--drain", env=ctx.env, cwd=elsewhere)
+    assert proc.returncode == 0, proc.stderr
+    assert "worker_jobs:double is not imported here; skipped" in proc.stdout
+    assert ctx.rt.status(gone) == "pending"
 
 
 def test_a_module_that_cannot_be_found_is_named(ctx: Env) -> None:

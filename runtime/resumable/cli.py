@@ -59,7 +59,8 @@ def _parser() -> argparse.ArgumentParser:
         metavar="M",
         help="a module (dotted name or .py path) defining the functions to run; repeatable "
         "(default: $RESUMABLE_MODULES, comma-separated, else `modules` in [tool.resumable] "
-        "of ./pyproject.toml)",
+        "of ./pyproject.toml, else each run's module is imported from the source file it "
+        "was started from)",
     )
     worker.add_argument(
         "--concurrency", type=int, default=16, metavar="N", help="runs driven at once (default 16)"
@@ -118,13 +119,6 @@ def _worker(args: argparse.Namespace) -> int:
     from .worker import ModuleImportError, run_worker
 
     modules = list(args.module) or configured_modules()
-    if not modules:
-        print(
-            "resumable worker: name the modules that define your functions with --module "
-            "(or $RESUMABLE_MODULES, or `modules` in [tool.resumable] of ./pyproject.toml)",
-            file=sys.stderr,
-        )
-        return 2
     if args.concurrency < 1:
         print("resumable worker: --concurrency must be at least 1", file=sys.stderr)
         return 2

@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 
 from .function import Function, registered
 from .runtime import BLOCKING, Runtime
-from .source import module_name_for
+from .source import display_path, module_name_for
+from .store import RunRecord
 
 __all__ = ["ModuleImportError", "WorkerReport", "import_modules", "work"]
 
@@ -80,8 +81,11 @@ async def work(
     poll: float = 0.2,
     log: Callable[[str], None] = print,
     stop: asyncio.Event | None = None,
+    discover: bool = False,
 ) -> WorkerReport:
-    """Drive runs until `stop` is set (or, with `drain`, nothing is left)."""
+    """Drive runs until `stop` is set (or, with `drain`, nothing is left).
+    `discover`: import the module of a run's function, when it is not
+    imported yet, from the source file the run recorded (see `_discover`)."""
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
     stop = stop if stop is not None else asyncio.Event()
@@ -106,11 +110,11 @@ async def work(
             report.interrupted += 1
 
     while not stop.is_set():
-        started = await _start_runs(rt, concurrency - len(tasks), tasks, report, log)
+        started = await _start_runs(rt, concurrency - len(tasks), tasks, report, log, discover)
         for task in started:
             task.add_done_callback(finished)
         if drain and not tasks and not started:
-            wake = await _next_wake_of_ours(rt)
+            wake = await _next_wake_of_ours(rt, report, log, discover)
             if wake is None:
                 break
             await _sleep_or_stop(stop, max(0.0, min(wake - rt.clock.time(), poll)))
@@ -142,6 +146,7 @@ async def _start_runs(
     tasks: dict[asyncio.Task[object], str],
     report: WorkerReport,
     log: Callable[[str], None],
+    discover: bool,
 ) -> list[asyncio.Task[object]]:
     if free <= 0:
         return []
@@ -154,7 +159,7 @@ async def _start_runs(
             break
         if record.run_id in running:
             continue
-        fn = registered(record.function)
+        fn = _function_of(record, report, log, discover)
         if fn is None:
             if record.function not in report.unknown:
                 report.unknown.add(record.function)
@@ -169,17 +174,46 @@ async def _start_runs(
     return started
 
 
+def _function_of(
+    record: RunRecord, report: WorkerReport, log: Callable[[str], None], discover: bool
+) -> Function | None:
+    fn = registered(record.function)
+    if fn is None and discover and record.function not in report.unknown:
+        fn = _discover(record, log)
+    return fn
+
+
+def _discover(record: RunRecord, log: Callable[[str], None]) -> Function | None:
+    """Import the module of a run's function from the source file the run
+    recorded when it started, if that file still names the same module."""
+    module = record.function.split(":", 1)[0]
+    source = record.source
+    if not source or not os.path.isfile(source) or module_name_for(source) != module:
+        return None
+    try:
+        import_modules([source])
+    except Exception as e:
+        log(f"run {record.run_id}: importing {module} from {source} failed: {e!r:.300}")
+        return None
+    fn = registered(record.function)
+    if fn is not None:
+        log(f"imported {module} from {display_path(source)}")
+    return fn
+
+
 async def _drive(rt: Runtime, fn: Function, run_id: str) -> object:
     return await rt._drive_locked(fn, run_id)
 
 
-async def _next_wake_of_ours(rt: Runtime) -> float | None:
+async def _next_wake_of_ours(
+    rt: Runtime, report: WorkerReport, log: Callable[[str], None], discover: bool
+) -> float | None:
     """When a waiting run this worker could take is due; None if there is none."""
     store = rt.store
     waiting = await store.io(store.list_runs, statuses=("waiting",), top_only=True)
     wakes = []
     for record in waiting:
-        if registered(record.function) is None or not store.lock(record.run_id):
+        if _function_of(record, report, log, discover) is None or not store.lock(record.run_id):
             continue
         store.unlock(record.run_id)
         wakes.append(record.wake_at if record.wake_at is not None else rt.clock.time())
@@ -194,7 +228,8 @@ async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
 def run_worker(
     store: str, modules: list[str], *, concurrency: int, drain: bool, poll: float
 ) -> int:
-    """The `resumable worker` command."""
+    """The `resumable worker` command. Without `modules`, each run's module
+    is imported from the source file it recorded."""
     import_modules(modules)
     rt = Runtime(store)
 
@@ -205,6 +240,12 @@ def run_worker(
             loop.add_signal_handler(sig, stop.set)
         mode = "until nothing is left" if drain else "until stopped"
         print(f"resumable worker: {store}, concurrency {concurrency}, {mode}", flush=True)
+        if not modules:
+            print(
+                "resumable worker: no --module given: importing each run's module from the "
+                "source file it was started from",
+                flush=True,
+            )
         return await work(
             rt,
             concurrency=concurrency,
@@ -212,6 +253,7 @@ def run_worker(
             poll=poll,
             stop=stop,
             log=lambda line: print(line, flush=True),
+            discover=not modules,
         )
 
     try:

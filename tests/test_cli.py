@@ -311,6 +311,11 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         main(["compile"])
     assert info.value.code == 2
     assert "PATH" in capsys.readouterr().err
+    # A status that does not exist is refused, not answered with no runs.
+    with pytest.raises(SystemExit) as info:
+        main(["runs", "list", "--store", "memory://", "--status", "done"])
+    assert info.value.code == 2
+    assert "invalid choice: 'done'" in capsys.readouterr().err
 
 
 def test_source_with_unusual_encoding_is_read_like_python(

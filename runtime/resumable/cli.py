@@ -18,6 +18,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from .store.base import STATUSES
+
 __all__ = ["main"]
 
 
@@ -72,7 +74,9 @@ def _parser() -> argparse.ArgumentParser:
     runs_sub = runs.add_subparsers(dest="runs_command", required=True)
     listing = runs_sub.add_parser("list", help="runs, newest first")
     _store_option(listing)
-    listing.add_argument("--status", action="append", help="only runs with this status")
+    listing.add_argument(
+        "--status", action="append", choices=STATUSES, help="only runs with this status"
+    )
     listing.add_argument("--all", action="store_true", help="child runs too")
     listing.add_argument("--limit", type=int, default=100)
     listing.add_argument("--json", action="store_true", help="JSON output")

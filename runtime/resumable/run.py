@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import codec
 from .codec import Unencodable
+from .codec.encoder import type_name
 from .errors import CheckpointError, SerializationError, VersionMismatch
 from .machine import Locals, Machine
 from .retry import DEFAULT_RETRY, Retry
@@ -27,7 +28,14 @@ if TYPE_CHECKING:
     from .function import Call, Function
     from .runtime import Runtime
 
-__all__ = ["ACTIVE_RUN", "CheckpointInfo", "Run", "decode_checkpoint", "idempotency_key"]
+__all__ = [
+    "ACTIVE_RUN",
+    "CheckpointInfo",
+    "Run",
+    "decode_checkpoint",
+    "idempotency_key",
+    "one_line",
+]
 
 #: The run being driven in this task (None outside runs).
 ACTIVE_RUN: ContextVar[Run | None] = ContextVar("resumable_active_run", default=None)
@@ -59,11 +67,6 @@ class CheckpointInfo:
     source: str
     locals: dict[str, Any]
     size: int
-
-
-def describe_type(value: Any) -> str:
-    t = type(value)
-    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
 
 class Run:
@@ -166,7 +169,7 @@ class Run:
         where = f" at `{name}{e.where()}`" if e.path else ""
         return SerializationError(
             f"cannot checkpoint {cls.qualname} at the await on line {line} "
-            f"({cls.source_file}:{line}): {held} holds a `{describe_type(e.value)}`{where}, "
+            f"({cls.source_file}:{line}): {held} holds a `{type_name(type(e.value))}`{where}, "
             f"and {e.reason}. Fix: do not keep it across the await "
             "(finish using it before the await, or create it again after it)"
         )
@@ -208,7 +211,7 @@ class Run:
                 "attempt": self.attempt,
                 "attempts": self.attempts,
                 "wake_at": runtime.clock.time() + delay,
-                "reason": f"attempt {self.attempt} failed: {_one_line(exc)}",
+                "reason": f"attempt {self.attempt} failed: {one_line(exc)}",
             },
         )
         await runtime.clock.sleep(delay)
@@ -219,9 +222,10 @@ class Run:
         return fresh
 
 
-def _one_line(exc: BaseException) -> str:
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """`Type: message`, first line only, at most `limit` characters: a run's reason."""
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return text.splitlines()[0][:300] if text else type(exc).__name__
+    return text.splitlines()[0][:limit]
 
 
 def _decode_locals(blob: bytes, machine: type[Machine]) -> Any:

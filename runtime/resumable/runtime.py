@@ -32,6 +32,7 @@ from typing import Any
 
 from . import codec
 from .codec import FORMAT_VERSION, Unencodable
+from .codec.encoder import type_name
 from .config import DEFAULT_STORE, configured_store
 from .driver import drive
 from .errors import (
@@ -44,7 +45,7 @@ from .errors import (
 from .function import Call, Function, registered
 from .machine import Locals, Machine
 from .retry import Clock, Retry, SystemClock
-from .run import ACTIVE_RUN, CheckpointInfo, Run, decode_checkpoint, describe_type
+from .run import ACTIVE_RUN, CheckpointInfo, Run, decode_checkpoint, one_line
 from .store import (
     ACTIVE,
     BLOCKED,
@@ -262,7 +263,7 @@ class Runtime:
             return codec.decode(record.result, imports=imports)
         assert record.error is not None
         error = codec.decode(record.error, imports=imports)
-        if not isinstance(error, BaseException):  # pragma: no cover - written by _finish
+        if not isinstance(error, BaseException):  # pragma: no cover - written by _end
             raise InternalError(f"run {record.run_id!r}: its stored error is not an exception")
         raise error
 
@@ -327,7 +328,7 @@ class Runtime:
                 error = codec.encode(exc)
             except SerializationError:
                 error = codec.encode(RuntimeError(f"{type(exc).__qualname__}: {exc}"))
-        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        reason = one_line(exc, 500)
         store = self.store
         await store.io(store.update, run_id, {"status": status, "error": error, "reason": reason})
 
@@ -400,7 +401,7 @@ def _encode_arguments(
     except Unencodable as e:
         raise SerializationError(
             f"cannot start {machine.qualname}: argument `{e.variable}{e.where()}` holds a "
-            f"`{describe_type(e.value)}`, and {e.reason}"
+            f"`{type_name(type(e.value))}`, and {e.reason}"
         ) from None
 
 
@@ -409,7 +410,7 @@ def _encode_result(machine: type[Machine], value: Any) -> bytes:
         return codec.encode_document({"v": FORMAT_VERSION}, "value", value)[0]
     except Unencodable as e:
         raise SerializationError(
-            f"{machine.qualname} returned a `{describe_type(e.value)}` "
+            f"{machine.qualname} returned a `{type_name(type(e.value))}` "
             f"(at `result{e.where()}`), and {e.reason}"
         ) from None
 

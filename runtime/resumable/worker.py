@@ -168,7 +168,7 @@ async def _start_runs(
         if not store.lock(record.run_id):
             continue  # another process (or task) drives it
         log(f"run {record.run_id}: {record.status} -> driving {record.function}")
-        task: asyncio.Task[object] = asyncio.create_task(_drive(rt, fn, record.run_id))
+        task: asyncio.Task[object] = asyncio.create_task(rt._drive_locked(fn, record.run_id))
         tasks[task] = record.run_id
         started.append(task)
     return started
@@ -199,10 +199,6 @@ def _discover(record: RunRecord, log: Callable[[str], None]) -> Function | None:
     if fn is not None:
         log(f"imported {module} from {display_path(source)}")
     return fn
-
-
-async def _drive(rt: Runtime, fn: Function, run_id: str) -> object:
-    return await rt._drive_locked(fn, run_id)
 
 
 async def _next_wake_of_ours(

@@ -66,6 +66,7 @@ CREATE INDEX IF NOT EXISTS runs_by_parent ON runs (parent) WHERE parent IS NOT N
 """
 
 _COLUMNS = ", ".join(FIELDS)
+_FIELD_SET = frozenset(FIELDS)
 T = TypeVar("T")
 
 
@@ -197,7 +198,7 @@ class SQLiteStore(Store):
         return self._update(run_id, fields, when)
 
     def _update(self, run_id: str, fields: dict[str, Any], when: Iterable[str] | None) -> bool:
-        unknown = set(fields) - set(FIELDS)
+        unknown = fields.keys() - _FIELD_SET
         if unknown:
             raise ValueError(f"unknown run fields {sorted(unknown)}")
         sets = ", ".join(f"{name} = ?" for name in fields)

@@ -74,7 +74,6 @@ from resumable import codec
 from resumable.codec import FORMAT_VERSION
 from resumable.machine import Locals, Machine
 from resumable.runtime import Run, RunRecord, Runtime, decode_checkpoint
-from resumable.store import RUNNING
 
 try:
     from dispatch.experimental.durable import durable
@@ -232,10 +231,11 @@ class ResumableCheckpoint:
         machine = self.machine
         runtime = Runtime("memory://")
         record = RunRecord("bench", machine.function_id, machine.run_fingerprint, b"")
-        record.status = RUNNING
         runtime.store.create(record)
+        lease = runtime.store.claim("bench", "bench", machine.run_fingerprint)
+        assert lease is not None
         function: Any = types.SimpleNamespace(retry=None)  # what Run reads of a Function
-        return runtime, Run(runtime, function, machine, record)
+        return runtime, Run(runtime, function, machine, record, lease, contain=False)
 
 
 def finish(coro: Any) -> Any:

@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -138,7 +139,9 @@ def test_dispatch_returns_a_pending_run_at_once_and_a_worker_runs_it(
         script=True,
     )
     assert proc.returncode == 0, proc.stderr
-    assert summary(proc) == ("resumable worker: 3 completed, 0 failed or blocked, 0 left to resume")
+    assert summary(proc) == (
+        "resumable worker: 3 completed, 0 failed or blocked, 0 waiting, 0 left to resume"
+    )
     assert [ctx.rt.result(i) for i in ids] == [2, 4, 6]
     assert sorted(ctx.tags()) == ["double 1", "double 2", "double 3"]
     # Dispatching with an existing run id returns it and changes nothing.
@@ -199,18 +202,20 @@ def test_worker_modules_from_resumable_modules_or_from_the_runs_source(
     assert proc.returncode == 0, proc.stderr
     assert ctx.rt.result(run) == 14
     # No module anywhere: each run's module is imported from the source file
-    # it was started from (the worker runs elsewhere, as `--store URL --drain`).
+    # it was started from, when that file is in the project (under the
+    # worker's working directory), as `--store URL --drain`.
     run = jobs.double.dispatch(8)
-    elsewhere = ctx.folder / "elsewhere"
-    elsewhere.mkdir()
-    proc = cli("worker", "--store", ctx.url, "--drain", env=ctx.env, cwd=elsewhere)
+    project = ctx.module.parent
+    proc = cli("worker", "--store", ctx.url, "--drain", env=ctx.env, cwd=project)
     assert proc.returncode == 0, proc.stderr
-    assert f"imported worker_jobs from {ctx.module}" in proc.stdout
+    assert "imported worker_jobs from worker_jobs.py" in proc.stdout
     assert ctx.rt.result(run) == 16
     # A run whose source file is gone is left for a worker that has its module.
     gone = jobs.double.dispatch(9)
-    ctx.rt.store.update(gone, {"source": str(ctx.folder / "moved" / "worker_jobs.py")})
-    proc = cli("worker", "--store", ctx.url, "--drain", env=ctx.env, cwd=elsewhere)
+    with sqlite3.connect(ctx.folder / "state.db") as db:
+        moved = str(ctx.folder / "moved" / "worker_jobs.py")
+        db.execute("UPDATE runs SET source = ? WHERE run_id = ?", (moved, gone))
+    proc = cli("worker", "--store", ctx.url, "--drain", env=ctx.env, cwd=project)
     assert proc.returncode == 0, proc.stderr
     assert "worker_jobs:double is not imported here; skipped" in proc.stdout
     assert ctx.rt.status(gone) == "pending"
@@ -276,7 +281,10 @@ def test_twenty_runs_progress_concurrently_in_one_worker(jobs: ModuleType, ctx: 
     assert [r[0] for r in results] == list(range(20))
     assert sorted(r[1] for r in results) == list(range(1, 21))  # each arrived once
     assert len({r[2] for r in results}) == 1  # all in one process
-    assert summary(proc) == "resumable worker: 20 completed, 0 failed or blocked, 0 left to resume"
+    assert (
+        summary(proc)
+        == "resumable worker: 20 completed, 0 failed or blocked, 0 waiting, 0 left to resume"
+    )
 
 
 def test_drain_exits_when_only_failed_or_blocked_runs_are_left(jobs: ModuleType, ctx: Env) -> None:
@@ -284,7 +292,10 @@ def test_drain_exits_when_only_failed_or_blocked_runs_are_left(jobs: ModuleType,
     bad = jobs.broken.dispatch(2)
     stuck = jobs.unstorable.dispatch(3)
     proc = drain(ctx)
-    assert summary(proc) == "resumable worker: 1 completed, 2 failed or blocked, 0 left to resume"
+    assert (
+        summary(proc)
+        == "resumable worker: 1 completed, 2 failed or blocked, 0 waiting, 0 left to resume"
+    )
     assert ctx.rt.status(good) == "completed"
     assert ctx.rt.status(bad) == "failed"
     assert ctx.rt.status(stuck) == "blocked"
@@ -294,7 +305,10 @@ def test_drain_exits_when_only_failed_or_blocked_runs_are_left(jobs: ModuleType,
     before = ctx.lines()
     # Nothing runnable is left: the next worker exits at once, touching nothing.
     proc = drain(ctx)
-    assert summary(proc) == "resumable worker: 0 completed, 0 failed or blocked, 0 left to resume"
+    assert (
+        summary(proc)
+        == "resumable worker: 0 completed, 0 failed or blocked, 0 waiting, 0 left to resume"
+    )
     assert ctx.lines() == before
     assert [ctx.rt.status(r) for r in (good, bad, stuck)] == ["completed", "failed", "blocked"]
 
@@ -326,7 +340,7 @@ def test_sigterm_stops_the_worker_and_leaves_runs_resumable(jobs: ModuleType, ct
             worker.communicate()
     assert worker.returncode == 0, err
     assert out.strip().splitlines()[-1] == (
-        "resumable worker: 0 completed, 0 failed or blocked, 3 left to resume"
+        "resumable worker: 0 completed, 0 failed or blocked, 0 waiting, 3 left to resume"
     )
     stopped = ctx.tags()
     records = [ctx.rt.get(run) for run in ids]
@@ -344,7 +358,10 @@ def test_sigterm_stops_the_worker_and_leaves_runs_resumable(jobs: ModuleType, ct
     assert re.search(r"^  total = \d+$", shown.stdout, re.M)
 
     proc = drain(ctx, "--concurrency", "3")
-    assert summary(proc) == "resumable worker: 3 completed, 0 failed or blocked, 0 left to resume"
+    assert (
+        summary(proc)
+        == "resumable worker: 3 completed, 0 failed or blocked, 0 waiting, 0 left to resume"
+    )
     assert [ctx.rt.result(run) for run in ids] == [sum(range(n))] * 3
     for i in range(3):
         mine = [tag for tag in ctx.tags() if tag.startswith(f"s{i} ")]

@@ -107,18 +107,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return compile_main(args.paths, check=args.check)
     from .config import configured_store
     from .errors import ResumableError
+    from .store import describe
 
     try:
-        args.store = args.store or configured_store()
+        args.store, origin = configured_store(args.store)
         if args.command == "worker":
-            return _worker(args)
+            return _worker(args, origin)
+        print(f"resumable: store {describe(args.store)} (from {origin})", file=sys.stderr)
         return _runs(args)
     except ResumableError as e:
         print(f"resumable: {e}", file=sys.stderr)
         return 1
 
 
-def _worker(args: argparse.Namespace) -> int:
+def _worker(args: argparse.Namespace, origin: str) -> int:
     from .config import configured_modules
     from .worker import ModuleImportError, run_worker
 
@@ -128,7 +130,12 @@ def _worker(args: argparse.Namespace) -> int:
         return 2
     try:
         return run_worker(
-            args.store, modules, concurrency=args.concurrency, drain=args.drain, poll=args.poll
+            args.store,
+            modules,
+            concurrency=args.concurrency,
+            drain=args.drain,
+            poll=args.poll,
+            origin=origin,
         )
     except ModuleImportError as e:
         print(f"resumable worker: {e}", file=sys.stderr)
@@ -137,9 +144,9 @@ def _worker(args: argparse.Namespace) -> int:
 
 def _runs(args: argparse.Namespace) -> int:
     from . import runs_report
-    from .store import open_store
+    from .store import describe, open_store
 
-    store = open_store(args.store)
+    store = open_store(args.store, readonly=args.runs_command != "retry")
     try:
         if args.runs_command == "list":
             records = store.list_runs(statuses=args.status, top_only=not args.all, limit=args.limit)
@@ -150,7 +157,7 @@ def _runs(args: argparse.Namespace) -> int:
             return 0
         record = store.get(args.run_id)
         if record is None:
-            print(f"resumable: no run {args.run_id!r} in {args.store}", file=sys.stderr)
+            print(f"resumable: no run {args.run_id!r} in {describe(args.store)}", file=sys.stderr)
             return 1
         if args.runs_command == "show":
             if args.json:

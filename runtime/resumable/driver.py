@@ -17,29 +17,26 @@ with no entry, it leaves the function. Errors of resumable itself
 CPython's own: while a state runs inside `except`/`finally` blocks (the
 `handled` table), the driver re-enters those blocks by raising the exceptions
 being handled and runs the state -- and awaits its awaitable -- inside.
+
+A cancellation of the task driving the run (a worker stopping, Ctrl-C under
+`asyncio.run`, an `asyncio.wait_for` giving up on a child run) is not the
+function's own exception: it is never routed into its handlers, and leaves
+the run where its last checkpoint put it, as a crash would.
 """
 
 from __future__ import annotations
 
-from contextvars import ContextVar
+import asyncio
 from typing import Any, NoReturn, Protocol
 
-from .errors import (
-    CheckpointError,
-    InternalError,
-    SerializationError,
-    StaleCodeError,
-    VersionMismatch,
-)
+from .errors import InternalError, ResumableError
 from .machine import DONE, THROW, Locals, Machine
 
-__all__ = ["CURRENT", "Steps", "drive", "propagate"]
+__all__ = ["Steps", "drive", "interrupted", "propagate"]
 
-#: The run whose state code is executing right now (None outside states).
-#: Calling a decorated function while this is set makes a child call.
-CURRENT: ContextVar[Any] = ContextVar("resumable_current_run", default=None)
-
-_NOT_ROUTED = (SerializationError, CheckpointError, StaleCodeError, VersionMismatch, InternalError)
+#: resumable's own errors (a value that cannot be stored, changed code, a
+#: child run blocked, the store failing...) are never the function's to catch.
+_NOT_ROUTED = ResumableError
 
 
 class Steps(Protocol):
@@ -48,10 +45,19 @@ class Steps(Protocol):
     async def checkpoint(self, m: Machine, state: int, L: Locals) -> Locals:
         """Save the checkpoint of await `state`; the locals to go on with."""
 
-    async def retry_step(self, state: int, exc: Exception) -> Locals | None:
-        """After the step of await `state` failed with `exc`: the locals of its
-        checkpoint to try again with (after any delay), or None to raise `exc`
-        at the await."""
+    async def retry_await(self, exc: Exception) -> None:
+        """The operand or the awaitable of the current await raised `exc`:
+        raise Park to try the step again from its checkpoint, or return to
+        raise `exc` at the await."""
+
+
+def interrupted(exc: BaseException) -> bool:
+    """Is `exc` the cancellation of the task driving the run (not an
+    exception of the function's own)?"""
+    if not isinstance(exc, asyncio.CancelledError):
+        return False
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 async def drive(m: Machine, L: Locals, state: int, *, resumed: bool = False) -> Any:
@@ -72,13 +78,10 @@ async def drive(m: Machine, L: Locals, state: int, *, resumed: bool = False) -> 
                 resumed = False
             else:
                 L = await run.checkpoint(m, state, L)
-            token = CURRENT.set(run)
             try:
                 awaitable = _call(states[state], m, L, active)
             except BaseException as e:
                 exc = e
-            finally:
-                CURRENT.reset(token)
             if exc is None:
                 try:
                     if active:
@@ -86,23 +89,19 @@ async def drive(m: Machine, L: Locals, state: int, *, resumed: bool = False) -> 
                     else:
                         m.sent = await awaitable
                 except BaseException as e:
+                    if interrupted(e):
+                        raise
                     exc = e
                 else:
                     state = resume[0]
                     continue
             if isinstance(exc, Exception) and not isinstance(exc, _NOT_ROUTED):
-                again = await run.retry_step(state, exc)
-                if again is not None:  # the step is tried again from its checkpoint
-                    L, resumed = again, True
-                    continue
+                await run.retry_await(exc)  # raises Park to try the step again
         else:
-            token = CURRENT.set(run)
             try:
                 r = _call(states[state], m, L, active)
             except BaseException as e:
                 exc = e
-            finally:
-                CURRENT.reset(token)
             if exc is None:
                 if r.__class__ is int:
                     state = r

@@ -11,10 +11,14 @@ __all__ = [
     "CheckpointError",
     "CompileError",
     "InternalError",
+    "NondeterminismError",
+    "OwnershipLost",
     "ResumableError",
     "SerializationError",
     "StaleCodeError",
+    "StepAborted",
     "StoreError",
+    "StoreUnavailable",
     "VersionMismatch",
 ]
 
@@ -102,3 +106,38 @@ class InternalError(ResumableError):
 class StoreError(ResumableError):
     """A store cannot be opened or used: a bad URL, a database that is not a
     resumable store, or one written by a newer resumable (upgrade it)."""
+
+
+class StoreUnavailable(StoreError):
+    """An open store refused a read or a write: the disk is full, the file
+    became read-only, the database stayed locked, an I/O error. Raised by
+    the store; the run it concerned stays at its last committed write, and
+    the worker waits (with backoff) before it tries again.
+
+    `permanent`: the store cannot be written as it is (read-only), as
+    opposed to a failure that may pass (disk full, locked, I/O)."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+class NondeterminismError(ResumableError):
+    """A step, run again after a crash or a retry, did something else than
+    the first time: it started a child run with other arguments, or a task
+    it created started a child run after its step had ended. Raised by the
+    runtime at the child call; the run is blocked at its last checkpoint."""
+
+
+class StepAborted(ResumableError):
+    """A step raised a BaseException that is not an Exception
+    (KeyboardInterrupt, SystemExit, GeneratorExit, a CancelledError the run
+    was not cancelled with) while a worker drove it. The worker blocks the
+    run with this error, the original as its `__cause__`, and goes on with
+    its other runs."""
+
+
+class OwnershipLost(ResumableError):
+    """Internal: a fenced write of a run changed no row, so another driver
+    took the run over (its owner generation moved on). The driver stops
+    driving that run at once, writes nothing more for it, and logs this."""

@@ -6,10 +6,11 @@
     asyncio.run(checkout("u1", "o1"))   # native: the original coroutine, untouched
     rt.run(checkout, "u1", "o1")         # durable: the compiled state machine
 
-Called from inside a running compiled function (while one of its states
-executes), a decorated function returns a `Call` instead of a coroutine: an
-awaitable (also accepted by asyncio.gather / wait_for / create_task) that the
-runtime drives through the callee's own compiled machine.
+Called from inside a running compiled function (in its own code, in a plain
+helper coroutine it awaits, or in a task it creates), a decorated function
+returns a `Call` instead of a coroutine: an awaitable (also accepted by
+asyncio.gather / wait_for / create_task) that the runtime drives through the
+callee's own compiled machine, as a child run of the step that called it.
 """
 
 from __future__ import annotations
@@ -21,11 +22,11 @@ import types
 from collections.abc import Callable, Generator
 from typing import Any, overload
 
-from .driver import CURRENT
 from .retry import Retry
+from .run import CURRENT, Step
 from .source import module_name_for
 
-__all__ = ["Call", "Function", "function", "registered"]
+__all__ = ["Call", "Function", "function", "registered", "registered_ids"]
 
 #: Every decorated function of the modules imported so far, by function id.
 _REGISTRY: dict[str, Function] = {}
@@ -35,6 +36,11 @@ def registered(function_id: str) -> Function | None:
     """The decorated function with this id (`module:qualname`), if its module
     has been imported in this process."""
     return _REGISTRY.get(function_id)
+
+
+def registered_ids() -> list[str]:
+    """The ids of every decorated function imported in this process."""
+    return sorted(_REGISTRY)
 
 
 class Function:
@@ -80,10 +86,10 @@ class Function:
         return self.__wrapped__.__kwdefaults__
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        run = CURRENT.get()
-        if run is None:
+        step = CURRENT.get()
+        if step is None:
             return self.__wrapped__(*args, **kwargs)
-        return Call(self, args, kwargs, run)
+        return Call(self, args, kwargs, step)
 
     def dispatch(self, *args: Any, **kwargs: Any) -> str:
         """Enqueue a run on the default runtime (`resumable.configure`) and
@@ -110,20 +116,20 @@ class Function:
 class Call(collections.abc.Coroutine[Any, Any, Any]):
     """A call of a decorated function made inside a running compiled function."""
 
-    __slots__ = ("_coro", "args", "function", "kwargs", "run")
+    __slots__ = ("_coro", "args", "function", "kwargs", "step")
 
     def __init__(
-        self, function: Function, args: tuple[Any, ...], kwargs: dict[str, Any], run: Any
+        self, function: Function, args: tuple[Any, ...], kwargs: dict[str, Any], step: Step
     ) -> None:
         self.function = function
         self.args = args
         self.kwargs = kwargs
-        self.run = run
+        self.step = step
         self._coro: Any = None
 
     def _started(self) -> Any:
         if self._coro is None:
-            self._coro = self.run.child(self)
+            self._coro = self.step.run.child(self, self.step)
         return self._coro
 
     def __await__(self) -> Generator[Any, None, Any]:

@@ -1,10 +1,19 @@
-"""One run being driven: its checkpoints, failed steps and idempotency keys.
+"""One run being driven: its steps, checkpoints, failed attempts and keys.
 
-A *step* is what runs after checkpoint n (the operand of await n, the await,
-and the code after it) up to checkpoint n+1. Everything a step does is
-identified by (run id, n): the ids of child runs it starts and the keys
-`resumable.idempotency_key()` hands out, so they are the same when the step
-runs again, after a crash or a retry.
+A *step* is what runs after checkpoint k (the operand of await k, the await,
+and the code after it) up to checkpoint k+1; step 0 starts from the stored
+arguments. Everything a step does is identified by (run id, k): the ids of
+the child runs it starts and the keys `resumable.idempotency_key()` hands
+out, so they are the same when the step runs again, after a crash or a retry.
+
+While a step is in flight, `CURRENT` (a context variable) holds its `Step`,
+in the step's own code, in the coroutines it awaits and in the tasks it
+creates (they copy the context). A decorated function called there makes a
+child call of that step; a task still calling one, or still driving a child,
+when its step has ended is an error (NondeterminismError).
+
+Every write is fenced by the run's lease (store/base.py): one that changes
+no row raises OwnershipLost, and the driver stops.
 """
 
 from __future__ import annotations
@@ -19,26 +28,61 @@ from typing import TYPE_CHECKING, Any
 from . import codec
 from .codec import Unencodable
 from .codec.encoder import type_name
-from .errors import CheckpointError, SerializationError, VersionMismatch
+from .errors import (
+    CheckpointError,
+    NondeterminismError,
+    OwnershipLost,
+    SerializationError,
+    VersionMismatch,
+)
+from .ids import child_id
 from .machine import Locals, Machine
 from .retry import DEFAULT_RETRY, Retry
-from .store import ACTIVE, FAILED, RUNNING, WAITING, RunRecord
+from .store import Lease, RunRecord
+from .store.base import checkpoint_write, park_write
 
 if TYPE_CHECKING:
     from .function import Call, Function
     from .runtime import Runtime
 
 __all__ = [
-    "ACTIVE_RUN",
+    "CURRENT",
     "CheckpointInfo",
+    "Park",
     "Run",
+    "Step",
     "decode_checkpoint",
     "idempotency_key",
     "one_line",
 ]
 
-#: The run being driven in this task (None outside runs).
-ACTIVE_RUN: ContextVar[Run | None] = ContextVar("resumable_active_run", default=None)
+
+class Step:
+    """The step in flight: what its child calls and keys are numbered by."""
+
+    __slots__ = ("calls", "closed", "keys", "run", "seq")
+
+    def __init__(self, run: Run, seq: int) -> None:
+        self.run = run
+        self.seq = seq
+        self.calls = 0  # child runs started by this step
+        self.keys = 0  # idempotency keys handed out by this step
+        self.closed = False  # its run went on past it
+
+    def next_key(self) -> str:
+        n = self.keys
+        self.keys += 1
+        return f"{self.run.run_id}:{self.seq}" + (f".{n}" if n else "")
+
+    def next_child_id(self) -> str:
+        n = self.calls
+        self.calls += 1
+        return child_id(self.run.run_id, self.seq, n)
+
+
+#: The step in flight in this context (None outside runs). Calling a
+#: decorated function while it is set makes a child call.
+CURRENT: ContextVar[Step | None] = ContextVar("resumable_current_step", default=None)
 
 
 def idempotency_key() -> str:
@@ -49,10 +93,10 @@ def idempotency_key() -> str:
     Pass it to services that deduplicate requests (a payment API's
     Idempotency-Key header), so that a step run twice has its effect once.
     Outside a durable run (native mode) every call returns a new random key."""
-    run = ACTIVE_RUN.get()
-    if run is None:
+    step = CURRENT.get()
+    if step is None:
         return uuid.uuid4().hex
-    return run.next_key()
+    return step.next_key()
 
 
 @dataclass(frozen=True)
@@ -69,54 +113,95 @@ class CheckpointInfo:
     size: int
 
 
+class Park(BaseException):
+    """Internal: the run waits, as a row with a wake time, to try again from
+    its checkpoint; raised out of the driver (never into user code)."""
+
+    def __init__(self, wake_at: float) -> None:
+        super().__init__(wake_at)
+        self.wake_at = wake_at
+
+
 class Run:
     """The driver's partner for one run (top-level or child): `m.run`."""
 
     def __init__(
-        self, runtime: Runtime, function: Function, machine: type[Machine], record: RunRecord
+        self,
+        runtime: Runtime,
+        function: Function,
+        machine: type[Machine],
+        record: RunRecord,
+        lease: Lease,
+        *,
+        contain: bool,
     ) -> None:
         self.runtime = runtime
         self.function = function
         self.machine = machine
+        self.lease = lease
         self.run_id = record.run_id
         self.seq = record.seq
-        self.blob = record.checkpoint  # the latest checkpoint, to try a step again from
+        self.line = record.line  # of the await of checkpoint `seq`
         self.attempt = record.attempt
         self.attempts = record.attempts
         self.policy: Retry = function.retry or runtime.retry_policy or DEFAULT_RETRY
-        self.calls = 0  # child runs started by the current step
-        self.keys = 0  # idempotency keys handed out by the current step
-        #: Exceptions raised by failed child runs in the current step (by id):
-        #: never retried by this run, the child already did.
-        self.child_failures: set[int] = set()
-        #: Child runs cancelled while this run went on (asyncio.wait_for timed
+        #: A worker's run: a BaseException from a step blocks it (StepAborted).
+        self.contain = contain
+        self.step = Step(self, self.seq)
+        #: Exceptions decoded from the current checkpoint (or the arguments):
+        #: raised again, they were not first raised by this step.
+        self.carried: list[BaseException] = []
+        #: The final failures of child runs awaited in this step: never
+        #: retried by this run, the child already did.
+        self.child_failures: list[BaseException] = []
+        #: Child runs this run was cancelled out of (asyncio.wait_for timed
         #: out, a gather was cancelled): failed once it has passed them by.
         self.abandoned: set[str] = set()
+        #: Child runs being driven now, by the task driving each.
+        self.in_flight: dict[str, asyncio.Task[Any] | None] = {}
 
-    # -- the current step ---------------------------------------------------------
+    # -- steps --------------------------------------------------------------------
 
-    def _new_step(self) -> None:
-        self.calls = self.keys = 0
-        self.child_failures.clear()
+    def begin(self, values: dict[str, Any], plain: bool) -> None:
+        """Open step `self.seq`, from locals (or arguments) just decoded."""
+        self.step.closed = True
+        self.step = Step(self, self.seq)
+        CURRENT.set(self.step)
+        self.child_failures = []
+        self.carried = [] if plain else _exceptions_in(values)
 
-    def next_key(self) -> str:
-        n = self.keys
-        self.keys += 1
-        return f"{self.run_id}:{self.seq}" + (f".{n}" if n else "")
-
-    def child_id(self) -> str:
-        n = self.calls
-        self.calls += 1
-        return f"{self.run_id}/{self.seq}.{n}"
-
-    async def child(self, call: Call) -> Any:
+    async def child(self, call: Call, step: Step) -> Any:
         """Drive a decorated function awaited by this run as a child run."""
-        return await self.runtime._child(self, call, self.child_id())
+        if step.closed:
+            raise NondeterminismError(
+                f"{self.machine.qualname} ({self.machine.source_file}): run {self.run_id!r}: "
+                f"a task created by step {step.seq} called {call.function.__qualname__} after "
+                "that step had ended; await every task a step creates before the next await"
+            )
+        return await self.runtime._child(self, call, step.next_child_id())
+
+    def check_in_flight(self) -> None:
+        """Refuse to go past a step whose tasks still drive child runs."""
+        if not self.in_flight:
+            return
+        for task in self.in_flight.values():
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+        names = ", ".join(sorted(self.in_flight))
+        raise NondeterminismError(
+            f"{self.machine.qualname} ({self.machine.source_file}): run {self.run_id!r} went on "
+            f"while tasks it created still drove child runs ({names}); await every task a step "
+            "creates before the next await (or before returning)"
+        )
 
     # -- checkpoints --------------------------------------------------------------
 
     async def checkpoint(self, m: Machine, state: int, L: Locals) -> Locals:
         cls = self.machine
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError()  # being stopped: nothing more is written
+        self.check_in_flight()
         seq = self.seq + 1
         try:  # the locals live at `state`, with the envelope (v, fn, at, fp, seq, state)
             blob = codec.encode_checkpoint(cls, state, seq, L.__dict__)
@@ -124,26 +209,16 @@ class Run:
             raise self._unencodable(state, e) from None
         line = m.source_line(state)
         store = self.runtime.store
-        await store.io(
-            store.update,
-            self.run_id,
-            {
-                "checkpoint": blob,
-                "seq": seq,
-                "line": line,
-                "status": RUNNING,
-                "attempt": 0,
-                "wake_at": None,
-                "reason": None,
-                "fingerprint": cls.run_fingerprint,
-            },
-        )
-        self.seq, self.blob, self.attempt = seq, blob, 0
-        self._new_step()
+        write = checkpoint_write(self.lease, blob, seq, line, cls.run_fingerprint)
+        if not await store.commit(write):
+            raise self.lost("its checkpoint")
+        self.seq, self.line, self.attempt = seq, line, 0
         if self.abandoned:
             await self.settle_abandoned()
+        document, values = _decode_locals(blob, cls)
+        self.begin(values, document.get("plain") is True)
         fresh = Locals()
-        fresh.__dict__.update(_decode_locals(blob, cls))
+        fresh.__dict__.update(values)
         observer = self.runtime.on_checkpoint
         if observer is not None:
             observer(
@@ -159,6 +234,13 @@ class Run:
                 )
             )
         return fresh
+
+    def lost(self, what: str) -> OwnershipLost:
+        return OwnershipLost(
+            f"run {self.run_id!r}: {what} was not written: another driver took the run over "
+            f"(owner generation {self.lease.generation} is no longer the run's); stopped "
+            "driving it here"
+        )
 
     def _unencodable(self, state: int, e: Unencodable) -> SerializationError:
         cls = self.machine
@@ -184,60 +266,97 @@ class Run:
             "(asyncio.wait_for timed out, or the task awaiting it was cancelled)"
         )
         error = codec.encode(asyncio.CancelledError(reason))
-        for child_id in sorted(self.abandoned):
-            fields = {"status": FAILED, "error": error, "reason": reason}
-            await store.io(store.update, child_id, fields, when=ACTIVE)
+        await store.io(store.abandon, self.lease, sorted(self.abandoned), error, reason)
         self.abandoned.clear()
 
-    # -- failed steps -------------------------------------------------------------
+    # -- failed attempts ------------------------------------------------------------
 
-    async def retry_step(self, state: int, exc: Exception) -> Locals | None:
-        """Wait and return the checkpoint's locals when the policy allows
-        another attempt of this step; None to raise `exc` at the await."""
-        if id(exc) in self.child_failures or not self.policy.retryable(exc):
-            return None
-        if self.attempt + 1 >= self.policy.max_attempts or self.blob is None:
-            return None
-        self.attempt += 1
-        self.attempts += 1
-        runtime = self.runtime
-        delay = self.policy.delay(self.attempt, runtime.random)
-        store = runtime.store
-        await store.io(
-            store.update,
-            self.run_id,
-            {
-                "status": WAITING,
-                "attempt": self.attempt,
-                "attempts": self.attempts,
-                "wake_at": runtime.clock.time() + delay,
-                "reason": f"attempt {self.attempt} failed: {one_line(exc)}",
-            },
+    def _from_child(self, exc: BaseException) -> bool:
+        """Is `exc` a child run's final failure, or a group holding one?"""
+        if any(exc is failure for failure in self.child_failures):
+            return True
+        if isinstance(exc, BaseExceptionGroup):
+            return any(self._from_child(inner) for inner in exc.exceptions)
+        return False
+
+    def _may_retry(self, exc: Exception) -> bool:
+        return (
+            self.policy.retryable(exc)
+            and not self._from_child(exc)
+            and self.attempt + 1 < self.policy.max_attempts
         )
-        await runtime.clock.sleep(delay)
-        await store.io(store.update, self.run_id, {"status": RUNNING, "wake_at": None})
-        self._new_step()
-        fresh = Locals()
-        fresh.__dict__.update(_decode_locals(self.blob, self.machine))
-        return fresh
+
+    async def retry_await(self, exc: Exception) -> None:
+        """The operand or the awaitable of the current await raised `exc`:
+        park the run to try the step again (raises Park), or return to raise
+        `exc` at the await."""
+        if self._may_retry(exc):
+            await self.park(exc)
+
+    async def retry_exit(self, exc: Exception) -> None:
+        """`exc` leaves the function: park the run to try again from its
+        checkpoint (raises Park) if this step first raised it and attempts
+        are left; otherwise return, and the run fails."""
+        if any(exc is carried for carried in self.carried):
+            return  # raised before the checkpoint: the code that raised it cannot run again
+        if self._may_retry(exc):
+            await self.park(exc)
+
+    async def park(self, exc: Exception) -> None:
+        runtime = self.runtime
+        attempt = self.attempt + 1
+        self.attempts += 1
+        delay = self.policy.delay(attempt, runtime.random)
+        wake_at = runtime.clock.time() + delay
+        write = park_write(
+            self.lease,
+            attempt=attempt,
+            attempts=self.attempts,
+            wake_at=wake_at,
+            reason=f"attempt {attempt} failed: {one_line(exc)}",
+        )
+        if not await runtime.store.commit(write):
+            raise self.lost("its wait to try again")
+        self.attempt = attempt
+        raise Park(wake_at)
 
 
 def one_line(exc: BaseException, limit: int = 300) -> str:
     """`Type: message`, first line only, at most `limit` characters: a run's reason."""
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return text.splitlines()[0][:limit]
+    return (text.splitlines() or [""])[0][:limit]
 
 
-def _decode_locals(blob: bytes, machine: type[Machine]) -> Any:
-    """The locals of a checkpoint this process has just written."""
-    return codec.decode_document(blob, "locals", imports=machine.import_set, verify=False)[1]
+def _exceptions_in(values: dict[str, Any], budget: int = 10_000) -> list[BaseException]:
+    """The exceptions among decoded values (and in their containers)."""
+    found: list[BaseException] = []
+    seen: set[int] = set()
+    stack: list[Any] = list(values.values())
+    while stack and budget > 0:
+        budget -= 1
+        value = stack.pop()
+        if id(value) in seen:
+            continue
+        seen.add(id(value))
+        if isinstance(value, BaseException):
+            found.append(value)
+        elif isinstance(value, list | tuple | set | frozenset):
+            stack.extend(value)
+        elif isinstance(value, dict):
+            stack.extend(value.values())
+    return found
+
+
+def _decode_locals(blob: bytes, machine: type[Machine]) -> tuple[dict[str, Any], Any]:
+    """(document, locals) of a checkpoint this process has just written."""
+    return codec.decode_document(blob, "locals", imports=machine.import_set, verify=False)
 
 
 def decode_checkpoint(
     blob: bytes, machine: type[Machine], *, verify: bool = True, run_id: str = ""
 ) -> dict[str, Any]:
-    """{"state", "locals", "seq"} of a stored checkpoint, the state mapped
-    onto `machine`, which may be newer code than the code that wrote it.
+    """{"state", "locals", "seq", "plain"} of a stored checkpoint, the state
+    mapped onto `machine`, which may be newer code than the code that wrote it.
 
     Raises CheckpointError (corrupt, or not a checkpoint of this function) or
     VersionMismatch (the code before the await, or what is live there,
@@ -264,6 +383,7 @@ def decode_checkpoint(
         "state": _resume_state(document, state, machine, run_id, held=locals_),
         "locals": locals_,
         "seq": seq if type(seq) is int else 0,
+        "plain": document.get("plain") is True,
     }
 
 

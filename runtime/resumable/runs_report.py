@@ -2,7 +2,10 @@
 
 Nothing here imports the user's code: a checkpoint's locals are shown as the
 JSON they are stored as, and the line a run stands at is read from its
-source file.
+source file. Listing reads only the columns it shows (never a checkpoint).
+Stored text is printed escaped (ids with line breaks or bidirectional
+characters cannot disguise themselves), and a row that cannot be read as a
+run is shown as damaged, with what is wrong.
 """
 
 from __future__ import annotations
@@ -15,10 +18,14 @@ import orjson
 
 from . import codec
 from .errors import CheckpointError
+from .ids import shown
 from .source import display_path
-from .store import RunRecord, Store
+from .store import RunRecord, RunSummary, Store
 
 __all__ = ["list_json", "list_text", "show_json", "show_text"]
+
+#: Nesting shown of a stored value; deeper parts are elided.
+_SHOWN_DEPTH = 20
 
 
 def _age(seconds: float) -> str:
@@ -29,36 +36,53 @@ def _age(seconds: float) -> str:
     return f"{seconds:.0f}s"
 
 
-def _summary(record: RunRecord, now: float) -> dict[str, Any]:
+def _status(record: RunRecord | RunSummary) -> str:
+    return "damaged" if record.damaged is not None else record.status
+
+
+def _summary(record: RunRecord | RunSummary, now: float) -> dict[str, Any]:
     return {
         "run_id": record.run_id,
-        "status": record.status,
+        "status": _status(record),
         "function": record.function,
         "parent": record.parent,
         "seq": record.seq,
         "line": record.line or None,
         "attempts": record.attempts,
         "reason": record.reason,
+        "damaged": record.damaged,
         "created_at": record.created_at,
         "updated_at": record.updated_at,
         "age_seconds": round(now - record.created_at, 3),
     }
 
 
-def list_json(records: list[RunRecord]) -> bytes:
+def _dumps(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2)
+
+
+def list_json(records: list[RunSummary]) -> bytes:
     now = time.time()
-    return orjson.dumps([_summary(r, now) for r in records], option=orjson.OPT_INDENT_2)
+    return _dumps([_summary(r, now) for r in records])
 
 
-def list_text(records: list[RunRecord]) -> str:
+def list_text(records: list[RunSummary]) -> str:
     if not records:
         return "no runs"
     now = time.time()
     rows = [("RUN", "STATUS", "FUNCTION", "AGE", "AT", "REASON")]
     for r in records:
         at = f"line {r.line}" if r.line else "-"
+        reason = r.reason if r.damaged is None else r.damaged
         rows.append(
-            (r.run_id, r.status, r.function, _age(now - r.created_at), at, (r.reason or "")[:60])
+            (
+                shown(r.run_id),
+                _status(r),
+                shown(r.function),
+                _age(now - r.created_at),
+                at,
+                shown(reason or "")[:60],
+            )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     return "\n".join(
@@ -81,7 +105,18 @@ def _source_line(record: RunRecord) -> str:
     if not record.source or not record.line:
         return ""
     text = linecache.getline(record.source, record.line).strip()
-    return f"{display_path(record.source)}:{record.line}" + (f": {text}" if text else "")
+    return f"{display_path(record.source)}:{record.line}" + (f": {shown(text)}" if text else "")
+
+
+def _shallow(value: Any, depth: int = 0) -> Any:
+    """A stored JSON value with what is nested beyond _SHOWN_DEPTH elided."""
+    if depth >= _SHOWN_DEPTH and isinstance(value, dict | list):
+        return "..."
+    if isinstance(value, dict):
+        return {k: _shallow(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shallow(v, depth + 1) for v in value]
+    return value
 
 
 def _decoded_or_raw(blob: bytes | None) -> Any:
@@ -90,7 +125,10 @@ def _decoded_or_raw(blob: bytes | None) -> Any:
     try:
         return repr(codec.decode(blob))
     except CheckpointError:
-        return orjson.loads(blob).get("value")
+        try:
+            return _shallow(orjson.loads(blob).get("value"))
+        except (orjson.JSONDecodeError, AttributeError):
+            return "(unreadable)"
 
 
 def show_json(record: RunRecord, store: Store) -> bytes:
@@ -103,32 +141,34 @@ def show_json(record: RunRecord, store: Store) -> bytes:
             "owner": record.owner,
             "attempt": record.attempt,
             "wake_at": record.wake_at,
-            "locals": document.get("locals") if document else None,
+            "locals": _shallow(document.get("locals")) if document else None,
             "checkpoint_problem": problem,
             "result": _decoded_or_raw(record.result),
             "error": _decoded_or_raw(record.error),
             "children": [_summary(c, time.time()) for c in _children(record, store)],
         }
     )
-    return orjson.dumps(out, option=orjson.OPT_INDENT_2)
+    return _dumps(out)
 
 
-def _children(record: RunRecord, store: Store) -> list[RunRecord]:
-    return sorted(store.list_runs(parent=record.run_id), key=lambda r: r.created_at)
+def _children(record: RunRecord, store: Store) -> list[RunSummary]:
+    return sorted(store.list_runs(parent=record.run_id), key=lambda r: (r.created_at, r.rowid))
 
 
 def show_text(record: RunRecord, store: Store) -> str:
     now = time.time()
     lines = [
-        f"run       {record.run_id}",
-        f"status    {record.status}" + (f" ({record.reason})" if record.reason else ""),
-        f"function  {record.function}"
-        + (f"  ({display_path(record.source)})" if record.source else ""),
+        f"run       {shown(record.run_id)}",
+        f"status    {_status(record)}" + (f" ({shown(record.reason)})" if record.reason else ""),
+        f"function  {shown(record.function)}"
+        + (f"  ({shown(display_path(record.source))})" if record.source else ""),
         f"created   {_age(now - record.created_at)} ago; updated {_age(now - record.updated_at)} ago"
-        + (f"; last driven by {record.owner}" if record.owner else ""),
+        + (f"; last driven by {shown(record.owner)}" if record.owner else ""),
     ]
+    if record.damaged is not None:
+        lines.append(f"damaged   {shown(record.damaged)}")
     if record.parent:
-        lines.append(f"parent    {record.parent}")
+        lines.append(f"parent    {shown(record.parent)}")
     if record.attempts:
         lines.append(f"attempts  {record.attempts} failed (this step: {record.attempt})")
     if record.wake_at:
@@ -139,20 +179,21 @@ def show_text(record: RunRecord, store: Store) -> str:
     elif document is not None:
         lines.append(f"at        checkpoint #{record.seq}, {_source_line(record)}")
         local_values = document.get("locals") or {}
-        if local_values:
+        if isinstance(local_values, dict) and local_values:
             lines.append("locals")
             for name, value in local_values.items():
-                text = orjson.dumps(value).decode()
-                lines.append(f"  {name} = {text if len(text) <= 200 else text[:197] + '...'}")
+                text = orjson.dumps(_shallow(value)).decode()
+                text = text if len(text) <= 200 else text[:197] + "..."
+                lines.append(f"  {shown(str(name))} = {shown(text)}")
     else:
         lines.append("at        not started")
     if record.result is not None:
-        lines.append(f"result    {_decoded_or_raw(record.result)}")
+        lines.append(f"result    {shown(str(_decoded_or_raw(record.result)))}")
     if record.error is not None:
-        lines.append(f"error     {_decoded_or_raw(record.error)}")
+        lines.append(f"error     {shown(str(_decoded_or_raw(record.error)))}")
     children = _children(record, store)
     if children:
         lines.append("children")
         for child in children:
-            lines.append(f"  {child.run_id}  {child.status}  {child.function}")
+            lines.append(f"  {shown(child.run_id)}  {_status(child)}  {shown(child.function)}")
     return "\n".join(lines)

@@ -3,16 +3,25 @@
     resumable worker --store sqlite:///state.db --module shop.orders --concurrency 8
     resumable worker --store sqlite:///state.db --module shop.orders --drain
 
-It picks top-level runs that are pending, running with no live owner (their
-process died), or waiting and due, takes ownership of each (store locks, so
-no two drivers ever drive the same run), and drives it in a task of its event
-loop. Child runs are driven by their parents. Runs of functions whose module
-was not imported here are left for another worker.
+Each poll it asks the store which functions have runnable top-level runs
+(pending, running with no live owner, waiting and due), keeps those it has
+imported, and pages through their runs, oldest first, taking ownership of
+each it can until its slots are full: runs of functions it does not import
+never hide the rest. Child runs are driven by their parents. A run waiting
+to try a step again is a row with a wake time, not a task: it holds no slot.
+
+A BaseException raised by a step (KeyboardInterrupt, SystemExit,
+GeneratorExit) blocks that run (StepAborted); the worker handles SIGINT and
+SIGTERM itself, and goes on with its other runs. When the store refuses
+reads or writes (disk full, read-only, locked), the worker backs off (0.5 s
+doubling to 30 s, one log line each time), starts nothing until a probe
+write succeeds, and then goes on; with `--drain` a read-only store ends it.
 
 `--drain`: exit once nothing is left that this worker could drive now or
 later (failed and blocked runs are not runnable; a run another process owns
 is that process's). SIGTERM or SIGINT: stop taking runs, cancel the running
-ones (each stays at its last checkpoint, resumable) and exit.
+ones (each stays at its last checkpoint, resumable, and writes nothing more)
+and exit.
 """
 
 from __future__ import annotations
@@ -23,15 +32,26 @@ import importlib
 import os
 import signal
 import sys
-from collections.abc import Callable, Iterable
+import time
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from .function import Function, registered
-from .runtime import BLOCKING, Runtime
+from .errors import OwnershipLost, StepAborted, StoreUnavailable
+from .function import Function, registered, registered_ids
+from .ids import shown
+from .lifecycle import BLOCKING, Finished, drive_owned
+from .roots import in_project, project_roots
+from .run import CURRENT, one_line
+from .runtime import Runtime
 from .source import display_path, module_name_for
-from .store import RunRecord
+from .store import RunSummary, describe
+from .store.sqlite import DamagedText
 
 __all__ = ["ModuleImportError", "WorkerReport", "import_modules", "work"]
+
+PAGE = 100
+_BACKOFF_FIRST, _BACKOFF_MAX = 0.5, 30.0
 
 
 @dataclass
@@ -39,7 +59,10 @@ class WorkerReport:
     completed: int = 0
     failed: int = 0  # failed or blocked
     interrupted: int = 0
+    waiting: int = 0  # parked to try a step again later
+    lost: int = 0  # taken over by another driver
     unknown: set[str] = field(default_factory=set)  # functions not imported here
+    store_error: str | None = None  # why a draining worker gave up
 
 
 class ModuleImportError(Exception):
@@ -73,6 +96,248 @@ def import_modules(names: Iterable[str]) -> None:
             ) from None
 
 
+class _Backoff:
+    """Waits after the store refused work: 0.5 s, doubling, at most 30 s."""
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self.log = log
+        self.delay = 0.0
+        self.until = 0.0
+
+    @property
+    def active(self) -> bool:
+        return self.delay > 0
+
+    def failed(self, error: BaseException) -> None:
+        self.delay = min(self.delay * 2, _BACKOFF_MAX) if self.delay else _BACKOFF_FIRST
+        self.until = time.monotonic() + self.delay
+        self.log(f"store unavailable: {one_line(error, 400)}; trying again in {self.delay:g} s")
+
+    def recovered(self) -> None:
+        if self.delay:
+            self.log("store available again: going on")
+        self.delay = 0.0
+
+
+class _Worker:
+    def __init__(
+        self, rt: Runtime, log: Callable[[str], None], discover: bool, concurrency: int
+    ) -> None:
+        self.rt = rt
+        self.store = rt.store
+        self.log = log
+        self.discover = discover
+        self.concurrency = concurrency
+        self.report = WorkerReport()
+        self.tasks: dict[asyncio.Task[Any], str] = {}
+        self.backoff = _Backoff(log)
+        self.refused: set[str] = set()  # functions whose source is outside the project
+
+    # -- what to drive --------------------------------------------------------------
+
+    def function(self, function_id: str, sample: RunSummary | None) -> Function | None:
+        fn = registered(function_id)
+        if fn is None and self.discover and sample and function_id not in self.report.unknown:
+            fn = self._discover(sample)
+        if fn is None and function_id not in self.report.unknown:
+            self.report.unknown.add(function_id)
+            if function_id not in self.refused:
+                run = shown(sample.run_id) if sample else "-"
+                self.log(f"run {run}: {shown(function_id)} is not imported here; skipped")
+        return fn
+
+    def _discover(self, record: RunSummary) -> Function | None:
+        """Import the module of a run's function from the source file the run
+        recorded when it started, if that file is in the project and still
+        names the same module."""
+        module = record.function.split(":", 1)[0]
+        source = record.source
+        if not source or not os.path.isfile(source) or module_name_for(source) != module:
+            return None
+        if not in_project(source):
+            self.refused.add(record.function)
+            roots = ", ".join(project_roots()) or "none"
+            self.log(
+                f"run {shown(record.run_id)}: not importing {shown(source)}: it is outside the "
+                f"project (roots: {roots}); left for a worker that has {shown(module)} "
+                "(pass --module, or add its folder to [tool.resumable] roots)"
+            )
+            return None
+        try:
+            import_modules([source])
+        except Exception as e:
+            self.log(
+                f"run {shown(record.run_id)}: importing {module} from {source} failed: {e!r:.300}"
+            )
+            return None
+        fn = registered(record.function)
+        if fn is not None:
+            self.log(f"imported {module} from {display_path(source)}")
+        return fn
+
+    async def ours(self, now: float) -> list[str]:
+        """The functions with runnable runs that this worker drives; rows of
+        damaged function names are blocked on the way."""
+        store = self.store
+        functions = await store.io(store.runnable_functions, now)
+        out = []
+        for function_id in sorted(functions):
+            if isinstance(function_id, DamagedText):
+                for row in await store.io(store.runnable, now, [function_id]):
+                    await self.block(row)
+                continue
+            if registered(function_id) is not None:
+                out.append(function_id)
+                continue
+            if function_id in self.report.unknown:
+                continue
+            sample = await store.io(store.runnable, now, [function_id], limit=1)
+            if self.function(function_id, sample[0] if sample else None) is not None:
+                out.append(function_id)
+        return out
+
+    async def block(self, row: RunSummary) -> None:
+        reason = f"damaged: {row.damaged or 'its function name is not valid UTF-8'}"
+        if await self.store.io(self.store.block_damaged, row.rowid, reason):
+            self.log(f"run {shown(row.run_id)}: blocked: {reason}")
+
+    # -- starting runs --------------------------------------------------------------
+
+    async def start_runs(self) -> int:
+        """Start runs in the free slots; how many were started."""
+        free = self.concurrency - len(self.tasks)
+        if free <= 0:
+            return 0
+        store = self.store
+        now = self.rt.clock.time()
+        functions = await self.ours(now)
+        running = set(self.tasks.values())
+        started = 0
+        after = (-1.0, -1)
+        while started < free and functions:
+            page = await store.io(store.runnable, now, functions, after=after, limit=PAGE)
+            for row in page:
+                after = (row.created_at, row.rowid)
+                if row.damaged is not None:
+                    await self.block(row)
+                    continue
+                fn = registered(row.function)
+                if fn is None or row.run_id in running or not store.lock(row.run_id):
+                    continue  # another process (or task) drives it
+                self.log(f"run {shown(row.run_id)}: {row.status} -> driving {row.function}")
+                task = asyncio.create_task(self._drive(fn, row.run_id))
+                self.tasks[task] = row.run_id
+                task.add_done_callback(self.finished)
+                started += 1
+                if started >= free:
+                    break
+            if len(page) < PAGE:
+                break
+        return started
+
+    async def _drive(self, fn: Function, run_id: str) -> Any:
+        try:
+            return await drive_owned(self.rt, fn, run_id, contain=True)
+        finally:
+            self.store.unlock(run_id)
+
+    def finished(self, task: asyncio.Task[Any]) -> None:
+        run_id = shown(self.tasks.pop(task))
+        report = self.report
+        if task.cancelled():
+            report.interrupted += 1
+            return
+        error = task.exception()
+        if error is None:
+            result = task.result()
+            if isinstance(result, Finished):
+                report.completed += 1
+                self.log(f"run {run_id}: completed")
+            else:
+                report.waiting += 1
+                when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(result.wake_at))
+                self.log(f"run {run_id}: waiting until {when} to try a step again")
+        elif isinstance(error, OwnershipLost):
+            report.lost += 1
+            self.log(str(error))
+        elif isinstance(error, StoreUnavailable):
+            report.interrupted += 1
+            self.backoff.failed(error)
+        elif isinstance(error, Exception):
+            report.failed += 1
+            status = "blocked" if isinstance(error, BLOCKING) else "failed"
+            self.log(f"run {run_id}: {status}: {one_line(error, 1000)}")
+        else:
+            report.interrupted += 1
+
+    # -- the loop -------------------------------------------------------------------
+
+    async def loop(self, stop: asyncio.Event, drain: bool, poll: float) -> None:
+        stopping = asyncio.ensure_future(stop.wait())
+        try:
+            while not stop.is_set():
+                if self.backoff.active and not await self._recovered(stop, stopping, drain):
+                    if self.report.store_error is not None:
+                        return
+                    continue
+                try:
+                    started = await self.start_runs()
+                    if drain and not self.tasks and not started:
+                        wake = await self._next_wake()
+                        if wake is None:
+                            return
+                        await _sleep_or_stop(stop, max(0.0, min(wake - self.rt.clock.time(), poll)))
+                        continue
+                except StoreUnavailable as e:
+                    self.backoff.failed(e)
+                    if drain and e.permanent:
+                        self.report.store_error = str(e)
+                        return
+                    continue
+                await self._wait(stopping, poll)
+        finally:
+            stopping.cancel()
+            for task in list(self.tasks):
+                task.cancel()
+            if self.tasks:
+                await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    async def _recovered(self, stop: asyncio.Event, stopping: Any, drain: bool) -> bool:
+        """After the backoff delay, whether the store takes writes again."""
+        await self._wait(stopping, max(0.0, self.backoff.until - time.monotonic()))
+        if stop.is_set() or time.monotonic() < self.backoff.until:
+            return False
+        probe = getattr(self.store, "probe", None)
+        try:
+            if probe is not None:
+                await self.store.io(probe)
+        except StoreUnavailable as e:
+            self.backoff.failed(e)
+            if drain and e.permanent:
+                self.report.store_error = str(e)
+            return False
+        self.backoff.recovered()
+        return True
+
+    async def _wait(self, stopping: Any, seconds: float) -> None:
+        if self.tasks:
+            await asyncio.wait(
+                [*self.tasks, stopping], timeout=seconds, return_when=asyncio.FIRST_COMPLETED
+            )
+        else:
+            await asyncio.wait([stopping], timeout=seconds)
+
+    async def _next_wake(self) -> float | None:
+        """When a waiting run this worker could take is due; None if there is none."""
+        store = self.store
+        return await store.io(store.next_wake, registered_ids())
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
 async def work(
     rt: Runtime,
     *,
@@ -85,147 +350,55 @@ async def work(
 ) -> WorkerReport:
     """Drive runs until `stop` is set (or, with `drain`, nothing is left).
     `discover`: import the module of a run's function, when it is not
-    imported yet, from the source file the run recorded (see `_discover`)."""
+    imported yet, from the source file the run recorded (in the project only)."""
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
-    stop = stop if stop is not None else asyncio.Event()
-    report = WorkerReport()
-    tasks: dict[asyncio.Task[object], str] = {}
-    stopping = asyncio.ensure_future(stop.wait())
-
-    def finished(task: asyncio.Task[object]) -> None:
-        run_id = tasks.pop(task)
-        if task.cancelled():
-            report.interrupted += 1
-            return
-        error = task.exception()
-        if error is None:
-            report.completed += 1
-            log(f"run {run_id}: completed")
-        elif isinstance(error, Exception):
-            report.failed += 1
-            status = "blocked" if isinstance(error, BLOCKING) else "failed"
-            log(f"run {run_id}: {status}: {type(error).__name__}: {error}".splitlines()[0])
-        else:
-            report.interrupted += 1
-
-    while not stop.is_set():
-        started = await _start_runs(rt, concurrency - len(tasks), tasks, report, log, discover)
-        for task in started:
-            task.add_done_callback(finished)
-        if drain and not tasks and not started:
-            wake = await _next_wake_of_ours(rt, report, log, discover)
-            if wake is None:
-                break
-            await _sleep_or_stop(stop, max(0.0, min(wake - rt.clock.time(), poll)))
-            continue
-        if tasks:
-            await asyncio.wait(
-                [*tasks, stopping],
-                timeout=poll,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        else:
-            await _sleep_or_stop(stop, poll)
-    stopping.cancel()
-    for task in list(tasks):
-        task.cancel()
-    if tasks:
-        await asyncio.gather(*tasks, return_exceptions=True)
+    worker = _Worker(rt, log, discover, concurrency)
+    loop = asyncio.get_running_loop()
+    factory = loop.get_task_factory()
+    loop.set_task_factory(_contained_tasks)  # type: ignore[arg-type]
+    try:
+        await worker.loop(stop if stop is not None else asyncio.Event(), drain, poll)
+    finally:
+        loop.set_task_factory(factory)
+    report = worker.report
     if report.unknown:
         log(
             "not driven here (their modules are not imported; pass --module): "
-            + ", ".join(sorted(report.unknown))
+            + ", ".join(shown(f) for f in sorted(report.unknown))
         )
     return report
 
 
-async def _start_runs(
-    rt: Runtime,
-    free: int,
-    tasks: dict[asyncio.Task[object], str],
-    report: WorkerReport,
-    log: Callable[[str], None],
-    discover: bool,
-) -> list[asyncio.Task[object]]:
-    if free <= 0:
-        return []
-    store = rt.store
-    running = set(tasks.values())
-    candidates = await store.io(store.runnable, rt.clock.time(), free + len(running) + 100)
-    started: list[asyncio.Task[object]] = []
-    for record in candidates:
-        if len(started) >= free:
-            break
-        if record.run_id in running:
-            continue
-        fn = _function_of(record, report, log, discover)
-        if fn is None:
-            if record.function not in report.unknown:
-                report.unknown.add(record.function)
-                log(f"run {record.run_id}: {record.function} is not imported here; skipped")
-            continue
-        if not store.lock(record.run_id):
-            continue  # another process (or task) drives it
-        log(f"run {record.run_id}: {record.status} -> driving {record.function}")
-        task: asyncio.Task[object] = asyncio.create_task(rt._drive_locked(fn, record.run_id))
-        tasks[task] = record.run_id
-        started.append(task)
-    return started
+def _contained_tasks(
+    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kwargs: Any
+) -> asyncio.Task[Any]:
+    """Tasks created by steps: a KeyboardInterrupt or SystemExit they raise
+    would stop the event loop (asyncio re-raises those): it becomes a
+    StepAborted of the task instead."""
+    if CURRENT.get() is not None and asyncio.iscoroutine(coro):
+        coro = _contain(coro)
+    return asyncio.Task(coro, loop=loop, **kwargs)
 
 
-def _function_of(
-    record: RunRecord, report: WorkerReport, log: Callable[[str], None], discover: bool
-) -> Function | None:
-    fn = registered(record.function)
-    if fn is None and discover and record.function not in report.unknown:
-        fn = _discover(record, log)
-    return fn
-
-
-def _discover(record: RunRecord, log: Callable[[str], None]) -> Function | None:
-    """Import the module of a run's function from the source file the run
-    recorded when it started, if that file still names the same module."""
-    module = record.function.split(":", 1)[0]
-    source = record.source
-    if not source or not os.path.isfile(source) or module_name_for(source) != module:
-        return None
+async def _contain(coro: Coroutine[Any, Any, Any]) -> Any:
     try:
-        import_modules([source])
-    except Exception as e:
-        log(f"run {record.run_id}: importing {module} from {source} failed: {e!r:.300}")
-        return None
-    fn = registered(record.function)
-    if fn is not None:
-        log(f"imported {module} from {display_path(source)}")
-    return fn
-
-
-async def _next_wake_of_ours(
-    rt: Runtime, report: WorkerReport, log: Callable[[str], None], discover: bool
-) -> float | None:
-    """When a waiting run this worker could take is due; None if there is none."""
-    store = rt.store
-    waiting = await store.io(store.list_runs, statuses=("waiting",), top_only=True)
-    wakes = []
-    for record in waiting:
-        if _function_of(record, report, log, discover) is None or not store.lock(record.run_id):
-            continue
-        store.unlock(record.run_id)
-        wakes.append(record.wake_at if record.wake_at is not None else rt.clock.time())
-    return min(wakes, default=None)
-
-
-async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), timeout=seconds)
+        return await coro
+    except (KeyboardInterrupt, SystemExit) as e:
+        raise StepAborted(f"a task created by a step raised {one_line(e)}") from e
 
 
 def run_worker(
-    store: str, modules: list[str], *, concurrency: int, drain: bool, poll: float
+    store: str,
+    modules: list[str],
+    *,
+    concurrency: int,
+    drain: bool,
+    poll: float,
+    origin: str = "the argument",
 ) -> int:
     """The `resumable worker` command. Without `modules`, each run's module
-    is imported from the source file it recorded."""
+    is imported from the source file it recorded (in the project only)."""
     import_modules(modules)
     rt = Runtime(store)
 
@@ -235,11 +408,16 @@ def run_worker(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         mode = "until nothing is left" if drain else "until stopped"
-        print(f"resumable worker: {store}, concurrency {concurrency}, {mode}", flush=True)
+        print(
+            f"resumable worker: store {describe(rt.url)} (from {origin}), "
+            f"concurrency {concurrency}, {mode}",
+            flush=True,
+        )
         if not modules:
             print(
                 "resumable worker: no --module given: importing each run's module from the "
-                "source file it was started from",
+                "source file it was started from, if it is in the project "
+                f"({', '.join(project_roots()) or 'no roots'})",
                 flush=True,
             )
         return await work(
@@ -258,7 +436,10 @@ def run_worker(
         rt.close()
     print(
         f"resumable worker: {report.completed} completed, {report.failed} failed or blocked, "
-        f"{report.interrupted} left to resume",
+        f"{report.waiting} waiting, {report.interrupted} left to resume",
         flush=True,
     )
+    if report.store_error is not None:
+        print(f"resumable worker: gave up: {report.store_error}", file=sys.stderr, flush=True)
+        return 1
     return 0

@@ -9,9 +9,9 @@ ends with a resumable error, {"error": type name, "message": text} (exit 3).
 
 `--kill before K` / `--kill after K`: SIGKILL this process right before / right
 after the K-th checkpoint (counted over all runs this process drives, in
-order) is committed. A checkpoint is committed by one `store.update` carrying
-the `checkpoint` field (one SQLite transaction), so the kill lands just
-before that transaction starts or just after it has committed.
+order) is committed. A checkpoint is committed by one `store.commit` of a
+checkpoint write (one SQLite transaction), so the kill lands just before
+that transaction starts or just after it has committed.
 
 `--retry`: `rt.retry(RUN_ID)` instead of `rt.run`. `--probe-lock`: before
 running, take and release the run's ownership lock without waiting, and
@@ -49,21 +49,21 @@ def main() -> int:
     kill_when, kill_at = (options.kill[0], int(options.kill[1])) if options.kill else ("", 0)
     rt = resumable.Runtime(f"sqlite:///{os.path.abspath(options.db)}")
     store = rt.store
-    commit = store.update
+    commit = store.commit
     checkpoints: list[list[Any]] = []
 
-    def update(run_id: str, fields: dict[str, Any], *, when: Any = None) -> bool:
-        if "checkpoint" not in fields:
-            return commit(run_id, fields, when=when)
-        checkpoints.append([run_id, fields["seq"]])
+    async def commit_and_kill(write: Any) -> bool:
+        if write.kind != "checkpoint":
+            return await commit(write)
+        checkpoints.append([write.run_id, dict(write.sets)["seq"]])
         if kill_when == "before" and len(checkpoints) == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
-        done = commit(run_id, fields, when=when)
+        done = await commit(write)
         if kill_when == "after" and len(checkpoints) == kill_at:
             os.kill(os.getpid(), signal.SIGKILL)
         return done
 
-    store.update = update  # type: ignore[method-assign]
+    store.commit = commit_and_kill  # type: ignore[method-assign]
     out: dict[str, Any] = {"pid": os.getpid()}
     if options.probe_lock:
         out["locked"] = store.lock(options.run_id)

@@ -3,20 +3,22 @@
     open_store("memory://")                     # tests: a dict, gone with the process
     open_store("sqlite:///.resumable/state.db") # the embedded default (relative path)
     open_store("sqlite:////var/lib/app/state.db?synchronous=NORMAL")
+    open_store("sqlite:///state.db", readonly=True)   # to look, never to write
 
-Every write is one atomic transaction: a checkpoint replaces the previous one
-together with the step's bookkeeping, so no crash leaves a run half-written.
-A store also gives *ownership*: `lock(run_id)` succeeds in one process at a
-time, and a lock dies with its process (see locks.py), so a run whose owner
-was killed can be taken over at once.
+Every write is one atomic statement, fenced by the writer's lease (base.py):
+a checkpoint replaces the previous one together with the step's
+bookkeeping, so no crash leaves a run half-written, and a driver that lost
+its run writes nothing. Ownership (who may drive a run) dies with its
+process (ownership.py), so a run whose owner was killed is taken over at once.
 
 Store methods are synchronous; from async code the runtime calls them through
-`await store.io(method, *args)`, which runs them on the store's own thread
-when they do I/O, so a commit never stalls the event loop.
+`await store.io(method, *args)` and `await store.commit(write)`, which run
+them on the store's own thread, so a commit never stalls the event loop.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import urllib.parse
 from typing import Any
@@ -32,8 +34,11 @@ from .base import (
     RUNNING,
     STATUSES,
     WAITING,
+    Lease,
     RunRecord,
+    RunSummary,
     Store,
+    Write,
 )
 
 __all__ = [
@@ -46,14 +51,26 @@ __all__ = [
     "RUNNING",
     "STATUSES",
     "WAITING",
+    "Lease",
     "RunRecord",
+    "RunSummary",
     "Store",
+    "Write",
+    "describe",
     "open_store",
 ]
 
 
-def open_store(url: str) -> Store:
-    """A store from its URL (SQLAlchemy style). Raises StoreError."""
+def open_store(url: str, *, readonly: bool = False) -> Store:
+    """A store from its URL (SQLAlchemy style). Raises StoreError.
+
+    `readonly`: for looking only (a SQLite file is never created, migrated
+    or locked)."""
+    if not isinstance(url, str) or not url:
+        raise StoreError(
+            f"the store URL is {url!r}: use 'sqlite:///relative/path.db', "
+            "'sqlite:////absolute/path.db' or 'memory://'"
+        )
     if url == "memory://":
         from .memory import MemoryStore
 
@@ -62,7 +79,7 @@ def open_store(url: str) -> Store:
         from .sqlite import SQLiteStore
 
         path, options = _sqlite_url(url)
-        return SQLiteStore(path, url=url, **options)
+        return SQLiteStore(path, url=url, readonly=readonly, **options)
     if url.startswith(("postgresql://", "postgres://")):
         raise StoreError(
             f"store {url!r}: PostgreSQL is not available in this version of resumable; "
@@ -72,6 +89,17 @@ def open_store(url: str) -> Store:
         f"unknown store URL {url!r}: use 'sqlite:///relative/path.db', "
         "'sqlite:////absolute/path.db' or 'memory://'"
     )
+
+
+def describe(url: str) -> str:
+    """The store a URL names, as an absolute location (for logs)."""
+    if url.startswith("sqlite://"):
+        try:
+            path, _ = _sqlite_url(url)
+        except StoreError:
+            return url
+        return "sqlite:///:memory:" if path == ":memory:" else f"sqlite:///{path}"
+    return url
 
 
 def _sqlite_url(url: str) -> tuple[str, dict[str, Any]]:
@@ -85,6 +113,8 @@ def _sqlite_url(url: str) -> tuple[str, dict[str, Any]]:
     path = path[1:]  # sqlite:///x.db -> "x.db"; sqlite:////abs.db -> "/abs.db"
     if not path:
         raise StoreError(f"store {url!r} names no file: use 'sqlite:///path.db'")
+    if "\x00" in path:
+        raise StoreError(f"store {url!r}: the path holds a NUL character (%00)")
     options: dict[str, Any] = {}
     for key, value in urllib.parse.parse_qsl(parsed.query, keep_blank_values=True):
         if key == "synchronous":
@@ -95,9 +125,16 @@ def _sqlite_url(url: str) -> tuple[str, dict[str, Any]]:
             options["synchronous"] = value.upper()
         elif key == "timeout":
             try:
-                options["timeout"] = float(value)
+                seconds = float(value)
             except ValueError:
-                raise StoreError(f"store {url!r}: timeout must be seconds, not {value!r}") from None
+                seconds = math.nan
+            if not (math.isfinite(seconds) and 0 <= seconds <= 86400):
+                raise StoreError(
+                    f"store {url!r}: timeout must be seconds between 0 and 86400, not {value!r}"
+                )
+            options["timeout"] = seconds
         else:
             raise StoreError(f"store {url!r}: unknown option {key!r} (known: synchronous, timeout)")
+    if path == ":memory:":
+        return path, options  # an SQLite database in memory, gone with the store
     return os.path.abspath(path), options

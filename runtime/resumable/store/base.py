@@ -1,11 +1,26 @@
-"""What every store keeps and does: run records, atomic updates, ownership."""
+"""What every store keeps and does: run records, fenced writes, ownership.
+
+A driver that starts driving a run *claims* it: the claim bumps the run's
+owner generation and returns a `Lease` holding it. Every later write of the
+driver (a checkpoint, a park to wait, the end of the run) is a `Write`
+built by one of the typed constructors below, and carries the lease's
+generation: the store applies it only if the row still has that generation
+and is running, in the same statement. A write that changes no row means
+another driver took the run over; the runtime then stops driving it
+(`OwnershipLost`). Ownership itself (who may claim) is the store's
+`Ownership` (ownership.py): OS locks for SQLite, a set for memory://.
+
+    lease = store.claim(run_id, owner_name(), fingerprint)
+    store.apply(checkpoint_write(lease, blob, seq, line, fingerprint))  # True, or lost
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import socket
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -16,20 +31,33 @@ __all__ = [
     "FAILED",
     "FIELDS",
     "FINISHED",
+    "MAX_COUNT",
+    "MAX_TIME",
     "PENDING",
     "RUNNING",
     "STATUSES",
+    "SUMMARY_FIELDS",
     "WAITING",
+    "Lease",
+    "Ownership",
     "RunRecord",
+    "RunSummary",
     "Store",
+    "Write",
+    "checkpoint_write",
+    "damage",
+    "finish_write",
     "owner_name",
+    "park_write",
+    "requeue_write",
+    "storable_text",
 ]
 
 T = TypeVar("T")
 
 PENDING = "pending"  # created (dispatched), not started yet
 RUNNING = "running"  # being driven, or was when its owner died (resumable)
-WAITING = "waiting"  # waiting to try a failed step again (wake_at)
+WAITING = "waiting"  # parked until wake_at (a retry delay): a row, not a task
 COMPLETED = "completed"
 FAILED = "failed"  # an exception left the function
 BLOCKED = "blocked"  # cannot go on until `retry` (unencodable value, changed code, ...)
@@ -37,6 +65,11 @@ STATUSES = (PENDING, RUNNING, WAITING, COMPLETED, FAILED, BLOCKED)
 #: A run in one of these has ended: it is never picked up again by itself.
 FINISHED = (COMPLETED, FAILED, BLOCKED)
 ACTIVE = (PENDING, RUNNING, WAITING)
+
+#: Counters (seq, attempts, generation) beyond this are damage, not data.
+MAX_COUNT = 2**53
+#: Timestamps beyond this (the year 9999) are damage, not data.
+MAX_TIME = 253402300799.0
 
 
 @dataclass
@@ -52,20 +85,108 @@ class RunRecord:
     seq: int = 0  # its number: 1, 2, ... (0: none yet)
     line: int = 0  # source line of the await it stands at
     source: str = ""  # the function's source file, as shown to people
-    attempt: int = 0  # failed attempts of the current step
+    attempt: int = 0  # failed attempts from the current checkpoint
     attempts: int = 0  # failed attempts over the whole run
     result: bytes | None = None  # the return value (a codec document)
     error: bytes | None = None  # the exception that failed or blocked it (a codec document)
-    reason: str | None = None  # one line saying why it failed or is blocked
+    reason: str | None = None  # one line saying why it failed, is blocked or waits
     parent: str | None = None  # the run that awaited it (child runs)
     created_at: float = 0.0
     updated_at: float = 0.0
-    wake_at: float | None = None  # WAITING: when to try the step again
+    wake_at: float | None = None  # WAITING: when it is due
     owner: str | None = None  # "pid@host" of the process that last drove it
+    generation: int = 0  # owner generation: bumped by every claim, checked by every write
+    args_digest: str = ""  # digest of the arguments (child runs are matched by it)
+    #: Not stored: the row's position (to address a damaged row), and what is
+    #: wrong with the row when it cannot be read as a run (then it is blocked).
+    rowid: int = 0
+    damaged: str | None = None
 
 
-#: The fields of a record, in the order stores keep them.
-FIELDS = tuple(f.name for f in dataclasses.fields(RunRecord))
+#: The stored fields of a record, in the order stores keep them.
+FIELDS = tuple(f.name for f in dataclasses.fields(RunRecord))[:-2]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A run as listed: no checkpoint, arguments, result or error is read."""
+
+    run_id: str
+    function: str
+    status: str
+    parent: str | None
+    seq: int
+    line: int
+    source: str
+    attempts: int
+    reason: str | None
+    created_at: float
+    updated_at: float
+    wake_at: float | None
+    owner: str | None
+    rowid: int = 0
+    damaged: str | None = None
+
+
+SUMMARY_FIELDS = tuple(f.name for f in dataclasses.fields(RunSummary))[:-2]
+
+_TEXT = ("run_id", "function", "fingerprint", "status", "source", "args_digest")
+_OPTIONAL_TEXT = ("reason", "parent", "owner")
+_BLOBS = ("args",)
+_OPTIONAL_BLOBS = ("checkpoint", "result", "error")
+_COUNTS = ("seq", "line", "attempt", "attempts", "generation")
+_TIMES = ("created_at", "updated_at")
+
+
+def damage(values: dict[str, Any]) -> str | None:
+    """What is wrong with a row read from a store (None: nothing), and the
+    row's values made safe to carry in a record: a damaged value is replaced
+    by its type's default, so that only `damaged` says what it was."""
+    problems: list[str] = []
+
+    def bad(name: str, default: Any) -> None:
+        problems.append(f"column {name!r} holds {values[name]!r:.60}")
+        values[name] = default
+
+    for name in _TEXT + _OPTIONAL_TEXT:
+        if name not in values:
+            continue
+        v = values[name]
+        if type(v) is not str and not (v is None and name in _OPTIONAL_TEXT):
+            if isinstance(v, str):  # text that is not UTF-8 (see storable_text)
+                problems.append(f"column {name!r} is not valid UTF-8 ({v!r:.60})")
+                values[name] = str(v)
+            else:
+                bad(name, None if name in _OPTIONAL_TEXT else "")
+    if values.get("status", PENDING) not in STATUSES:
+        bad("status", BLOCKED)
+    for name in _BLOBS + _OPTIONAL_BLOBS:
+        if name not in values or type(values[name]) is bytes:
+            continue
+        if not (values[name] is None and name in _OPTIONAL_BLOBS):
+            bad(name, b"" if name in _BLOBS else None)
+    for name in _COUNTS:
+        v = values.get(name, 0)
+        if type(v) is not int or not 0 <= v < MAX_COUNT:
+            bad(name, 0)
+    for name in (*_TIMES, "wake_at"):
+        if name not in values:
+            continue
+        v = values[name]
+        if v is None and name == "wake_at":
+            continue
+        if type(v) not in (int, float) or not (math.isfinite(v) and 0 <= v <= MAX_TIME):
+            bad(name, 0.0 if name in _TIMES else None)
+    return "; ".join(problems) or None
+
+
+def storable_text(text: str) -> str:
+    """`text` with what a TEXT column cannot hold (lone surrogates) escaped."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def owner_name() -> str:
@@ -73,23 +194,121 @@ def owner_name() -> str:
     return f"{os.getpid()}@{socket.gethostname()}"
 
 
+# -- fenced writes -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Lease:
+    """What a driver holds while it drives a run: its owner generation."""
+
+    run_id: str
+    generation: int
+
+
+@dataclass(frozen=True)
+class Write:
+    """One change of a run's row, built by the constructors below.
+
+    `generation`: applied only while the row has it and is running (a
+    driver's write); None for an operator's write (`requeue_write`), which
+    applies only while the row's status is in `statuses`."""
+
+    kind: str  # checkpoint, park, finish, requeue: what the write is
+    run_id: str
+    sets: tuple[tuple[str, Any], ...]
+    generation: int | None = None
+    statuses: tuple[str, ...] = (RUNNING,)
+
+
+def checkpoint_write(lease: Lease, blob: bytes, seq: int, line: int, fingerprint: str) -> Write:
+    """Checkpoint `seq`: it replaces the last one; the attempt count restarts."""
+    sets = (
+        ("checkpoint", blob),
+        ("seq", seq),
+        ("line", line),
+        ("attempt", 0),
+        ("reason", None),
+        ("fingerprint", fingerprint),
+    )
+    return Write("checkpoint", lease.run_id, sets, lease.generation)
+
+
+def park_write(lease: Lease, *, attempt: int, attempts: int, wake_at: float, reason: str) -> Write:
+    """The run waits (a row with a wake time) to try again from its checkpoint."""
+    sets = (
+        ("status", WAITING),
+        ("attempt", attempt),
+        ("attempts", attempts),
+        ("wake_at", wake_at),
+        ("reason", storable_text(reason)),
+    )
+    return Write("park", lease.run_id, sets, lease.generation)
+
+
+def finish_write(
+    lease: Lease,
+    status: str,
+    *,
+    result: bytes | None = None,
+    error: bytes | None = None,
+    reason: str | None = None,
+) -> Write:
+    """The end of a run: completed with `result`, failed or blocked with `error`."""
+    if status not in FINISHED:
+        raise ValueError(f"finish_write: {status!r} is not an end status")
+    sets = (
+        ("status", status),
+        ("result", result),
+        ("error", error),
+        ("reason", None if reason is None else storable_text(reason)),
+        ("wake_at", None),
+    )
+    return Write("finish", lease.run_id, sets, lease.generation)
+
+
+def requeue_write(run_id: str) -> Write:
+    """An operator's retry: a failed or blocked run is pending again, at its
+    last checkpoint, with a fresh attempt count."""
+    sets = (
+        ("status", PENDING),
+        ("error", None),
+        ("reason", None),
+        ("attempt", 0),
+        ("wake_at", None),
+    )
+    return Write("requeue", run_id, sets, None, (FAILED, BLOCKED))
+
+
+# -- the interface -------------------------------------------------------------------
+
+
+class Ownership:
+    """Who may claim a run: one owner at a time, across processes too.
+
+    `acquire` never waits; an owner that dies loses what it held at once
+    (SQLite: OS locks) or when its lease ends (stores with leases)."""
+
+    def acquire(self, run_id: str) -> bool:
+        raise NotImplementedError
+
+    def release(self, run_id: str) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release everything this object holds."""
+
+
 class Store:
-    """The operations the runtime needs. Each write is atomic."""
+    """The operations the runtime needs. Each write is atomic.
+
+    Methods are synchronous; async callers use `io` (any method) and
+    `commit` (a Write), which do the I/O off the event loop."""
 
     url: str = ""
+    ownership: Ownership
 
-    def create(self, record: RunRecord) -> bool:
-        """Insert `record` unless a run with its id exists; True if inserted."""
-        raise NotImplementedError
-
+    # -- reads
     def get(self, run_id: str) -> RunRecord | None:
-        raise NotImplementedError
-
-    def update(
-        self, run_id: str, fields: dict[str, Any], *, when: Iterable[str] | None = None
-    ) -> bool:
-        """Set `fields` of a run (and `updated_at`), only if its status is in
-        `when` (any status when None). True if the run was updated."""
         raise NotImplementedError
 
     def list_runs(
@@ -99,27 +318,72 @@ class Store:
         parent: str | None = None,
         top_only: bool = False,
         limit: int | None = None,
-    ) -> list[RunRecord]:
+    ) -> list[RunSummary]:
         """Runs, newest first: of the given statuses, children of `parent`,
         or only top-level runs."""
         raise NotImplementedError
 
-    def runnable(self, now: float, limit: int) -> list[RunRecord]:
-        """Top-level runs a worker may drive now, oldest first: pending,
-        running (an owner may have died: the lock tells), waiting and due."""
+    def runnable_functions(self, now: float) -> set[str]:
+        """The functions of the top-level runs a worker may drive now."""
         raise NotImplementedError
 
-    def lock(self, run_id: str) -> bool:
-        """Take ownership of a run, without waiting; False if another owner
-        (another process, or another driver in this one) holds it."""
+    def runnable(
+        self,
+        now: float,
+        functions: Sequence[str],
+        *,
+        after: tuple[float, int] = (-1.0, -1),
+        limit: int = 100,
+    ) -> list[RunSummary]:
+        """Top-level runs of `functions` a worker may drive now, oldest
+        first, from after `after` (created_at, rowid): pending, running (an
+        owner may have died: ownership tells), waiting and due."""
         raise NotImplementedError
+
+    def next_wake(self, functions: Sequence[str]) -> float | None:
+        """The earliest wake time of a waiting top-level run of `functions`."""
+        raise NotImplementedError
+
+    # -- writes
+    def create(self, record: RunRecord) -> bool:
+        """Insert `record` unless a run with its id exists; True if inserted."""
+        raise NotImplementedError
+
+    def claim(self, run_id: str, owner: str, fingerprint: str) -> Lease | None:
+        """Start driving an active run (the caller holds its ownership): it is
+        running, its generation bumped. None if it is not active (or absent)."""
+        raise NotImplementedError
+
+    def apply(self, write: Write) -> bool:
+        """Apply one write; False when it changed no row (lost, or not in a
+        status it applies to)."""
+        raise NotImplementedError
+
+    def abandon(self, parent: Lease, child_ids: Sequence[str], error: bytes, reason: str) -> None:
+        """Fail active children the parent went on without, if the parent is
+        still driven under `parent` (fenced by the parent's generation)."""
+        raise NotImplementedError
+
+    def block_damaged(self, rowid: int, reason: str) -> bool:
+        """Block a row that cannot be read as a run (by its rowid)."""
+        raise NotImplementedError
+
+    # -- ownership, plumbing
+    def lock(self, run_id: str) -> bool:
+        return self.ownership.acquire(run_id)
 
     def unlock(self, run_id: str) -> None:
-        raise NotImplementedError
+        self.ownership.release(run_id)
 
     def close(self) -> None:
-        """Release what the store holds (locks included)."""
+        """Release what the store holds (ownership included)."""
+        self.ownership.close()
 
     async def io(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Call a store method from async code (in a thread when it does I/O)."""
         return fn(*args, **kwargs)
+
+    async def commit(self, write: Write) -> bool:
+        """`apply` from async code (grouped with concurrent writes when the
+        store can)."""
+        return await self.io(self.apply, write)

@@ -1,45 +1,100 @@
 """`memory://`: runs in a dict, for tests and examples; gone with the process.
 
 Records are copied in and out, as a real store would, so nothing outside
-the store can change what it holds."""
+the store can change what it holds. Writes are fenced like SQLite's."""
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from .base import PENDING, RUNNING, WAITING, RunRecord, Store
+from .base import (
+    ACTIVE,
+    BLOCKED,
+    FAILED,
+    FINISHED,
+    PENDING,
+    RUNNING,
+    SUMMARY_FIELDS,
+    WAITING,
+    Lease,
+    RunRecord,
+    RunSummary,
+    Store,
+    Write,
+)
+from .ownership import LocalOwnership
 
 __all__ = ["MemoryStore"]
+
+
+def _summary(record: RunRecord) -> RunSummary:
+    return RunSummary(**{f: getattr(record, f) for f in SUMMARY_FIELDS}, rowid=record.rowid)
 
 
 class MemoryStore(Store):
     def __init__(self) -> None:
         self.url = "memory://"
         self.runs: dict[str, RunRecord] = {}
-        self.owned: set[str] = set()
+        self.ownership = LocalOwnership()
 
     def create(self, record: RunRecord) -> bool:
         if record.run_id in self.runs:
             return False
         now = time.time()
-        self.runs[record.run_id] = dataclasses.replace(record, created_at=now, updated_at=now)
+        self.runs[record.run_id] = dataclasses.replace(
+            record, created_at=now, updated_at=now, rowid=len(self.runs) + 1
+        )
         return True
 
     def get(self, run_id: str) -> RunRecord | None:
         record = self.runs.get(run_id)
         return None if record is None else dataclasses.replace(record)
 
-    def update(
-        self, run_id: str, fields: dict[str, Any], *, when: Iterable[str] | None = None
-    ) -> bool:
+    def _set(self, run_id: str, **fields: Any) -> None:
+        self.runs[run_id] = dataclasses.replace(self.runs[run_id], **fields, updated_at=time.time())
+
+    def claim(self, run_id: str, owner: str, fingerprint: str) -> Lease | None:
         record = self.runs.get(run_id)
-        if record is None or (when is not None and record.status not in when):
+        if record is None or record.status not in ACTIVE:
+            return None
+        generation = record.generation + 1
+        self._set(
+            run_id,
+            status=RUNNING,
+            generation=generation,
+            owner=owner,
+            fingerprint=fingerprint,
+            wake_at=None,
+        )
+        return Lease(run_id, generation)
+
+    def apply(self, write: Write) -> bool:
+        record = self.runs.get(write.run_id)
+        if record is None or record.status not in write.statuses:
             return False
-        self.runs[run_id] = dataclasses.replace(record, **fields, updated_at=time.time())
+        if write.generation is not None and record.generation != write.generation:
+            return False
+        self._set(write.run_id, **dict(write.sets))
         return True
+
+    def abandon(self, parent: Lease, child_ids: Sequence[str], error: bytes, reason: str) -> None:
+        owner = self.runs.get(parent.run_id)
+        if owner is None or owner.generation != parent.generation or owner.status != RUNNING:
+            return
+        for child_id in child_ids:
+            child = self.runs.get(child_id)
+            if child is not None and child.status in ACTIVE:
+                self._set(child_id, status=FAILED, error=error, reason=reason)
+
+    def block_damaged(self, rowid: int, reason: str) -> bool:
+        for record in self.runs.values():
+            if record.rowid == rowid and record.status not in FINISHED:
+                self._set(record.run_id, status=BLOCKED, reason=reason)
+                return True
+        return False
 
     def list_runs(
         self,
@@ -48,36 +103,57 @@ class MemoryStore(Store):
         parent: str | None = None,
         top_only: bool = False,
         limit: int | None = None,
-    ) -> list[RunRecord]:
+    ) -> list[RunSummary]:
         wanted = None if statuses is None else set(statuses)
         out = [
-            dataclasses.replace(r)
+            _summary(r)
             for r in self.runs.values()
             if (wanted is None or r.status in wanted)
             and (parent is None or r.parent == parent)
             and not (top_only and r.parent is not None)
         ]
-        out.sort(key=lambda r: r.created_at, reverse=True)
+        out.sort(key=lambda r: (r.created_at, r.rowid), reverse=True)
         return out[:limit] if limit is not None else out
 
-    def runnable(self, now: float, limit: int) -> list[RunRecord]:
-        out = [
-            dataclasses.replace(r)
+    def _runnable(self, now: float) -> list[RunRecord]:
+        return [
+            r
             for r in self.runs.values()
             if r.parent is None
             and (
                 r.status in (PENDING, RUNNING)
-                or (r.status == WAITING and (r.wake_at is None or r.wake_at <= now))
+                or (r.status == WAITING and r.wake_at is not None and r.wake_at <= now)
             )
         ]
-        out.sort(key=lambda r: r.created_at)
+
+    def runnable_functions(self, now: float) -> set[str]:
+        return {r.function for r in self._runnable(now)}
+
+    def runnable(
+        self,
+        now: float,
+        functions: Sequence[str],
+        *,
+        after: tuple[float, int] = (-1.0, -1),
+        limit: int = 100,
+    ) -> list[RunSummary]:
+        wanted = set(functions)
+        out = [
+            _summary(r)
+            for r in self._runnable(now)
+            if r.function in wanted and (r.created_at, r.rowid) > after
+        ]
+        out.sort(key=lambda r: (r.created_at, r.rowid))
         return out[:limit]
 
-    def lock(self, run_id: str) -> bool:
-        if run_id in self.owned:
-            return False
-        self.owned.add(run_id)
-        return True
-
-    def unlock(self, run_id: str) -> None:
-        self.owned.discard(run_id)
+    def next_wake(self, functions: Sequence[str]) -> float | None:
+        wanted = set(functions)
+        wakes = [
+            r.wake_at
+            for r in self.runs.values()
+            if r.parent is None
+            and r.status == WAITING
+            and r.wake_at is not None
+            and r.function in wanted
+        ]
+        return min(wakes, default=None)

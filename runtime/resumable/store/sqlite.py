@@ -2,18 +2,27 @@
 
 - WAL journal, `synchronous=FULL` unless the URL says otherwise
   (`?synchronous=NORMAL` trades the last commits before a power loss for
-  speed; a killed process loses nothing either way).
-- Every write is one atomic transaction: a checkpoint, its sequence number,
-  its line and the reset of the step's attempt count are committed together
-  or not at all. Writes awaited by concurrent runs are group-committed: those
+  speed; a killed process loses nothing either way). The WAL is truncated
+  after checkpoints beyond 64 MiB, so a burst does not keep its space.
+- Every write is one statement, atomic: a checkpoint, its sequence number,
+  its line and the reset of the attempt count are committed together or not
+  at all, and only while the writer's lease generation is the row's
+  (base.py). Writes awaited by concurrent runs are group-committed: those
   that queue up while a commit is under way share the next transaction (and
   its fsync), and each caller goes on only once it is committed.
 - One connection per store object, used only by the store's own thread:
-  async callers hand work to it (`io`), so a commit (an fsync) never stalls
-  the event loop.
-- The schema is created on first use and versioned in `resumable_meta`; a
-  database written by a newer resumable is refused with a clear message.
-- Ownership: OS record locks in `<database>.locks` (locks.py).
+  async callers hand work to it (`io`, `commit`), so a commit (an fsync)
+  never stalls the event loop.
+- Every sqlite3 error becomes a `StoreUnavailable` that says what happened
+  (disk full, read-only, locked, I/O) and what to do.
+- Rows are read defensively: text that is not UTF-8, a counter that is not
+  a number, a status nobody wrote make the record `damaged` (base.damage),
+  never an exception, so one bad row affects only itself.
+- `readonly=True` (`resumable runs list|show`): the file is opened
+  read-only, never created, never migrated, and takes no lock, so it works
+  while another process writes, and on a read-only mount.
+- The schema is versioned in `resumable_meta` (migrations.py).
+- Ownership: OFD locks on the database file (ownership.py).
 """
 
 from __future__ import annotations
@@ -26,143 +35,162 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable
+import urllib.parse
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
-from ..errors import StoreError
-from .base import FIELDS, PENDING, RUNNING, WAITING, RunRecord, Store
-from .locks import lock_file
+from ..errors import StoreError, StoreUnavailable
+from .base import (
+    ACTIVE,
+    BLOCKED,
+    FIELDS,
+    FINISHED,
+    SUMMARY_FIELDS,
+    Lease,
+    RunRecord,
+    RunSummary,
+    Store,
+    Write,
+    damage,
+    storable_text,
+)
+from .migrations import SCHEMA_VERSION, read_columns, set_up
+from .ownership import FileOwnership, LocalOwnership
 
-__all__ = ["SCHEMA_VERSION", "SQLiteStore"]
+__all__ = ["SCHEMA_VERSION", "DamagedText", "SQLiteStore"]
 
-#: Bump with a migration in `_migrate` when the tables change.
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS resumable_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id      TEXT PRIMARY KEY,
-    function    TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    args        BLOB NOT NULL,
-    status      TEXT NOT NULL,
-    checkpoint  BLOB,
-    seq         INTEGER NOT NULL DEFAULT 0,
-    line        INTEGER NOT NULL DEFAULT 0,
-    source      TEXT NOT NULL DEFAULT '',
-    attempt     INTEGER NOT NULL DEFAULT 0,
-    attempts    INTEGER NOT NULL DEFAULT 0,
-    result      BLOB,
-    error       BLOB,
-    reason      TEXT,
-    parent      TEXT,
-    created_at  REAL NOT NULL,
-    updated_at  REAL NOT NULL,
-    wake_at     REAL,
-    owner       TEXT
-);
-CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, created_at) WHERE parent IS NULL;
-CREATE INDEX IF NOT EXISTS runs_by_parent ON runs (parent) WHERE parent IS NOT NULL;
-"""
-
-_COLUMNS = ", ".join(FIELDS)
-_FIELD_SET = frozenset(FIELDS)
 T = TypeVar("T")
+
+_RUNNABLE = (
+    "parent IS NULL AND (status IN ('pending', 'running') OR (status = 'waiting' AND wake_at <= ?))"
+)
+_WAL_LIMIT = 64 * 1024 * 1024
+
+
+class DamagedText(str):
+    """Text read from a TEXT column that is not valid UTF-8: shown escaped;
+    `raw` holds the stored bytes (to find the row again)."""
+
+    raw: bytes
+
+    def __new__(cls, raw: bytes) -> DamagedText:
+        text = super().__new__(cls, raw.decode("utf-8", "backslashreplace"))
+        text.raw = raw
+        return text
+
+
+def _text(data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return DamagedText(data)
 
 
 def _on_store_thread(method: Callable[..., T]) -> Callable[..., T]:
-    """Run the method on the store's thread (directly when already there)."""
+    """Run the method on the store's thread (directly when already there),
+    its sqlite3 errors as StoreUnavailable."""
 
     @functools.wraps(method)
     def wrapper(self: SQLiteStore, *args: Any, **kwargs: Any) -> T:
         if threading.get_ident() == self._thread_id:
-            return method(self, *args, **kwargs)
-        return self._executor.submit(method, self, *args, **kwargs).result()
+            try:
+                return method(self, *args, **kwargs)
+            except sqlite3.Error as e:
+                raise self.unavailable(e) from None
+        return self._executor.submit(wrapper, self, *args, **kwargs).result()
 
     return wrapper
 
 
 class SQLiteStore(Store):
     def __init__(
-        self, path: str, *, url: str = "", synchronous: str = "FULL", timeout: float = 30.0
+        self,
+        path: str,
+        *,
+        url: str = "",
+        synchronous: str = "FULL",
+        timeout: float = 30.0,
+        readonly: bool = False,
     ) -> None:
         self.path = path
         self.url = url or f"sqlite:///{path}"
         self.synchronous = synchronous
         self.timeout = timeout
+        self.readonly = readonly
+        self.in_memory = path == ":memory:"
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="resumable-sqlite"
         )
         self._thread_id = self._executor.submit(threading.get_ident).result()
         self._conn: sqlite3.Connection | None = None
-        #: Updates waiting for the next group commit (see _flush).
+        #: The runs table's columns (an older schema, read-only, has fewer).
+        self._columns: frozenset[str] = frozenset(FIELDS)
+        #: Writes waiting for the next group commit (see _flush).
         self._queue: list[Any] = []
         self._queue_lock = threading.Lock()
         self._flushing = False
         try:
-            self._open()
+            self._executor.submit(self._open).result()
         except BaseException:
             self._executor.shutdown(wait=True)  # a refused store leaves no thread behind
             raise
-        self._locks = lock_file(path + ".locks")
+        self.ownership = LocalOwnership() if self.in_memory else FileOwnership(path)
 
     # -- setup -----------------------------------------------------------------------
 
-    @_on_store_thread
     def _open(self) -> None:
-        folder = os.path.dirname(self.path)
+        """Connect, and create or migrate the schema (on the store's thread)."""
+        if self.readonly:
+            conn = self._connect_readonly()
+        else:
+            conn = self._connect()
+        conn.text_factory = _text
         try:
-            os.makedirs(folder, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
-        except (OSError, sqlite3.Error) as e:
-            raise StoreError(f"cannot open the store {self.url} ({self.path}): {e}") from None
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
+            if not self.readonly and not self.in_memory:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT}")
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
-            self._check_schema(conn)
+            set_up(conn, self.path, readonly=self.readonly)
+            self._columns = read_columns(conn)
         except sqlite3.DatabaseError as e:
             conn.close()
+            if isinstance(e, sqlite3.OperationalError) and not _is_format_error(e):
+                raise self.unavailable(e) from None
             raise StoreError(f"{self.path} is not a resumable store: {e}") from None
         except BaseException:
             conn.close()
             raise
         self._conn = conn
 
-    def _check_schema(self, conn: sqlite3.Connection) -> None:
-        conn.execute("BEGIN IMMEDIATE")
+    def _connect(self) -> sqlite3.Connection:
         try:
-            has_meta = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='resumable_meta'"
-            ).fetchone()
-            version = None
-            if has_meta:
-                row = conn.execute(
-                    "SELECT value FROM resumable_meta WHERE key='schema_version'"
-                ).fetchone()
-                version = int(row[0]) if row else None
-            if version is None:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        conn.execute(statement)
-                conn.execute(
-                    "INSERT OR REPLACE INTO resumable_meta VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
-            elif version > SCHEMA_VERSION:
-                raise StoreError(
-                    f"the store {self.path} was written by a newer resumable (schema version "
-                    f"{version}; this version knows up to {SCHEMA_VERSION}): upgrade resumable "
-                    "to use it"
-                )
-            elif version < SCHEMA_VERSION:
-                self._migrate(conn, version)
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+            if not self.in_memory:
+                os.makedirs(os.path.dirname(self.path), exist_ok=True)
+            return sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+        except (OSError, sqlite3.Error) as e:
+            raise StoreError(f"cannot open the store {self.url} ({self.path}): {e}") from None
 
-    def _migrate(self, conn: sqlite3.Connection, version: int) -> None:
-        raise StoreError(f"the store {self.path} has unknown schema version {version}")
+    def _connect_readonly(self) -> sqlite3.Connection:
+        if not os.path.exists(self.path):
+            raise StoreError(
+                f"there is no store at {self.path} ({self.url}): check the path, or the "
+                "working directory a relative sqlite:/// path is resolved against"
+            )
+        uri = "file:" + urllib.parse.quote(self.path)
+        error: sqlite3.Error | None = None
+        # A read-only mount cannot hold the -shm file WAL readers share:
+        # then the file is read as immutable (no other process writes it).
+        for options in ("?mode=ro", "?mode=ro&immutable=1"):
+            try:
+                conn = sqlite3.connect(
+                    uri + options, uri=True, timeout=self.timeout, isolation_level=None
+                )
+                conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+                return conn
+            except sqlite3.Error as e:
+                error = e
+        raise StoreError(f"cannot read the store {self.url} ({self.path}): {error}")
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -170,45 +198,46 @@ class SQLiteStore(Store):
             raise StoreError(f"the store {self.url} is closed")
         return self._conn
 
-    # -- records ---------------------------------------------------------------------
+    def unavailable(self, e: sqlite3.Error) -> StoreUnavailable:
+        """A sqlite3 error as a StoreUnavailable saying what to do."""
+        name = getattr(e, "sqlite_errorname", "") or ""
+        where = f"the store {self.path}"
+        if name.startswith("SQLITE_FULL") or "disk is full" in str(e):
+            return StoreUnavailable(
+                f"{where}: the disk is full, or the database reached its size limit ({e}): "
+                "free space; runs go on from their last checkpoint when writes succeed again"
+            )
+        if name.startswith("SQLITE_READONLY") or "readonly" in str(e):
+            return StoreUnavailable(
+                f"{where} cannot be written ({e}): the file, its folder or its mount is "
+                "read-only or not writable by this user; make it writable",
+                permanent=True,
+            )
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(e):
+            return StoreUnavailable(
+                f"{where} stayed locked by another connection for more than "
+                f"{self.timeout:g} s ({e}); raise ?timeout= in the store URL if this recurs"
+            )
+        return StoreUnavailable(f"{where} failed: {e} ({name or type(e).__name__})")
 
-    @_on_store_thread
-    def create(self, record: RunRecord) -> bool:
-        now = time.time()
-        values = [getattr(record, f) for f in FIELDS]
-        values[FIELDS.index("created_at")] = now
-        values[FIELDS.index("updated_at")] = now
-        marks = ", ".join("?" * len(values))
-        cursor = self.conn.execute(
-            f"INSERT OR IGNORE INTO runs ({_COLUMNS}) VALUES ({marks})", values
-        )
-        return cursor.rowcount == 1
+    # -- reads -----------------------------------------------------------------------
+
+    def _select(self, fields: Sequence[str]) -> str:
+        """The select list of `fields`, defaults for columns an older schema lacks."""
+        out = ["rowid"]
+        for name in fields:
+            if name in self._columns:
+                out.append(name)
+            else:
+                out.append(f"{'0' if name == 'generation' else repr('')} AS {name}")
+        return ", ".join(out)
 
     @_on_store_thread
     def get(self, run_id: str) -> RunRecord | None:
         row = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM runs WHERE run_id = ?", (run_id,)
+            f"SELECT {self._select(FIELDS)} FROM runs WHERE run_id = ?", (run_id,)
         ).fetchone()
         return None if row is None else _record(row)
-
-    @_on_store_thread
-    def update(
-        self, run_id: str, fields: dict[str, Any], *, when: Iterable[str] | None = None
-    ) -> bool:
-        return self._update(run_id, fields, when)
-
-    def _update(self, run_id: str, fields: dict[str, Any], when: Iterable[str] | None) -> bool:
-        unknown = fields.keys() - _FIELD_SET
-        if unknown:
-            raise ValueError(f"unknown run fields {sorted(unknown)}")
-        sets = ", ".join(f"{name} = ?" for name in fields)
-        values: list[Any] = [*fields.values(), time.time(), run_id]
-        sql = f"UPDATE runs SET {sets}, updated_at = ? WHERE run_id = ?"
-        if when is not None:
-            statuses = tuple(when)
-            sql += f" AND status IN ({', '.join('?' * len(statuses))})"
-            values += statuses
-        return self.conn.execute(sql, values).rowcount == 1
 
     @_on_store_thread
     def list_runs(
@@ -218,51 +247,145 @@ class SQLiteStore(Store):
         parent: str | None = None,
         top_only: bool = False,
         limit: int | None = None,
-    ) -> list[RunRecord]:
+    ) -> list[RunSummary]:
         where: list[str] = []
         values: list[Any] = []
         if statuses is not None:
             wanted = tuple(statuses)
-            where.append(f"status IN ({', '.join('?' * len(wanted))})")
+            where.append(f"status IN ({_marks(wanted)})")
             values += wanted
         if parent is not None:
             where.append("parent = ?")
             values.append(parent)
         if top_only:
             where.append("parent IS NULL")
-        sql = f"SELECT {_COLUMNS} FROM runs"
+        sql = f"SELECT {self._select(SUMMARY_FIELDS)} FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, run_id"
+        sql += " ORDER BY created_at DESC, rowid DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [_record(row) for row in self.conn.execute(sql, values)]
+        return [_summary(row) for row in self.conn.execute(sql, values)]
 
     @_on_store_thread
-    def runnable(self, now: float, limit: int) -> list[RunRecord]:
-        rows = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM runs WHERE parent IS NULL AND (status IN (?, ?) "
-            "OR (status = ? AND (wake_at IS NULL OR wake_at <= ?))) ORDER BY created_at LIMIT ?",
-            (PENDING, RUNNING, WAITING, now, limit),
+    def runnable_functions(self, now: float) -> set[str]:
+        sql = f"SELECT DISTINCT function FROM runs WHERE {_RUNNABLE}"
+        return {row[0] for row in self.conn.execute(sql, (now,))}
+
+    @_on_store_thread
+    def runnable(
+        self,
+        now: float,
+        functions: Sequence[str],
+        *,
+        after: tuple[float, int] = (-1.0, -1),
+        limit: int = 100,
+    ) -> list[RunSummary]:
+        if not functions:
+            return []
+        match, values = _function_match(functions)
+        sql = (
+            f"SELECT {self._select(SUMMARY_FIELDS)} FROM runs WHERE {_RUNNABLE} AND ({match}) "
+            "AND (created_at, rowid) > (?, ?) ORDER BY created_at, rowid LIMIT ?"
         )
-        return [_record(row) for row in rows]
+        rows = self.conn.execute(sql, (now, *values, *after, limit))
+        return [_summary(row) for row in rows]
 
-    # -- ownership -------------------------------------------------------------------
+    @_on_store_thread
+    def next_wake(self, functions: Sequence[str]) -> float | None:
+        if not functions:
+            return None
+        match, values = _function_match(functions)
+        sql = (
+            "SELECT MIN(wake_at) FROM runs WHERE parent IS NULL AND status = 'waiting' "
+            f"AND wake_at IS NOT NULL AND ({match})"
+        )
+        found = self.conn.execute(sql, values).fetchone()[0]
+        return found if type(found) in (int, float) else None
 
-    def lock(self, run_id: str) -> bool:
-        return self._locks.lock(run_id)
+    # -- writes ----------------------------------------------------------------------
 
-    def unlock(self, run_id: str) -> None:
-        self._locks.unlock(run_id)
+    @_on_store_thread
+    def create(self, record: RunRecord) -> bool:
+        now = time.time()
+        values = [getattr(record, f) for f in FIELDS]
+        values[FIELDS.index("created_at")] = now
+        values[FIELDS.index("updated_at")] = now
+        cursor = self.conn.execute(
+            f"INSERT OR IGNORE INTO runs ({', '.join(FIELDS)}) VALUES ({_marks(values)})", values
+        )
+        return cursor.rowcount == 1
+
+    @_on_store_thread
+    def claim(self, run_id: str, owner: str, fingerprint: str) -> Lease | None:
+        rows = self.conn.execute(
+            "UPDATE runs SET status = 'running', generation = generation + 1, owner = ?, "
+            "fingerprint = ?, wake_at = NULL, updated_at = ? "
+            f"WHERE run_id = ? AND status IN ({_marks(ACTIVE)}) RETURNING generation",
+            (storable_text(owner), fingerprint, time.time(), run_id, *ACTIVE),
+        ).fetchall()
+        return Lease(run_id, rows[0][0]) if rows else None
+
+    @_on_store_thread
+    def apply(self, write: Write) -> bool:
+        return self._apply(write)
+
+    def _apply(self, write: Write) -> bool:
+        sets = ", ".join(f"{name} = ?" for name, _ in write.sets)
+        values: list[Any] = [v for _, v in write.sets]
+        values += [time.time(), write.run_id, *write.statuses]
+        sql = (
+            f"UPDATE runs SET {sets}, updated_at = ? "
+            f"WHERE run_id = ? AND status IN ({_marks(write.statuses)})"
+        )
+        if write.generation is not None:
+            sql += " AND generation = ?"
+            values.append(write.generation)
+        return self.conn.execute(sql, values).rowcount == 1
+
+    @_on_store_thread
+    def abandon(self, parent: Lease, child_ids: Sequence[str], error: bytes, reason: str) -> None:
+        if not child_ids:
+            return
+        self.conn.execute(
+            "UPDATE runs SET status = 'failed', error = ?, reason = ?, updated_at = ? "
+            f"WHERE run_id IN ({_marks(child_ids)}) AND status IN ({_marks(ACTIVE)}) "
+            "AND EXISTS (SELECT 1 FROM runs AS p WHERE p.run_id = ? AND p.generation = ? "
+            "AND p.status = 'running')",
+            (
+                error,
+                storable_text(reason),
+                time.time(),
+                *child_ids,
+                *ACTIVE,
+                parent.run_id,
+                parent.generation,
+            ),
+        )
+
+    @_on_store_thread
+    def block_damaged(self, rowid: int, reason: str) -> bool:
+        cursor = self.conn.execute(
+            "UPDATE runs SET status = ?, reason = ?, updated_at = ? WHERE rowid = ? "
+            f"AND (typeof(status) != 'text' OR status NOT IN ({_marks(FINISHED)}))",
+            (BLOCKED, storable_text(reason)[:500], time.time(), rowid, *FINISHED),
+        )
+        return cursor.rowcount == 1
+
+    @_on_store_thread
+    def probe(self) -> None:
+        """A small write, to learn whether the store takes writes again (after
+        a full disk, say); truncates the WAL first. Raises StoreUnavailable."""
+        conn = self.conn
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute(
+            "INSERT OR REPLACE INTO resumable_meta VALUES ('probed_at', ?)", (str(time.time()),)
+        )
 
     # -- plumbing --------------------------------------------------------------------
 
     async def io(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
-        if (
-            getattr(fn, "__func__", None) is SQLiteStore.update
-            and getattr(fn, "__self__", None) is self
-        ):
-            return await self._group_update(*args, **kwargs)
         future = self._executor.submit(fn, *args, **kwargs)
         return await asyncio.wrap_future(future)
 
@@ -271,24 +394,23 @@ class SQLiteStore(Store):
             self._executor.submit(self._conn.close).result()
             self._conn = None
         self._executor.shutdown(wait=True)
+        super().close()  # after the connection: see ownership.py
 
     # -- group commit ----------------------------------------------------------------
     #
-    # Updates awaited by async callers (checkpoints, status changes) queue up
-    # while the store thread commits; it then writes all that queued in one
+    # Writes awaited by async callers (checkpoints, parks, ends) queue up
+    # while the store thread commits; it then applies all that queued in one
     # transaction, so runs driven concurrently share one fsync instead of
-    # waiting for one each. Each update still commits whole or not at all, and
-    # its caller goes on only after the commit. If the shared transaction
-    # fails, each update is tried again alone, so one bad write fails only
-    # its own caller.
+    # waiting for one each. Each write still commits whole or not at all,
+    # and its caller goes on only after the commit. If the shared
+    # transaction fails, each write is tried again alone, so one bad write
+    # fails only its own caller.
 
-    async def _group_update(
-        self, run_id: str, fields: dict[str, Any], *, when: Iterable[str] | None = None
-    ) -> bool:
+    async def commit(self, write: Write) -> bool:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[bool] = loop.create_future()
         with self._queue_lock:
-            self._queue.append((loop, future, run_id, fields, when))
+            self._queue.append((loop, future, write))
             start = not self._flushing
             self._flushing = True
         if start:
@@ -303,30 +425,33 @@ class SQLiteStore(Store):
         outcomes: list[tuple[bool, BaseException | None]] = []
         if len(batch) > 1:
             with contextlib.suppress(Exception):  # then each alone, below
-                outcomes = self._in_one_transaction(batch)
+                outcomes = self._in_one_transaction([item[2] for item in batch])
         if not outcomes:
-            outcomes = [self._alone(item) for item in batch]
-        for (loop, future, *_), (result, error) in zip(batch, outcomes, strict=True):
+            outcomes = [self._alone(item[2]) for item in batch]
+        for (loop, future, _), (result, error) in zip(batch, outcomes, strict=True):
             with contextlib.suppress(RuntimeError):  # its event loop is closed: nobody waits
                 loop.call_soon_threadsafe(_settle, future, result, error)
 
-    def _in_one_transaction(self, batch: list[Any]) -> list[tuple[bool, BaseException | None]]:
+    def _in_one_transaction(self, writes: list[Write]) -> list[tuple[bool, BaseException | None]]:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
             outcomes: list[tuple[bool, BaseException | None]] = [
-                (self._update(*item[2:]), None) for item in batch
+                (self._apply(write), None) for write in writes
             ]
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
             raise
         return outcomes
 
-    def _alone(self, item: Any) -> tuple[bool, BaseException | None]:
-        """One queued update in its own transaction (one statement)."""
+    def _alone(self, write: Write) -> tuple[bool, BaseException | None]:
+        """One queued write in its own transaction (one statement)."""
         try:
-            return self._update(*item[2:]), None
+            return self._apply(write), None
+        except sqlite3.Error as e:
+            return False, self.unavailable(e)
         except Exception as e:
             return False, e
 
@@ -340,5 +465,34 @@ def _settle(future: asyncio.Future[bool], result: bool, error: BaseException | N
         future.set_result(result)
 
 
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("?" * len(values))
+
+
+def _function_match(functions: Sequence[str]) -> tuple[str, list[Any]]:
+    """SQL matching `function` against names; damaged names by their bytes."""
+    names = [f for f in functions if type(f) is str]
+    raw = [f.raw for f in functions if isinstance(f, DamagedText)]
+    parts = []
+    if names:
+        parts.append(f"function IN ({_marks(names)})")
+    if raw:
+        parts.append(f"CAST(function AS BLOB) IN ({_marks(raw)})")
+    return " OR ".join(parts) or "0", [*names, *raw]
+
+
+def _is_format_error(e: sqlite3.Error) -> bool:
+    name = getattr(e, "sqlite_errorname", "") or ""
+    return name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or "not a database" in str(e)
+
+
 def _record(row: tuple[Any, ...]) -> RunRecord:
-    return RunRecord(**dict(zip(FIELDS, row, strict=True)))
+    values = dict(zip(FIELDS, row[1:], strict=True))
+    damaged = damage(values)
+    return RunRecord(**values, rowid=row[0], damaged=damaged)
+
+
+def _summary(row: tuple[Any, ...]) -> RunSummary:
+    values = dict(zip(SUMMARY_FIELDS, row[1:], strict=True))
+    damaged = damage(values)
+    return RunSummary(**values, rowid=row[0], damaged=damaged)

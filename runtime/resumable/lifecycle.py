@@ -1,0 +1,259 @@
+"""A run's life on a store: own it, claim it, drive it to its end or its
+next wait, and write how it ended.
+
+    outcome = await drive_owned(rt, fn, run_id, contain=False)   # the caller owns the run
+    Finished(value)   the run returned (or had already ended): its result
+    Parked(wake_at)   it waits, as a row with a wake time, to try a step again
+
+`own_and_drive` is the same for a caller that waits for the run: it takes
+ownership (waiting while another driver has it), sleeps out parks, and
+returns the result or raises the run's exception.
+
+How a run ends, and what is written (each write fenced by the run's lease):
+- the function returns: completed, with its result;
+- an exception leaves it: tried again from the checkpoint while the retry
+  rule allows (run.py), else failed;
+- resumable's own error (a value that cannot be stored, changed code...):
+  blocked, at its last good checkpoint;
+- a BaseException from the function's own code (KeyboardInterrupt,
+  SystemExit, GeneratorExit): in a worker (`contain`), blocked with
+  StepAborted; in the caller's own process it reaches the caller and the
+  run stays resumable;
+- cancelled from outside (a worker stopping), the store failing, or the run
+  taken over by another driver: nothing is written; it stays where its last
+  committed write put it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import codec
+from .codec import FORMAT_VERSION, Unencodable
+from .codec.encoder import type_name
+from .config import log
+from .driver import drive, interrupted
+from .errors import (
+    CheckpointError,
+    InternalError,
+    NondeterminismError,
+    OwnershipLost,
+    SerializationError,
+    StaleCodeError,
+    StepAborted,
+    StoreUnavailable,
+    VersionMismatch,
+)
+from .function import Function
+from .machine import Locals, Machine
+from .run import CURRENT, Park, Run, decode_checkpoint, one_line
+from .store import ACTIVE, BLOCKED, COMPLETED, FAILED, FINISHED, WAITING, RunRecord
+from .store.base import Lease, Write, finish_write, owner_name
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
+
+__all__ = ["BLOCKING", "Finished", "Parked", "drive_owned", "outcome", "own_and_drive"]
+
+#: Errors that block a run instead of failing it: fixing the code or the
+#: deployment and calling `retry` lets it go on from its last checkpoint.
+BLOCKING = (
+    SerializationError,
+    VersionMismatch,
+    StaleCodeError,
+    CheckpointError,
+    InternalError,
+    NondeterminismError,
+    StepAborted,
+)
+#: Errors after which nothing is written: the run stays as it is.
+_UNWRITTEN = (OwnershipLost, StoreUnavailable)
+#: The longest a waiting caller sleeps before it looks at the run again.
+_MAX_NAP = 60.0
+
+
+@dataclass(frozen=True)
+class Finished:
+    value: Any
+
+
+@dataclass(frozen=True)
+class Parked:
+    wake_at: float
+
+
+async def own_and_drive(rt: Runtime, fn: Function, run_id: str, *, contain: bool = False) -> Any:
+    """Own the run (waiting while another driver has it), drive it, sleep
+    out its waits, and return its result (or raise its exception)."""
+    store, clock = rt.store, rt.clock
+    while True:
+        delay = 0.005
+        while not store.lock(run_id):
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.25)
+        try:
+            result = await drive_owned(rt, fn, run_id, contain=contain)
+        except OwnershipLost as e:
+            log.warning("%s", e)
+            continue  # someone else drives it: wait for them, then read the outcome
+        finally:
+            store.unlock(run_id)
+        if isinstance(result, Finished):
+            return result.value
+        await clock.sleep(max(0.0, min(result.wake_at - clock.time(), _MAX_NAP)))
+
+
+async def drive_owned(rt: Runtime, fn: Function, run_id: str, *, contain: bool) -> Any:
+    """Drive a run the caller owns until it ends (Finished) or waits (Parked)."""
+    store = rt.store
+    record = await store.io(store.get, run_id)
+    if record is None:
+        raise LookupError(f"no run {run_id!r} in {rt.url}")
+    if record.damaged is not None:
+        reason = f"damaged: {record.damaged}"
+        await store.io(store.block_damaged, record.rowid, reason)
+        raise CheckpointError(f"run {run_id!r} cannot be read from {rt.url}: {reason}")
+    try:
+        machine = fn.machine()
+    except StaleCodeError as e:
+        await block_if_active(rt, record, e)
+        raise
+    if record.function != machine.function_id:
+        raise ValueError(
+            f"run {run_id!r} is a run of {record.function}, not of {machine.function_id}"
+        )
+    if record.status in FINISHED:
+        return Finished(outcome(record, machine))
+    wake_at = record.wake_at
+    if record.status == WAITING and wake_at is not None and wake_at > rt.clock.time():
+        return Parked(wake_at)
+    lease = await store.io(store.claim, run_id, owner_name(), machine.run_fingerprint)
+    if lease is None:  # it ended meanwhile (another process)
+        record = await store.io(store.get, run_id)
+        assert record is not None
+        return Finished(outcome(record, machine))
+    run = Run(rt, fn, machine, record, lease, contain=contain)
+    return await _drive(run, record)
+
+
+async def block_if_active(rt: Runtime, record: RunRecord, exc: Exception) -> None:
+    """Block an owned run that has not ended (its code cannot run)."""
+    store = rt.store
+    if record.status not in ACTIVE:
+        return
+    lease = await store.io(store.claim, record.run_id, owner_name(), record.fingerprint)
+    if lease is not None:
+        await store.commit(_end_write(lease, BLOCKED, exc))
+
+
+def outcome(record: RunRecord, machine: type[Machine] | None) -> Any:
+    """The stored result of an ended run; a failed or blocked run raises its exception."""
+    imports = machine.import_set if machine is not None else frozenset()
+    if record.status == COMPLETED:
+        if record.result is None:
+            raise CheckpointError(f"run {record.run_id!r} is completed but holds no result")
+        return codec.decode(record.result, imports=imports)
+    if record.error is None:
+        raise CheckpointError(f"run {record.run_id!r} is {record.status} but holds no error")
+    error = codec.decode(record.error, imports=imports)
+    if not isinstance(error, BaseException):
+        raise CheckpointError(f"run {record.run_id!r}: its stored error is not an exception")
+    raise error
+
+
+def _start(run: Run, record: RunRecord) -> tuple[Locals, int, bool]:
+    """(locals, state, resumed) to drive a run from: its arguments, or its
+    last checkpoint. Raises CheckpointError or VersionMismatch."""
+    machine = run.machine
+    L = Locals()
+    if record.checkpoint is None:
+        values = codec.decode(record.args, imports=machine.import_set)
+        if type(values) is not dict:
+            raise CheckpointError(f"run {record.run_id!r}: its arguments are not a mapping")
+        L.__dict__.update(values)
+        run.begin(values, plain=False)
+        return L, 0, False
+    point = decode_checkpoint(record.checkpoint, machine, run_id=record.run_id)
+    L.__dict__.update(point["locals"])
+    run.begin(point["locals"], plain=point["plain"])
+    return L, point["state"], True
+
+
+async def _drive(run: Run, record: RunRecord) -> Finished | Parked:
+    """Drive a claimed run from its last checkpoint to its end or next wait."""
+    store, machine = run.runtime.store, run.machine
+    token = CURRENT.set(None)
+    try:
+        try:
+            L, state, resumed = _start(run, record)
+            value = await drive(machine(run), L, state, resumed=resumed)
+            run.check_in_flight()
+            blob = _encode_result(machine, value)
+        except Park as p:
+            return Parked(p.wake_at)
+        except _UNWRITTEN:
+            raise
+        except Exception as exc:
+            if not isinstance(exc, BLOCKING):
+                try:
+                    await run.retry_exit(exc)
+                except Park as p:
+                    return Parked(p.wake_at)
+            await _end(run, FAILED if not isinstance(exc, BLOCKING) else BLOCKED, exc)
+            raise
+        except BaseException as exc:
+            if interrupted(exc) or not run.contain:
+                raise  # the run stays where its last checkpoint put it
+            aborted = _aborted(run, exc)
+            await _end(run, BLOCKED, aborted)
+            raise aborted from exc
+        if not await store.commit(finish_write(run.lease, COMPLETED, result=blob)):
+            raise run.lost("its result")
+        await run.settle_abandoned()
+        return Finished(codec.decode(blob, imports=machine.import_set, verify=False))
+    finally:
+        CURRENT.reset(token)
+
+
+def _aborted(run: Run, exc: BaseException) -> StepAborted:
+    where = f"the await on line {run.line}" if run.seq else "the start of the function"
+    return StepAborted(
+        f"{run.machine.qualname} ({run.machine.source_file}): run {run.run_id!r}: the step "
+        f"from {where} raised {one_line(exc)}, which is not an Exception; the worker blocked "
+        "the run at that checkpoint and went on with its other runs. Fix the code, then "
+        "`resumable runs retry` the run"
+    )
+
+
+async def _end(run: Run, status: str, exc: BaseException) -> None:
+    """Write the end of a run: failed or blocked with `exc`."""
+    if not await run.runtime.store.commit(_end_write(run.lease, status, exc)):
+        raise run.lost("its end")
+    await run.settle_abandoned()
+
+
+def _end_write(lease: Lease, status: str, exc: BaseException) -> Write:
+    try:
+        error = codec.encode(exc)
+    except SerializationError:
+        if exc.__suppress_context__:
+            # `raise ... from None` over the value that could not be stored
+            # (SerializationError): a hidden context, dropped to keep the type.
+            exc.__context__ = None
+        try:
+            error = codec.encode(exc)
+        except SerializationError:
+            error = codec.encode(RuntimeError(f"{type(exc).__qualname__}: {exc}"))
+    return finish_write(lease, status, error=error, reason=one_line(exc, 500))
+
+
+def _encode_result(machine: type[Machine], value: Any) -> bytes:
+    try:
+        return codec.encode_document({"v": FORMAT_VERSION}, "value", value)[0]
+    except Unencodable as e:
+        raise SerializationError(
+            f"{machine.qualname} returned a `{type_name(type(e.value))}` "
+            f"(at `result{e.where()}`), and {e.reason}"
+        ) from None

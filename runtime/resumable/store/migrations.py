@@ -1,0 +1,122 @@
+"""The SQL schema of a store and its migrations, versioned in `resumable_meta`.
+
+    version 1  runs: one row per run
+    version 2  + generation (owner generation, for fenced writes)
+               + args_digest (child runs are matched by it)
+
+A store opened for writing creates the schema, or migrates an older one in
+one transaction, the first time it is opened; a store opened read-only
+reads an older schema as it is (missing columns read as their defaults).
+A database written by a newer resumable is refused.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from ..errors import StoreError
+
+__all__ = ["SCHEMA_VERSION", "read_columns", "set_up"]
+
+#: Bump with a step in MIGRATIONS when the tables change.
+SCHEMA_VERSION = 2
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS resumable_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id      TEXT PRIMARY KEY,
+    function    TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    args        BLOB NOT NULL,
+    status      TEXT NOT NULL,
+    checkpoint  BLOB,
+    seq         INTEGER NOT NULL DEFAULT 0,
+    line        INTEGER NOT NULL DEFAULT 0,
+    source      TEXT NOT NULL DEFAULT '',
+    attempt     INTEGER NOT NULL DEFAULT 0,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    result      BLOB,
+    error       BLOB,
+    reason      TEXT,
+    parent      TEXT,
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL,
+    wake_at     REAL,
+    owner       TEXT,
+    generation  INTEGER NOT NULL DEFAULT 0,
+    args_digest TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, created_at) WHERE parent IS NULL;
+CREATE INDEX IF NOT EXISTS runs_by_parent ON runs (parent) WHERE parent IS NOT NULL;
+"""
+
+#: version -> the statements that take a store from it to the next version.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "ALTER TABLE runs ADD COLUMN generation INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE runs ADD COLUMN args_digest TEXT NOT NULL DEFAULT ''",
+    ),
+}
+
+
+def _version(conn: sqlite3.Connection, path: str) -> int | None:
+    """The schema version of the database (None: no resumable schema yet)."""
+    has_meta = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'resumable_meta'"
+    ).fetchone()
+    if not has_meta:
+        return None
+    row = conn.execute("SELECT value FROM resumable_meta WHERE key = 'schema_version'").fetchone()
+    if row is None:
+        return None
+    try:
+        version = int(row[0])
+    except (TypeError, ValueError):
+        raise StoreError(
+            f"the store {path} is damaged: its schema version is {row[0]!r:.40}, not a number "
+            "(restore it from a backup, or point resumable at another file)"
+        ) from None
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"the store {path} was written by a newer resumable (schema version {version}; "
+            f"this version knows up to {SCHEMA_VERSION}): upgrade resumable to use it"
+        )
+    if version < 1:
+        raise StoreError(f"the store {path} has an unknown schema version {version}")
+    return version
+
+
+def set_up(conn: sqlite3.Connection, path: str, *, readonly: bool) -> None:
+    """Create or migrate the schema (or, read-only, check it). Raises StoreError."""
+    version = _version(conn, path)
+    if version == SCHEMA_VERSION:
+        return
+    if readonly:
+        if version is None:
+            raise StoreError(f"{path} is not a resumable store (it has no resumable tables)")
+        return  # an older schema is read as it is
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        version = _version(conn, path)  # again, now that no one else can change it
+        if version is None:
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+        else:
+            while version < SCHEMA_VERSION:
+                for statement in MIGRATIONS[version]:
+                    conn.execute(statement)
+                version += 1
+        conn.execute(
+            "INSERT OR REPLACE INTO resumable_meta VALUES ('schema_version', ?)",
+            (str(SCHEMA_VERSION),),
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def read_columns(conn: sqlite3.Connection) -> frozenset[str]:
+    """The columns of the runs table as it is."""
+    return frozenset(row[1] for row in conn.execute("PRAGMA table_info(runs)"))

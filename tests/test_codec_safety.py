@@ -314,8 +314,9 @@ def test_naming_callables_runs_nothing(tmp_path: Path) -> None:
     ):
         with pytest.raises(CheckpointError):
             decode_raw(tree)
-    # a reference by name is a reference: returned, never called
-    assert decode_raw({"$function": "os:system"}) is __import__("os").system
+    # not even as a reference: a stored function may be called by the user's code
+    with pytest.raises(CheckpointError, match="'os:system' as a function: refused"):
+        decode_raw({"$function": "os:system"})
     gc.collect()
     assert not marker.exists()
 
@@ -352,7 +353,10 @@ def test_never_imports_and_never_uses_module_getattr(monkeypatch: pytest.MonkeyP
     for module in absent:
         with pytest.raises(CheckpointError, match="not imported"):
             decode_raw({"$module": module})
-    assert decode_raw({"$module": "resumable_fake_lazy"}) is fake  # imported: a reference
+    with pytest.raises(CheckpointError, match="refused"):  # neither imported by nor the project's
+        decode_raw({"$module": "resumable_fake_lazy"})
+    lazy_imported = frozenset({"resumable_fake_lazy"})
+    assert decode(document({"$module": "resumable_fake_lazy"}), imports=lazy_imported) is fake
     assert calls == []
     assert set(sys.modules) == before
 

@@ -16,14 +16,16 @@ makes the CRC-32 of all its bytes SEALED (plain.py): a flipped byte or a
 truncation is detected by one crc32 of the stored bytes. (A version-2
 document starts with `"crc": "89abcdef"`, the CRC-32 of the document without
 that member.) Decoding is bounded by `Limits` (size, nesting, digits) and
-raises CheckpointError for anything malformed or hostile.
+raises CheckpointError for anything malformed or hostile. Functions, classes
+and modules stored as values are limited to safe ones, both ways (allowed.py).
 
 A checkpoint (`encode_checkpoint`) is written into bytes kept per machine and
 await: the envelope before and after `seq`, then the orjson bytes of the live
 locals when they are plain, then the seal; nothing else is built per await.
 
 Layout: registry.py (class names, aliases, registered codecs), kinds.py
-(knowledge shared by both directions), plain.py, encoder.py, decoder.py.
+(knowledge shared by both directions), allowed.py (the functions and classes
+a checkpoint may hold), plain.py, encoder.py, decoder.py.
 """
 
 from __future__ import annotations
@@ -117,20 +119,33 @@ _loads, _dumps = orjson.loads, orjson.dumps  # one lookup less on the hot paths
 # -- trees -----------------------------------------------------------------------
 
 
-def encode_value(value: Any, limits: Limits = DEFAULT_LIMITS) -> Any:
-    """The tagged JSON tree of `value` (the general path). Raises Unencodable."""
+def _encoder(limits: Limits, imports: frozenset[str] | None) -> Encoder:
+    return Encoder(limits.max_depth, limits.max_int_digits, imports)
+
+
+def encode_value(
+    value: Any, limits: Limits = DEFAULT_LIMITS, imports: frozenset[str] | None = None
+) -> Any:
+    """The tagged JSON tree of `value` (the general path). Raises Unencodable.
+    `imports`: modules the reader may import (a module value must be one of
+    them or the project's); None: not known, modules are checked by the reader."""
     holder: list[Any] = [None]
+    enc = _encoder(limits, imports)
     try:
-        holder[0] = Encoder(limits.max_depth, limits.max_int_digits).enc(value, holder, 0, 1)
+        holder[0] = enc.enc(value, holder, 0, 1)
     except RecursionError:
         raise Unencodable(value, "it is nested too deeply") from None
     return holder[0]
 
 
-def encode_named(fields: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+def encode_named(
+    fields: dict[str, Any],
+    limits: Limits = DEFAULT_LIMITS,
+    imports: frozenset[str] | None = None,
+) -> dict[str, Any]:
     """The tagged tree of named values (a checkpoint's locals), sharing one
     identity memo. On failure the Unencodable's `variable` names the field."""
-    enc = Encoder(limits.max_depth, limits.max_int_digits)
+    enc = _encoder(limits, imports)
     out: dict[str, Any] = {}
     for name, value in fields.items():
         out[name] = None
@@ -230,10 +245,12 @@ def encode_document(
     *,
     named: bool = False,
     limits: Limits = DEFAULT_LIMITS,
+    imports: frozenset[str] | None = None,
 ) -> tuple[bytes, bool]:
     """The JSON bytes of `meta` plus `"plain"` and `key`: the encoded `value`
     (`named`: a dict of named values; errors name the variable), sealed with
-    its checksum. `meta` is changed: pass a new dict.
+    its checksum. `meta` is changed: pass a new dict. `imports`: see
+    `encode_value`.
 
     Returns (bytes, plain). Raises Unencodable, or SerializationError when
     the bytes exceed the limit."""
@@ -248,7 +265,10 @@ def encode_document(
             _check_size(data, limits)
         return data, True
     meta["plain"] = False
-    meta[key] = encode_named(value, limits) if named else encode_value(value, limits)
+    if named:
+        meta[key] = encode_named(value, limits, imports)
+    else:
+        meta[key] = encode_value(value, limits, imports)
     return seal(dumps(meta, limits)), False
 
 
@@ -318,7 +338,7 @@ def encode_checkpoint(
     if body is None:
         meta = _checkpoint_meta(machine, state, seq)
         meta["plain"] = False
-        meta["locals"] = encode_named(fields, limits)
+        meta["locals"] = encode_named(fields, limits, getattr(machine, "import_set", frozenset()))
         return seal(dumps(meta, limits))
     data = b'%b%d%b%b,"seal":"' % (head, seq, rest, body)  # then sealed(data), inlined:
     c = crc32(data)
@@ -403,12 +423,15 @@ def decode_document(
     return document, value
 
 
-def encode(value: Any, limits: Limits = DEFAULT_LIMITS) -> bytes:
-    """A value as JSON bytes: `{"v": 2, "plain": bool, "value": tree}`.
+def encode(
+    value: Any, limits: Limits = DEFAULT_LIMITS, *, imports: frozenset[str] | None = None
+) -> bytes:
+    """A value as JSON bytes: `{"v": 3, "plain": bool, "value": tree, "seal": ...}`.
 
     Raises SerializationError naming the path inside the value."""
     try:
-        return encode_document({"v": FORMAT_VERSION}, "value", value, limits=limits)[0]
+        doc = encode_document({"v": FORMAT_VERSION}, "value", value, limits=limits, imports=imports)
+        return doc[0]
     except Unencodable as e:
         raise SerializationError(f"value{e.where()}: {e.reason}") from None
 

@@ -8,9 +8,10 @@
 - Format 2: the same table as written by format 2 (tests/codec_samples/v2/,
   the checksum first, in hex) still decodes, checksum verified.
 - Format 1: a checkpoint written by the first codec (list-form `$exc`,
-  no `plain` flag) still decodes, through `decode_tree(..., version=1)`,
-  through `resumable.runtime.decode_checkpoint` with a compiled machine, and
-  by resuming a run from it.
+  no `plain` flag, no checksum) is refused unless format 1 is accepted
+  (`Limits(accept_format_1=True)`); accepted, it still decodes, through
+  `decode_tree(..., version=1)`, through `resumable.runtime.decode_checkpoint`
+  with a compiled machine, and by resuming a run from it.
 - A fresh process: values encoded here decode in a new interpreter (classes
   importable from tests/codec_types) and the reverse, byte-identical.
 """
@@ -32,7 +33,16 @@ import pytest
 
 import resumable
 from resumable import CheckpointError
-from resumable.codec import FORMAT_VERSION, SEALED, decode, decode_tree, encode, seal
+from resumable.codec import (
+    FORMAT_VERSION,
+    SEALED,
+    Limits,
+    decode,
+    decode_document,
+    decode_tree,
+    encode,
+    seal,
+)
 from resumable.machine import Machine
 from resumable.runtime import RunRecord, decode_checkpoint
 from tests.codec_types.compare import assert_same
@@ -252,17 +262,39 @@ def v1_machine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[types.Modul
     sys.modules.pop("codec_v1_machine", None)
 
 
+def test_v1_document_is_refused_unless_format_1_is_accepted() -> None:
+    data = V1_CHECKPOINT.read_bytes()
+    with pytest.raises(CheckpointError, match=r"format 1.*Limits\(accept_format_1=True\)"):
+        decode_document(data, "locals", imports=_V1_IMPORTS)
+    with pytest.raises(CheckpointError, match="format 1"):
+        decode_document(data, "locals", imports=_V1_IMPORTS, verify=False)
+    accepted = Limits(accept_format_1=True)
+    out = decode_document(data, "locals", imports=_V1_IMPORTS, limits=accepted)[1]
+    assert_same(expected_v1_locals(), out)
+
+
 @pytest.fixture
-def math_imported(v1_machine: types.ModuleType, monkeypatch: pytest.MonkeyPatch) -> type[Machine]:
-    """The v1 sample's machine, with math among the modules its function
+def format_1_accepted(
+    v1_machine: types.ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> type[Machine]:
+    """The v1 sample's machine, read with format 1 accepted: the default
+    Limits of decode_document, which the runtime calls, replaced (until the
+    runtime takes the option itself), and math among the modules its function
     imports (the sample holds it)."""
+    monkeypatch.setitem(decode_document.__kwdefaults__, "limits", Limits(accept_format_1=True))
     machine: type[Machine] = v1_machine.hold.machine()
     monkeypatch.setattr(machine, "import_set", machine.import_set | _V1_IMPORTS)
     return machine
 
 
-def test_v1_checkpoint_decodes_through_the_runtime(math_imported: type[Machine]) -> None:
-    machine = math_imported
+def test_v1_checkpoint_is_refused_by_the_runtime_by_default(v1_machine: types.ModuleType) -> None:
+    machine = v1_machine.hold.machine()
+    with pytest.raises(CheckpointError, match="accept_format_1"):
+        decode_checkpoint(V1_CHECKPOINT.read_bytes(), machine)
+
+
+def test_v1_checkpoint_decodes_through_the_runtime(format_1_accepted: type[Machine]) -> None:
+    machine = format_1_accepted
     assert 0 in machine.awaits  # the state the sample names
     decoded = decode_checkpoint(V1_CHECKPOINT.read_bytes(), machine)
     assert decoded["state"] == 0 and decoded["seq"] == 1
@@ -270,9 +302,9 @@ def test_v1_checkpoint_decodes_through_the_runtime(math_imported: type[Machine])
 
 
 def test_a_run_resumes_from_a_v1_checkpoint(
-    v1_machine: types.ModuleType, math_imported: type[Machine]
+    v1_machine: types.ModuleType, format_1_accepted: type[Machine]
 ) -> None:
-    machine = math_imported
+    machine = format_1_accepted
     runtime = resumable.Runtime("memory://")
     record = RunRecord("old-run", machine.function_id, machine.run_fingerprint, b"")
     record.checkpoint = V1_CHECKPOINT.read_bytes()

@@ -15,9 +15,10 @@ decodes. A version-3 document ends with `"seal": "<8 characters>"`, which
 makes the CRC-32 of all its bytes SEALED (plain.py): a flipped byte or a
 truncation is detected by one crc32 of the stored bytes. (A version-2
 document starts with `"crc": "89abcdef"`, the CRC-32 of the document without
-that member.) Decoding is bounded by `Limits` (size, nesting, digits) and
-raises CheckpointError for anything malformed or hostile. Functions, classes
-and modules stored as values are limited to safe ones, both ways (allowed.py).
+that member.) Decoding is bounded by `Limits` (size, nesting, digits; format
+1, which has no checksum, only when accepted) and raises CheckpointError for
+anything malformed or hostile. Functions, classes and modules stored as
+values are limited to safe ones, both ways (allowed.py).
 
 A checkpoint (`encode_checkpoint`) is written into bytes kept per machine and
 await: the envelope before and after `seq`, then the orjson bytes of the live
@@ -104,11 +105,14 @@ class Limits:
     max_depth: nesting of what the codec walks -- every value it encodes, and
     the tagged values it decodes (a plain document is parsed by orjson alone,
     which refuses nesting beyond 1024 levels); max_bytes: size of an encoded
-    document; max_int_digits: digits of one integer or decimal."""
+    document; max_int_digits: digits of one integer or decimal;
+    accept_format_1: read documents of format 1, which have no
+    checksum (refused by default: a changed byte would go unnoticed)."""
 
     max_depth: int = 200
     max_bytes: int = 64 * 1024 * 1024
     max_int_digits: int = 100_000
+    accept_format_1: bool = False
 
 
 DEFAULT_LIMITS = Limits()
@@ -352,6 +356,10 @@ def encode_checkpoint(
 
 
 _CORRUPT = "checkpoint is corrupt: its checksum does not match its contents"
+_FORMAT_1 = (
+    "checkpoint is in format 1, which has no checksum, so a changed byte would go unnoticed; "
+    "refused unless format 1 is accepted: resumable.codec.Limits(accept_format_1=True)"
+)
 #: zlib.crc32(b"{"): a format-2 checksum starts with the document's opening brace.
 _OPEN_CRC = crc32(b"{")
 
@@ -407,6 +415,8 @@ def decode_document(
         else "seal" in document or "crc" in document  # a later version's "v" changed to 1
     ):
         raise CheckpointError(_CORRUPT)
+    elif version == 1 and not limits.accept_format_1:
+        raise CheckpointError(_FORMAT_1)
     plain = document.get("plain", False)
     if plain is True:
         try:

@@ -32,7 +32,15 @@ from hypothesis import strategies as st
 
 import resumable
 from resumable import CheckpointError, SerializationError
-from resumable.codec import FORMAT_VERSION, Limits, decode, decode_tree, encode, seal
+from resumable.codec import (
+    FORMAT_VERSION,
+    Limits,
+    decode,
+    decode_document,
+    decode_tree,
+    encode,
+    seal,
+)
 from resumable.runtime import decode_checkpoint
 from tests.codec_types import models as m
 from tests.codec_types import strategies
@@ -775,15 +783,18 @@ def test_depth_limit_refuses_on_both_sides() -> None:
 
 
 def test_depth_limits_of_plain_and_tagged_documents() -> None:
-    # max_depth bounds what the codec walks: every value it encodes, and the
-    # tagged values it decodes. A plain document is parsed by orjson alone,
-    # which refuses nesting beyond 1024 levels.
+    # max_depth bounds every value encoded and every value decoded from
+    # storage, plain or tagged; bytes this process has just written
+    # (verify=False) are not walked again.
     listy: Any = []
     for _ in range(20):
         listy = [listy]
     with pytest.raises(SerializationError):
         encode(listy, limits=Limits(max_depth=10))
-    assert decode(encode(listy), limits=Limits(max_depth=10)) == listy
+    with pytest.raises(CheckpointError, match="nested more than 10"):
+        decode(encode(listy), limits=Limits(max_depth=10))
+    assert decode(encode(listy), limits=Limits(max_depth=20)) == listy  # 21 lists: 0 to 20
+    assert decode(encode(listy), limits=Limits(max_depth=10), verify=False) == listy
     tagged: Any = ()
     for _ in range(20):
         tagged = (tagged,)
@@ -792,6 +803,36 @@ def test_depth_limits_of_plain_and_tagged_documents() -> None:
     deep = seal(b'{"v":3,"plain":true,"value":' + b"[" * 2000 + b"]" * 2000 + b"}")
     with pytest.raises(CheckpointError):
         decode(deep)
+
+
+def _nested(levels: int) -> bytes:
+    return b"[" * levels + b"]" * levels
+
+
+def test_plain_documents_nested_deeper_than_the_limit_are_refused() -> None:
+    deep = seal(b'{"v":3,"plain":true,"value":' + _nested(1000) + b"}")  # orjson: up to 1024
+    with pytest.raises(CheckpointError, match="nested more than 200 levels deep"):
+        decode(deep)
+    assert decode(deep, verify=False) is not None  # bytes just written are not walked again
+    at_limit = seal(b'{"v":3,"plain":true,"value":' + _nested(201) + b"}")  # depths 0 to 200
+    assert decode(at_limit) is not None
+    with pytest.raises(CheckpointError, match="nested more than 200"):
+        decode(seal(b'{"v":3,"plain":true,"value":' + _nested(202) + b"}"))
+    # one deep branch in a wide document; a checkpoint's locals
+    wide = b'{"v":3,"plain":true,"value":[' + b"[1,{}]," * 5000 + _nested(300) + b"]}"
+    with pytest.raises(CheckpointError, match="nested"):
+        decode(seal(wide))
+    locals_ = b'{"v":3,"fn":"a:b","fp":"x","seq":1,"state":3,"plain":true,"locals":{"x":'
+    with pytest.raises(CheckpointError, match="nested"):
+        decode_document(seal(locals_ + _nested(300) + b"}}"), "locals")
+    shallow = Limits(max_depth=10)
+    with pytest.raises(CheckpointError, match="nested more than 10"):
+        decode(seal(b'{"v":3,"plain":true,"value":{"a":{"b":' + _nested(10) + b"}}}"), shallow)
+
+
+def test_big_flat_plain_documents_still_decode() -> None:
+    rows = [{"id": i, "tags": ["x", [i]], "deep": {"a": {"b": [None]}}} for i in range(20_000)]
+    assert decode(encode(rows)) == rows
 
 
 def test_deep_python_values_are_serialization_errors() -> None:

@@ -31,7 +31,7 @@ a checkpoint may hold), plain.py, encoder.py, decoder.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zlib import crc32
 
@@ -49,6 +49,7 @@ from .plain import (
     SEAL_T2,
     SEALED,
     dumps_plain,
+    nested_within,
     plain_fields,
     seal,
     sealed,
@@ -102,10 +103,10 @@ SUPPORTED_VERSIONS = (1, 2, 3)
 class Limits:
     """Bounds on what is encoded and decoded.
 
-    max_depth: nesting of what the codec walks -- every value it encodes, and
-    the tagged values it decodes (a plain document is parsed by orjson alone,
-    which refuses nesting beyond 1024 levels); max_bytes: size of an encoded
-    document; max_int_digits: digits of one integer or decimal;
+    max_depth: nesting of every value encoded, and of every value decoded
+    from storage (a plain document read with `verify=False`, bytes this
+    process has just written, is not walked again); max_bytes: size of an
+    encoded document; max_int_digits: digits of one integer or decimal;
     accept_format_1: read documents of format 1, which have no
     checksum (refused by default: a changed byte would go unnoticed)."""
 
@@ -113,6 +114,12 @@ class Limits:
     max_bytes: int = 64 * 1024 * 1024
     max_int_digits: int = 100_000
     accept_format_1: bool = False
+    #: Documents this short cannot nest deeper than max_depth (a level takes
+    #: 2 bytes, the envelope more): they are not walked.
+    _shallow_bytes: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_shallow_bytes", 2 * self.max_depth + 5)
 
 
 DEFAULT_LIMITS = Limits()
@@ -420,9 +427,20 @@ def decode_document(
     plain = document.get("plain", False)
     if plain is True:
         try:
-            return document, document[key]  # plain JSON: nothing to decode
+            value = document[key]  # plain JSON: nothing to decode
         except KeyError:
             pass
+        else:
+            # Stored bytes: nested no deeper than the limit.
+            if (
+                verify
+                and size > limits._shallow_bytes
+                and not nested_within(value, limits.max_depth)
+            ):
+                raise CheckpointError(
+                    f"checkpoint is nested more than {limits.max_depth} levels deep"
+                )
+            return document, value
     if key is None:
         return document, None
     if key not in document:

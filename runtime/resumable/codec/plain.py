@@ -16,6 +16,8 @@ and (for a large value) NaN or infinity, which orjson writes as null, shows
 as more nulls than the value has `None`s. Anything else takes the general
 path (encoder.py).
 
+`nested_within` checks the nesting of a plain value read from storage.
+
 The checksum of a document is here too: its last member, the seal (`seal`,
 `sealed`), makes the CRC-32 of all its bytes a constant, SEALED.
 """
@@ -39,6 +41,7 @@ __all__ = [
     "SEAL_T1",
     "SEAL_T2",
     "dumps_plain",
+    "nested_within",
     "plain_fields",
     "seal",
     "sealed",
@@ -309,3 +312,16 @@ def _levels(value: Any, max_depth: int) -> int:
         else:
             level = []
     return nones
+
+
+def nested_within(value: Any, max_depth: int) -> bool:
+    """Whether no dict or list of a value parsed by orjson is nested deeper
+    than `max_depth` (the value itself is at depth 0), level by level: each
+    level is one `gc.get_referents` of the one before (strings, numbers,
+    bools and None have no referents)."""
+    level: list[Any] = [value]
+    for _ in range(max_depth + 1):
+        level = gc.get_referents(*level)
+        if not level:
+            return True
+    return _CONTAINERS.isdisjoint(map(type, level))  # below max_depth: leaves only

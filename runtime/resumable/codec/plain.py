@@ -296,10 +296,10 @@ def _levels(value: Any, max_depth: int) -> int:
         depth += 1
         if depth > max_depth:
             return -1
-        ids = set(map(id, level))
-        if len(ids) != len(level) or not seen.isdisjoint(ids):
+        known = len(seen)
+        seen.update(map(id, level))
+        if len(seen) != known + len(level):
             return -1  # a container met twice: shared, or a cycle
-        seen |= ids
         refs = gc.get_referents(*level)  # the values of dicts, the items of lists
         each = list(map(type, refs))
         types = set(each)
@@ -307,7 +307,9 @@ def _levels(value: Any, max_depth: int) -> int:
             return -1
         if NoneType in types:
             nones += refs.count(None)
-        if dict in types or list in types:  # the containers, picked at C speed
+        if types <= _CONTAINERS:  # containers only: the next level as it is
+            level = refs
+        elif dict in types or list in types:  # the containers, picked at C speed
             level = list(compress(refs, map(_CONTAINERS.__contains__, each)))
         else:
             level = []

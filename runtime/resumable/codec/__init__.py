@@ -106,8 +106,9 @@ class Limits:
     max_depth: nesting of every value encoded, and of every value decoded
     from storage (a plain document read with `verify=False`, bytes this
     process has just written, is not walked again); max_bytes: size of an
-    encoded document; max_int_digits: digits of one integer or decimal;
-    accept_format_1: read documents of format 1, which have no
+    encoded document (a value whose strings and bytes alone pass it is
+    refused before it is copied); max_int_digits: digits of one integer or
+    decimal; accept_format_1: read documents of format 1, which have no
     checksum (refused by default: a changed byte would go unnoticed)."""
 
     max_depth: int = 200
@@ -131,7 +132,7 @@ _loads, _dumps = orjson.loads, orjson.dumps  # one lookup less on the hot paths
 
 
 def _encoder(limits: Limits, imports: frozenset[str] | None) -> Encoder:
-    return Encoder(limits.max_depth, limits.max_int_digits, imports)
+    return Encoder(limits.max_depth, limits.max_int_digits, limits.max_bytes, imports)
 
 
 def encode_value(
@@ -146,6 +147,8 @@ def encode_value(
         holder[0] = enc.enc(value, holder, 0, 1)
     except RecursionError:
         raise Unencodable(value, "it is nested too deeply") from None
+    if enc.size > enc.max_bytes:
+        raise enc.too_big(value)
     return holder[0]
 
 
@@ -162,6 +165,8 @@ def encode_named(
         out[name] = None
         try:
             out[name] = enc.enc(value, out, name, 2)
+            if enc.size > enc.max_bytes:
+                raise enc.too_big(value)
         except Unencodable as e:
             e.variable = name
             raise
@@ -174,14 +179,14 @@ def encode_named(
 
 def encode_tree(value: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[Any, bool]:
     """(JSON tree, plain): `value` itself when it is plain JSON. Raises Unencodable."""
-    if dumps_plain(value, limits.max_depth) is not None:
+    if dumps_plain(value, limits.max_depth, limits.max_bytes) is not None:
         return value, True
     return encode_value(value, limits), False
 
 
 def encode_fields(fields: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> tuple[Any, bool]:
     """`encode_tree` for named values (see `encode_named`)."""
-    if dumps_plain(fields, limits.max_depth) is not None:
+    if dumps_plain(fields, limits.max_depth, limits.max_bytes) is not None:
         return fields, True
     return encode_named(fields, limits), False
 
@@ -266,8 +271,10 @@ def encode_document(
     Returns (bytes, plain). Raises Unencodable, or SerializationError when
     the bytes exceed the limit."""
     meta.pop(key, None)  # `key` comes last
-    body = dumps_plain(value, limits.max_depth)
+    body = dumps_plain(value, limits.max_depth, limits.max_bytes)
     if body is not None:
+        if len(body) > limits.max_bytes:
+            _check_size(body, limits)  # before it is copied into the document
         meta["plain"] = True
         meta[key] = None
         head = orjson.dumps(meta)  # ...,"<key>":null}
@@ -286,8 +293,9 @@ def encode_document(
 # -- checkpoints -------------------------------------------------------------------
 
 #: machine class -> await state -> the bytes of its checkpoint documents
-#: before and after `seq` (for a plain payload), and the locals live there.
-_ENVELOPES: dict[Any, dict[int, tuple[bytes, bytes, tuple[str, ...]]]] = {}
+#: before and after `seq` (for a plain payload), the locals live there, and
+#: the most bytes a document adds to its payload (the envelope, seq, seal).
+_ENVELOPES: dict[Any, dict[int, tuple[bytes, bytes, tuple[str, ...], int]]] = {}
 
 
 def _checkpoint_meta(machine: Any, state: int, seq: int) -> dict[str, Any]:
@@ -302,13 +310,15 @@ def _checkpoint_meta(machine: Any, state: int, seq: int) -> dict[str, Any]:
     return meta
 
 
-def _envelope(machine: Any, state: int) -> tuple[bytes, bytes, tuple[str, ...]]:
+def _envelope(machine: Any, state: int) -> tuple[bytes, bytes, tuple[str, ...], int]:
     meta = _checkpoint_meta(machine, state, 0)
     meta["plain"] = True
     meta["locals"] = None
     data = orjson.dumps(meta)  # {...,"seq":0,"state":...,"plain":true,"locals":null}
     at = data.index(b',"seq":0,') + len(b',"seq":')  # never inside a string (" is \" there)
-    envelope = data[:at], data[at + 1 : -len(b"null}")], tuple(machine.awaits[state][1])
+    head, rest = data[:at], data[at + 1 : -len(b"null}")]
+    extra = len(head) + len(rest) + 20 + len(b',"seal":"01234567"}')  # seq: 20 digits at most
+    envelope = head, rest, tuple(machine.awaits[state][1]), extra
     if len(_ENVELOPES) >= 1024:  # machines compiled again and again (tests)
         _ENVELOPES.clear()
     _ENVELOPES.setdefault(machine, {})[state] = envelope
@@ -329,11 +339,12 @@ def encode_checkpoint(
     Unencodable (its `variable` names the local), or SerializationError when
     the bytes exceed the limit."""
     try:
-        head, rest, names = _ENVELOPES[machine][state]
+        head, rest, names, extra = _ENVELOPES[machine][state]
     except KeyError:
-        head, rest, names = _envelope(machine, state)
+        head, rest, names, extra = _envelope(machine, state)
     # dumps_plain of the live locals, its common case inlined: this runs at every await.
-    fields = plain_fields(values, names, limits.max_depth)
+    max_bytes = limits.max_bytes
+    fields = plain_fields(values, names, limits.max_depth, max_bytes)
     body = None
     if fields is not None:
         try:
@@ -343,18 +354,21 @@ def encode_checkpoint(
         else:
             if DOLLAR in body and b'"$' in body:
                 body = None  # perhaps a key starting with $
-    else:  # not plain, too big for a direct walk, or a local not assigned
+    else:  # not plain, too big for a direct walk, too long, or a local not assigned
         fields = {name: values[name] for name in names if name in values}
-        body = dumps_plain(fields, limits.max_depth)
+        body = dumps_plain(fields, limits.max_depth, max_bytes)
     if body is None:
         meta = _checkpoint_meta(machine, state, seq)
         meta["plain"] = False
         meta["locals"] = encode_named(fields, limits, getattr(machine, "import_set", frozenset()))
         return seal(dumps(meta, limits))
+    near = len(body) > max_bytes - extra  # the document may be over the limit
+    if near and len(body) > max_bytes:
+        _check_size(body, limits)  # before it is copied into the document
     data = b'%b%d%b%b,"seal":"' % (head, seq, rest, body)  # then sealed(data), inlined:
     c = crc32(data)
     data += (SEAL_T0[c & 2047] ^ SEAL_T1[c >> 11 & 2047] ^ SEAL_T2[c >> 22]).to_bytes(10, "big")
-    if len(data) > limits.max_bytes:
+    if near and len(data) > max_bytes:
         _check_size(data, limits)
     return data
 

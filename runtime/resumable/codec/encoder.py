@@ -85,21 +85,36 @@ _NO_ARG: Any = object()
 
 
 class Encoder:
-    """One encoding. `imports`: the modules a reader may import (the compiled
-    function's), None when not known (modules are then not checked here, only
-    when decoding)."""
+    """One encoding. `size` is a running estimate (a lower bound) of the
+    encoded bytes: the lengths of the strings and bytes met, so that a value
+    over `max_bytes` is refused (`too_big`) before it is copied. `imports`:
+    the modules a reader may import (the compiled function's), None when not
+    known (modules are then not checked here, only when decoding)."""
 
-    __slots__ = ("imports", "max_depth", "max_digits", "memo", "next_id")
+    __slots__ = ("imports", "max_bytes", "max_depth", "max_digits", "memo", "next_id", "size")
 
     def __init__(
-        self, max_depth: int, max_digits: int, imports: frozenset[str] | None = None
+        self,
+        max_depth: int,
+        max_digits: int,
+        max_bytes: int,
+        imports: frozenset[str] | None = None,
     ) -> None:
         # id(obj) -> [holder, key, assigned id or None, _OPEN/_SEALED/_DONE, obj]
         self.memo: dict[int, list[Any]] = {}
         self.next_id = 0
         self.max_depth = max_depth
         self.max_digits = max_digits
+        self.max_bytes = max_bytes
         self.imports = imports
+        self.size = 0
+
+    def too_big(self, x: Any) -> Unencodable:
+        return Unencodable(
+            x, f"with it the value is at least {self.size} bytes encoded, more than the limit "
+            f"of {self.max_bytes} (Limits.max_bytes); keep large data out of the checkpoint "
+            "(store it elsewhere and keep its key)"
+        )  # fmt: skip
 
     # -- identity ---------------------------------------------------------------
 
@@ -189,8 +204,11 @@ class Encoder:
         """Encode `x`, to be stored at holder[key], `depth` JSON levels deep."""
         t = type(x)
         if t is str:
+            self.size += len(x)  # checked before a copy, and by the caller when done
             if x.isascii():
                 return x
+            if self.size > self.max_bytes:
+                raise self.too_big(x)
             try:
                 x.encode("utf-8")
             except UnicodeEncodeError:  # lone surrogates: JSON cannot hold them as text
@@ -250,12 +268,19 @@ class Encoder:
         return self.finish(x, {"$set": self.items(x, "{{member {}}}", depth + 2)})
 
     def bytearray_(self, x: bytearray, holder: Any, key: Any, depth: int) -> Any:
+        self.base64_size(x)
         self.remember(x, holder, key)
         return self.finish(x, {"$bytearray": base64.b64encode(x).decode("ascii")})
+
+    def base64_size(self, x: bytes | bytearray) -> None:
+        self.size += (len(x) + 2) // 3 * 4
+        if self.size > self.max_bytes:
+            raise self.too_big(x)
 
     # -- values -----------------------------------------------------------------------
 
     def bytes_(self, x: bytes, holder: Any, key: Any, depth: int) -> Any:
+        self.base64_size(x)
         return {"$bytes": base64.b64encode(x).decode("ascii")}
 
     def range_(self, x: range, holder: Any, key: Any, depth: int) -> Any:

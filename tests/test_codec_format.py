@@ -8,9 +8,10 @@
 - Format 2: the same table as written by format 2 (tests/codec_samples/v2/,
   the checksum first, in hex) still decodes, checksum verified.
 - Format 1: a checkpoint written by the first codec (list-form `$exc`,
-  no `plain` flag) still decodes, through `decode_tree(..., version=1)`,
-  through `resumable.runtime.decode_checkpoint` with a compiled machine, and
-  by resuming a run from it.
+  no `plain` flag, no checksum) is refused unless format 1 is accepted
+  (`Limits(accept_format_1=True)`); accepted, it still decodes, through
+  `decode_tree(..., version=1)`, through `resumable.runtime.decode_checkpoint`
+  with a compiled machine, and by resuming a run from it.
 - A fresh process: values encoded here decode in a new interpreter (classes
   importable from tests/codec_types) and the reverse, byte-identical.
 """
@@ -18,6 +19,7 @@
 from __future__ import annotations
 
 import base64
+import math
 import re
 import sys
 import types
@@ -31,7 +33,17 @@ import pytest
 
 import resumable
 from resumable import CheckpointError
-from resumable.codec import FORMAT_VERSION, SEALED, decode, decode_tree, encode, seal
+from resumable.codec import (
+    FORMAT_VERSION,
+    SEALED,
+    Limits,
+    decode,
+    decode_document,
+    decode_tree,
+    encode,
+    seal,
+)
+from resumable.machine import Machine
 from resumable.runtime import RunRecord, decode_checkpoint
 from tests.codec_types.compare import assert_same
 from tests.codec_types.samples import (
@@ -162,12 +174,26 @@ def test_unknown_format_versions_are_refused(version: Any) -> None:
 # ----------------------------------------------------------------- format 2
 
 
+#: Samples changed since format 2 wrote them: (what the v2 file holds, the
+#: modules the function imports). Its `module` was math, which decodes only for
+#: a function that imports it.
+_V2_CHANGED: dict[str, tuple[Any, frozenset[str]]] = {"module": (math, frozenset({"math"}))}
+#: Samples whose v2 file is now refused: it names a built-in function, which a
+#: checkpoint no longer holds (only built-in constructors).
+_V2_REFUSED = {"function": "'builtins:len' as a function: refused"}
+
+
 @pytest.mark.parametrize("name", SAMPLES)
 def test_v2_golden_sample_decodes(name: str) -> None:
     """Written by format 2 (the CRC-32 first, in hex): still decodes, checked."""
     data = (V2 / f"{name}.json").read_bytes()
     assert data.startswith(b'{"crc":"') and orjson.loads(data)["v"] == 2
-    assert_same(SAMPLES[name](), decode(data))
+    if name in _V2_REFUSED:
+        with pytest.raises(CheckpointError, match=re.escape(_V2_REFUSED[name])):
+            decode(data)
+    else:
+        expected, imports = _V2_CHANGED.get(name, (SAMPLES[name](), frozenset()))
+        assert_same(expected, decode(data, imports=imports))
     middle = len(data) // 2
     flipped = data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :]
     with pytest.raises(CheckpointError):
@@ -194,8 +220,12 @@ def test_v1_sample_is_format_1() -> None:
     assert err[0] == "tests.codec_types.models:AppError" and err[5] is True
 
 
+#: The v1 sample holds `mod` = math: it decodes for a function that imports math.
+_V1_IMPORTS = frozenset({"math"})
+
+
 def test_v1_tree_decodes() -> None:
-    out = decode_tree(_v1_document()["locals"], version=1)
+    out = decode_tree(_v1_document()["locals"], version=1, imports=_V1_IMPORTS)
     assert_same(expected_v1_locals(), out)
     assert out["err"].__context__.args == ("first",) and out["err"].__suppress_context__
     assert out["os_error"].filename == "x.txt" and out["loop"][0] is out["loop"]
@@ -232,16 +262,49 @@ def v1_machine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[types.Modul
     sys.modules.pop("codec_v1_machine", None)
 
 
-def test_v1_checkpoint_decodes_through_the_runtime(v1_machine: types.ModuleType) -> None:
+def test_v1_document_is_refused_unless_format_1_is_accepted() -> None:
+    data = V1_CHECKPOINT.read_bytes()
+    with pytest.raises(CheckpointError, match=r"format 1.*Limits\(accept_format_1=True\)"):
+        decode_document(data, "locals", imports=_V1_IMPORTS)
+    with pytest.raises(CheckpointError, match="format 1"):
+        decode_document(data, "locals", imports=_V1_IMPORTS, verify=False)
+    accepted = Limits(accept_format_1=True)
+    out = decode_document(data, "locals", imports=_V1_IMPORTS, limits=accepted)[1]
+    assert_same(expected_v1_locals(), out)
+
+
+@pytest.fixture
+def format_1_accepted(
+    v1_machine: types.ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> type[Machine]:
+    """The v1 sample's machine, read with format 1 accepted: the default
+    Limits of decode_document, which the runtime calls, replaced (until the
+    runtime takes the option itself), and math among the modules its function
+    imports (the sample holds it)."""
+    monkeypatch.setitem(decode_document.__kwdefaults__, "limits", Limits(accept_format_1=True))
+    machine: type[Machine] = v1_machine.hold.machine()
+    monkeypatch.setattr(machine, "import_set", machine.import_set | _V1_IMPORTS)
+    return machine
+
+
+def test_v1_checkpoint_is_refused_by_the_runtime_by_default(v1_machine: types.ModuleType) -> None:
     machine = v1_machine.hold.machine()
+    with pytest.raises(CheckpointError, match="accept_format_1"):
+        decode_checkpoint(V1_CHECKPOINT.read_bytes(), machine)
+
+
+def test_v1_checkpoint_decodes_through_the_runtime(format_1_accepted: type[Machine]) -> None:
+    machine = format_1_accepted
     assert 0 in machine.awaits  # the state the sample names
     decoded = decode_checkpoint(V1_CHECKPOINT.read_bytes(), machine)
     assert decoded["state"] == 0 and decoded["seq"] == 1
     assert_same(expected_v1_locals(), decoded["locals"])
 
 
-def test_a_run_resumes_from_a_v1_checkpoint(v1_machine: types.ModuleType) -> None:
-    machine = v1_machine.hold.machine()
+def test_a_run_resumes_from_a_v1_checkpoint(
+    v1_machine: types.ModuleType, format_1_accepted: type[Machine]
+) -> None:
+    machine = format_1_accepted
     runtime = resumable.Runtime("memory://")
     record = RunRecord("old-run", machine.function_id, machine.run_fingerprint, b"")
     record.checkpoint = V1_CHECKPOINT.read_bytes()

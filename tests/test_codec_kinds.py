@@ -217,7 +217,7 @@ KIND_CASES: dict[str, Callable[[], Any]] = {
     "counter": lambda: collections.Counter({"x": 2, "y": -1}),
     "deque": lambda: [collections.deque([1, 2, 3], maxlen=3), collections.deque()],
     # references by name, registered codecs
-    "references": lambda: [m.Point, m.helper, len, math, pathlib, int],
+    "references": lambda: [m.Point, m.helper, m.fetch, m, int, pathlib.PosixPath, ValueError],
     "paths": lambda: [pathlib.PurePosixPath("/x/y"), pathlib.PosixPath("a"), pathlib.PurePath()],
     "registered_codec": lambda: [m.Money(5, "EUR"), {"total": m.Money(-1, "USD")}],
     # identity

@@ -18,7 +18,10 @@ import contextlib
 import copy
 import gc
 import importlib.util
+import json
+import os
 import re
+import subprocess
 import sys
 import types
 from collections.abc import Callable, Iterator
@@ -32,7 +35,15 @@ from hypothesis import strategies as st
 
 import resumable
 from resumable import CheckpointError, SerializationError
-from resumable.codec import FORMAT_VERSION, Limits, decode, decode_tree, encode, seal
+from resumable.codec import (
+    FORMAT_VERSION,
+    Limits,
+    decode,
+    decode_document,
+    decode_tree,
+    encode,
+    seal,
+)
 from resumable.runtime import decode_checkpoint
 from tests.codec_types import models as m
 from tests.codec_types import strategies
@@ -314,8 +325,9 @@ def test_naming_callables_runs_nothing(tmp_path: Path) -> None:
     ):
         with pytest.raises(CheckpointError):
             decode_raw(tree)
-    # a reference by name is a reference: returned, never called
-    assert decode_raw({"$function": "os:system"}) is __import__("os").system
+    # not even as a reference: a stored function may be called by the user's code
+    with pytest.raises(CheckpointError, match="'os:system' as a function: refused"):
+        decode_raw({"$function": "os:system"})
     gc.collect()
     assert not marker.exists()
 
@@ -352,7 +364,10 @@ def test_never_imports_and_never_uses_module_getattr(monkeypatch: pytest.MonkeyP
     for module in absent:
         with pytest.raises(CheckpointError, match="not imported"):
             decode_raw({"$module": module})
-    assert decode_raw({"$module": "resumable_fake_lazy"}) is fake  # imported: a reference
+    with pytest.raises(CheckpointError, match="refused"):  # neither imported by nor the project's
+        decode_raw({"$module": "resumable_fake_lazy"})
+    lazy_imported = frozenset({"resumable_fake_lazy"})
+    assert decode(document({"$module": "resumable_fake_lazy"}), imports=lazy_imported) is fake
     assert calls == []
     assert set(sys.modules) == before
 
@@ -771,15 +786,18 @@ def test_depth_limit_refuses_on_both_sides() -> None:
 
 
 def test_depth_limits_of_plain_and_tagged_documents() -> None:
-    # max_depth bounds what the codec walks: every value it encodes, and the
-    # tagged values it decodes. A plain document is parsed by orjson alone,
-    # which refuses nesting beyond 1024 levels.
+    # max_depth bounds every value encoded and every value decoded from
+    # storage, plain or tagged; bytes this process has just written
+    # (verify=False) are not walked again.
     listy: Any = []
     for _ in range(20):
         listy = [listy]
     with pytest.raises(SerializationError):
         encode(listy, limits=Limits(max_depth=10))
-    assert decode(encode(listy), limits=Limits(max_depth=10)) == listy
+    with pytest.raises(CheckpointError, match="nested more than 10"):
+        decode(encode(listy), limits=Limits(max_depth=10))
+    assert decode(encode(listy), limits=Limits(max_depth=20)) == listy  # 21 lists: 0 to 20
+    assert decode(encode(listy), limits=Limits(max_depth=10), verify=False) == listy
     tagged: Any = ()
     for _ in range(20):
         tagged = (tagged,)
@@ -788,6 +806,56 @@ def test_depth_limits_of_plain_and_tagged_documents() -> None:
     deep = seal(b'{"v":3,"plain":true,"value":' + b"[" * 2000 + b"]" * 2000 + b"}")
     with pytest.raises(CheckpointError):
         decode(deep)
+
+
+def _nested(levels: int) -> bytes:
+    return b"[" * levels + b"]" * levels
+
+
+def test_plain_documents_nested_deeper_than_the_limit_are_refused() -> None:
+    deep = seal(b'{"v":3,"plain":true,"value":' + _nested(1000) + b"}")  # orjson: up to 1024
+    with pytest.raises(CheckpointError, match="nested more than 200 levels deep"):
+        decode(deep)
+    assert decode(deep, verify=False) is not None  # bytes just written are not walked again
+    at_limit = seal(b'{"v":3,"plain":true,"value":' + _nested(201) + b"}")  # depths 0 to 200
+    assert decode(at_limit) is not None
+    with pytest.raises(CheckpointError, match="nested more than 200"):
+        decode(seal(b'{"v":3,"plain":true,"value":' + _nested(202) + b"}"))
+    # one deep branch in a wide document; a checkpoint's locals
+    wide = b'{"v":3,"plain":true,"value":[' + b"[1,{}]," * 5000 + _nested(300) + b"]}"
+    with pytest.raises(CheckpointError, match="nested"):
+        decode(seal(wide))
+    locals_ = b'{"v":3,"fn":"a:b","fp":"x","seq":1,"state":3,"plain":true,"locals":{"x":'
+    with pytest.raises(CheckpointError, match="nested"):
+        decode_document(seal(locals_ + _nested(300) + b"}}"), "locals")
+    shallow = Limits(max_depth=10)
+    with pytest.raises(CheckpointError, match="nested more than 10"):
+        decode(seal(b'{"v":3,"plain":true,"value":{"a":{"b":' + _nested(10) + b"}}}"), shallow)
+
+
+def test_big_flat_plain_documents_still_decode() -> None:
+    rows = [{"id": i, "tags": ["x", [i]], "deep": {"a": {"b": [None]}}} for i in range(20_000)]
+    assert decode(encode(rows)) == rows
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="ru_maxrss is in KiB on Linux only")
+@pytest.mark.parametrize("kind", ["bytes", "str", "strings"])
+def test_a_value_over_max_bytes_is_refused_before_it_is_copied(kind: str) -> None:
+    """A 120 MiB local (the limit is 64 MiB), in a new interpreter: refusing it
+    adds less than 32 MiB to the peak (it took 2 to 4 copies before)."""
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.codec_types.memory", kind, "120"],
+        capture_output=True,
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "runtime"), str(root)])},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    result = json.loads(done.stdout)
+    assert "more than the limit of 67108864" in result["error"]
+    assert result["extra"] < 32 * 1024, result  # KiB: no copy of the value
 
 
 def test_deep_python_values_are_serialization_errors() -> None:

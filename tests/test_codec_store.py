@@ -29,6 +29,8 @@ from .codec_types.compare import assert_same
 from .compiled import compile_and_import
 
 ROOT = Path(__file__).resolve().parents[1]
+#: Where a new interpreter finds this checkout's code (not an installed copy).
+_CODE = [str(ROOT / "runtime"), str(ROOT)]
 
 HOLDER = """
 import asyncio
@@ -78,6 +80,9 @@ def holder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     folder = tmp_path_factory.mktemp("codec_store")
     module = compile_and_import(folder / "holder.py", "holder", textwrap.dedent(HOLDER))
     (folder / "resume.py").write_text(textwrap.dedent(RESUME))
+    # The resuming process runs in `folder`: the repository (tests.codec_types,
+    # whose functions and classes the values hold) is one of its project's roots.
+    (folder / "pyproject.toml").write_text(f"[tool.resumable]\nroots = [{str(ROOT)!r}]\n")
     yield module
     sys.modules.pop("holder", None)
 
@@ -125,7 +130,7 @@ def test_values_round_trip_through_the_store_and_a_fresh_process(
         input=orjson.dumps(ids),
         capture_output=True,
         cwd=folder,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), str(ROOT)])},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(folder), *_CODE])},
         timeout=120,
         check=False,
     )

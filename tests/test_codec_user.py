@@ -190,8 +190,9 @@ def helper(x):
 
 @pytest.fixture
 def old_home(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
-    """A module the classes used to live in (removed after encoding)."""
+    """A module of the project the classes used to live in (removed after encoding)."""
     module = types.ModuleType("codec_user_old_home")
+    module.__file__ = str(Path(__file__).with_name("codec_user_old_home.py"))
     monkeypatch.setitem(sys.modules, module.__name__, module)
     exec(compile(OLD_HOME, "codec_user_old_home.py", "exec", dont_inherit=True), module.__dict__)
     return module

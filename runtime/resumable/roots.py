@@ -1,15 +1,20 @@
-"""The project's roots: the folders whose Python files are the user's code.
+"""The project's own code: the folders whose modules a checkpoint may name.
 
-    project_roots()      # (realpath of the working directory, [tool.resumable] roots...)
-    in_project(path)     # is this file the user's code (not the stdlib, not site-packages)?
+A checkpoint may store a function or class by name only when it is the
+project's own (or otherwise allowed: codec/allowed.py), and a worker imports
+only the project's files. The project is:
 
-A worker imports only files in the project, and a checkpoint may name only
-functions and classes defined there (besides decorated functions, built-in
-constructors and registered codecs). The working directory is a root unless
-it is `/`; `[tool.resumable] roots = ["src", ...]` in ./pyproject.toml adds
-folders (relative ones are relative to that file's folder). Files of
-Python's standard library, in `site-packages`/`dist-packages`, or in
-resumable itself are never the project's.
+- the working directory (unless it is `/`);
+- the folders listed in `[tool.resumable] roots` of ./pyproject.toml, relative
+  to that file's folder:
+
+      [tool.resumable]
+      roots = ["src", "../shared"]
+
+A file is the project's when its real path is under one of those folders and
+not in Python's standard library, an installed package (any `site-packages`
+or `dist-packages` folder, the environment's package folders), or resumable
+itself.
 """
 
 from __future__ import annotations
@@ -24,56 +29,77 @@ from .errors import ResumableError
 
 __all__ = ["in_project", "project_roots"]
 
-_cache: dict[str, tuple[str, ...]] = {}
-_HERE = os.path.dirname(os.path.realpath(__file__))
+_PACKAGE_FOLDERS = frozenset({"site-packages", "dist-packages"})
+
+#: working directory -> its roots (tests change the working directory).
+_roots: dict[str, tuple[str, ...]] = {}
 
 
 def project_roots() -> tuple[str, ...]:
-    """The realpaths of the project's roots (cached per working directory)."""
-    cwd = os.getcwd()
-    found = _cache.get(cwd)
-    if found is not None:
-        return found
-    roots: list[str] = []
-    real = os.path.realpath(cwd)
-    if real != os.sep:
-        roots.append(real)
-    table, path = project_table()
-    extra = table.get("roots", [])
-    if not isinstance(extra, list) or not all(isinstance(r, str) for r in extra):
-        raise ResumableError(f"{path}: [tool.resumable] roots must be a list of folders")
-    for root in extra:
-        folder = os.path.realpath(os.path.join(os.path.dirname(path), root))
-        if folder != os.sep and folder not in roots:
-            roots.append(folder)
-    _cache[cwd] = found = tuple(roots)
-    return found
-
-
-def _within(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
-@functools.cache
-def _outside_folders() -> tuple[str, ...]:
-    """Python's standard library and package folders (of the environment and
-    of the Python it was made from), and resumable's own."""
-    folders = {_HERE}
-    for base in ({}, {"base": sys.base_prefix, "platbase": sys.base_exec_prefix}):
-        paths = sysconfig.get_paths(vars=base)
-        for key in ("stdlib", "platstdlib", "purelib", "platlib"):
-            if paths.get(key):
-                folders.add(os.path.realpath(paths[key]))
-    return tuple(sorted(folders))
+    """The real paths of the project's folders, for the working directory."""
+    try:
+        cwd = os.getcwd()
+    except OSError:  # the working directory was removed
+        return ()
+    roots = _roots.get(cwd)
+    if roots is None:
+        roots = _roots[cwd] = _read_roots(cwd)
+    return roots
 
 
 def in_project(path: str) -> bool:
-    """Is the file at `path` the user's code: under a project root, and not
-    Python's own, an installed package's, or resumable's?"""
+    """Whether the file or folder `path` is the project's own code: its real
+    path is under a root (project_roots) and not under Python's installation,
+    an installed package or resumable's own package."""
+    roots = project_roots()
+    if not roots:
+        return False
+    if not os.path.isabs(path):
+        try:
+            path = os.path.join(os.getcwd(), path)
+        except OSError:
+            return False
+    return _in_roots(path, roots)
+
+
+@functools.lru_cache(maxsize=4096)
+def _in_roots(path: str, roots: tuple[str, ...]) -> bool:
     real = os.path.realpath(path)
-    parts = real.split(os.sep)
-    if "site-packages" in parts or "dist-packages" in parts:
+    if _PACKAGE_FOLDERS.intersection(real.split(os.sep)):
         return False
-    if any(_within(real, folder) for folder in _outside_folders()):
+    if any(_under(real, excluded) for excluded in _excluded()):
         return False
-    return any(_within(real, root) for root in project_roots())
+    return any(_under(real, root) for root in roots)
+
+
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder + os.sep)
+
+
+@functools.cache
+def _excluded() -> tuple[str, ...]:
+    """Python's standard library and package folders (of this environment and
+    of the Python it was made from), and resumable's own package. Not the
+    whole of `sys.prefix`: a project may live under it (/usr/src/app)."""
+    folders = {os.path.dirname(os.path.abspath(__file__))}
+    for base in ({}, {"base": sys.base_prefix, "platbase": sys.base_exec_prefix}):
+        paths = sysconfig.get_paths(vars=base)
+        folders.update(
+            paths[k] for k in ("stdlib", "platstdlib", "purelib", "platlib") if k in paths
+        )
+    real = {os.path.realpath(f) for f in folders if f}
+    return tuple(sorted(f for f in real if f != os.sep))
+
+
+def _read_roots(cwd: str) -> tuple[str, ...]:
+    table, path = project_table()
+    listed = table.get("roots", [])
+    if not isinstance(listed, list) or not all(isinstance(r, str) for r in listed):
+        raise ResumableError(
+            f"{path}: [tool.resumable] roots must be a list of folders "
+            f'(roots = ["src"]), not {listed!r:.100}'
+        )
+    base = os.path.dirname(path)
+    roots = [cwd, *(os.path.join(base, r) for r in listed)]
+    real = (os.path.realpath(r) for r in roots)
+    return tuple(dict.fromkeys(r for r in real if r != os.sep))

@@ -588,9 +588,10 @@ async def global_names_as_targets():
 
 @resumable.function
 async def locals_holding_functions_classes_and_modules():
+    import types as mod  # a checkpoint holds a module its function imports (or the project's)
+
     kinds = [ValueError, KeyError, Record]
     fn = note
-    mod = types
     await step("a")
     log = []
     fn(log, await step("b"))

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 
 import pydantic
 
+import resumable
 from resumable.codec import register_codec
 
 CALLS: collections.Counter[str] = collections.Counter()
@@ -280,6 +281,21 @@ class Ordered(collections.OrderedDict[Any, Any]):
     pass
 
 
+class Counts(collections.defaultdict[Any, Any]):
+    pass
+
+
+@dataclasses.dataclass
+class Default:
+    """A callable dataclass: storable as an instance, refused as a defaultdict's factory."""
+
+    value: Any = 0
+
+    def __call__(self) -> Any:
+        CALLS["Default.__call__"] += 1
+        return self.value
+
+
 # -- a registered codec -----------------------------------------------------------------
 
 
@@ -338,3 +354,9 @@ class Canary:
 def helper(x: Any) -> Any:
     """A module-level function (stored by name)."""
     return x
+
+
+@resumable.function
+async def fetch(key: str) -> str:
+    """A decorated function (stored by its function id)."""
+    return key

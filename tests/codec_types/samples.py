@@ -38,6 +38,8 @@ from .compare import assert_same
 __all__ = ["SAMPLES", "TAGS", "expected_v1_locals", "run_fresh_process", "samples"]
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+#: Where a new interpreter finds this checkout's code (not an installed copy).
+_CODE = os.pathsep.join([str(ROOT / "runtime"), str(ROOT)])
 
 _UTC = datetime.UTC
 _IST = datetime.timezone(datetime.timedelta(hours=5, minutes=30), "IST")
@@ -163,9 +165,9 @@ SAMPLES: dict[str, Callable[[], Any]] = {
     ],
     "timezone": lambda: [_UTC, _IST, _WEST, zoneinfo.ZoneInfo("Asia/Tokyo")],
     "path": lambda: [pathlib.PurePosixPath("/a/b"), pathlib.PosixPath("rel/x")],
-    "module": lambda: math,
+    "module": lambda: m,  # a module of the project (others: only those the function imports)
     "class": lambda: [m.Point, int, m.Color],
-    "function": lambda: [m.helper, len],
+    "function": lambda: [m.helper, m.fetch],
     "codec": lambda: [m.Money(150, "EUR"), (m.Money(1, "USD"),)],
     "enum": lambda: [
         m.Color.RED,
@@ -244,7 +246,7 @@ def run_fresh_process(mode: str, payload: Any) -> Any:
         input=orjson.dumps(payload),
         capture_output=True,
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "random"},
+        env={**os.environ, "PYTHONPATH": _CODE, "PYTHONHASHSEED": "random"},
         timeout=120,
         check=False,
     )

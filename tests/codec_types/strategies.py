@@ -112,7 +112,7 @@ _leaves = (
     | st.builds(m.Cents, st.integers())
     | st.builds(m.Ratio, _floats)
     | st.builds(m.Blob, st.binary(max_size=4))
-    | st.sampled_from([m.Point, m.helper, len, math])
+    | st.sampled_from([m.Point, m.helper, m.fetch, m, int, KeyError])
 )
 
 

@@ -4645,38 +4645,39 @@ class global_names_as_targets(Machine):
 
 # state 0, line 591
 def locals_holding_functions_classes_and_modules_0(m, L):
-    # line 591: kinds = [ValueError, KeyError, Record]
+    # line 591: import types as mod  # a checkpoint holds a module its function impor...
+    import types as mod; L.mod = mod  # a checkpoint holds a module its function imports (or the project's)
+
+    # line 593: kinds = [ValueError, KeyError, Record]
     L.kinds = [ValueError, KeyError, Record]
-    # line 592: fn = note
+    # line 594: fn = note
     L.fn = note
-    # line 593: mod = types
-    L.mod = types
     return 1
 
 
-# state 1, line 594: await, resumes at state 2
+# state 1, line 595: await, resumes at state 2
 def locals_holding_functions_classes_and_modules_1(m, L):
-    # line 594: await step("a")
+    # line 595: await step("a")
     return step("a")
 
 
-# state 2, line 595
+# state 2, line 596
 def locals_holding_functions_classes_and_modules_2(m, L):
-    # line 595: log = []
+    # line 596: log = []
     L.log = []
     return 3
 
 
-# state 3, line 596: await, resumes at state 4
+# state 3, line 597: await, resumes at state 4
 def locals_holding_functions_classes_and_modules_3(m, L):
-    # line 596: fn(log, await step("b"))
+    # line 597: fn(log, await step("b"))
     return step("b")
 
 
-# state 4, line 596
+# state 4, line 597
 def locals_holding_functions_classes_and_modules_4(m, L):
     L.fn(L.log, m.sent)
-    # line 597: return [k.__name__ for k in kinds], log, mod.__name__, fn is note, ki...
+    # line 598: return [k.__name__ for k in kinds], log, mod.__name__, fn is note, ki...
     return m.done(([k.__name__ for k in L.kinds], L.log, L.mod.__name__, L.fn is note, L.kinds[2] is Record))
 
 
@@ -4687,10 +4688,11 @@ class locals_holding_functions_classes_and_modules(Machine):
     qualname = 'locals_holding_functions_classes_and_modules'
     source_file = 'await_statements.py'
     first_line = 589
-    build_hash = 'sha256:aa9205a6e9efe43c1d66294175859dd2'
-    run_fingerprint = 'sha256:94f80526baeafc9f82a0e4b038a6ca9b'
+    build_hash = 'sha256:263ebe241b49bea41d9b1d381f554df3'
+    run_fingerprint = 'sha256:edb5095dca3726bdb44b05b778ef9cdb'
     compiler_version = '0.1.0'
     params = ()
+    imports = ('types',)
     states = (
         locals_holding_functions_classes_and_modules_0,
         locals_holding_functions_classes_and_modules_1,
@@ -4698,7 +4700,7 @@ class locals_holding_functions_classes_and_modules(Machine):
         locals_holding_functions_classes_and_modules_3,
         locals_holding_functions_classes_and_modules_4,
     )
-    lines = (591, 594, 595, 596, 596)
+    lines = (591, 595, 596, 597, 597)
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('fn', 'kinds', 'mod')),
@@ -4706,8 +4708,8 @@ class locals_holding_functions_classes_and_modules(Machine):
     }
     # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
     sites = {
-        1: (0, '0894f25f766c.946fd559'),
-        3: (1, '5a1d3fda7101.3a2336e8'),
+        1: (0, '77495b046add.946fd559'),
+        3: (1, 'a0249aa22bf9.3a2336e8'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {

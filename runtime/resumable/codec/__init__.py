@@ -15,20 +15,23 @@ decodes. A version-3 document ends with `"seal": "<8 characters>"`, which
 makes the CRC-32 of all its bytes SEALED (plain.py): a flipped byte or a
 truncation is detected by one crc32 of the stored bytes. (A version-2
 document starts with `"crc": "89abcdef"`, the CRC-32 of the document without
-that member.) Decoding is bounded by `Limits` (size, nesting, digits) and
-raises CheckpointError for anything malformed or hostile.
+that member.) Decoding is bounded by `Limits` (size, nesting, digits; format
+1, which has no checksum, only when accepted) and raises CheckpointError for
+anything malformed or hostile. Functions, classes and modules stored as
+values are limited to safe ones, both ways (allowed.py).
 
 A checkpoint (`encode_checkpoint`) is written into bytes kept per machine and
 await: the envelope before and after `seq`, then the orjson bytes of the live
 locals when they are plain, then the seal; nothing else is built per await.
 
 Layout: registry.py (class names, aliases, registered codecs), kinds.py
-(knowledge shared by both directions), plain.py, encoder.py, decoder.py.
+(knowledge shared by both directions), allowed.py (the functions and classes
+a checkpoint may hold), plain.py, encoder.py, decoder.py.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from zlib import crc32
 
@@ -46,6 +49,7 @@ from .plain import (
     SEAL_T2,
     SEALED,
     dumps_plain,
+    nested_within,
     plain_fields,
     seal,
     sealed,
@@ -99,14 +103,24 @@ SUPPORTED_VERSIONS = (1, 2, 3)
 class Limits:
     """Bounds on what is encoded and decoded.
 
-    max_depth: nesting of what the codec walks -- every value it encodes, and
-    the tagged values it decodes (a plain document is parsed by orjson alone,
-    which refuses nesting beyond 1024 levels); max_bytes: size of an encoded
-    document; max_int_digits: digits of one integer or decimal."""
+    max_depth: nesting of every value encoded, and of every value decoded
+    from storage (a plain document read with `verify=False`, bytes this
+    process has just written, is not walked again); max_bytes: size of an
+    encoded document (a value whose strings and bytes alone pass it is
+    refused before it is copied); max_int_digits: digits of one integer or
+    decimal; accept_format_1: read documents of format 1, which have no
+    checksum (refused by default: a changed byte would go unnoticed)."""
 
     max_depth: int = 200
     max_bytes: int = 64 * 1024 * 1024
     max_int_digits: int = 100_000
+    accept_format_1: bool = False
+    #: Documents this short cannot nest deeper than max_depth (a level takes
+    #: 2 bytes, the envelope more): they are not walked.
+    _shallow_bytes: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_shallow_bytes", 2 * self.max_depth + 5)
 
 
 DEFAULT_LIMITS = Limits()
@@ -117,25 +131,42 @@ _loads, _dumps = orjson.loads, orjson.dumps  # one lookup less on the hot paths
 # -- trees -----------------------------------------------------------------------
 
 
-def encode_value(value: Any, limits: Limits = DEFAULT_LIMITS) -> Any:
-    """The tagged JSON tree of `value` (the general path). Raises Unencodable."""
+def _encoder(limits: Limits, imports: frozenset[str] | None) -> Encoder:
+    return Encoder(limits.max_depth, limits.max_int_digits, limits.max_bytes, imports)
+
+
+def encode_value(
+    value: Any, limits: Limits = DEFAULT_LIMITS, imports: frozenset[str] | None = None
+) -> Any:
+    """The tagged JSON tree of `value` (the general path). Raises Unencodable.
+    `imports`: modules the reader may import (a module value must be one of
+    them or the project's); None: not known, modules are checked by the reader."""
     holder: list[Any] = [None]
+    enc = _encoder(limits, imports)
     try:
-        holder[0] = Encoder(limits.max_depth, limits.max_int_digits).enc(value, holder, 0, 1)
+        holder[0] = enc.enc(value, holder, 0, 1)
     except RecursionError:
         raise Unencodable(value, "it is nested too deeply") from None
+    if enc.size > enc.max_bytes:
+        raise enc.too_big(value)
     return holder[0]
 
 
-def encode_named(fields: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+def encode_named(
+    fields: dict[str, Any],
+    limits: Limits = DEFAULT_LIMITS,
+    imports: frozenset[str] | None = None,
+) -> dict[str, Any]:
     """The tagged tree of named values (a checkpoint's locals), sharing one
     identity memo. On failure the Unencodable's `variable` names the field."""
-    enc = Encoder(limits.max_depth, limits.max_int_digits)
+    enc = _encoder(limits, imports)
     out: dict[str, Any] = {}
     for name, value in fields.items():
         out[name] = None
         try:
             out[name] = enc.enc(value, out, name, 2)
+            if enc.size > enc.max_bytes:
+                raise enc.too_big(value)
         except Unencodable as e:
             e.variable = name
             raise
@@ -148,14 +179,14 @@ def encode_named(fields: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> dic
 
 def encode_tree(value: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[Any, bool]:
     """(JSON tree, plain): `value` itself when it is plain JSON. Raises Unencodable."""
-    if dumps_plain(value, limits.max_depth) is not None:
+    if dumps_plain(value, limits.max_depth, limits.max_bytes) is not None:
         return value, True
     return encode_value(value, limits), False
 
 
 def encode_fields(fields: dict[str, Any], limits: Limits = DEFAULT_LIMITS) -> tuple[Any, bool]:
     """`encode_tree` for named values (see `encode_named`)."""
-    if dumps_plain(fields, limits.max_depth) is not None:
+    if dumps_plain(fields, limits.max_depth, limits.max_bytes) is not None:
         return fields, True
     return encode_named(fields, limits), False
 
@@ -230,16 +261,20 @@ def encode_document(
     *,
     named: bool = False,
     limits: Limits = DEFAULT_LIMITS,
+    imports: frozenset[str] | None = None,
 ) -> tuple[bytes, bool]:
     """The JSON bytes of `meta` plus `"plain"` and `key`: the encoded `value`
     (`named`: a dict of named values; errors name the variable), sealed with
-    its checksum. `meta` is changed: pass a new dict.
+    its checksum. `meta` is changed: pass a new dict. `imports`: see
+    `encode_value`.
 
     Returns (bytes, plain). Raises Unencodable, or SerializationError when
     the bytes exceed the limit."""
     meta.pop(key, None)  # `key` comes last
-    body = dumps_plain(value, limits.max_depth)
+    body = dumps_plain(value, limits.max_depth, limits.max_bytes)
     if body is not None:
+        if len(body) > limits.max_bytes:
+            _check_size(body, limits)  # before it is copied into the document
         meta["plain"] = True
         meta[key] = None
         head = orjson.dumps(meta)  # ...,"<key>":null}
@@ -248,15 +283,19 @@ def encode_document(
             _check_size(data, limits)
         return data, True
     meta["plain"] = False
-    meta[key] = encode_named(value, limits) if named else encode_value(value, limits)
+    if named:
+        meta[key] = encode_named(value, limits, imports)
+    else:
+        meta[key] = encode_value(value, limits, imports)
     return seal(dumps(meta, limits)), False
 
 
 # -- checkpoints -------------------------------------------------------------------
 
 #: machine class -> await state -> the bytes of its checkpoint documents
-#: before and after `seq` (for a plain payload), and the locals live there.
-_ENVELOPES: dict[Any, dict[int, tuple[bytes, bytes, tuple[str, ...]]]] = {}
+#: before and after `seq` (for a plain payload), the locals live there, and
+#: the most bytes a document adds to its payload (the envelope, seq, seal).
+_ENVELOPES: dict[Any, dict[int, tuple[bytes, bytes, tuple[str, ...], int]]] = {}
 
 
 def _checkpoint_meta(machine: Any, state: int, seq: int) -> dict[str, Any]:
@@ -271,13 +310,15 @@ def _checkpoint_meta(machine: Any, state: int, seq: int) -> dict[str, Any]:
     return meta
 
 
-def _envelope(machine: Any, state: int) -> tuple[bytes, bytes, tuple[str, ...]]:
+def _envelope(machine: Any, state: int) -> tuple[bytes, bytes, tuple[str, ...], int]:
     meta = _checkpoint_meta(machine, state, 0)
     meta["plain"] = True
     meta["locals"] = None
     data = orjson.dumps(meta)  # {...,"seq":0,"state":...,"plain":true,"locals":null}
     at = data.index(b',"seq":0,') + len(b',"seq":')  # never inside a string (" is \" there)
-    envelope = data[:at], data[at + 1 : -len(b"null}")], tuple(machine.awaits[state][1])
+    head, rest = data[:at], data[at + 1 : -len(b"null}")]
+    extra = len(head) + len(rest) + 20 + len(b',"seal":"01234567"}')  # seq: 20 digits at most
+    envelope = head, rest, tuple(machine.awaits[state][1]), extra
     if len(_ENVELOPES) >= 1024:  # machines compiled again and again (tests)
         _ENVELOPES.clear()
     _ENVELOPES.setdefault(machine, {})[state] = envelope
@@ -298,11 +339,12 @@ def encode_checkpoint(
     Unencodable (its `variable` names the local), or SerializationError when
     the bytes exceed the limit."""
     try:
-        head, rest, names = _ENVELOPES[machine][state]
+        head, rest, names, extra = _ENVELOPES[machine][state]
     except KeyError:
-        head, rest, names = _envelope(machine, state)
+        head, rest, names, extra = _envelope(machine, state)
     # dumps_plain of the live locals, its common case inlined: this runs at every await.
-    fields = plain_fields(values, names, limits.max_depth)
+    max_bytes = limits.max_bytes
+    fields = plain_fields(values, names, limits.max_depth, max_bytes)
     body = None
     if fields is not None:
         try:
@@ -312,18 +354,21 @@ def encode_checkpoint(
         else:
             if DOLLAR in body and b'"$' in body:
                 body = None  # perhaps a key starting with $
-    else:  # not plain, too big for a direct walk, or a local not assigned
+    else:  # not plain, too big for a direct walk, too long, or a local not assigned
         fields = {name: values[name] for name in names if name in values}
-        body = dumps_plain(fields, limits.max_depth)
+        body = dumps_plain(fields, limits.max_depth, max_bytes)
     if body is None:
         meta = _checkpoint_meta(machine, state, seq)
         meta["plain"] = False
-        meta["locals"] = encode_named(fields, limits)
+        meta["locals"] = encode_named(fields, limits, getattr(machine, "import_set", frozenset()))
         return seal(dumps(meta, limits))
+    near = len(body) > max_bytes - extra  # the document may be over the limit
+    if near and len(body) > max_bytes:
+        _check_size(body, limits)  # before it is copied into the document
     data = b'%b%d%b%b,"seal":"' % (head, seq, rest, body)  # then sealed(data), inlined:
     c = crc32(data)
     data += (SEAL_T0[c & 2047] ^ SEAL_T1[c >> 11 & 2047] ^ SEAL_T2[c >> 22]).to_bytes(10, "big")
-    if len(data) > limits.max_bytes:
+    if near and len(data) > max_bytes:
         _check_size(data, limits)
     return data
 
@@ -332,6 +377,10 @@ def encode_checkpoint(
 
 
 _CORRUPT = "checkpoint is corrupt: its checksum does not match its contents"
+_FORMAT_1 = (
+    "checkpoint is in format 1, which has no checksum, so a changed byte would go unnoticed; "
+    "refused unless format 1 is accepted: resumable.codec.Limits(accept_format_1=True)"
+)
 #: zlib.crc32(b"{"): a format-2 checksum starts with the document's opening brace.
 _OPEN_CRC = crc32(b"{")
 
@@ -387,12 +436,25 @@ def decode_document(
         else "seal" in document or "crc" in document  # a later version's "v" changed to 1
     ):
         raise CheckpointError(_CORRUPT)
+    elif version == 1 and not limits.accept_format_1:
+        raise CheckpointError(_FORMAT_1)
     plain = document.get("plain", False)
     if plain is True:
         try:
-            return document, document[key]  # plain JSON: nothing to decode
+            value = document[key]  # plain JSON: nothing to decode
         except KeyError:
             pass
+        else:
+            # Stored bytes: nested no deeper than the limit.
+            if (
+                verify
+                and size > limits._shallow_bytes
+                and not nested_within(value, limits.max_depth)
+            ):
+                raise CheckpointError(
+                    f"checkpoint is nested more than {limits.max_depth} levels deep"
+                )
+            return document, value
     if key is None:
         return document, None
     if key not in document:
@@ -403,12 +465,15 @@ def decode_document(
     return document, value
 
 
-def encode(value: Any, limits: Limits = DEFAULT_LIMITS) -> bytes:
-    """A value as JSON bytes: `{"v": 2, "plain": bool, "value": tree}`.
+def encode(
+    value: Any, limits: Limits = DEFAULT_LIMITS, *, imports: frozenset[str] | None = None
+) -> bytes:
+    """A value as JSON bytes: `{"v": 3, "plain": bool, "value": tree, "seal": ...}`.
 
     Raises SerializationError naming the path inside the value."""
     try:
-        return encode_document({"v": FORMAT_VERSION}, "value", value, limits=limits)[0]
+        doc = encode_document({"v": FORMAT_VERSION}, "value", value, limits=limits, imports=imports)
+        return doc[0]
     except Unencodable as e:
         raise SerializationError(f"value{e.where()}: {e.reason}") from None
 

@@ -4,10 +4,11 @@ Safety: decoding builds only built-in types, and instances of classes already
 imported whose kind was checked (a dataclass, Enum, NamedTuple, exception,
 pydantic model, or a subclass of a built-in type), without running their
 `__init__`, validators or overridden methods; registered codecs run the
-function their owner registered. It never imports a module, except one the
-compiled function itself imports (`imports`). Anything unexpected raises
-CheckpointError; nesting deeper than the limit is refused before Python's
-recursion limit is near.
+function their owner registered. A function or class stored as a value (which
+the user's code may call) must be allowed (allowed.py); a module, imported by
+the compiled function (`imports`, the only modules it may import) or one of
+the project's. Anything unexpected raises CheckpointError; nesting deeper
+than the limit is refused before Python's recursion limit is near.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import CheckpointError
-from . import kinds
+from ..roots import in_project
+from . import allowed, kinds
 from .registry import codec_named, internal_named, resolve, resolve_class
 
 __all__ = ["Decoder"]
@@ -340,25 +342,38 @@ class Decoder:
         if type(body) is not str:
             raise _fail("bad $module value")
         module = sys.modules.get(body)
-        if module is None and body in self.imports:
-            module = importlib.import_module(body)
+        if body in self.imports:
+            return module if module is not None else importlib.import_module(body)
         if module is None:
             raise CheckpointError(
                 f"checkpoint refers to module {body!r:.100}, which is not imported; "
                 "import it before resuming the run"
             )
+        file = module.__dict__.get("__file__") if isinstance(module, types.ModuleType) else None
+        if not (isinstance(file, str) and in_project(file)):
+            raise CheckpointError(
+                f"checkpoint refers to module {body!r:.100}: refused, because the function "
+                "does not import it and it is not one of the project's modules (a checkpoint "
+                "holds only modules its function imports, or modules under the working "
+                "directory or [tool.resumable] roots in pyproject.toml)"
+            )
         return module
 
     def class_(self, body: Any, n: int | None, depth: int) -> Any:
-        return resolve_class(body, object)
+        return allowed.check(body, resolve_class(body, object), "a class")
 
     def function(self, body: Any, n: int | None, depth: int) -> Any:
-        fn = resolve(body)
-        if not isinstance(fn, types.FunctionType | types.BuiltinFunctionType):
-            raise CheckpointError(
-                f"checkpoint names {body!r:.200} as a function, but it is {fn!r:.100}"
-            )
-        return fn
+        fn = allowed.decorated_named(body) if type(body) is str else None
+        if fn is None:
+            fn = resolve(body)
+            if not (
+                isinstance(fn, types.FunctionType | types.BuiltinFunctionType)
+                or allowed.is_decorated(fn)
+            ):
+                raise CheckpointError(
+                    f"checkpoint names {body!r:.200} as a function, but it is {fn!r:.100}"
+                )
+        return allowed.check(body, fn, "a function")
 
     # -- user kinds ------------------------------------------------------------------------
 
@@ -455,8 +470,12 @@ class Decoder:
             self.register(n, obj)
             if base is collections.defaultdict and body.get("factory") is not None:
                 factory = self.dec(body["factory"], depth + 1)
-                if not callable(factory):
-                    raise _fail("bad defaultdict factory")
+                why = allowed.refusal(factory)
+                if why is not None or not callable(factory):
+                    raise CheckpointError(
+                        "checkpoint gives a defaultdict a factory that is refused, because "
+                        f"{why or 'it cannot be called'}; {allowed.RULE}"
+                    )
                 obj.default_factory = factory
             self.fill_pairs(
                 lambda k, v: base.__setitem__(obj, k, v), body.get("items", []), depth + 1

@@ -36,7 +36,8 @@ import zoneinfo
 from collections.abc import Callable
 from typing import Any
 
-from . import kinds
+from ..roots import in_project
+from . import allowed, kinds
 from .registry import NotFindable, codec_for, internal_for, qualified_name, reference_name
 
 __all__ = ["Encoder", "Unencodable"]
@@ -84,14 +85,36 @@ _NO_ARG: Any = object()
 
 
 class Encoder:
-    __slots__ = ("max_depth", "max_digits", "memo", "next_id")
+    """One encoding. `size` is a running estimate (a lower bound) of the
+    encoded bytes: the lengths of the strings and bytes met, so that a value
+    over `max_bytes` is refused (`too_big`) before it is copied. `imports`:
+    the modules a reader may import (the compiled function's), None when not
+    known (modules are then not checked here, only when decoding)."""
 
-    def __init__(self, max_depth: int, max_digits: int) -> None:
+    __slots__ = ("imports", "max_bytes", "max_depth", "max_digits", "memo", "next_id", "size")
+
+    def __init__(
+        self,
+        max_depth: int,
+        max_digits: int,
+        max_bytes: int,
+        imports: frozenset[str] | None = None,
+    ) -> None:
         # id(obj) -> [holder, key, assigned id or None, _OPEN/_SEALED/_DONE, obj]
         self.memo: dict[int, list[Any]] = {}
         self.next_id = 0
         self.max_depth = max_depth
         self.max_digits = max_digits
+        self.max_bytes = max_bytes
+        self.imports = imports
+        self.size = 0
+
+    def too_big(self, x: Any) -> Unencodable:
+        return Unencodable(
+            x, f"with it the value is at least {self.size} bytes encoded, more than the limit "
+            f"of {self.max_bytes} (Limits.max_bytes); keep large data out of the checkpoint "
+            "(store it elsewhere and keep its key)"
+        )  # fmt: skip
 
     # -- identity ---------------------------------------------------------------
 
@@ -181,8 +204,11 @@ class Encoder:
         """Encode `x`, to be stored at holder[key], `depth` JSON levels deep."""
         t = type(x)
         if t is str:
+            self.size += len(x)  # checked before a copy, and by the caller when done
             if x.isascii():
                 return x
+            if self.size > self.max_bytes:
+                raise self.too_big(x)
             try:
                 x.encode("utf-8")
             except UnicodeEncodeError:  # lone surrogates: JSON cannot hold them as text
@@ -242,12 +268,19 @@ class Encoder:
         return self.finish(x, {"$set": self.items(x, "{{member {}}}", depth + 2)})
 
     def bytearray_(self, x: bytearray, holder: Any, key: Any, depth: int) -> Any:
+        self.base64_size(x)
         self.remember(x, holder, key)
         return self.finish(x, {"$bytearray": base64.b64encode(x).decode("ascii")})
+
+    def base64_size(self, x: bytes | bytearray) -> None:
+        self.size += (len(x) + 2) // 3 * 4
+        if self.size > self.max_bytes:
+            raise self.too_big(x)
 
     # -- values -----------------------------------------------------------------------
 
     def bytes_(self, x: bytes, holder: Any, key: Any, depth: int) -> Any:
+        self.base64_size(x)
         return {"$bytes": base64.b64encode(x).decode("ascii")}
 
     def range_(self, x: range, holder: Any, key: Any, depth: int) -> Any:
@@ -315,18 +348,42 @@ class Encoder:
         return {"$path": [type(x).__name__, str(x)]}
 
     def module_(self, x: types.ModuleType, holder: Any, key: Any, depth: int) -> Any:
-        if sys.modules.get(x.__name__) is not x:
+        name = x.__name__
+        if sys.modules.get(name) is not x:
             raise Unencodable(x, "it is a module that is not in sys.modules")
-        return {"$module": x.__name__}
+        if self.imports is not None and name not in self.imports:
+            file = x.__dict__.get("__file__")
+            if not (isinstance(file, str) and in_project(file)):
+                raise Unencodable(
+                    x, f"it is the module {name}, which the function does not import and which "
+                    "is not one of the project's modules: a checkpoint holds only modules its "
+                    f"function imports (`import {name}` in the function) or the project's"
+                )  # fmt: skip
+        return {"$module": name}
 
     def function_(self, x: Any, holder: Any, key: Any, depth: int) -> Any:
-        return {"$function": self.reference(x)}
+        return {"$function": self.allowed(x, self.reference(x))}
 
     def reference(self, x: Any) -> str:
         try:
             return reference_name(x)
         except NotFindable as e:
             raise Unencodable(x, str(e)) from None
+
+    def allowed(self, x: Any, name: str) -> str:
+        """`name`, when `x` (a function or class) may be stored as a value."""
+        why = allowed.refusal(x)
+        if why is not None:
+            raise Unencodable(x, _refused(name, why))
+        return name
+
+    def decorated(self, x: Any) -> str:
+        """The name of a decorated function: its function id, by which the
+        decoder finds it among the decorated functions."""
+        name = getattr(x, "function_id", None)
+        if "<" in x.__qualname__ or type(name) is not str or allowed.decorated_named(name) is not x:
+            return self.reference(x)  # not found by its id: the reference explains why
+        return name
 
     # -- everything else ---------------------------------------------------------------
 
@@ -353,7 +410,7 @@ class Encoder:
         if isinstance(x, enum.Enum):
             return self.enum(x, depth)
         if isinstance(x, type):
-            return {"$class": self.reference(x)}
+            return {"$class": self.allowed(x, self.reference(x))}
         if kinds.is_dataclass_instance(x):
             return self.dataclass(x, holder, key, depth)
         if kinds.is_namedtuple_class(t):
@@ -370,6 +427,8 @@ class Encoder:
         base = kinds.subclass_base(t)
         if base is not None:
             return self.subclass(x, base, holder, key, depth)
+        if allowed.is_decorated(x):
+            return {"$function": self.decorated(x)}
         raise Unencodable(x, _not_storable(t))
 
     def enum(self, x: enum.Enum, depth: int) -> Any:
@@ -422,12 +481,7 @@ class Encoder:
         if issubclass(base, dict):
             body["items"] = self.pairs(dict.items(x), depth + 3)
             if base is collections.defaultdict:
-                factory = x.default_factory
-                body["factory"] = (
-                    None
-                    if factory is None
-                    else self.child(factory, None, None, ".default_factory", depth + 2)
-                )
+                body["factory"] = self.factory(x.default_factory, depth + 2)
         elif base in (list, set, frozenset, tuple, collections.deque):
             body["items"] = self.items(base.__iter__(x), "[{}]", depth + 3)
             if base is collections.deque:
@@ -440,6 +494,21 @@ class Encoder:
         if attrs:
             body["attrs"] = self.attributes(x, attrs, depth + 3)
         return self.finish(x, {"$sub": body})
+
+    def factory(self, factory: Any, depth: int) -> Any:
+        """A defaultdict's default_factory: the decoder sets only an allowed one."""
+        if factory is None:
+            return None
+        encoded = self.child(factory, None, None, ".default_factory", depth)
+        why = allowed.refusal(factory)
+        if why is not None:  # an instance: functions and classes were checked as values
+            error = Unencodable(
+                factory, f"a defaultdict's factory must be a function or class, and {why}; "
+                f"{allowed.RULE}"
+            )  # fmt: skip
+            error.path.append(".default_factory")
+            raise error
+        return encoded
 
     def exception(self, x: BaseException, holder: Any, key: Any, depth: int) -> Any:
         t = type(x)
@@ -488,6 +557,14 @@ _BASE_VALUE: dict[type, Callable[[Any], Any]] = {
     int: int.__int__,
     float: float.__float__,
 }
+
+
+def _refused(name: str, why: str) -> str:
+    short = name.rpartition(":")[2]
+    return (
+        f"{name} may not be stored in a checkpoint: {why}; {allowed.RULE}. To store it "
+        f"anyway, register it at import time: resumable.register_alias({name!r}, {short})"
+    )
 
 
 def _not_storable(t: type) -> str:

@@ -14,7 +14,11 @@ orjson then refuses what types cannot show: a non-`str` key, an int beyond 64
 bits, a lone surrogate. In the bytes, a key starting with `$` is searched,
 and (for a large value) NaN or infinity, which orjson writes as null, shows
 as more nulls than the value has `None`s. Anything else takes the general
-path (encoder.py).
+path (encoder.py), and so does a value whose strings alone are longer than
+the size limit (the walks add up their lengths, where it is cheap): it is
+refused there before orjson copies it.
+
+`nested_within` checks the nesting of a plain value read from storage.
 
 The checksum of a document is here too: its last member, the seal (`seal`,
 `sealed`), makes the CRC-32 of all its bytes a constant, SEALED.
@@ -39,6 +43,7 @@ __all__ = [
     "SEAL_T1",
     "SEAL_T2",
     "dumps_plain",
+    "nested_within",
     "plain_fields",
     "seal",
     "sealed",
@@ -49,27 +54,33 @@ NoneType = type(None)
 _LEAVES = frozenset({str, int, float, bool, NoneType})
 _TYPES = _LEAVES | {dict, list}
 _CONTAINERS = frozenset({dict, list})
-#: Leaves whose every value is plain (a str or int orjson refuses is refused there).
-_SCALARS = frozenset({str, int, bool, NoneType})
+#: Leaves other than str whose every value is plain (an int orjson refuses is
+#: refused there). str is tested before them: the walks add up its lengths.
+_OTHER_SCALARS = frozenset({int, bool, NoneType})
+#: Types whose every value has a len() (an item of a container takes a byte at least).
+_SIZED = frozenset({str, dict, list})
 #: `DOLLAR in data` (an int: a memchr) before searching for `"$`.
 DOLLAR = ord("$")
 
 
-def dumps_plain(value: Any, max_depth: int) -> bytes | None:
-    """The orjson bytes of `value` when it is plain JSON, else None."""
+def dumps_plain(value: Any, max_depth: int, max_bytes: int) -> bytes | None:
+    """The orjson bytes of `value` when it is plain JSON, else None. None too
+    when its strings alone are longer than `max_bytes`: it is not copied
+    (the general path refuses it). The bytes may still be longer: the caller
+    checks."""
     t = type(value)
     nones = 0
     if t is dict or t is list:
-        checked = small_plain(value, max_depth)
+        checked = small_plain(value, max_depth, max_bytes)
         if checked is False:
             return None
         if checked is None:
-            nones = _levels(value, max_depth)
+            nones = _levels(value, max_depth, max_bytes)
             if nones < 0:
                 return None
     else:
         checked = True
-        if _leaf(value, t) < 0:
+        if _leaf(value, t) < 0 or (t is str and len(value) > max_bytes):
             return None
     try:
         data = orjson.dumps(value)
@@ -83,19 +94,24 @@ def dumps_plain(value: Any, max_depth: int) -> bytes | None:
 
 
 def plain_fields(
-    values: dict[str, Any], names: tuple[str, ...], max_depth: int
+    values: dict[str, Any], names: tuple[str, ...], max_depth: int, max_bytes: int
 ) -> dict[str, Any] | None:
     """`{name: values[name] for name in names}` when those values are
     plain-shaped with finite floats (`small_plain`, walking the names as it
     picks them); None when they are not, when a name is missing from
-    `values`, or when they are too many to tell by a direct walk."""
+    `values`, when they are too many to tell by a direct walk, or when their
+    strings are longer than `max_bytes`."""
     fields = {}
     inner = None  # the containers among the values
+    size = 0  # the length of the strings
     try:
         for name in names:
             v = fields[name] = values[name]
             t = type(v)
-            if t in _SCALARS:
+            if t is str:
+                size += len(v)
+                continue
+            if t in _OTHER_SCALARS:
                 continue
             if t is float:
                 if v - v != 0.0:  # nan or an infinity
@@ -110,7 +126,7 @@ def plain_fields(
     except KeyError:
         return None  # a local not assigned on the path taken
     if inner is None:
-        return fields
+        return fields if size <= max_bytes else None
     if max_depth < 2:
         return None  # containers are too deep already: dumps_plain tells
     if len(inner) == 1:
@@ -118,17 +134,20 @@ def plain_fields(
         if len(x) <= _SMALL:  # a flat container, the common case: walked here
             for v in x.values() if type(x) is dict else x:
                 t = type(v)
-                if t in _SCALARS:
+                if t is str:
+                    size += len(v)
+                    continue
+                if t in _OTHER_SCALARS:
                     continue
                 if t is not float:
                     break  # a container: small_plain
                 if v - v != 0.0:
                     return None
             else:
-                return fields
-        checked = small_plain(x, max_depth - 1)
+                return fields if size <= max_bytes else None
+        checked = small_plain(x, max_depth - 1, max_bytes - size)
     else:  # `inner` as a list: its items are the containers, at their depth
-        checked = small_plain(inner, max_depth)
+        checked = small_plain(inner, max_depth, max_bytes - size)
     return fields if checked else None
 
 
@@ -235,20 +254,25 @@ def seal(data: bytes) -> bytes:
 _SMALL = 64
 
 
-def small_plain(value: dict[str, Any] | list[Any], max_depth: int) -> bool | None:
+def small_plain(value: dict[str, Any] | list[Any], max_depth: int, max_bytes: int) -> bool | None:
     """Whether a dict or list is plain-shaped (its keys aside) with finite
-    floats, by a direct walk; None when it has more than _SMALL elements (or
-    contains itself: the walk goes round until it has seen that many)."""
+    floats and strings no longer than `max_bytes` in all, by a direct walk;
+    None when it has more than _SMALL elements (or contains itself: the walk
+    goes round until it has seen that many)."""
     budget = _SMALL - len(value)
     if budget < 0:
         return None
     todo = None  # containers to walk, with their depth
     x: Any = value
     depth = 1
+    size = 0  # the length of the strings
     while True:
         for v in x.values() if type(x) is dict else x:
             t = type(v)
-            if t in _SCALARS:
+            if t is str:
+                size += len(v)
+                continue
+            if t in _OTHER_SCALARS:
                 continue
             if t is float:
                 if v - v != 0.0:  # nan or an infinity
@@ -270,6 +294,8 @@ def small_plain(value: dict[str, Any] | list[Any], max_depth: int) -> bool | Non
         x, depth = todo.pop()
         if depth > max_depth:
             return False
+    if size > max_bytes:
+        return False  # too long: the general path refuses it before a copy
     if todo is None:
         return True  # no container inside
     # No container met twice (shared: identity must be kept, the general path).
@@ -283,29 +309,51 @@ def _leaf(value: Any, t: type) -> int:
     return int(value is None) if t in _LEAVES else -1
 
 
-def _levels(value: Any, max_depth: int) -> int:
+def _levels(value: Any, max_depth: int, max_bytes: int) -> int:
     """The number of None values of a plain-shaped value (-1 when it is not),
-    level by level; its floats are not checked here."""
+    level by level; its floats are not checked here. -1 too when the strings
+    of its levels that hold no number, bool or None (a list of strings) are
+    longer than `max_bytes`: a cheap lower bound of its size, one C-level
+    pass on such levels (the caller checks the size of the bytes)."""
     level: list[Any] = [value]
     seen: set[int] = set()
-    depth = nones = 0
+    depth = nones = size = 0
     while level:
         depth += 1
         if depth > max_depth:
             return -1
-        ids = set(map(id, level))
-        if len(ids) != len(level) or not seen.isdisjoint(ids):
+        known = len(seen)
+        seen.update(map(id, level))
+        if len(seen) != known + len(level):
             return -1  # a container met twice: shared, or a cycle
-        seen |= ids
         refs = gc.get_referents(*level)  # the values of dicts, the items of lists
         each = list(map(type, refs))
         types = set(each)
         if not types <= _TYPES:
             return -1
+        if str in types and types <= _SIZED:  # strings and containers: len() of each
+            size += sum(map(len, refs))
+            if size > max_bytes:
+                return -1
         if NoneType in types:
             nones += refs.count(None)
-        if dict in types or list in types:  # the containers, picked at C speed
+        if types <= _CONTAINERS:  # containers only: the next level as it is
+            level = refs
+        elif dict in types or list in types:  # the containers, picked at C speed
             level = list(compress(refs, map(_CONTAINERS.__contains__, each)))
         else:
             level = []
     return nones
+
+
+def nested_within(value: Any, max_depth: int) -> bool:
+    """Whether no dict or list of a value parsed by orjson is nested deeper
+    than `max_depth` (the value itself is at depth 0), level by level: each
+    level is one `gc.get_referents` of the one before (strings, numbers,
+    bools and None have no referents)."""
+    level: list[Any] = [value]
+    for _ in range(max_depth + 1):
+        level = gc.get_referents(*level)
+        if not level:
+            return True
+    return _CONTAINERS.isdisjoint(map(type, level))  # below max_depth: leaves only

@@ -29,6 +29,7 @@ __all__ = [
     "codec_named",
     "internal_for",
     "internal_named",
+    "is_alias_target",
     "qualified_name",
     "reference_name",
     "register_alias",
@@ -52,6 +53,8 @@ class Codec:
 _codecs_by_type: dict[type, Codec] = {}
 _codecs_by_name: dict[str, Codec] = {}
 _aliases: dict[str, Any] = {}
+#: id -> target of every alias (kept alive by _aliases): allowed as stored values.
+_alias_targets: dict[int, Any] = {}
 
 # Runtime-owned types (loop cursors): type -> (tag, to_state, from_state).
 _internal_by_type: dict[
@@ -94,10 +97,20 @@ def register_codec(
 
 def register_alias(old_name: str, target: Any) -> None:
     """Decode checkpoints naming `old_name` (`module:qualname`) as `target`
-    (a class or function), after it moved or was renamed."""
+    (a class or function), after it moved or was renamed. The target may be
+    stored in checkpoints as a value, wherever it is defined (see
+    codec/allowed.py): `register_alias("lib.mod:name", lib.mod.name)` allows
+    a function or class of an installed package."""
     if ":" not in old_name:
         raise ValueError(f"register_alias: {old_name!r} is not of the form 'module:qualname'")
     _aliases[old_name] = target
+    _alias_targets.clear()  # an alias registered again no longer allows its old target
+    _alias_targets.update((id(t), t) for t in _aliases.values())
+
+
+def is_alias_target(obj: Any) -> bool:
+    """Whether `obj` is the target of a registered alias."""
+    return _alias_targets.get(id(obj)) is obj
 
 
 def register_internal(

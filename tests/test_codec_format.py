@@ -277,11 +277,8 @@ def test_v1_document_is_refused_unless_format_1_is_accepted() -> None:
 def format_1_accepted(
     v1_machine: types.ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> type[Machine]:
-    """The v1 sample's machine, read with format 1 accepted: the default
-    Limits of decode_document, which the runtime calls, replaced (until the
-    runtime takes the option itself), and math among the modules its function
+    """The v1 sample's machine, with math among the modules its function
     imports (the sample holds it)."""
-    monkeypatch.setitem(decode_document.__kwdefaults__, "limits", Limits(accept_format_1=True))
     machine: type[Machine] = v1_machine.hold.machine()
     monkeypatch.setattr(machine, "import_set", machine.import_set | _V1_IMPORTS)
     return machine
@@ -296,7 +293,9 @@ def test_v1_checkpoint_is_refused_by_the_runtime_by_default(v1_machine: types.Mo
 def test_v1_checkpoint_decodes_through_the_runtime(format_1_accepted: type[Machine]) -> None:
     machine = format_1_accepted
     assert 0 in machine.awaits  # the state the sample names
-    decoded = decode_checkpoint(V1_CHECKPOINT.read_bytes(), machine)
+    decoded = decode_checkpoint(
+        V1_CHECKPOINT.read_bytes(), machine, limits=Limits(accept_format_1=True)
+    )
     assert decoded["state"] == 0 and decoded["seq"] == 1
     assert_same(expected_v1_locals(), decoded["locals"])
 
@@ -305,7 +304,16 @@ def test_a_run_resumes_from_a_v1_checkpoint(
     v1_machine: types.ModuleType, format_1_accepted: type[Machine]
 ) -> None:
     machine = format_1_accepted
-    runtime = resumable.Runtime("memory://")
+    refusing = resumable.Runtime("memory://")
+    record = RunRecord("old-run", machine.function_id, machine.run_fingerprint, b"")
+    record.checkpoint = V1_CHECKPOINT.read_bytes()
+    record.seq = 1
+    record.status = "running"
+    assert refusing.store.create(record)
+    with pytest.raises(CheckpointError, match=r"Runtime\(\.\.\., accept_format_1=True\)"):
+        refusing.run(v1_machine.hold, run_id="old-run")
+    assert refusing.status("old-run") == "blocked"
+    runtime = resumable.Runtime("memory://", accept_format_1=True)
     record = RunRecord("old-run", machine.function_id, machine.run_fingerprint, b"")
     record.checkpoint = V1_CHECKPOINT.read_bytes()
     record.seq = 1

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import codec
-from .codec import FORMAT_VERSION, Unencodable
+from .codec import DEFAULT_LIMITS, FORMAT_VERSION, Limits, Unencodable
 from .codec.encoder import type_name
 from .config import log
 from .driver import drive, interrupted
@@ -125,7 +125,7 @@ async def drive_owned(rt: Runtime, fn: Function, run_id: str, *, contain: bool) 
             f"run {run_id!r} is a run of {record.function}, not of {machine.function_id}"
         )
     if record.status in FINISHED:
-        return Finished(outcome(record, machine))
+        return Finished(outcome(record, machine, rt.limits))
     wake_at = record.wake_at
     if record.status == WAITING and wake_at is not None and wake_at > rt.clock.time():
         return Parked(wake_at)
@@ -133,7 +133,7 @@ async def drive_owned(rt: Runtime, fn: Function, run_id: str, *, contain: bool) 
     if lease is None:  # it ended meanwhile (another process)
         record = await store.io(store.get, run_id)
         assert record is not None
-        return Finished(outcome(record, machine))
+        return Finished(outcome(record, machine, rt.limits))
     run = Run(rt, fn, machine, record, lease, contain=contain)
     return await _drive(run, record)
 
@@ -148,16 +148,18 @@ async def block_if_active(rt: Runtime, record: RunRecord, exc: Exception) -> Non
         await store.commit(_end_write(lease, BLOCKED, exc))
 
 
-def outcome(record: RunRecord, machine: type[Machine] | None) -> Any:
+def outcome(
+    record: RunRecord, machine: type[Machine] | None, limits: Limits = DEFAULT_LIMITS
+) -> Any:
     """The stored result of an ended run; a failed or blocked run raises its exception."""
     imports = machine.import_set if machine is not None else frozenset()
     if record.status == COMPLETED:
         if record.result is None:
             raise CheckpointError(f"run {record.run_id!r} is completed but holds no result")
-        return codec.decode(record.result, imports=imports)
+        return codec.decode(record.result, limits, imports)
     if record.error is None:
         raise CheckpointError(f"run {record.run_id!r} is {record.status} but holds no error")
-    error = codec.decode(record.error, imports=imports)
+    error = codec.decode(record.error, limits, imports)
     if not isinstance(error, BaseException):
         raise CheckpointError(f"run {record.run_id!r}: its stored error is not an exception")
     raise error
@@ -166,16 +168,16 @@ def outcome(record: RunRecord, machine: type[Machine] | None) -> Any:
 def _start(run: Run, record: RunRecord) -> tuple[Locals, int, bool]:
     """(locals, state, resumed) to drive a run from: its arguments, or its
     last checkpoint. Raises CheckpointError or VersionMismatch."""
-    machine = run.machine
+    machine, limits = run.machine, run.runtime.limits
     L = Locals()
     if record.checkpoint is None:
-        values = codec.decode(record.args, imports=machine.import_set)
+        values = codec.decode(record.args, limits, machine.import_set)
         if type(values) is not dict:
             raise CheckpointError(f"run {record.run_id!r}: its arguments are not a mapping")
         L.__dict__.update(values)
         run.begin(values, plain=False)
         return L, 0, False
-    point = decode_checkpoint(record.checkpoint, machine, run_id=record.run_id)
+    point = decode_checkpoint(record.checkpoint, machine, run_id=record.run_id, limits=limits)
     L.__dict__.update(point["locals"])
     run.begin(point["locals"], plain=point["plain"])
     return L, point["state"], True

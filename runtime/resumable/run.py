@@ -353,7 +353,12 @@ def _decode_locals(blob: bytes, machine: type[Machine]) -> tuple[dict[str, Any],
 
 
 def decode_checkpoint(
-    blob: bytes, machine: type[Machine], *, verify: bool = True, run_id: str = ""
+    blob: bytes,
+    machine: type[Machine],
+    *,
+    verify: bool = True,
+    run_id: str = "",
+    limits: codec.Limits = codec.DEFAULT_LIMITS,
 ) -> dict[str, Any]:
     """{"state", "locals", "seq", "plain"} of a stored checkpoint, the state
     mapped onto `machine`, which may be newer code than the code that wrote it.
@@ -363,7 +368,7 @@ def decode_checkpoint(
     changed). `verify=False`: bytes this process has just written."""
     try:
         document, locals_ = codec.decode_document(
-            blob, "locals", imports=machine.import_set, verify=verify
+            blob, "locals", imports=machine.import_set, verify=verify, limits=limits
         )
     except CheckpointError as e:
         raise CheckpointError(_run_prefix(run_id) + str(e)) from None

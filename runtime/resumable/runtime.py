@@ -70,7 +70,9 @@ class Runtime:
     on_checkpoint: called after each checkpoint is committed.
     retry: the policy of functions that do not set one (default `Retry()`).
     clock, seed: what retries wait with and jitter from (tests pass a clock
-    that does not sleep)."""
+    that does not sleep).
+    accept_format_1: resume checkpoints of format 1, which have no checksum
+    (written by resumable before 0.1); refused by default."""
 
     def __init__(
         self,
@@ -80,6 +82,7 @@ class Runtime:
         retry: Retry | None = None,
         clock: Clock | None = None,
         seed: int | None = None,
+        accept_format_1: bool = False,
     ) -> None:
         if retry is not None and not isinstance(retry, Retry):
             raise TypeError(f"Runtime(retry=...) takes a resumable.Retry(...), not {retry!r}")
@@ -92,6 +95,7 @@ class Runtime:
         self.retry_policy = retry
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.random = random.Random(seed)
+        self.limits = codec.Limits(accept_format_1=accept_format_1)
 
     def close(self) -> None:
         self.store.close()
@@ -155,7 +159,7 @@ class Runtime:
         record = self.get(run_id)
         if record.status in FINISHED:
             fn = registered(record.function)
-            return outcome(record, fn.machine() if fn is not None else None)
+            return outcome(record, fn.machine() if fn is not None else None, self.limits)
         raise ValueError(f"run {run_id!r} has not finished (status: {record.status})")
 
     def retry(self, run_id: str, *, wait: bool = True) -> Any:

@@ -379,7 +379,8 @@ def encode_checkpoint(
 _CORRUPT = "checkpoint is corrupt: its checksum does not match its contents"
 _FORMAT_1 = (
     "checkpoint is in format 1, which has no checksum, so a changed byte would go unnoticed; "
-    "refused unless format 1 is accepted: resumable.codec.Limits(accept_format_1=True)"
+    "refused unless format 1 is accepted: resumable.Runtime(..., accept_format_1=True), "
+    "or resumable.codec.Limits(accept_format_1=True)"
 )
 #: zlib.crc32(b"{"): a format-2 checksum starts with the document's opening brace.
 _OPEN_CRC = crc32(b"{")

@@ -220,12 +220,12 @@ async def _drive(run: Run, record: RunRecord) -> Finished | Parked:
 
 
 def _aborted(run: Run, exc: BaseException) -> StepAborted:
-    where = f"the await on line {run.line}" if run.seq else "the start of the function"
+    where = f"the await on line {run.line}" if run.seq else "the start"
     return StepAborted(
-        f"{run.machine.qualname} ({run.machine.source_file}): run {run.run_id!r}: the step "
-        f"from {where} raised {one_line(exc)}, which is not an Exception; the worker blocked "
-        "the run at that checkpoint and went on with its other runs. Fix the code, then "
-        "`resumable runs retry` the run"
+        f"{one_line(exc)} raised by the step from {where} of {run.machine.qualname} "
+        f"({run.machine.source_file}), run {run.run_id!r}: it is not an Exception, so the "
+        "worker blocked the run at that checkpoint and went on with its other runs. Fix the "
+        "code, then `resumable runs retry` the run"
     )
 
 

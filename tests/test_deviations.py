@@ -92,3 +92,20 @@ def test_a_value_that_cannot_be_encoded_is_refused_at_the_checkpoint(cases: Modu
     assert isinstance(outcome.error, resumable.SerializationError)
     line = line_of('await step("a")\n    return ns.x')
     assert "variable `ns`" in str(outcome.error) and f"line {line}" in str(outcome.error)
+
+
+def test_a_cancelled_child_run_does_not_run_its_finally(cases: ModuleType) -> None:
+    # The cancellation of the task driving a run is not delivered into the
+    # function: a child run `asyncio.wait_for` gives up on stays at its last
+    # checkpoint, as after a crash, and its finally block does not run
+    # (natively it does). The parent sees the same TimeoutError.
+    cases.CLEANUPS.clear()
+    assert asyncio.run(cases.parent_that_stops_waiting.__wrapped__()) == "gave up"
+    assert cases.CLEANUPS == ["child's finally ran"]
+    cases.CLEANUPS.clear()
+    rt = resumable.Runtime("memory://")
+    assert rt.run(cases.parent_that_stops_waiting, run_id="p") == "gave up"
+    assert cases.CLEANUPS == []
+    child = rt.get("p/1.0")
+    assert child.status == "failed" and child.seq == 1  # at its checkpoint, then abandoned
+    assert child.reason is not None and "went on without it" in child.reason

@@ -4,6 +4,7 @@ Each difference is listed in docs/semantics.md; tests/test_deviations.py
 asserts the documented behaviour (and shows the original's).
 """
 
+import asyncio
 import types
 
 import resumable
@@ -70,3 +71,23 @@ async def unserializable_local():
     ns = types.SimpleNamespace(x=1)
     await step("a")
     return ns.x
+
+
+CLEANUPS: list[str] = []
+
+
+@resumable.function
+async def slow_child():
+    try:
+        await asyncio.sleep(30)
+    finally:
+        CLEANUPS.append("child's finally ran")
+    return "late"
+
+
+@resumable.function
+async def parent_that_stops_waiting():
+    try:
+        return await asyncio.wait_for(slow_child(), 0.05)
+    except TimeoutError:
+        return "gave up"

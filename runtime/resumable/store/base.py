@@ -360,8 +360,9 @@ class Store:
         raise NotImplementedError
 
     def abandon(self, parent: Lease, child_ids: Sequence[str], error: bytes, reason: str) -> None:
-        """Fail active children the parent went on without, if the parent is
-        still driven under `parent` (fenced by the parent's generation)."""
+        """Fail active children the parent went on without (its next
+        checkpoint or its end is committed), if no other driver has claimed
+        the parent since (fenced by the parent's generation)."""
         raise NotImplementedError
 
     def block_damaged(self, rowid: int, reason: str) -> bool:

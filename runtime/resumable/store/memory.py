@@ -82,7 +82,7 @@ class MemoryStore(Store):
 
     def abandon(self, parent: Lease, child_ids: Sequence[str], error: bytes, reason: str) -> None:
         owner = self.runs.get(parent.run_id)
-        if owner is None or owner.generation != parent.generation or owner.status != RUNNING:
+        if owner is None or owner.generation != parent.generation:
             return
         for child_id in child_ids:
             child = self.runs.get(child_id)

@@ -350,8 +350,7 @@ class SQLiteStore(Store):
         self.conn.execute(
             "UPDATE runs SET status = 'failed', error = ?, reason = ?, updated_at = ? "
             f"WHERE run_id IN ({_marks(child_ids)}) AND status IN ({_marks(ACTIVE)}) "
-            "AND EXISTS (SELECT 1 FROM runs AS p WHERE p.run_id = ? AND p.generation = ? "
-            "AND p.status = 'running')",
+            "AND EXISTS (SELECT 1 FROM runs AS p WHERE p.run_id = ? AND p.generation = ?)",
             (
                 error,
                 storable_text(reason),

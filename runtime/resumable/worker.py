@@ -356,7 +356,7 @@ async def work(
     worker = _Worker(rt, log, discover, concurrency)
     loop = asyncio.get_running_loop()
     factory = loop.get_task_factory()
-    loop.set_task_factory(_contained_tasks)  # type: ignore[arg-type]
+    loop.set_task_factory(_containing(factory))
     try:
         await worker.loop(stop if stop is not None else asyncio.Event(), drain, poll)
     finally:
@@ -370,15 +370,22 @@ async def work(
     return report
 
 
-def _contained_tasks(
-    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kwargs: Any
-) -> asyncio.Task[Any]:
-    """Tasks created by steps: a KeyboardInterrupt or SystemExit they raise
-    would stop the event loop (asyncio re-raises those): it becomes a
-    StepAborted of the task instead."""
-    if CURRENT.get() is not None and asyncio.iscoroutine(coro):
-        coro = _contain(coro)
-    return asyncio.Task(coro, loop=loop, **kwargs)
+def _containing(factory: Any) -> Any:
+    """A task factory (over `factory`, the loop's own, if any) for tasks
+    created by steps: a KeyboardInterrupt or SystemExit they raise would stop
+    the event loop (asyncio re-raises those), so it becomes a StepAborted of
+    the task instead."""
+
+    def create(
+        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kwargs: Any
+    ) -> asyncio.Future[Any]:
+        if CURRENT.get() is not None and asyncio.iscoroutine(coro):
+            coro = _contain(coro)
+        if factory is not None:
+            return factory(loop, coro, **kwargs)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    return create
 
 
 async def _contain(coro: Coroutine[Any, Any, Any]) -> Any:

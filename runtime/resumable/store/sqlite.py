@@ -134,7 +134,13 @@ class SQLiteStore(Store):
         except BaseException:
             self._executor.shutdown(wait=True)  # a refused store leaves no thread behind
             raise
-        self.ownership = LocalOwnership() if self.in_memory else FileOwnership(path)
+        self.ownership = LocalOwnership()
+        try:
+            if not self.in_memory:
+                self.ownership = FileOwnership(path)
+        except OSError as e:
+            self.close()
+            raise StoreError(f"cannot open the store {self.url} ({self.path}): {e}") from None
 
     # -- setup -----------------------------------------------------------------------
 

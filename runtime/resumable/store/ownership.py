@@ -6,7 +6,9 @@ derived from the run id, far above the bytes SQLite locks (its lock bytes
 sit at 1 GiB; ours are at 2**62 and beyond, past any real file's end). The
 kernel drops the locks of a description when its last descriptor closes,
 so when the owner process exits, however it exits (SIGKILL included), a
-run can be taken over at once, with no lease to expire.
+run can be taken over at once, with no lease to expire. No other process
+keeps the description open: programs the owner starts do not inherit the
+descriptor (O_CLOEXEC), and a child it forks closes its copy at once.
 
 Because the lock is on the database file, every path to it (a symlink, a
 hard link, a relative path) meets the same locks, and there is no side
@@ -33,6 +35,7 @@ effect would be that one waits for the other.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -130,6 +133,26 @@ _tables_guard = threading.Lock()
 #: Descriptors opened on a path that had come to name another file (see
 #: _Table.descriptor): kept open until the process exits.
 _strays: list[int] = []
+
+
+def _after_fork_in_child() -> None:
+    """Close the descriptors a forked child inherited: they share the
+    parent's open file descriptions, so a child that kept them (a
+    multiprocessing worker, say) would hold the parent's runs locked after
+    the parent died. POSIX locks (SQLite's) are not inherited, so closing
+    these drops none of the child's. The child's stores register again."""
+    global _tables_guard
+    _tables_guard = threading.Lock()
+    for table in _tables.values():
+        if table.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(table.fd)
+            table.fd = None
+    _tables.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class FileOwnership(Ownership):

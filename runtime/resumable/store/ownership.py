@@ -11,8 +11,9 @@ keeps the description open: programs the owner starts do not inherit the
 descriptor (O_CLOEXEC), and a child it forks closes its copy at once.
 
 Because the lock is on the database file, every path to it (a symlink, a
-hard link, a relative path) meets the same locks, and there is no side
-file to lose. Within a process, locks are kept in
+relative path) meets the same locks, and there is no side file to lose.
+(A file with several hard links is refused by the SQLite store itself:
+SQLite would keep one WAL per name.) Within a process, locks are kept in
 one table per file identity (st_dev, st_ino): the set of runs owned by any
 store of the process on that file, and one descriptor for their locks.
 Every store of the file counts as a user of its table from the time it

@@ -6,20 +6,29 @@ derived from the run id, far above the bytes SQLite locks (its lock bytes
 sit at 1 GiB; ours are at 2**62 and beyond, past any real file's end). The
 kernel drops the locks of a description when its last descriptor closes,
 so when the owner process exits, however it exits (SIGKILL included), a
-run can be taken over at once, with no lease to expire.
+run can be taken over at once, with no lease to expire. No other process
+keeps the description open: programs the owner starts do not inherit the
+descriptor (O_CLOEXEC), and a child it forks closes its copy at once.
 
 Because the lock is on the database file, every path to it (a symlink, a
-hard link, a relative path) meets the same locks, and there is no side
-file to lose. Within a process, locks are kept in one table per file
-identity (st_dev, st_ino): the set of runs owned by any store of the
-process on that file, and one descriptor for their locks. That descriptor
-stays open while a store of the process uses the file: closing a
-descriptor of a database file would drop SQLite's own (POSIX) locks on it.
+relative path) meets the same locks, and there is no side file to lose.
+(A file with several hard links is refused by the SQLite store itself:
+SQLite would keep one WAL per name.) Within a process, locks are kept in
+one table per file identity (st_dev, st_ino): the set of runs owned by any
+store of the process on that file, and one descriptor for their locks.
+Every store of the file counts as a user of its table from the time it
+opened the file until it closes, whether it ever claimed a run or not, and
+the descriptor is closed only when the last of them closes, after its
+connection: closing a descriptor of a database file drops the process's
+SQLite (POSIX) locks on it, and another process would then take itself for
+the file's last user and delete its WAL under the stores still open.
+SQLite connections that the process opens on the file by other means than
+a resumable store are not counted: close them before the last store.
 
 Systems without OFD locks (not Linux) fall back to POSIX record locks on
-the same bytes, which are per process: keep one resumable store per
-database file per process there. The fencing of every write (base.py) is
-the backstop in all cases.
+the same bytes, which are per process (so a store closing its connection
+can drop them): keep one resumable store per database file per process
+there. The fencing of every write (base.py) is the backstop in all cases.
 
 Two run ids share a byte with probability about 2**-61 per pair: the only
 effect would be that one waits for the other.
@@ -27,6 +36,7 @@ effect would be that one waits for the other.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -34,6 +44,7 @@ import os
 import struct
 import threading
 
+from ..errors import StoreError
 from .base import Ownership
 
 __all__ = ["FileOwnership", "LocalOwnership"]
@@ -67,16 +78,37 @@ class LocalOwnership(Ownership):
 
 
 class _Table:
-    """The locks of this process on one database file."""
+    """What this process holds on one database file: the runs owned by any
+    of its stores, and one descriptor for their locks (opened at the first
+    claim, so that stores that only read never open the file for writing)."""
 
-    def __init__(self, path: str) -> None:
-        self.fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    def __init__(self, key: tuple[int, int]) -> None:
+        self.key = key
+        self.fd: int | None = None
         self.pid = os.getpid()
         self.owned: set[str] = set()
-        self.users = 0
+        self.users = 0  # the stores of this process on the file, claiming or not
         self.guard = threading.Lock()
 
+    def descriptor(self, path: str) -> int:
+        """The descriptor the locks are taken on (call with `guard` held)."""
+        if self.fd is None:
+            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+            st = os.fstat(fd)
+            if (st.st_dev, st.st_ino) != self.key:
+                # The path names another file than the one the store opened.
+                # Not closed: that file may be another store's, and closing
+                # a descriptor of it would drop that store's SQLite locks.
+                _strays.append(fd)
+                raise StoreError(
+                    f"{path} was replaced by another file while a store had it open; "
+                    "open the store again"
+                )
+            self.fd = fd
+        return self.fd
+
     def lock(self, offset: int, kind: int) -> bool:
+        assert self.fd is not None
         if _OFD_SETLK is not None:
             # struct flock: l_type, l_whence, l_start, l_len, l_pid (0 for OFD locks)
             flock = struct.pack("hhqqi4x", kind, os.SEEK_SET, offset, 1, 0)
@@ -99,39 +131,69 @@ class _Table:
 
 _tables: dict[tuple[int, int], _Table] = {}
 _tables_guard = threading.Lock()
+#: Descriptors opened on a path that had come to name another file (see
+#: _Table.descriptor): kept open until the process exits.
+_strays: list[int] = []
+
+
+def _after_fork_in_child() -> None:
+    """Close the descriptors a forked child inherited: they share the
+    parent's open file descriptions, so a child that kept them (a
+    multiprocessing worker, say) would hold the parent's runs locked after
+    the parent died. POSIX locks (SQLite's) are not inherited, so closing
+    these drops none of the child's. The child's stores register again."""
+    global _tables_guard
+    _tables_guard = threading.Lock()
+    for table in _tables.values():
+        if table.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(table.fd)
+            table.fd = None
+    _tables.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class FileOwnership(Ownership):
-    """Ownership by OFD locks on a database file (see the module docstring)."""
+    """Ownership by OFD locks on a database file (see the module docstring).
+
+    Made by each store of the file, right after the store opened it: it
+    counts as a user of the file's table until `close`."""
 
     def __init__(self, path: str) -> None:
         self.path = path
         self.mine: set[str] = set()
-        self._table: _Table | None = None
-        self._key: tuple[int, int] | None = None
+        self._table: _Table | None = self._register()
 
-    def _open(self) -> _Table:
-        """The table of the file (opened at the first claim, so that stores
-        that only read never open the file for writing)."""
-        table = self._table
-        if table is not None and table.pid == os.getpid():
-            return table
+    def _register(self) -> _Table:
         st = os.stat(self.path)
         key = (st.st_dev, st.st_ino)
         with _tables_guard:
             table = _tables.get(key)
             if table is None or table.pid != os.getpid():
-                # New, or inherited through fork(): a description of our own.
-                table = _tables[key] = _Table(self.path)
+                # New, or inherited through fork(): a table (and later a
+                # description) of our own.
+                table = _tables[key] = _Table(key)
             table.users += 1
-        self._table, self._key, self.mine = table, key, set()
+        return table
+
+    def _current(self) -> _Table:
+        table = self._table
+        if table is None:
+            raise StoreError(f"the store {self.path} is closed")
+        if table.pid != os.getpid():  # used in a child after fork()
+            self._table, self.mine = None, set()
+            table = self._table = self._register()
         return table
 
     def acquire(self, run_id: str) -> bool:
-        table = self._open()
+        table = self._current()
         with table.guard:
             if run_id in table.owned:
                 return False
+            table.descriptor(self.path)
             if not table.lock(_offset(run_id), fcntl.F_WRLCK):
                 return False
             table.owned.add(run_id)
@@ -140,7 +202,7 @@ class FileOwnership(Ownership):
 
     def release(self, run_id: str) -> None:
         table = self._table
-        if table is None or run_id not in self.mine:
+        if table is None or table.pid != os.getpid() or run_id not in self.mine:
             return
         with table.guard:
             self.mine.discard(run_id)
@@ -148,14 +210,22 @@ class FileOwnership(Ownership):
             table.lock(_offset(run_id), fcntl.F_UNLCK)
 
     def close(self) -> None:
-        table, key = self._table, self._key
-        if table is None or key is None:
+        """Release this store's runs; the last store of the process on the
+        file closes the descriptor (after closing its own connection: every
+        SQLite connection of the process to the file is closed by then)."""
+        table = self._table
+        if table is None:
             return
         for run_id in list(self.mine):
             self.release(run_id)
+        self._table = None
+        if table.pid != os.getpid():
+            return  # the parent's table: not ours to close
         with _tables_guard:
             table.users -= 1
-            if table.users == 0 and _tables.get(key) is table:
-                del _tables[key]
-                os.close(table.fd)
-        self._table = self._key = None
+            if table.users == 0:
+                if _tables.get(table.key) is table:
+                    del _tables[table.key]
+                if table.fd is not None:
+                    os.close(table.fd)
+                    table.fd = None

@@ -23,6 +23,10 @@
   while another process writes, and on a read-only mount.
 - The schema is versioned in `resumable_meta` (migrations.py).
 - Ownership: OFD locks on the database file (ownership.py).
+- A database file with several names (hard links) is refused for writing:
+  SQLite keeps a database's WAL beside the name it was opened by, so two
+  names would be two WALs, and commits would be lost. A symlink is fine
+  (SQLite opens the file it points to by its own name).
 """
 
 from __future__ import annotations
@@ -134,7 +138,13 @@ class SQLiteStore(Store):
         except BaseException:
             self._executor.shutdown(wait=True)  # a refused store leaves no thread behind
             raise
-        self.ownership = LocalOwnership() if self.in_memory else FileOwnership(path)
+        self.ownership = LocalOwnership()
+        try:
+            if not self.in_memory:
+                self.ownership = FileOwnership(path)
+        except OSError as e:
+            self.close()
+            raise StoreError(f"cannot open the store {self.url} ({self.path}): {e}") from None
 
     # -- setup -----------------------------------------------------------------------
 
@@ -147,6 +157,7 @@ class SQLiteStore(Store):
         conn.text_factory = _text
         try:
             if not self.readonly and not self.in_memory:
+                _refuse_other_names(self.path)
                 if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
                     conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT}")
@@ -478,6 +489,24 @@ def _function_match(functions: Sequence[str]) -> tuple[str, list[Any]]:
     if raw:
         parts.append(f"CAST(function AS BLOB) IN ({_marks(raw)})")
     return " OR ".join(parts) or "0", [*names, *raw]
+
+
+def _refuse_other_names(path: str) -> None:
+    """Refuse a database file with more than one name (hard links): SQLite
+    keeps the WAL and shared memory of a database beside the name it was
+    opened by, so processes writing it by two names would not see each
+    other's commits, and lose them. (A symlink is fine: SQLite resolves it.)"""
+    try:
+        links = os.stat(path).st_nlink
+    except OSError:
+        return  # then SQLite's first statement says what is wrong
+    if links > 1:
+        raise StoreError(
+            f"the store {path} is a file with {links} names (hard links): SQLite keeps a "
+            "database's WAL beside the name it is opened by, so writers using different names "
+            "would lose each other's commits. Remove the other hard links (a symlink may "
+            "point to the file instead)"
+        )
 
 
 def _is_format_error(e: sqlite3.Error) -> bool:

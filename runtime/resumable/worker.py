@@ -374,8 +374,10 @@ def _contained_tasks(
     loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kwargs: Any
 ) -> asyncio.Task[Any]:
     """Tasks created by steps: a KeyboardInterrupt or SystemExit they raise
-    would stop the event loop (asyncio re-raises those): it becomes a
-    StepAborted of the task instead."""
+    would stop the event loop (asyncio re-raises those), and a GeneratorExit
+    would reach the step that awaits the task as `throw(GeneratorExit)`,
+    which closes the worker's coroutines: each becomes a StepAborted of the
+    task instead."""
     if CURRENT.get() is not None and asyncio.iscoroutine(coro):
         coro = _contain(coro)
     return asyncio.Task(coro, loop=loop, **kwargs)
@@ -384,7 +386,7 @@ def _contained_tasks(
 async def _contain(coro: Coroutine[Any, Any, Any]) -> Any:
     try:
         return await coro
-    except (KeyboardInterrupt, SystemExit) as e:
+    except (KeyboardInterrupt, SystemExit, GeneratorExit) as e:
         raise StepAborted(f"a task created by a step raised {one_line(e)}") from e
 
 

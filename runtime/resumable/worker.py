@@ -353,6 +353,7 @@ async def work(
     imported yet, from the source file the run recorded (in the project only)."""
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
+    log = _printable(log)
     worker = _Worker(rt, log, discover, concurrency)
     loop = asyncio.get_running_loop()
     factory = loop.get_task_factory()
@@ -368,6 +369,17 @@ async def work(
             + ", ".join(shown(f) for f in sorted(report.unknown))
         )
     return report
+
+
+def _printable(log: Callable[[str], None]) -> Callable[[str], None]:
+    """`log`, handed each line with what a terminal should not get raw
+    (control and bidirectional characters, lone surrogates from an exception
+    message) escaped: a line always prints, on one line."""
+
+    def write(line: str) -> None:
+        log(shown(line))
+
+    return write
 
 
 def _contained_tasks(

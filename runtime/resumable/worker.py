@@ -15,7 +15,11 @@ GeneratorExit) blocks that run (StepAborted); the worker handles SIGINT and
 SIGTERM itself, and goes on with its other runs. When the store refuses
 reads or writes (disk full, read-only, locked), the worker backs off (0.5 s
 doubling to 30 s, one log line each time), starts nothing until a probe
-write succeeds, and then goes on; with `--drain` a read-only store ends it.
+write succeeds, and then goes on; the delay starts again from 0.5 s only
+once a run got its writes through, so a store that takes small writes but
+not a run's checkpoint is tried less and less often. With `--drain` a
+read-only store ends it (exit status 1). Log lines are printable: text from
+exceptions or rows (control characters, lone surrogates) is escaped.
 
 `--drain`: exit once nothing is left that this worker could drive now or
 later (failed and blocked runs are not runnable; a run another process owns
@@ -97,26 +101,42 @@ def import_modules(names: Iterable[str]) -> None:
 
 
 class _Backoff:
-    """Waits after the store refused work: 0.5 s, doubling, at most 30 s."""
+    """After the store refused work: wait 0.5 s, doubling up to 30 s (one
+    log line each time), then start nothing until a probe write succeeds.
+
+    The delay goes back to 0.5 s only once a run got its writes through (it
+    ended, or waits to try again): a store that takes the probe's small write
+    but refuses a run's checkpoint (a nearly full disk, a size limit) is
+    tried less and less often, not every 0.5 s."""
 
     def __init__(self, log: Callable[[str], None]) -> None:
         self.log = log
         self.delay = 0.0
         self.until = 0.0
+        self.waiting = False  # for the delay to pass and a probe to succeed
 
     @property
     def active(self) -> bool:
-        return self.delay > 0
+        return self.waiting
 
     def failed(self, error: BaseException) -> None:
+        if self.waiting and time.monotonic() < self.until:
+            return  # another run failed with the same store: already waiting
         self.delay = min(self.delay * 2, _BACKOFF_MAX) if self.delay else _BACKOFF_FIRST
         self.until = time.monotonic() + self.delay
+        self.waiting = True
         self.log(f"store unavailable: {one_line(error, 400)}; trying again in {self.delay:g} s")
 
     def recovered(self) -> None:
-        if self.delay:
+        """The probe write succeeded: start runs again."""
+        if self.waiting:
             self.log("store available again: going on")
-        self.delay = 0.0
+        self.waiting = False
+
+    def succeeded(self) -> None:
+        """A run's writes went through: the next failure waits 0.5 s again."""
+        if not self.waiting:
+            self.delay = 0.0
 
 
 class _Worker:
@@ -248,6 +268,8 @@ class _Worker:
             report.interrupted += 1
             return
         error = task.exception()
+        if error is None or not isinstance(error, (StoreUnavailable, OwnershipLost)):
+            self.backoff.succeeded()  # its end (or wait) was written
         if error is None:
             result = task.result()
             if isinstance(result, Finished):
@@ -289,10 +311,10 @@ class _Worker:
                         await _sleep_or_stop(stop, max(0.0, min(wake - self.rt.clock.time(), poll)))
                         continue
                 except StoreUnavailable as e:
-                    self.backoff.failed(e)
                     if drain and e.permanent:
                         self.report.store_error = str(e)
                         return
+                    self.backoff.failed(e)
                     continue
                 await self._wait(stopping, poll)
         finally:
@@ -312,9 +334,10 @@ class _Worker:
             if probe is not None:
                 await self.store.io(probe)
         except StoreUnavailable as e:
-            self.backoff.failed(e)
             if drain and e.permanent:
                 self.report.store_error = str(e)
+            else:
+                self.backoff.failed(e)
             return False
         self.backoff.recovered()
         return True

@@ -15,7 +15,11 @@ GeneratorExit) blocks that run (StepAborted); the worker handles SIGINT and
 SIGTERM itself, and goes on with its other runs. When the store refuses
 reads or writes (disk full, read-only, locked), the worker backs off (0.5 s
 doubling to 30 s, one log line each time), starts nothing until a probe
-write succeeds, and then goes on; with `--drain` a read-only store ends it.
+write succeeds, and then goes on; the delay starts again from 0.5 s only
+once a run got its writes through, so a store that takes small writes but
+not a run's checkpoint is tried less and less often. With `--drain` a
+read-only store ends it (exit status 1). Log lines are printable: text from
+exceptions or rows (control characters, lone surrogates) is escaped.
 
 `--drain`: exit once nothing is left that this worker could drive now or
 later (failed and blocked runs are not runnable; a run another process owns
@@ -97,26 +101,42 @@ def import_modules(names: Iterable[str]) -> None:
 
 
 class _Backoff:
-    """Waits after the store refused work: 0.5 s, doubling, at most 30 s."""
+    """After the store refused work: wait 0.5 s, doubling up to 30 s (one
+    log line each time), then start nothing until a probe write succeeds.
+
+    The delay goes back to 0.5 s only once a run got its writes through (it
+    ended, or waits to try again): a store that takes the probe's small write
+    but refuses a run's checkpoint (a nearly full disk, a size limit) is
+    tried less and less often, not every 0.5 s."""
 
     def __init__(self, log: Callable[[str], None]) -> None:
         self.log = log
         self.delay = 0.0
         self.until = 0.0
+        self.waiting = False  # for the delay to pass and a probe to succeed
 
     @property
     def active(self) -> bool:
-        return self.delay > 0
+        return self.waiting
 
     def failed(self, error: BaseException) -> None:
+        if self.waiting and time.monotonic() < self.until:
+            return  # another run failed with the same store: already waiting
         self.delay = min(self.delay * 2, _BACKOFF_MAX) if self.delay else _BACKOFF_FIRST
         self.until = time.monotonic() + self.delay
+        self.waiting = True
         self.log(f"store unavailable: {one_line(error, 400)}; trying again in {self.delay:g} s")
 
     def recovered(self) -> None:
-        if self.delay:
+        """The probe write succeeded: start runs again."""
+        if self.waiting:
             self.log("store available again: going on")
-        self.delay = 0.0
+        self.waiting = False
+
+    def succeeded(self) -> None:
+        """A run's writes went through: the next failure waits 0.5 s again."""
+        if not self.waiting:
+            self.delay = 0.0
 
 
 class _Worker:
@@ -248,6 +268,8 @@ class _Worker:
             report.interrupted += 1
             return
         error = task.exception()
+        if error is None or not isinstance(error, (StoreUnavailable, OwnershipLost)):
+            self.backoff.succeeded()  # its end (or wait) was written
         if error is None:
             result = task.result()
             if isinstance(result, Finished):
@@ -289,10 +311,10 @@ class _Worker:
                         await _sleep_or_stop(stop, max(0.0, min(wake - self.rt.clock.time(), poll)))
                         continue
                 except StoreUnavailable as e:
-                    self.backoff.failed(e)
                     if drain and e.permanent:
                         self.report.store_error = str(e)
                         return
+                    self.backoff.failed(e)
                     continue
                 await self._wait(stopping, poll)
         finally:
@@ -312,9 +334,10 @@ class _Worker:
             if probe is not None:
                 await self.store.io(probe)
         except StoreUnavailable as e:
-            self.backoff.failed(e)
             if drain and e.permanent:
                 self.report.store_error = str(e)
+            else:
+                self.backoff.failed(e)
             return False
         self.backoff.recovered()
         return True
@@ -353,6 +376,7 @@ async def work(
     imported yet, from the source file the run recorded (in the project only)."""
     if concurrency < 1:
         raise ValueError("concurrency must be at least 1")
+    log = _printable(log)
     worker = _Worker(rt, log, discover, concurrency)
     loop = asyncio.get_running_loop()
     factory = loop.get_task_factory()
@@ -370,11 +394,23 @@ async def work(
     return report
 
 
+def _printable(log: Callable[[str], None]) -> Callable[[str], None]:
+    """`log`, handed each line with what a terminal should not get raw
+    (control and bidirectional characters, lone surrogates from an exception
+    message) escaped: a line always prints, on one line."""
+
+    def write(line: str) -> None:
+        log(shown(line))
+
+    return write
+
+
 def _containing(factory: Any) -> Any:
     """A task factory (over `factory`, the loop's own, if any) for tasks
     created by steps: a KeyboardInterrupt or SystemExit they raise would stop
-    the event loop (asyncio re-raises those), so it becomes a StepAborted of
-    the task instead."""
+    the event loop (asyncio re-raises those), and a GeneratorExit would reach
+    the step that awaits the task as `throw(GeneratorExit)`, which closes the
+    worker's coroutines: each becomes a StepAborted of the task instead."""
 
     def create(
         loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **kwargs: Any
@@ -391,7 +427,7 @@ def _containing(factory: Any) -> Any:
 async def _contain(coro: Coroutine[Any, Any, Any]) -> Any:
     try:
         return await coro
-    except (KeyboardInterrupt, SystemExit) as e:
+    except (KeyboardInterrupt, SystemExit, GeneratorExit) as e:
         raise StepAborted(f"a task created by a step raised {one_line(e)}") from e
 
 

@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import errno
 import functools
 import os
 import sqlite3
@@ -393,7 +394,20 @@ class SQLiteStore(Store):
             "INSERT OR REPLACE INTO resumable_meta VALUES ('probed_at', ?)", (str(time.time()),)
         )
 
-    # -- plumbing --------------------------------------------------------------------
+    # -- ownership, plumbing ---------------------------------------------------------
+
+    def lock(self, run_id: str) -> bool:
+        try:
+            return super().lock(run_id)
+        except OSError as e:  # the file cannot be opened for its locks
+            if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise StoreUnavailable(
+                    f"the store {self.path} cannot be written ({e.strerror}): the file, its "
+                    "folder or its mount is read-only (or immutable) or not writable by this "
+                    "user; make it writable",
+                    permanent=True,
+                ) from None
+            raise StoreUnavailable(f"the store {self.path} failed: {e}") from None
 
     async def io(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         future = self._executor.submit(fn, *args, **kwargs)

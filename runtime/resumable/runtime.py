@@ -240,7 +240,6 @@ class Runtime:
             await store.io(store.create, new)
         else:
             _check_child(parent, record, machine, digest)
-        parent.in_flight[child_id] = asyncio.current_task()
         try:
             value = await own_and_drive(self, fn, child_id, contain=parent.contain)
         except Exception as exc:
@@ -252,8 +251,6 @@ class Runtime:
             # goes on without it, Run.settle_abandoned marks it failed.
             parent.abandoned.add(child_id)
             raise
-        finally:
-            parent.in_flight.pop(child_id, None)
         parent.abandoned.discard(child_id)
         return value
 

@@ -382,7 +382,8 @@ def configure(*, store: str | None = None) -> None:
     """Set the store of `Runtime()` without a URL and of the default runtime,
     used by `fn.dispatch(...)` (otherwise $RESUMABLE_STORE, then
     [tool.resumable] in ./pyproject.toml, then sqlite:///.resumable/state.db:
-    config.py)."""
+    config.py). A relative SQLite path is relative to the working directory
+    of this call."""
     global _default
     set_store(store)
     if _default is not None:

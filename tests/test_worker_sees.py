@@ -202,6 +202,23 @@ def test_a_second_draining_worker_drives_what_the_first_has_not_taken(
     assert owners[f"{first.pid}@{socket.gethostname()}"] == 150
 
 
+def test_a_draining_worker_without_modules_waits_for_a_run_it_can_import(
+    folder: Path, tmp_path: Path
+) -> None:
+    # No --module: the worker imports a run's module from the file the run
+    # was started from. A run waiting to try again (due in 1 s) is one it
+    # could drive later, so --drain waits for it instead of exiting.
+    db = tmp_path / "state.db"
+    env = clean_env(RESUMABLE_STORE=f"sqlite:///{db}")
+    dispatch(folder, env, "mine:1")
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE runs SET status = 'waiting', wake_at = ?", (time.time() + 1,))
+    proc = resumable_cmd("worker", "--drain", cwd=folder, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "imported sees_jobs from sees_jobs.py" in proc.stdout
+    assert by_status(db, "mine") == {"completed": 1}
+
+
 def test_runs_waiting_to_try_again_hold_no_slot(folder: Path, tmp_path: Path) -> None:
     db = tmp_path / "state.db"
     url = f"sqlite:///{db}"

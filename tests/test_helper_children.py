@@ -308,8 +308,8 @@ def test_a_task_that_outlives_its_step_blocks_the_run_and_drives_nothing(
     assert "late went on" not in effects and "inflight went on" not in effects
     assert [e for e in effects if e.endswith(" end")] == [], effects
     assert "slow late start" not in effects and "slow behind start" not in effects
-    assert set(found) == {*TOP, "inflight/1.0"}, sorted(found)
-    assert found["inflight/1.0"]["status"] != "completed"
+    assert set(found) - set(TOP) <= {"inflight/1.0"}, sorted(found)
+    assert found.get("inflight/1.0", {}).get("status") != "completed"
     assert "Traceback" not in err, err
 
 

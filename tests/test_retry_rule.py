@@ -331,7 +331,7 @@ async def leaf_in_worker(x: int) -> int:
 
 
 @resumable.function(
-    retry=resumable.Retry(max_attempts=3, initial_delay=0.5, backoff=1, jitter=0)
+    retry=resumable.Retry(max_attempts=3, initial_delay=1.0, backoff=1, jitter=0)
 )
 async def always_fails(x: int) -> int:
     n = attempt(f"always {x}")
@@ -638,7 +638,7 @@ def test_a_leaf_dispatched_to_a_worker_succeeds_on_its_third_attempt(
 def test_a_run_killed_while_it_waits_is_resumed_by_a_worker_with_its_attempts(
     folder: Path, tmp_path: Path
 ) -> None:
-    # A process runs `always_fails` (3 attempts, 0.5 s apart); it is killed
+    # A process runs `always_fails` (3 attempts, 1 s apart); it is killed
     # (SIGKILL) while the run waits after its first attempt. A worker then
     # takes the parked row when it is due, and makes only the two attempts
     # that are left: the counter lives in the row, not in the dead process.

@@ -46,10 +46,11 @@ _configured: str | None = None
 
 
 def set_store(url: str | None) -> None:
-    """`resumable.configure(store=url)` (None: unset)."""
+    """`resumable.configure(store=url)` (None: unset). A relative SQLite path
+    is relative to the working directory of the call, as in `Runtime(url)`."""
     global _configured
     if url is not None:
-        _check(url, "resumable.configure(store=...)")
+        url = _absolute(_check(url, "resumable.configure(store=...)"), os.getcwd())
     _configured = url
 
 
@@ -99,7 +100,7 @@ def configured_store(explicit: str | None = None) -> tuple[str, str]:
     if explicit is not None:
         return _absolute(_check(explicit, "the argument"), os.getcwd()), "the argument"
     if _configured is not None:
-        return _absolute(_configured, os.getcwd()), "resumable.configure(store=...)"
+        return _configured, "resumable.configure(store=...)"
     env = os.environ.get("RESUMABLE_STORE", "")
     if env.strip():
         return _absolute(env, os.getcwd()), "$RESUMABLE_STORE"

@@ -191,13 +191,14 @@ async def _drive(run: Run, record: RunRecord) -> Finished | Parked:
         try:
             L, state, resumed = _start(run, record)
             value = await drive(machine(run), L, state, resumed=resumed)
-            run.check_in_flight()
+            run.end_step()
             blob = _encode_result(machine, value)
         except Park as p:
             return Parked(p.wake_at)
         except _UNWRITTEN:
             raise
         except Exception as exc:
+            run.leave_step()
             if not isinstance(exc, BLOCKING):
                 try:
                     await run.retry_exit(exc)
@@ -206,6 +207,7 @@ async def _drive(run: Run, record: RunRecord) -> Finished | Parked:
             await _end(run, FAILED if not isinstance(exc, BLOCKING) else BLOCKED, exc)
             raise
         except BaseException as exc:
+            run.leave_step()
             if interrupted(exc) or not run.contain:
                 raise  # the run stays where its last checkpoint put it
             aborted = _aborted(run, exc)
@@ -216,6 +218,7 @@ async def _drive(run: Run, record: RunRecord) -> Finished | Parked:
         await run.settle_abandoned()
         return Finished(codec.decode(blob, imports=machine.import_set, verify=False))
     finally:
+        run.leave_step()
         CURRENT.reset(token)
 
 

@@ -9,8 +9,10 @@ out, so they are the same when the step runs again, after a crash or a retry.
 While a step is in flight, `CURRENT` (a context variable) holds its `Step`,
 in the step's own code, in the coroutines it awaits and in the tasks it
 creates (they copy the context). A decorated function called there makes a
-child call of that step; a task still calling one, or still driving a child,
-when its step has ended is an error (NondeterminismError).
+child call of that step. A step ends when the run reaches its next await or
+its end: a task that still drives a child then, or calls a decorated
+function afterwards, is an error (NondeterminismError, which blocks the run),
+and its child is not driven further.
 
 Every write is fenced by the run's lease (store/base.py): one that changes
 no row raises OwnershipLost, and the driver stops.
@@ -159,6 +161,8 @@ class Run:
         self.abandoned: set[str] = set()
         #: Child runs being driven now, by the task driving each.
         self.in_flight: dict[str, asyncio.Task[Any] | None] = {}
+        #: A task called a decorated function after its step had ended.
+        self.outlived: NondeterminismError | None = None
 
     # -- steps --------------------------------------------------------------------
 
@@ -173,26 +177,54 @@ class Run:
     async def child(self, call: Call, step: Step) -> Any:
         """Drive a decorated function awaited by this run as a child run."""
         if step.closed:
-            raise NondeterminismError(
+            error = NondeterminismError(
                 f"{self.machine.qualname} ({self.machine.source_file}): run {self.run_id!r}: "
                 f"a task created by step {step.seq} called {call.function.__qualname__} after "
                 "that step had ended; await every task a step creates before the next await"
             )
-        return await self.runtime._child(self, call, step.next_child_id())
+            if self.outlived is None:
+                self.outlived = error  # the run is blocked at its next await (or its end)
+            raise error
+        child_id = step.next_child_id()
+        # In flight from now on (before anything is awaited), so that the end
+        # of the step never misses a child that a task is starting.
+        self.in_flight[child_id] = asyncio.current_task()
+        try:
+            return await self.runtime._child(self, call, child_id)
+        finally:
+            self.in_flight.pop(child_id, None)
 
-    def check_in_flight(self) -> None:
-        """Refuse to go past a step whose tasks still drive child runs."""
+    def end_step(self) -> None:
+        """The current step ends (the run reached its next await, or its end):
+        from now on a task of the step that calls a decorated function fails
+        (and blocks the run, if it goes on); tasks still driving child runs
+        are cancelled, so that no child is driven past its step. Raises
+        NondeterminismError if either happened."""
+        self.step.closed = True
+        if self.outlived is not None:
+            self.cancel_in_flight()
+            raise self.outlived
         if not self.in_flight:
             return
-        for task in self.in_flight.values():
-            if task is not None and task is not asyncio.current_task():
-                task.cancel()
+        self.cancel_in_flight()
         names = ", ".join(sorted(self.in_flight))
         raise NondeterminismError(
             f"{self.machine.qualname} ({self.machine.source_file}): run {self.run_id!r} went on "
             f"while tasks it created still drove child runs ({names}); await every task a step "
             "creates before the next await (or before returning)"
         )
+
+    def leave_step(self) -> None:
+        """The run stops here (it ends, waits or fails): its step is over,
+        and no task of it drives or starts a child run any more."""
+        self.step.closed = True
+        self.cancel_in_flight()
+
+    def cancel_in_flight(self) -> None:
+        """Cancel the tasks (other than this one) still driving child runs."""
+        for task in self.in_flight.values():
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
 
     # -- checkpoints --------------------------------------------------------------
 
@@ -201,7 +233,7 @@ class Run:
         task = asyncio.current_task()
         if task is not None and task.cancelling():
             raise asyncio.CancelledError()  # being stopped: nothing more is written
-        self.check_in_flight()
+        self.end_step()
         seq = self.seq + 1
         try:  # the locals live at `state`, with the envelope (v, fn, at, fp, seq, state)
             blob = codec.encode_checkpoint(cls, state, seq, L.__dict__)

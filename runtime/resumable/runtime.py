@@ -240,7 +240,6 @@ class Runtime:
             await store.io(store.create, new)
         else:
             _check_child(parent, record, machine, digest)
-        parent.in_flight[child_id] = asyncio.current_task()
         try:
             value = await own_and_drive(self, fn, child_id, contain=parent.contain)
         except Exception as exc:
@@ -252,8 +251,6 @@ class Runtime:
             # goes on without it, Run.settle_abandoned marks it failed.
             parent.abandoned.add(child_id)
             raise
-        finally:
-            parent.in_flight.pop(child_id, None)
         parent.abandoned.discard(child_id)
         return value
 
@@ -385,7 +382,8 @@ def configure(*, store: str | None = None) -> None:
     """Set the store of `Runtime()` without a URL and of the default runtime,
     used by `fn.dispatch(...)` (otherwise $RESUMABLE_STORE, then
     [tool.resumable] in ./pyproject.toml, then sqlite:///.resumable/state.db:
-    config.py)."""
+    config.py). A relative SQLite path is relative to the working directory
+    of this call."""
     global _default
     set_store(store)
     if _default is not None:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import math
 import os
 import signal
 import sys
@@ -42,7 +43,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import OwnershipLost, StepAborted, StoreUnavailable
-from .function import Function, registered, registered_ids
+from .function import Function, registered
 from .ids import shown
 from .lifecycle import BLOCKING, Finished, drive_owned
 from .roots import in_project, project_roots
@@ -351,9 +352,12 @@ class _Worker:
             await asyncio.wait([stopping], timeout=seconds)
 
     async def _next_wake(self) -> float | None:
-        """When a waiting run this worker could take is due; None if there is none."""
+        """When a waiting run this worker could take is due; None if there is
+        none. Its function may not be imported yet: then it is imported now
+        (without --module), as it would be when the run is due."""
         store = self.store
-        return await store.io(store.next_wake, registered_ids())
+        functions = await self.ours(math.inf)
+        return await store.io(store.next_wake, functions)
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:

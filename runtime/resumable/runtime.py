@@ -48,7 +48,7 @@ from .store import (
     describe,
     open_store,
 )
-from .store.base import requeue_write
+from .store.base import requeue_write, storable_text
 
 __all__ = [
     "BLOCKING",
@@ -294,7 +294,7 @@ def _new_record(
         machine.run_fingerprint,
         blob,
         status=status,
-        source=os.path.abspath(fn.__wrapped__.__code__.co_filename),
+        source=storable_text(os.path.abspath(fn.__wrapped__.__code__.co_filename)),
         parent=parent,
         args_digest=digest,
     )

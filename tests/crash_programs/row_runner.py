@@ -28,13 +28,13 @@ def main() -> int:
     runtimes: dict[bool, resumable.Runtime] = {}
     for call in calls:
         format_1 = bool(call.get("format_1"))
-        if format_1 not in runtimes:
-            options = {"accept_format_1": True} if format_1 else {}
-            runtimes[format_1] = resumable.Runtime(url, **options)
-        rt = runtimes[format_1]
         fn = getattr(row_jobs, call["fn"])
         out: dict[str, Any]
         try:
+            if format_1 not in runtimes:
+                options = {"accept_format_1": True} if format_1 else {}
+                runtimes[format_1] = resumable.Runtime(url, **options)
+            rt = runtimes[format_1]
             if call.get("dispatch"):
                 value: Any = fn.dispatch(*call.get("args", []), run_id=call.get("run_id"))
             else:

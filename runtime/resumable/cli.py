@@ -146,7 +146,9 @@ def _runs(args: argparse.Namespace) -> int:
     from . import runs_report
     from .store import describe, open_store
 
-    store = open_store(args.store, readonly=args.runs_command != "retry")
+    # Read-only first, for retry too: a path with no store is an error, never
+    # a new empty store, and looking never migrates, locks or waits.
+    store = open_store(args.store, readonly=True)
     try:
         if args.runs_command == "list":
             records = store.list_runs(statuses=args.status, top_only=not args.all, limit=args.limit)
@@ -165,17 +167,25 @@ def _runs(args: argparse.Namespace) -> int:
             else:
                 print(runs_report.show_text(record, store))
             return 0
-        from .runtime import requeue
-
-        try:
-            requeue(store, args.run_id)
-        except ValueError as e:
-            print(f"resumable: {e}", file=sys.stderr)
-            return 1
-        print(f"run {args.run_id} is pending again: a worker resumes it from its last checkpoint")
-        return 0
     finally:
         store.close()
+    return _retry(args)
+
+
+def _retry(args: argparse.Namespace) -> int:
+    from .runtime import requeue
+    from .store import open_store
+
+    store = open_store(args.store)
+    try:
+        requeue(store, args.run_id)
+    except (KeyError, ValueError) as e:
+        print(f"resumable: {e.args[0]}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+    print(f"run {args.run_id} is pending again: a worker resumes it from its last checkpoint")
+    return 0
 
 
 if __name__ == "__main__":

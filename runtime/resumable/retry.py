@@ -18,6 +18,7 @@ already retried under its own policy), and anything that is not an
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -25,7 +26,19 @@ from typing import Protocol
 
 from .errors import ResumableError
 
-__all__ = ["DEFAULT_RETRY", "NO_RETRY", "PROGRAMMING_ERRORS", "Clock", "Retry", "SystemClock"]
+__all__ = [
+    "DEFAULT_RETRY",
+    "MAX_DELAY",
+    "NO_RETRY",
+    "PROGRAMMING_ERRORS",
+    "Clock",
+    "Retry",
+    "SystemClock",
+]
+
+#: The longest a retry may wait (a year): a longer delay, an infinite or a
+#: nan one is a mistake, not a wait (the run would sleep forever).
+MAX_DELAY = 365 * 86400.0
 
 #: Exceptions that mean the code is wrong: trying again cannot help.
 PROGRAMMING_ERRORS: tuple[type[BaseException], ...] = (
@@ -61,12 +74,16 @@ class Retry:
         if not isinstance(self.max_attempts, int) or self.max_attempts < 1:
             raise ValueError(f"Retry: max_attempts must be an int >= 1, not {self.max_attempts!r}")
         for name in ("initial_delay", "max_delay"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"Retry: {name} must be >= 0")
-        if self.backoff < 1:
-            raise ValueError("Retry: backoff must be >= 1")
-        if not 0 <= self.jitter <= 1:
-            raise ValueError("Retry: jitter must be between 0 and 1")
+            value = getattr(self, name)
+            if not (_number(value) and 0 <= value <= MAX_DELAY):
+                raise ValueError(
+                    f"Retry: {name} must be seconds between 0 and {MAX_DELAY:g} (a year), "
+                    f"not {value!r}"
+                )
+        if not (_number(self.backoff) and self.backoff >= 1):
+            raise ValueError(f"Retry: backoff must be a finite number >= 1, not {self.backoff!r}")
+        if not (_number(self.jitter) and 0 <= self.jitter <= 1):
+            raise ValueError(f"Retry: jitter must be between 0 and 1, not {self.jitter!r}")
         if not isinstance(self.non_retryable, tuple):
             object.__setattr__(self, "non_retryable", tuple(self.non_retryable))
         for t in self.non_retryable:
@@ -83,10 +100,18 @@ class Retry:
 
     def delay(self, attempt: int, rng: random.Random) -> float:
         """Seconds to wait after failed attempt number `attempt` (1-based)."""
-        base = min(self.initial_delay * self.backoff ** (attempt - 1), self.max_delay)
+        try:
+            base = min(self.initial_delay * self.backoff ** (attempt - 1), self.max_delay)
+        except OverflowError:  # backoff ** attempt beyond floats: far past max_delay
+            base = self.max_delay
         if self.jitter:
             base *= 1 + self.jitter * (2 * rng.random() - 1)
         return max(base, 0.0)
+
+
+def _number(value: object) -> bool:
+    """A finite int or float (not a bool)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 DEFAULT_RETRY = Retry()

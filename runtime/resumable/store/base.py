@@ -148,6 +148,9 @@ def damage(values: dict[str, Any]) -> str | None:
         problems.append(f"column {name!r} holds {values[name]!r:.60}")
         values[name] = default
 
+    def problems_of(name: str) -> bool:
+        return any(p.startswith(f"column {name!r} ") for p in problems)
+
     for name in _TEXT + _OPTIONAL_TEXT:
         if name not in values:
             continue
@@ -159,7 +162,10 @@ def damage(values: dict[str, Any]) -> str | None:
             else:
                 bad(name, None if name in _OPTIONAL_TEXT else "")
     if values.get("status", PENDING) not in STATUSES:
-        bad("status", BLOCKED)
+        if problems_of("status"):  # not UTF-8: said already
+            values["status"] = BLOCKED
+        else:
+            bad("status", BLOCKED)
     for name in _BLOBS + _OPTIONAL_BLOBS:
         if name not in values or type(values[name]) is bytes:
             continue

@@ -36,6 +36,7 @@ import concurrent.futures
 import contextlib
 import errno
 import functools
+import logging
 import os
 import sqlite3
 import threading
@@ -50,6 +51,7 @@ from .base import (
     BLOCKED,
     FIELDS,
     FINISHED,
+    MAX_TIME,
     SUMMARY_FIELDS,
     Lease,
     RunRecord,
@@ -66,8 +68,14 @@ __all__ = ["SCHEMA_VERSION", "DamagedText", "SQLiteStore"]
 
 T = TypeVar("T")
 
+#: A wake time a run can be woken at (base.damage says the same of a record).
+_VALID_WAKE = f"typeof(wake_at) IN ('integer', 'real') AND wake_at BETWEEN 0 AND {MAX_TIME!r}"
+#: Top-level runs a worker may drive at time `?`. A waiting run whose wake
+#: time is not a time (1e300, text) is never due: it is picked up at once,
+#: to be blocked as damaged, instead of keeping a draining worker waiting.
 _RUNNABLE = (
-    "parent IS NULL AND (status IN ('pending', 'running') OR (status = 'waiting' AND wake_at <= ?))"
+    "parent IS NULL AND (status IN ('pending', 'running') OR (status = 'waiting' AND "
+    f"(wake_at <= ? OR (wake_at IS NOT NULL AND NOT ({_VALID_WAKE})))))"
 )
 _WAL_LIMIT = 64 * 1024 * 1024
 
@@ -199,6 +207,14 @@ class SQLiteStore(Store):
                     uri + options, uri=True, timeout=self.timeout, isolation_level=None
                 )
                 conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+                if "immutable" in options and _size(self.path + "-wal"):
+                    logging.getLogger("resumable").warning(
+                        "resumable: %s: its write-ahead log (%s-wal) cannot be read without "
+                        "a -shm file, which this read-only folder cannot hold: the runs shown "
+                        "are as of the last checkpoint of the log, and may be out of date",
+                        self.path,
+                        self.path,
+                    )
                 return conn
             except sqlite3.Error as e:
                 error = e
@@ -310,7 +326,7 @@ class SQLiteStore(Store):
         match, values = _function_match(functions)
         sql = (
             "SELECT MIN(wake_at) FROM runs WHERE parent IS NULL AND status = 'waiting' "
-            f"AND wake_at IS NOT NULL AND ({match})"
+            f"AND {_VALID_WAKE} AND ({match})"
         )
         found = self.conn.execute(sql, values).fetchone()[0]
         return found if type(found) in (int, float) else None
@@ -521,6 +537,13 @@ def _refuse_other_names(path: str) -> None:
             "would lose each other's commits. Remove the other hard links (a symlink may "
             "point to the file instead)"
         )
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
 
 
 def _is_format_error(e: sqlite3.Error) -> bool:

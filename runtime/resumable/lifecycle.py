@@ -175,11 +175,11 @@ def _start(run: Run, record: RunRecord) -> tuple[Locals, int, bool]:
         if type(values) is not dict:
             raise CheckpointError(f"run {record.run_id!r}: its arguments are not a mapping")
         L.__dict__.update(values)
-        run.begin(values, plain=False)
+        run.begin(values, record.args)
         return L, 0, False
     point = decode_checkpoint(record.checkpoint, machine, run_id=record.run_id, limits=limits)
     L.__dict__.update(point["locals"])
-    run.begin(point["locals"], plain=point["plain"])
+    run.begin(point["locals"], record.checkpoint)
     return L, point["state"], True
 
 

@@ -166,13 +166,15 @@ class Run:
 
     # -- steps --------------------------------------------------------------------
 
-    def begin(self, values: dict[str, Any], plain: bool) -> None:
-        """Open step `self.seq`, from locals (or arguments) just decoded."""
+    def begin(self, values: dict[str, Any], blob: bytes) -> None:
+        """Open step `self.seq`, from locals (or arguments) just decoded from
+        `blob`: the exceptions among them are carried, not raised by the step
+        (an exception is always written with the `$exc` tag)."""
         self.step.closed = True
         self.step = Step(self, self.seq)
         CURRENT.set(self.step)
         self.child_failures = []
-        self.carried = [] if plain else _exceptions_in(values)
+        self.carried = _exceptions_in(values) if _EXC_TAG in blob else []
 
     async def child(self, call: Call, step: Step) -> Any:
         """Drive a decorated function awaited by this run as a child run."""
@@ -247,8 +249,8 @@ class Run:
         self.seq, self.line, self.attempt = seq, line, 0
         if self.abandoned:
             await self.settle_abandoned()
-        document, values = _decode_locals(blob, cls)
-        self.begin(values, document.get("plain") is True)
+        values = _decode_locals(blob, cls)[1]
+        self.begin(values, blob)
         fresh = Locals()
         fresh.__dict__.update(values)
         observer = self.runtime.on_checkpoint
@@ -359,6 +361,9 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
     return (text.splitlines() or [""])[0][:limit]
 
 
+_EXC_TAG = b'"$exc"'
+
+
 def _exceptions_in(values: dict[str, Any], budget: int = 10_000) -> list[BaseException]:
     """The exceptions among decoded values (and in their containers)."""
     found: list[BaseException] = []
@@ -392,7 +397,7 @@ def decode_checkpoint(
     run_id: str = "",
     limits: codec.Limits = codec.DEFAULT_LIMITS,
 ) -> dict[str, Any]:
-    """{"state", "locals", "seq", "plain"} of a stored checkpoint, the state
+    """{"state", "locals", "seq"} of a stored checkpoint, the state
     mapped onto `machine`, which may be newer code than the code that wrote it.
 
     Raises CheckpointError (corrupt, or not a checkpoint of this function) or
@@ -420,7 +425,6 @@ def decode_checkpoint(
         "state": _resume_state(document, state, machine, run_id, held=locals_),
         "locals": locals_,
         "seq": seq if type(seq) is int else 0,
-        "plain": document.get("plain") is True,
     }
 
 

@@ -129,7 +129,7 @@ async def drive_owned(rt: Runtime, fn: Function, run_id: str, *, contain: bool) 
     wake_at = record.wake_at
     if record.status == WAITING and wake_at is not None and wake_at > rt.clock.time():
         return Parked(wake_at)
-    lease = await store.io(store.claim, run_id, owner_name(), machine.run_fingerprint)
+    lease = await store.claim_async(run_id, owner_name(), machine.run_fingerprint)
     if lease is None:  # it ended meanwhile (another process)
         record = await store.io(store.get, run_id)
         assert record is not None
@@ -143,7 +143,7 @@ async def block_if_active(rt: Runtime, record: RunRecord, exc: Exception) -> Non
     store = rt.store
     if record.status not in ACTIVE:
         return
-    lease = await store.io(store.claim, record.run_id, owner_name(), record.fingerprint)
+    lease = await store.claim_async(record.run_id, owner_name(), record.fingerprint)
     if lease is not None:
         await store.commit(_end_write(lease, BLOCKED, exc))
 

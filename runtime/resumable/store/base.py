@@ -38,6 +38,7 @@ __all__ = [
     "STATUSES",
     "SUMMARY_FIELDS",
     "WAITING",
+    "Claim",
     "Lease",
     "Ownership",
     "RunRecord",
@@ -209,6 +210,15 @@ class Lease:
 
     run_id: str
     generation: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A driver starts driving an active run it owns: see `Store.claim`."""
+
+    run_id: str
+    owner: str
+    fingerprint: str
 
 
 @dataclass(frozen=True)
@@ -389,6 +399,11 @@ class Store:
     async def io(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Call a store method from async code (in a thread when it does I/O)."""
         return fn(*args, **kwargs)
+
+    async def claim_async(self, run_id: str, owner: str, fingerprint: str) -> Lease | None:
+        """`claim` from async code (grouped with concurrent writes when the
+        store can)."""
+        return await self.io(self.claim, run_id, owner, fingerprint)
 
     async def commit(self, write: Write) -> bool:
         """`apply` from async code (grouped with concurrent writes when the

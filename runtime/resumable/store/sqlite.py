@@ -53,6 +53,7 @@ from .base import (
     FINISHED,
     MAX_TIME,
     SUMMARY_FIELDS,
+    Claim,
     Lease,
     RunRecord,
     RunSummary,
@@ -346,11 +347,15 @@ class SQLiteStore(Store):
 
     @_on_store_thread
     def claim(self, run_id: str, owner: str, fingerprint: str) -> Lease | None:
+        return self._claim(Claim(run_id, owner, fingerprint))
+
+    def _claim(self, claim: Claim) -> Lease | None:
+        run_id = claim.run_id
         rows = self.conn.execute(
             "UPDATE runs SET status = 'running', generation = generation + 1, owner = ?, "
             "fingerprint = ?, wake_at = NULL, updated_at = ? "
             f"WHERE run_id = ? AND status IN ({_marks(ACTIVE)}) RETURNING generation",
-            (storable_text(owner), fingerprint, time.time(), run_id, *ACTIVE),
+            (storable_text(claim.owner), claim.fingerprint, time.time(), run_id, *ACTIVE),
         ).fetchall()
         return Lease(run_id, rows[0][0]) if rows else None
 
@@ -438,7 +443,7 @@ class SQLiteStore(Store):
 
     # -- group commit ----------------------------------------------------------------
     #
-    # Writes awaited by async callers (checkpoints, parks, ends) queue up
+    # Writes awaited by async callers (claims, checkpoints, parks, ends) queue up
     # while the store thread commits; it then applies all that queued in one
     # transaction, so runs driven concurrently share one fsync instead of
     # waiting for one each. Each write still commits whole or not at all,
@@ -447,22 +452,33 @@ class SQLiteStore(Store):
     # fails only its own caller.
 
     async def commit(self, write: Write) -> bool:
+        result: bool = await self._grouped(write)
+        return result
+
+    async def claim_async(self, run_id: str, owner: str, fingerprint: str) -> Lease | None:
+        result: Lease | None = await self._grouped(Claim(run_id, owner, fingerprint))
+        return result
+
+    async def _grouped(self, op: Write | Claim) -> Any:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[bool] = loop.create_future()
+        future: asyncio.Future[Any] = loop.create_future()
         with self._queue_lock:
-            self._queue.append((loop, future, write))
+            self._queue.append((loop, future, op))
             start = not self._flushing
             self._flushing = True
         if start:
             self._executor.submit(self._flush)
         return await future
 
+    def _perform(self, op: Write | Claim) -> Any:
+        return self._apply(op) if isinstance(op, Write) else self._claim(op)
+
     def _flush(self) -> None:
         with self._queue_lock:
             batch, self._queue = self._queue, []
             self._flushing = False
         batch = [item for item in batch if not item[1].cancelled()]
-        outcomes: list[tuple[bool, BaseException | None]] = []
+        outcomes: list[tuple[Any, BaseException | None]] = []
         if len(batch) > 1:
             with contextlib.suppress(Exception):  # then each alone, below
                 outcomes = self._in_one_transaction([item[2] for item in batch])
@@ -472,12 +488,14 @@ class SQLiteStore(Store):
             with contextlib.suppress(RuntimeError):  # its event loop is closed: nobody waits
                 loop.call_soon_threadsafe(_settle, future, result, error)
 
-    def _in_one_transaction(self, writes: list[Write]) -> list[tuple[bool, BaseException | None]]:
+    def _in_one_transaction(
+        self, ops: list[Write | Claim]
+    ) -> list[tuple[Any, BaseException | None]]:
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
-            outcomes: list[tuple[bool, BaseException | None]] = [
-                (self._apply(write), None) for write in writes
+            outcomes: list[tuple[Any, BaseException | None]] = [
+                (self._perform(op), None) for op in ops
             ]
             conn.execute("COMMIT")
         except BaseException:
@@ -486,17 +504,17 @@ class SQLiteStore(Store):
             raise
         return outcomes
 
-    def _alone(self, write: Write) -> tuple[bool, BaseException | None]:
+    def _alone(self, op: Write | Claim) -> tuple[Any, BaseException | None]:
         """One queued write in its own transaction (one statement)."""
         try:
-            return self._apply(write), None
+            return self._perform(op), None
         except sqlite3.Error as e:
-            return False, self.unavailable(e)
+            return None, self.unavailable(e)
         except Exception as e:
-            return False, e
+            return None, e
 
 
-def _settle(future: asyncio.Future[bool], result: bool, error: BaseException | None) -> None:
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
     if future.cancelled():
         return
     if error is not None:

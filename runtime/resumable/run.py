@@ -294,6 +294,8 @@ class Run:
         """Mark failed the child runs this run was cancelled out of and has
         now passed by (a later checkpoint, or its end, is committed): nothing
         will ever await them again. Until then a retry of the step resumes them."""
+        if not self.abandoned:
+            return
         store = self.runtime.store
         reason = (
             f"cancelled: run {self.run_id!r} went on without it "

@@ -30,6 +30,14 @@ from .ownership import LocalOwnership
 __all__ = ["MemoryStore"]
 
 
+def _copy(record: RunRecord, **fields: Any) -> RunRecord:
+    """A copy of `record` with `fields` changed (dataclasses.replace, without
+    running __init__ over every field: this is on the path of every await)."""
+    new = object.__new__(RunRecord)
+    new.__dict__.update(record.__dict__, **fields)
+    return new
+
+
 def _summary(record: RunRecord) -> RunSummary:
     return RunSummary(**{f: getattr(record, f) for f in SUMMARY_FIELDS}, rowid=record.rowid)
 
@@ -51,10 +59,11 @@ class MemoryStore(Store):
 
     def get(self, run_id: str) -> RunRecord | None:
         record = self.runs.get(run_id)
-        return None if record is None else dataclasses.replace(record)
+        return None if record is None else _copy(record)
 
     def _set(self, run_id: str, **fields: Any) -> None:
-        self.runs[run_id] = dataclasses.replace(self.runs[run_id], **fields, updated_at=time.time())
+        # A new object: the copies handed out stay as they were.
+        self.runs[run_id] = _copy(self.runs[run_id], **fields, updated_at=time.time())
 
     def claim(self, run_id: str, owner: str, fingerprint: str) -> Lease | None:
         record = self.runs.get(run_id)

@@ -220,6 +220,7 @@ class _Worker:
     async def block(self, row: RunSummary) -> None:
         reason = f"damaged: {row.damaged or 'its function name is not valid UTF-8'}"
         if await self.store.io(self.store.block_damaged, row.rowid, reason):
+            self.report.failed += 1
             self.log(f"run {shown(row.run_id)}: blocked: {reason}")
 
     # -- starting runs --------------------------------------------------------------

@@ -67,7 +67,7 @@ def spawn(code: str, *args: str, cwd: Path, env: dict[str, str]) -> subprocess.P
 
 
 def resumable_cmd(
-    *args: str, cwd: Path, env: dict[str, str], timeout: float = TIMEOUT
+    *args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = TIMEOUT
 ) -> subprocess.CompletedProcess[str]:
     """`python -m resumable ARGS` in `cwd`."""
     return subprocess.run(

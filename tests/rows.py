@@ -11,7 +11,6 @@ Rows are read and changed with the stdlib sqlite3, never through resumable.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -21,9 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from resumable_compiler.build import compile_file
+from tests.procs import TIMEOUT, clean_env, resumable_cmd
 
 PROGRAMS = Path(__file__).resolve().parent / "crash_programs"
-TIMEOUT = 60
 
 
 def compile_row_jobs(folder: Path) -> Path:
@@ -33,27 +32,6 @@ def compile_row_jobs(folder: Path) -> Path:
     result = compile_file(str(folder / "row_jobs.py"))
     assert not result.errors, "\n".join(str(e) for e in result.errors)
     return folder
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """This process's environment (PYTHONPATH included) without RESUMABLE_*."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RESUMABLE_")}
-    env.update(extra)
-    return env
-
-
-def run_cli(
-    *args: str, env: dict[str, str], cwd: Path | None = None, timeout: float = TIMEOUT
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "resumable", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 @dataclass
@@ -125,7 +103,7 @@ class Box:
     def cli(
         self, *args: str, cwd: Path | None = None, **env: str
     ) -> subprocess.CompletedProcess[str]:
-        return run_cli(*args, env=self.env(**env), cwd=cwd)
+        return resumable_cmd(*args, env=self.env(**env), cwd=cwd)
 
     def worker(self, *flags: str, **env: str) -> subprocess.CompletedProcess[str]:
         """A draining worker of row_jobs; it must exit 0."""

@@ -30,7 +30,7 @@ import pytest
 
 from resumable.codec import seal
 from resumable_compiler.build import compile_file
-from tests.rows import Box, clean_env, compile_row_jobs, make_box, run_cli
+from tests.rows import Box, clean_env, compile_row_jobs, make_box, resumable_cmd
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +130,7 @@ def test_a_worker_never_imports_a_file_outside_the_project(tmp_path: Path, where
     cwd = Path("/") if where == "worker-in-slash" else project
 
     env = clean_env(PAYLOAD_MARKER=str(marker))
-    worker = run_cli("worker", "--store", url, "--drain", env=env, cwd=cwd)
+    worker = resumable_cmd("worker", "--store", url, "--drain", env=env, cwd=cwd)
     assert worker.returncode == 0, worker.stdout + worker.stderr
     assert not marker.exists()
     refusal = [line for line in worker.stdout.splitlines() if line.startswith("run planted:")]
@@ -143,7 +143,7 @@ def test_a_worker_never_imports_a_file_outside_the_project(tmp_path: Path, where
 
     # Listed in [tool.resumable] roots, the folder is the project's.
     (project / "pyproject.toml").write_text('[tool.resumable]\nroots = ["../outside"]\n')
-    worker = run_cli("worker", "--store", url, "--drain", env=env, cwd=project)
+    worker = resumable_cmd("worker", "--store", url, "--drain", env=env, cwd=project)
     assert worker.returncode == 0, worker.stdout + worker.stderr
     assert marker.read_text() == "imported"
     assert _status(url, "planted") == "completed"

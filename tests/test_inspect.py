@@ -32,7 +32,7 @@ from pathlib import Path
 import pytest
 
 import resumable
-from tests.rows import Box, clean_env, compile_row_jobs, make_box, run_cli
+from tests.rows import Box, clean_env, compile_row_jobs, make_box, resumable_cmd
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +211,7 @@ def test_runs_list_and_show_on_a_read_only_mount(box: Box, tmp_path: Path, state
     before = sorted(os.listdir(store))
     with _read_only(store) as mount:
         url = f"sqlite:///{mount / 'state.db'}"
-        listing = run_cli("runs", "list", "--all", "--store", url, env=box.env())
+        listing = resumable_cmd("runs", "list", "--all", "--store", url, env=box.env())
         assert listing.returncode == 0, listing.stderr
         rows = {line.split()[0]: line.split()[1] for line in listing.stdout.splitlines()[1:]}
         assert rows == {
@@ -225,14 +225,14 @@ def test_runs_list_and_show_on_a_read_only_mount(box: Box, tmp_path: Path, state
         if state == "log-without-shm":  # the rows as of the last checkpoint, and a warning
             assert "from the wal" not in listing.stdout
             assert "cannot be read without a -shm file" in listing.stderr
-        shown = run_cli("runs", "show", "held", "--store", url, env=box.env())
+        shown = resumable_cmd("runs", "show", "held", "--store", url, env=box.env())
         assert shown.returncode == 0, shown.stderr
         assert "checkpoint #1" in shown.stdout and "data = [4,4]" in shown.stdout
-        as_json = run_cli("runs", "show", "order-1", "--json", "--store", url, env=box.env())
+        as_json = resumable_cmd("runs", "show", "order-1", "--json", "--store", url, env=box.env())
         assert as_json.returncode == 0, as_json.stderr
         assert json.loads(as_json.stdout)["children"][0]["run_id"] == "order-1/1.0"
         # Writing is refused in one line.
-        retry = run_cli("runs", "retry", "held", "--store", url, env=box.env())
+        retry = resumable_cmd("runs", "retry", "held", "--store", url, env=box.env())
         assert retry.returncode == 1 and "Traceback" not in retry.stderr
     assert sorted(os.listdir(store)) == before  # nothing created
 
@@ -248,7 +248,7 @@ def test_a_command_on_a_path_without_a_store_says_so_and_creates_nothing(
     tmp_path: Path, command: list[str]
 ) -> None:
     for path in (tmp_path / "missing" / "state.db", tmp_path / "state.db"):
-        proc = run_cli("runs", *command, "--store", f"sqlite:///{path}", env=clean_env())
+        proc = resumable_cmd("runs", *command, "--store", f"sqlite:///{path}", env=clean_env())
         assert proc.returncode == 1, proc.stdout + proc.stderr
         assert "no store at" in proc.stderr and str(path) in proc.stderr
         assert "Traceback" not in proc.stderr and proc.stdout == ""
@@ -330,7 +330,7 @@ def test_an_in_memory_sqlite_store_creates_no_file(box: Box, tmp_path: Path) -> 
 def test_bad_store_urls_are_one_line_errors(tmp_path: Path, query: str, message: str) -> None:
     url = f"sqlite:///{tmp_path}/{query}"
     for args in (("runs", "list"), ("worker", "--drain")):
-        proc = run_cli(*args, "--store", url, env=clean_env(), cwd=tmp_path)
+        proc = resumable_cmd(*args, "--store", url, env=clean_env(), cwd=tmp_path)
         assert proc.returncode != 0
         assert "Traceback" not in proc.stderr, proc.stderr
         assert message in proc.stderr.strip().splitlines()[-1]

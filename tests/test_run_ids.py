@@ -34,7 +34,7 @@ import pytest
 import resumable
 from resumable import Runtime
 from tests.compiled import import_file
-from tests.rows import Box, clean_env, compile_row_jobs, make_box, run_cli
+from tests.rows import Box, clean_env, compile_row_jobs, make_box, resumable_cmd
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "tests" / "store_samples" / "schema1_checkout.db"
@@ -269,7 +269,7 @@ def _old_checkout(tmp_path: Path) -> tuple[Path, Path]:
     schema-1 sample as its default store; (example folder, database)."""
     folder = tmp_path / "examples"
     shutil.copytree(REPO / "examples", folder, ignore=shutil.ignore_patterns("__resumable__"))
-    compile_checkout = run_cli("compile", str(folder), env=clean_env())
+    compile_checkout = resumable_cmd("compile", str(folder), env=clean_env())
     assert compile_checkout.returncode == 0, compile_checkout.stderr
     db = folder / ".resumable" / "state.db"
     db.parent.mkdir()
@@ -332,7 +332,7 @@ def test_a_store_of_schema_1_is_migrated_and_its_runs_go_on(tmp_path: Path) -> N
     assert version == "2"
     assert {"generation", "args_digest"} <= columns
     assert _rows(db) == before
-    listing = run_cli("runs", "list", "--all", "--json", "--store", url, env=clean_env())
+    listing = resumable_cmd("runs", "list", "--all", "--json", "--store", url, env=clean_env())
     assert listing.returncode == 0, listing.stderr
     assert "order-456/2.0" in listing.stdout and '"status": "damaged"' not in listing.stdout
 
@@ -361,7 +361,7 @@ def test_a_store_of_schema_1_is_migrated_and_its_runs_go_on(tmp_path: Path) -> N
     assert _rows(db)["order-468a45"] == before["order-468a45"]
 
     # order-789 was dispatched: a worker of today's example drives it.
-    worker = run_cli(
+    worker = resumable_cmd(
         "worker", "--store", url, "--module", str(folder / "checkout.py"), "--drain",
         env=clean_env(), cwd=folder,
     )  # fmt: skip
@@ -383,7 +383,7 @@ def test_runs_list_reads_a_store_of_schema_1_without_migrating_it(tmp_path: Path
     shutil.copy(SAMPLE, db)
     before = _rows(db)
     url = f"sqlite:///{db}"
-    listing = run_cli("runs", "list", "--all", "--store", url, env=clean_env())
+    listing = resumable_cmd("runs", "list", "--all", "--store", url, env=clean_env())
     assert listing.returncode == 0, listing.stderr
     rows = {line.split()[0]: line.split()[1] for line in listing.stdout.splitlines()[1:]}
     assert rows == {
@@ -396,7 +396,7 @@ def test_runs_list_reads_a_store_of_schema_1_without_migrating_it(tmp_path: Path
         "order-456/2.0": "running",
         "order-789": "pending",
     }
-    shown = run_cli("runs", "show", "order-456", "--store", url, env=clean_env())
+    shown = resumable_cmd("runs", "show", "order-456", "--store", url, env=clean_env())
     assert shown.returncode == 0, shown.stderr
     assert "checkpoint #2" in shown.stdout and 'receipt_id = "receipt-user_123"' in shown.stdout
     assert "order-456/1.0  completed  checkout:charge_credit_card" in shown.stdout

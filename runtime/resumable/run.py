@@ -247,9 +247,8 @@ class Run:
         if not await store.commit(write):
             raise self.lost("its checkpoint")
         self.seq, self.line, self.attempt = seq, line, 0
-        if self.abandoned:
-            await self.settle_abandoned()
-        values = _decode_locals(blob, cls)[1]
+        await self.settle_abandoned()
+        values = _decode_locals(blob, cls)
         self.begin(values, blob)
         fresh = Locals()
         fresh.__dict__.update(values)
@@ -386,9 +385,9 @@ def _exceptions_in(values: dict[str, Any], budget: int = 10_000) -> list[BaseExc
     return found
 
 
-def _decode_locals(blob: bytes, machine: type[Machine]) -> tuple[dict[str, Any], Any]:
-    """(document, locals) of a checkpoint this process has just written."""
-    return codec.decode_document(blob, "locals", imports=machine.import_set, verify=False)
+def _decode_locals(blob: bytes, machine: type[Machine]) -> Any:
+    """The locals of a checkpoint this process has just written."""
+    return codec.decode_document(blob, "locals", imports=machine.import_set, verify=False)[1]
 
 
 def decode_checkpoint(

@@ -639,3 +639,17 @@ def test_compile_time_syntax_errors_are_e00(body: str) -> None:
         compile(source, "mod.py", "exec")
     [error] = errors_of(source)
     assert (error.code, error.message, error.line) == ("E00", info.value.msg, info.value.lineno)
+
+
+def test_docs_table_lists_the_registry() -> None:
+    """docs/semantics.md's table of codes is the registry's: same codes, same
+    summaries and fixes, in order."""
+    import re
+    from pathlib import Path
+
+    from resumable_compiler.codes import CODES
+
+    docs = (Path(__file__).parent.parent / "docs" / "semantics.md").read_text()
+    rows = re.findall(r"^\| (E\d\d) \| (.*) \| (.*) \|$", docs, re.M)
+    table = [(code, summary, fix) for code, summary, fix in rows]
+    assert table == [(c.code, c.summary, c.fix) for c in CODES]

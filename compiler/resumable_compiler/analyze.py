@@ -23,6 +23,7 @@ import libcst as cst
 
 from resumable.errors import CompileError
 
+from . import codes
 from .fingerprint import own_awaits
 from .ir import Analysis, FunctionSource, ParsedModule, Reserved
 
@@ -47,7 +48,9 @@ class _Scanner:
         self.names: set[str] = set()
         self.imports: set[str] = set()
 
-    def error(self, node: cst.CSTNode, code: str, message: str, fix: str, construct: str) -> None:
+    def error(
+        self, node: cst.CSTNode, code: codes.Code, message: str, fix: str, construct: str
+    ) -> None:
         self.errors.append(self.parsed.error(node, code, message, fix, construct))
 
     # -- generic walk -------------------------------------------------------
@@ -74,7 +77,7 @@ class _Scanner:
         if node.value == "__class__":
             self.error(
                 node,
-                "E03",
+                codes.FRAME_ACCESS,
                 "`__class__` inside a resumable function",
                 "remove the reference",
                 "frame access",
@@ -88,7 +91,7 @@ class _Scanner:
     def scan_Yield(self, node: cst.Yield) -> bool:
         self.error(
             node,
-            "E01",
+            codes.ASYNC_GENERATOR,
             "`yield` in a resumable function: async generators cannot be checkpointed",
             "return a list instead of yielding items, or make each item a separate resumable call",
             "async generator",
@@ -118,7 +121,7 @@ class _Scanner:
         if self.scan_children(parts):
             self.error(
                 node,
-                "E12",
+                codes.AWAIT_POSITION,
                 f"await in {where} is not supported yet",
                 "await into a variable first and use the variable",
                 "await position",
@@ -134,7 +137,7 @@ class _Scanner:
             stack.extend(n.children)
 
     def comprehension(
-        self, node: cst.CSTNode, for_in: cst.CompFor, code: str, what: str, fix: str
+        self, node: cst.CSTNode, for_in: cst.CompFor, code: codes.Code, what: str, fix: str
     ) -> bool:
         first_iter = self.scan(for_in.iter)
         rest: list[cst.CSTNode] = [for_in.target, *for_in.ifs]
@@ -152,7 +155,7 @@ class _Scanner:
         return self.comprehension(
             node,
             node.for_in,
-            "E02",
+            codes.GENERATOR_AWAIT,
             "await inside a generator expression: its lazy state cannot be checkpointed",
             "use a list comprehension, or a for-loop that awaits",
         )
@@ -161,7 +164,7 @@ class _Scanner:
         return self.comprehension(
             node,
             node.for_in,
-            "E09",
+            codes.COMPREHENSION,
             "await inside a comprehension is not supported yet",
             "write it as a for-loop that appends to a list",
         )
@@ -176,7 +179,7 @@ class _Scanner:
         if node.asynchronous is not None:
             self.error(
                 node,
-                "E06",
+                codes.CONTEXT_MANAGER,
                 "`async for` in a resumable function is not supported yet: the async iterator cannot be checkpointed",
                 "collect the items in a helper coroutine awaited as one step (`items = await collect(...)`), then loop over the list",
                 "async for",
@@ -184,7 +187,7 @@ class _Scanner:
         if self.scan(node.target):
             self.error(
                 node.target,
-                "E12",
+                codes.AWAIT_POSITION,
                 "await in a for-loop target",
                 "await into a variable first",
                 "await position",
@@ -194,7 +197,7 @@ class _Scanner:
         if found_body and isinstance(node.iter, cst.GeneratorExp):
             self.error(
                 node.iter,
-                "E08",
+                codes.LAZY_LOOP,
                 "a for-loop whose body awaits iterates a generator expression, whose position cannot be checkpointed",
                 "use a list comprehension: `for x in [ ... ]`",
                 "for",
@@ -207,7 +210,7 @@ class _Scanner:
             found = self.scan(item.item)
             if item.asname is not None and self.scan(item.asname):
                 self.error(
-                    item.asname, "E12", "await in a `with ... as` target",
+                    item.asname, codes.AWAIT_POSITION, "await in a `with ... as` target",
                     "await into a variable first", "await position",
                 )  # fmt: skip
                 found = True
@@ -218,7 +221,7 @@ class _Scanner:
         if node.asynchronous is not None:
             self.error(
                 node,
-                "E06",
+                codes.CONTEXT_MANAGER,
                 "`async with` in a resumable function is not supported yet: the context manager cannot be checkpointed",
                 "move the block into a helper coroutine and await it as one step",
                 "async with",
@@ -226,7 +229,7 @@ class _Scanner:
         elif body:
             self.error(
                 node,
-                "E06",
+                codes.CONTEXT_MANAGER,
                 "await inside a `with` block is not supported yet: the context manager cannot be checkpointed",
                 "move the awaits out of the block, or the block into a helper coroutine awaited as one step",
                 "with",
@@ -234,7 +237,7 @@ class _Scanner:
         if any(items[1:]):
             self.error(
                 node,
-                "E12",
+                codes.AWAIT_POSITION,
                 "await in a `with` item after the first is not supported yet",
                 "await into a variable before the `with` statement",
                 "await position",
@@ -246,7 +249,7 @@ class _Scanner:
         if found:
             self.error(
                 node,
-                "E10",
+                codes.MATCH,
                 "await inside a `match` statement is not supported yet",
                 "await into a variable before the match, or use if/elif",
                 "match",
@@ -258,7 +261,7 @@ class _Scanner:
         if found:
             self.error(
                 node,
-                "E07",
+                codes.EXCEPT_STAR,
                 "await inside `try/except*` is not supported",
                 "handle the exception group in a helper coroutine awaited as one step",
                 "try/except*",
@@ -324,7 +327,7 @@ class _Scanner:
         if what:
             self.error(
                 node,
-                "E03",
+                codes.FRAME_ACCESS,
                 f"{what} reads the interpreter frame, which a compiled function does not have",
                 "pass the values explicitly (for example a dict of the variables you need)",
                 "frame access",
@@ -415,7 +418,7 @@ def _nested_errors(
                 errors.append(
                     parsed.error(
                         node if node is not None else fn.node.name,
-                        "E11",
+                        codes.CLOSURE,
                         f"{what} uses the function's local variable(s) "
                         f"{', '.join(f'`{u}`' for u in used)}; closures over a resumable function's "
                         "locals are not supported yet",
@@ -521,7 +524,7 @@ def analyze(parsed: ParsedModule, fn: FunctionSource) -> Analysis:
             errors.append(
                 parsed.error(
                     first_use.get(name, fn.node.name),
-                    "E13",
+                    codes.DUNDER_LOCAL,
                     f"local variable `{name}`: dunder names are reserved in resumable functions",
                     "rename the variable",
                     "name",

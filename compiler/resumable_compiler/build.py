@@ -20,6 +20,7 @@ from resumable import __version__
 from resumable.errors import CompileError
 from resumable.source import GENERATED_DIR, display_path, generated_path
 
+from . import codes
 from .analyze import analyze
 from .check import check
 from .emit import emit
@@ -106,7 +107,7 @@ def compile_file(path: str, *, check: bool = False) -> FileResult:
     try:
         source = read_source(path)
     except (OSError, SyntaxError, UnicodeDecodeError) as e:
-        err = CompileError(f"cannot read the file: {e}", path=display_path(path), line=1, code="E00",
+        err = CompileError(f"cannot read the file: {e}", path=display_path(path), line=1, code=codes.SYNTAX.code,
                            fix="make it a readable Python source file")  # fmt: skip
         return FileResult(path, out, "error", errors=[err])
     digest = source_hash(source)

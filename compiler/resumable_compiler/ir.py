@@ -19,6 +19,8 @@ from libcst.metadata import CodeRange
 
 from resumable.errors import CompileError
 
+from .codes import Code
+
 __all__ = [
     "Analysis",
     "FunctionSource",
@@ -58,9 +60,10 @@ class ParsedModule:
     table: Any = None
 
     def error(
-        self, node: cst.CSTNode, code: str, message: str, fix: str = "", construct: str = ""
+        self, node: cst.CSTNode, code: Code, message: str, fix: str = "", construct: str = ""
     ) -> CompileError:
-        """A CompileError positioned at `node`."""
+        """A CompileError positioned at `node` (the fix and construct default
+        to the code's)."""
         line, column = self.position(node)
         text = self.lines[line - 1] if 0 < line <= len(self.lines) else ""
         return CompileError(
@@ -68,9 +71,9 @@ class ParsedModule:
             path=self.display_path,
             line=line,
             column=column,
-            code=code,
-            construct=construct,
-            fix=fix,
+            code=code.code,
+            construct=construct or code.construct,
+            fix=fix or code.fix,
             source_line=text,
         )
 

@@ -27,6 +27,7 @@ import libcst as cst
 
 from resumable.errors import CompileError
 
+from . import codes
 from .ir import Lowered, State
 
 __all__ = ["liveness"]
@@ -256,7 +257,7 @@ def _function_values(lowered: Lowered, live: dict[int, tuple[str, ...]]) -> list
                     path=parsed.display_path,
                     line=line,
                     column=column,
-                    code="E05",
+                    code=codes.FUNCTION_VALUE.code,
                     construct="function value",
                     fix=f"define `{name}` at module level, or define it again after the await",
                     source_line=text,

@@ -26,6 +26,7 @@ import libcst as cst
 
 from resumable.errors import CompileError
 
+from . import codes
 from .emitter import Emitter, Label, Region
 from .ir import Analysis, Lowered
 from .lower_expr import Expressions, _walrus_targets
@@ -527,7 +528,7 @@ class Statements:
         self.errors.append(
             self.analysis.parsed.error(
                 node,
-                "E12",
+                codes.AWAIT_POSITION,
                 f"await in {what} is not supported yet",
                 "await into a variable first and use the variable",
                 "await position",

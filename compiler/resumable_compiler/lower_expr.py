@@ -27,6 +27,7 @@ import libcst as cst
 
 from resumable.errors import CompileError
 
+from . import codes
 from .emitter import Emitter
 from .ir import Analysis
 from .rewrite import Rewriter, attr, code, expand_debug
@@ -87,7 +88,7 @@ class Expressions:
             self.errors.append(
                 self.analysis.parsed.error(
                     e,
-                    "E12",
+                    codes.AWAIT_POSITION,
                     f"await inside {type(e).__name__} is not supported yet",
                     "await into a variable first and use the variable",
                     "await position",
@@ -435,7 +436,7 @@ class Expressions:
             if spec and any(self.has_await(s) for s in spec):
                 self.errors.append(
                     self.analysis.parsed.error(
-                        original, "E12", "await inside an f-string format spec is not supported yet",
+                        original, codes.AWAIT_POSITION, "await inside an f-string format spec is not supported yet",
                         "await into a variable first", "await position",
                     )
                 )  # fmt: skip

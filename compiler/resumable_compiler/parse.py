@@ -21,6 +21,7 @@ from libcst.metadata import MetadataWrapper, PositionProvider
 from resumable.errors import CompileError
 from resumable.source import display_path, module_name_for
 
+from . import codes
 from .ir import FunctionSource, ParsedModule
 
 __all__ = ["module_name_for", "parse", "read_source"]
@@ -41,7 +42,7 @@ def _syntax_error(e: SyntaxError, display: str, lines: list[str]) -> CompileErro
         path=display,
         line=line,
         column=column,
-        code="E00",
+        code=codes.SYNTAX.code,
         construct="syntax",
         fix="fix the syntax error; the file is not valid Python",
         source_line=text,
@@ -175,7 +176,7 @@ def parse(path: str, source: str | None = None) -> ParsedModule:
             path=display,
             line=e.raw_line,
             column=e.raw_column,
-            code="E00",
+            code=codes.SYNTAX.code,
             construct="syntax",
             fix="libcst cannot parse this file; simplify the construct at this position",
             source_line=lines[e.raw_line - 1] if 0 < e.raw_line <= len(lines) else "",
@@ -200,7 +201,7 @@ def parse(path: str, source: str | None = None) -> ParsedModule:
             errors.append(
                 parsed.error(
                     node.name,
-                    "E04",
+                    codes.PLACEMENT,
                     f"@resumable.function on `{'.'.join([*stack, node.name.value])}`, which is "
                     "not a module-level function (methods and nested functions are not supported yet)",
                     fix="move it to module level and pass what it needs (for example `self`) as arguments",
@@ -212,7 +213,7 @@ def parse(path: str, source: str | None = None) -> ParsedModule:
             errors.append(
                 parsed.error(
                     node.name,
-                    "E04",
+                    codes.PLACEMENT,
                     f"@resumable.function on `{node.name.value}`, which is not an `async def`",
                     fix=f"declare it `async def {node.name.value}(...)`",
                     construct="def",

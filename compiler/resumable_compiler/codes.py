@@ -1,0 +1,108 @@
+"""The compiler's error codes, in one place.
+
+Every pass reports through these, and `docs/semantics.md` lists the same
+codes (a test compares the table with this registry):
+
+    parsed.error(node, codes.ASYNC_GENERATOR, "`yield` in ...", fix="...")
+        -> shop.py:12:9: error[E01]: `yield` in ...
+
+A code is never reused: once the construct behind it is supported, it stays
+here as `retired`, so an old message still means one thing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["CODES", "Code"]
+
+
+@dataclass(frozen=True)
+class Code:
+    """One kind of compile error: its code, what it is about, the usual fix."""
+
+    code: str
+    construct: str
+    #: What the table in docs/semantics.md says is refused.
+    summary: str
+    fix: str
+    retired: bool = False
+
+    def __str__(self) -> str:
+        return self.code
+
+
+SYNTAX = Code("E00", "syntax", "a syntax error (CPython's message and position)", "fix the syntax")
+ASYNC_GENERATOR = Code(
+    "E01", "async generator", "`yield` in the function (an async generator)", "return a list"
+)
+GENERATOR_AWAIT = Code(
+    "E02",
+    "generator expression",
+    "`await` inside a generator expression",
+    "a list comprehension or a loop",
+)
+FRAME_ACCESS = Code(
+    "E03",
+    "frame access",
+    "frame access: `locals()`, `vars()`, `dir()` without arguments, `eval`/`exec` without a "
+    "namespace (or with `None`), `sys._getframe()`, `inspect.currentframe()`, zero-argument "
+    "`super()`, `__class__`",
+    "pass the values explicitly",
+)
+PLACEMENT = Code(
+    "E04",
+    "decorated function",
+    "`@resumable.function` on a method, a nested function, or a function that is not `async def`",
+    "move it to module level",
+)
+FUNCTION_VALUE = Code(
+    "E05",
+    "function value",
+    "a local bound to a function, class or lambda and used after an await",
+    "define it at module level, or again after the await",
+)
+CONTEXT_MANAGER = Code(
+    "E06",
+    "with",
+    "`async with`, `async for`, or a `with` block that awaits",
+    "a helper coroutine awaited as one step",
+)
+EXCEPT_STAR = Code(
+    "E07", "try/except*", "`try`/`except*` containing an await", "a helper coroutine"
+)
+LAZY_LOOP = Code(
+    "E08",
+    "for",
+    "a `for` loop over a generator expression whose body awaits",
+    "a list comprehension",
+)
+COMPREHENSION = Code(
+    "E09",
+    "comprehension",
+    "`await` inside a list/set/dict comprehension (other than in its outermost iterable)",
+    "a `for` loop that appends",
+)
+MATCH = Code(
+    "E10", "match", "`match` containing an await", "await before the `match`, or `if`/`elif`"
+)
+CLOSURE = Code(
+    "E11",
+    "closure",
+    "a lambda, nested function or class that reads or writes the function's locals",
+    "pass the values as arguments",
+)
+AWAIT_POSITION = Code(
+    "E12",
+    "await position",
+    "`await` in a position not supported yet: a nested function's or class's header, a lambda "
+    "default, a `for` target, a `with ... as` target or a later `with` item, an f-string format "
+    "spec, `except ... as` a global name",
+    "await into a variable first",
+)
+DUNDER_LOCAL = Code("E13", "name", "a local variable with a dunder name", "rename it")
+
+#: Every code, in order.
+CODES: tuple[Code, ...] = tuple(
+    sorted((v for v in dict(globals()).values() if isinstance(v, Code)), key=lambda c: c.code)
+)

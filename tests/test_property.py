@@ -169,25 +169,26 @@ def _statistics_for(item: pytest.Item) -> Iterator[None]:
 def finally_skipping_jumps() -> Iterator[None]:
     """A broken lowering: break/continue go straight to their loop's target,
     skipping the finally blocks they leave (return still runs them)."""
-    from resumable_compiler.emitter import Emitter
+    from resumable_compiler.control import FinallyEntry, JumpKind
+    from resumable_compiler.states import StateWriter
 
-    original: Callable[..., Any] = Emitter.jump_to
+    original: Callable[..., Any] = StateWriter.leave
 
-    def jump_to(self: Emitter, kind: str, target: Any, value: Any) -> Any:
-        if kind == "return":
-            return original(self, kind, target, value)
-        saved = self.regions
-        self.regions = tuple(r for r in saved if r.kind != "finally")
+    def leave(self: StateWriter, jump: Any, value: Any = None) -> Any:
+        if jump.kind is JumpKind.RETURN:
+            return original(self, jump, value)
+        saved = self.entries
+        self.entries = tuple(e for e in saved if not isinstance(e, FinallyEntry))
         try:
-            return original(self, kind, target, value)
+            return original(self, jump, value)
         finally:
-            self.regions = saved
+            self.entries = saved
 
-    Emitter.jump_to = jump_to  # type: ignore[method-assign]
+    StateWriter.leave = leave  # type: ignore[method-assign]
     try:
         yield
     finally:
-        Emitter.jump_to = original  # type: ignore[method-assign]
+        StateWriter.leave = original  # type: ignore[method-assign]
 
 
 class MutationCaught(Exception):

@@ -4,11 +4,19 @@ Passes, one module each, each handing the next a frozen value (ir.py):
 
     parse.py     source -> ParsedModule (decorated functions, positions)
     analyze.py   -> Analysis (scopes via symtable, awaits, unsupported constructs)
-    lower.py     -> Lowered (numbered states; lower_expr.py, lower_test.py,
-                 emitter.py, rewrite.py do the work)
+    lower.py     -> Lowered (numbered states): dispatches each statement and
+                 expression to the function lowering its kind --
+                   statements.py  simple statements
+                   branches.py    if, while, for
+                   exceptions.py  try, and the try/finally helper
+                   contexts.py    with
+                   expressions.py expressions;  conditions.py  conditions
+                 all working on builder.py's Lowering, which writes states
+                 (states.py) inside control entries (control.py), rewrites
+                 what runs unchanged (rewrite.py); numbering.py numbers them
     liveness.py  -> Lowered with the locals live at each await
     check.py     invariants (a failure is a bug in resumable)
-    emit.py      -> generated module text (templates/module.py.j2)
+    render.py    -> generated module text (templates/module.py.j2)
 
 build.py runs them per file and writes `__resumable__/<module>.py`; cli.py
 is `resumable compile`. Deployed code never imports this package.

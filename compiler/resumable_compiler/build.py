@@ -23,11 +23,11 @@ from resumable.source import GENERATED_DIR, display_path, generated_path
 from . import codes
 from .analyze import analyze
 from .check import check
-from .emit import emit
 from .ir import Lowered
 from .liveness import liveness
 from .lower import lower
 from .parse import parse, read_source
+from .render import render
 
 __all__ = ["FileResult", "compile_file", "compile_source", "find_sources"]
 
@@ -83,7 +83,7 @@ def compile_source(path: str, source: str) -> tuple[str | None, int, list[Compil
     if errors or not parsed.functions:
         errors.sort(key=lambda e: (e.line, e.column, e.code))
         return None, len(parsed.functions), errors
-    return emit(parsed, machines, source_hash(source), COMPILER_DIGEST), len(machines), []
+    return render(parsed, machines, source_hash(source), COMPILER_DIGEST), len(machines), []
 
 
 def _header(path: str) -> tuple[str, str, str] | None:

@@ -1,4 +1,4 @@
-"""Pass 6, emit: checked machines -> the text of the generated module.
+"""Pass 6, render: checked machines -> the text of the generated module.
 
 jinja2 renders the module and class skeletons (templates/module.py.j2); each
 state is a libcst function node rendered with `code_for_node`, so verbatim
@@ -25,7 +25,7 @@ from .fingerprint import run_fingerprint, site_fingerprints
 from .ir import Lowered, ParsedModule, State
 from .rewrite import code
 
-__all__ = ["emit"]
+__all__ = ["render"]
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("resumable_compiler", "templates"),
@@ -141,7 +141,9 @@ def _unique(name: str, used: set[str]) -> str:
     return name
 
 
-def emit(parsed: ParsedModule, machines: Sequence[Lowered], source_hash: str, compiler: str) -> str:
+def render(
+    parsed: ParsedModule, machines: Sequence[Lowered], source_hash: str, compiler: str
+) -> str:
     used = {"Machine", "MACHINES"}
     views = [_machine(parsed, m, used) for m in machines]
     source_name = parsed.path.replace("\\", "/").rsplit("/", 1)[-1]

@@ -1,4 +1,4 @@
-"""The end of the lowering: the emitter's listing -> the final, numbered states.
+"""The end of the lowering: the drafted states -> the final, numbered states.
 
 1. A state that only jumps is dropped; whatever jumped to it jumps to its
    target (an entry state that only falls through is dropped too).
@@ -17,34 +17,36 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import libcst as cst
 
 from resumable.errors import InternalError
 
-from .emitter import Builder, Label, routes, routing
+from .control import Label, exception_route, handled_vars, routing
 from .ir import State
+from .states import Draft, Placeholders
 
 __all__ = ["number_states"]
 
-Placeholders = dict[int, tuple[cst.Integer, Label]]
-
 
 def number_states(
-    builders: Sequence[Builder], placeholders: Placeholders, awaits: Sequence[cst.Await]
+    drafts: Sequence[Draft],
+    marked: Mapping[Label, Draft],
+    placeholders: Placeholders,
+    awaits: Sequence[cst.Await],
 ) -> tuple[State, ...]:
     """The final states; an await state's `site` is the index of its source
     await in `awaits` (None if it is missing there, which check reports)."""
-    entry, target = _collapse(builders)
-    kept = [b for b in builders if target[id(b)] is b]
+    entry, target = _collapse(drafts, marked)
+    kept = [b for b in drafts if target[id(b)] is b]
     if not kept or kept[0] is not entry:
         raise InternalError("the entry state is not the first state")
 
-    def resolved(label: Label) -> Builder:
-        if label.builder is None:
+    def resolved(label: Label) -> Draft:
+        if label not in marked:
             raise InternalError(f"{label} jumped to but never marked")
-        return target[id(label.builder)]
+        return target[id(marked[label])]
 
     kept = _merge(kept, entry, placeholders, resolved)
     number = {id(b): i for i, b in enumerate(kept)}
@@ -56,7 +58,7 @@ def number_states(
     ordinal = {id(a): i for i, a in enumerate(awaits)}
     states = []
     for i, b in enumerate(kept):
-        on_error, handled = routes(b.regions)
+        on_error, handled = exception_route(b.entries), handled_vars(b.entries)
         states.append(
             State(
                 index=i,
@@ -73,37 +75,38 @@ def number_states(
     return tuple(states)
 
 
-def _collapse(builders: Sequence[Builder]) -> tuple[Builder, dict[int, Builder]]:
+def _collapse(
+    drafts: Sequence[Draft], marked: Mapping[Label, Draft]
+) -> tuple[Draft, dict[int, Draft]]:
     """The entry state, and for each state the state it stands for."""
     i = 0
     while (
-        i + 1 < len(builders)
-        and _jump_target(builders[i]) is not None
-        and builders[i].successors[0].builder is builders[i + 1]
+        i + 1 < len(drafts)
+        and _jump_target(drafts[i]) is not None
+        and marked.get(drafts[i].successors[0]) is drafts[i + 1]
     ):
         i += 1
-    entry = builders[i]
+    entry = drafts[i]
 
-    def resolve(b: Builder) -> Builder:
+    def resolve(b: Draft) -> Draft:
         seen: set[int] = set()
         while b is not entry and id(b) not in seen and _jump_target(b) is not None:
             seen.add(id(b))
-            nxt = b.successors[0].builder
-            assert nxt is not None
+            nxt = marked[b.successors[0]]
             b = nxt
         return b
 
-    return entry, {id(b): resolve(b) for b in builders}
+    return entry, {id(b): resolve(b) for b in drafts}
 
 
-def _jump_target(b: Builder) -> cst.Integer | None:
+def _jump_target(b: Draft) -> cst.Integer | None:
     """The placeholder of a state whose whole body is one jump."""
     if b.is_await or len(b.body) != 1 or len(b.successors) != 1:
         return None
     return _final_jump(b)
 
 
-def _final_jump(b: Builder) -> cst.Integer | None:
+def _final_jump(b: Draft) -> cst.Integer | None:
     """The placeholder of a state's last statement, when it is `return <state>`."""
     stmt = b.body[-1] if b.body else None
     if (
@@ -117,16 +120,16 @@ def _final_jump(b: Builder) -> cst.Integer | None:
 
 
 def _merge(
-    kept: list[Builder],
-    entry: Builder,
+    kept: list[Draft],
+    entry: Draft,
     placeholders: Placeholders,
-    resolved: Callable[[Label], Builder],
-) -> list[Builder]:
+    resolved: Callable[[Label], Draft],
+) -> list[Draft]:
     refs: Counter[int] = Counter({id(entry): 1})
     for _, label in placeholders.values():
         refs[id(resolved(label))] += 1
     for b in kept:
-        on_error, _ = routes(b.regions)
+        on_error = exception_route(b.entries)
         for label in ([on_error[0]] if on_error else []) + ([b.resume] if b.resume else []):
             refs[id(resolved(label))] += 1
     merged: set[int] = set()
@@ -144,7 +147,7 @@ def _merge(
                 or nxt.is_await
                 or refs[id(nxt)] != 1
                 or id(nxt) in merged
-                or routing(nxt.regions) != routing(b.regions)
+                or routing(nxt.entries) != routing(b.entries)
             ):
                 break
             b.body = b.body[:-1] + nxt.body

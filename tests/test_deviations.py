@@ -109,3 +109,15 @@ def test_a_cancelled_child_run_does_not_run_its_finally(cases: ModuleType) -> No
     child = rt.get("p/1.0")
     assert child.status == "failed" and child.seq == 1  # at its checkpoint, then abandoned
     assert child.reason is not None and "went on without it" in child.reason
+
+
+def test_raise_e_in_an_except_star_handler_re_raises(cases: ModuleType) -> None:
+    # `raise e` of the group an except* clause matched is taken as a re-raise
+    # (bare `raise`): the group keeps its structure, where CPython nests it.
+    native = run_original(cases.star_raise_e).error
+    compiled = run_compiled(cases.star_raise_e).error
+    assert repr(native) == (
+        "ExceptionGroup('', [ExceptionGroup('eg', [ValueError(1)]), "
+        "ExceptionGroup('eg', [TypeError(2)])])"
+    )
+    assert repr(compiled) == "ExceptionGroup('eg', [ValueError(1), TypeError(2)])"

@@ -256,18 +256,6 @@ class _Scanner:
             )
         return found
 
-    def scan_TryStar(self, node: cst.TryStar) -> bool:
-        found = self.scan_children(node.children)
-        if found:
-            self.error(
-                node,
-                codes.EXCEPT_STAR,
-                "await inside `try/except*` is not supported",
-                "handle the exception group in a helper coroutine awaited as one step",
-                "try/except*",
-            )
-        return found
-
     def scan_Del(self, node: cst.Del) -> bool:
         for target in _flatten_targets(node.target):
             if isinstance(target, cst.Name):

@@ -7,7 +7,8 @@ codes (a test compares the table with this registry):
         -> shop.py:12:9: error[E01]: `yield` in ...
 
 A code is never reused: once the construct behind it is supported, it stays
-here as `retired`, so an old message still means one thing.
+here as `retired` (the docs table says "retired: ..."), so an old message
+still means one thing.
 """
 
 from __future__ import annotations
@@ -69,7 +70,11 @@ CONTEXT_MANAGER = Code(
     "a helper coroutine awaited as one step",
 )
 EXCEPT_STAR = Code(
-    "E07", "try/except*", "`try`/`except*` containing an await", "a helper coroutine"
+    "E07",
+    "try/except*",
+    "`try`/`except*` containing an await",
+    "a helper coroutine",
+    retired=True,
 )
 LAZY_LOOP = Code(
     "E08",

@@ -12,6 +12,9 @@ when it leaves the entry, and where an exception raised inside it goes:
     HandlerEntry(var, name, cleanup)
                                 inside `except ... as name`: leaving unbinds
                                 `name`; exceptions go to `cleanup` first
+    StarHandlerEntry(var, outcome, cleanup, name)
+                                inside `except* ...`: exceptions go to
+                                `cleanup`, which records them and goes on
     FinallyEntry(entry, record) protected by a finally block: leaving stores
                                 the jump in `record` and runs the block
     FinallyBodyEntry(record)    inside the finally block
@@ -31,6 +34,8 @@ from typing import Protocol
 
 import libcst as cst
 
+from resumable.errors import InternalError
+
 __all__ = [
     "RETURN",
     "DispatchEntry",
@@ -43,6 +48,7 @@ __all__ = [
     "Label",
     "LoopEntry",
     "Site",
+    "StarHandlerEntry",
     "TryEntry",
     "exception_route",
     "finally_record",
@@ -188,6 +194,28 @@ class HandlerEntry(Entry):
             local = site.local(self.name)
             code += [_assign(local, cst.Name("None")), cst.Del(local)]
         return False
+
+
+@dataclass(eq=False)
+class StarHandlerEntry(Entry):
+    """The body of an `except*` clause: `var` holds the exceptions it
+    matched; an exception leaving it goes to `cleanup` in `outcome`, and the
+    next clause runs. `break`, `continue` and `return` cannot leave it (a
+    SyntaxError in CPython)."""
+
+    var: str
+    outcome: str
+    cleanup: Label
+    name: str | None = None
+
+    def exception_route(self) -> tuple[Label, str]:
+        return (self.cleanup, self.outcome)
+
+    def handled(self) -> str:
+        return self.var
+
+    def exit(self, site: Site, jump: Jump, code: list[cst.BaseSmallStatement]) -> bool:
+        raise InternalError(f"`{jump.kind.value}` leaves an except* block")
 
 
 @dataclass(eq=False)

@@ -25,7 +25,7 @@ from typing import Any
 
 import libcst as cst
 
-from . import branches, contexts, exceptions, expressions, statements
+from . import branches, contexts, exceptions, expressions, groups, statements
 from .builder import Lowering, Tables, statements_of
 from .conditions import lower_condition
 from .ir import Analysis, Lowered
@@ -48,6 +48,7 @@ _STATEMENTS: dict[type, Any] = {
     cst.For: branches.lower_for,
     cst.With: contexts.lower_with,
     cst.Try: exceptions.lower_try,
+    cst.TryStar: groups.lower_try_star,
 }
 
 _EXPRESSIONS: dict[type, Any] = {

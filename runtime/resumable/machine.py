@@ -27,7 +27,7 @@ from __future__ import annotations
 import builtins
 from typing import Any, ClassVar
 
-from . import loops
+from . import groups, loops
 from .errors import InternalError
 
 __all__ = ["DONE", "THROW", "Locals", "Machine"]
@@ -180,6 +180,9 @@ class Machine:
                     "catching classes that do not inherit from BaseException is not allowed"
                 )
         return isinstance(exc, spec)
+
+    star_match = staticmethod(groups.match)
+    star_outcome = staticmethod(groups.outcome)
 
     @staticmethod
     def lazy(fn: Any, /, *args: Any, **kwargs: Any) -> loops.LazyCall:

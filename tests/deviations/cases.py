@@ -91,3 +91,12 @@ async def parent_that_stops_waiting():
         return await asyncio.wait_for(slow_child(), 0.05)
     except TimeoutError:
         return "gave up"
+
+
+@resumable.function
+async def star_raise_e():
+    try:
+        await step("a")
+        raise ExceptionGroup("eg", [ValueError(1), TypeError(2)])
+    except* ValueError as e:
+        raise e

@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import os
 import random
+import sys
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -32,7 +33,7 @@ from .codec.encoder import type_name
 from .config import configured_store, log, set_store
 from .errors import NondeterminismError, SerializationError, StaleCodeError, VersionMismatch
 from .function import Call, Function, registered
-from .ids import check_run_id
+from .ids import check_run_id, shown
 from .lifecycle import BLOCKING, block_if_active, outcome, own_and_drive
 from .machine import Machine
 from .retry import Clock, Retry, SystemClock
@@ -232,6 +233,7 @@ class Runtime:
         It is matched by its parent, its function and its arguments' digest."""
         fn = call.function
         machine = self._machine_of(fn)
+        _check_depth(parent, machine, child_id)
         blob, digest = encode_arguments(fn, machine, call.args, call.kwargs)
         store = self.store
         record = await store.io(store.get, child_id)
@@ -253,6 +255,31 @@ class Runtime:
             raise
         parent.abandoned.discard(child_id)
         return value
+
+
+#: Child runs nested deeper than this (recursion through decorated functions)
+#: raise RecursionError at the await that would start the next one.
+MAX_CHILD_DEPTH = 1000
+#: Interpreter frames one level of child run takes, with room for the codec.
+_FRAMES_PER_CHILD = 16
+
+
+def _check_depth(parent: Run, machine: type[Machine], child_id: str) -> None:
+    """Each child run is driven inline, nesting coroutines: refuse a depth
+    past MAX_CHILD_DEPTH with a clear RecursionError (as deep recursion is in
+    CPython), and keep the interpreter's recursion limit above what the
+    depth below it needs."""
+    depth = child_id.count("/")
+    if depth > MAX_CHILD_DEPTH:
+        raise RecursionError(
+            f"{machine.qualname} ({machine.source_file}) would start a child run nested "
+            f"{depth} deep under run {shown(child_id.split('/', 1)[0])}: resumable drives at "
+            f"most {MAX_CHILD_DEPTH} nested child runs. Recurse less deeply, for example "
+            "with a loop, or by dispatching the deeper calls as runs of their own"
+        )
+    needed = (depth + 2) * _FRAMES_PER_CHILD + 2_000
+    if sys.getrecursionlimit() < needed:
+        sys.setrecursionlimit(needed)
 
 
 def _check_child(parent: Run, record: RunRecord, machine: type[Machine], digest: str) -> None:

@@ -124,11 +124,22 @@ def is_pydantic_model(cls: type) -> bool:
 TRACEBACK_ATTRIBUTE = "__resumable_traceback__"
 
 
+#: Frames of a live traceback kept as text, the innermost ones (a failure deep
+#: in nested child runs would otherwise store a text as long as the nesting).
+TRACEBACK_FRAMES = 32
+
+
 def traceback_text(exc: BaseException) -> str | None:
-    """The traceback of `exc` as text: its live traceback, or the one recorded
-    in the checkpoint it was decoded from."""
-    if exc.__traceback__ is not None:
-        return "".join(traceback.format_tb(exc.__traceback__))
+    """The traceback of `exc` as text: its live traceback (the innermost
+    TRACEBACK_FRAMES frames), or the one recorded in the checkpoint it was
+    decoded from."""
+    tb = exc.__traceback__
+    if tb is not None:
+        entries = []
+        while tb is not None:  # only links are followed: formatting is the cost
+            entries.append(tb)
+            tb = tb.tb_next
+        return "".join(traceback.format_tb(entries[max(0, len(entries) - TRACEBACK_FRAMES)]))
     text = getattr(exc, "__dict__", {}).get(TRACEBACK_ATTRIBUTE)
     return text if isinstance(text, str) else None
 

@@ -1,0 +1,85 @@
+"""Recursion through decorated functions: each level is a child run, driven
+inline. Depth 500 works (also across a SIGKILL at the deepest level); past
+MAX_CHILD_DEPTH the await raises a RecursionError that says what to do."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+import resumable
+from resumable.runtime import MAX_CHILD_DEPTH
+
+from .procs import clean_env, compile_module, python
+
+SOURCE = """
+import os, signal
+import resumable
+
+MARK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "killed")
+
+
+async def leaf():
+    if os.environ.get("KILL_AT_LEAF") and not os.path.exists(MARK):
+        open(MARK, "w").close()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return 1
+
+
+@resumable.function
+async def depth(n):
+    if n == 0:
+        return await leaf()
+    return 1 + await depth(n - 1)
+"""
+
+
+@pytest.fixture(scope="module")
+def module(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return compile_module(tmp_path_factory.mktemp("recursion"), "recmod", SOURCE)
+
+
+def run(folder: Path, n: int, store: str, **env: str) -> tuple[int, str, str]:
+    code = f"""
+        import resumable, recmod
+        rt = resumable.Runtime({store!r})
+        try:
+            print(rt.run(recmod.depth, {n}, run_id="deep"))
+        except RecursionError as e:
+            print("RecursionError:", e)
+    """
+    proc = python(code, cwd=folder, env=clean_env(**env), timeout=120)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_depth_500_works_and_survives_a_kill_at_the_bottom(module: Path) -> None:
+    folder = module.parent
+    store = f"sqlite:///{folder / 'deep.db'}"
+    code, out, err = run(folder, 500, store, KILL_AT_LEAF="1")
+    assert code == -9, (code, out, err)
+    code, out, err = run(folder, 500, store, KILL_AT_LEAF="1")
+    assert (code, out.strip()) == (0, "501"), err
+    native = asyncio.run(resumable_depth(folder))
+    assert native == 501
+
+
+async def resumable_depth(folder: Path) -> int:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("recmod_native", folder / "recmod.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    fn: resumable.Function = mod.depth
+    result: int = await fn.__wrapped__(500)
+    return result
+
+
+def test_deeper_than_the_limit_is_a_clear_recursion_error(module: Path) -> None:
+    folder = module.parent
+    code, out, err = run(folder, MAX_CHILD_DEPTH + 5, "memory://")
+    assert code == 0, err
+    assert out.startswith("RecursionError: depth (recmod.py) would start a child run nested"), out
+    assert f"at most {MAX_CHILD_DEPTH} nested child runs" in out

@@ -44,6 +44,23 @@ REALCODE = Path(__file__).parent / "realcode"
 
 #: Modules the compiler refuses today: the error codes it reports, and why.
 REFUSED: dict[str, tuple[frozenset[str], str]] = {
+    "dbos_async_step": (frozenset({"E06"}), "nested `async with` (aiohttp session, response): E06"),
+    "dbos_checkout_endpoint": (
+        frozenset({"E06"}),
+        "a plain `with SetWorkflowID(...)` whose body awaits: E06",
+    ),
+    "dbos_deep_research": (
+        frozenset({"E09"}),
+        "`[await task.get_result() for task in handles]`: E09",
+    ),
+    "dbos_interleaved_sequences": (
+        frozenset({"E05"}),
+        "nested async functions called in an await's operand (function values): E05",
+    ),
+    "dbos_queue_tasks": (
+        frozenset({"E09"}),
+        "`[await handle.get_result() for handle in handles]`: E09",
+    ),
     "restate_command_router": (frozenset({"E10"}), "`match` with awaits in its cases: E10"),
     "restate_event_transactions": (
         frozenset({"E11"}),

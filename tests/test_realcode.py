@@ -70,6 +70,10 @@ REFUSED: dict[str, tuple[frozenset[str], str]] = {
         frozenset({"E09"}),
         "`[await handle.get_result() for handle in handles]`: E09",
     ),
+    "fastapi_dependency_yield": (
+        frozenset({"E01"}),
+        "a FastAPI dependency with yield (an async generator): E01",
+    ),
     "pep530_async_comprehensions": (
         frozenset({"E09"}),
         "`async for` and `await` inside list comprehensions: E09",
@@ -122,7 +126,9 @@ DIVERGES: dict[str, str] = {
 }
 
 #: Modules that cannot even be imported natively (the decorator refuses them).
-NOT_IMPORTABLE: dict[str, str] = {}
+NOT_IMPORTABLE: dict[str, str] = {
+    "fastapi_dependency_yield": "async generator",
+}
 
 
 class Refused(Exception):

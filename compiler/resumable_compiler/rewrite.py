@@ -13,12 +13,15 @@ Only the function's own locals are rewritten: names bound inside a
 comprehension stay the comprehension's, lambda/def/class bodies are left
 alone (analyze rejected those that use the function's locals), and globals
 and builtins keep their names, so they resolve in the module's namespace.
-Rewriting is idempotent: `L.x` is not rewritten again.
+Inside a comprehension the lowering takes apart (comprehensions.py), the
+names its `for` clauses bind are its hidden variables (`renaming`):
+`x` -> `L._v1`. Rewriting is idempotent: `L.x` is not rewritten again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import libcst as cst
 
@@ -32,6 +35,7 @@ __all__ = [
     "code",
     "expand_debug",
     "parenthesize",
+    "pattern_captures",
     "target_names",
 ]
 
@@ -84,7 +88,8 @@ def _comp_targets(for_in: cst.CompFor | None) -> set[str]:
     return out
 
 
-def _pattern_captures(pattern: cst.CSTNode) -> list[str]:
+def pattern_captures(pattern: cst.CSTNode) -> list[str]:
+    """The names a `case` pattern binds, in source order."""
     out: list[str] = []
     stack = [pattern]
     while stack:
@@ -109,6 +114,8 @@ class Rewriter(cst.CSTTransformer):
         self.m = analysis.reserved.machine
         self.jump_code = jump_code
         self.shadow: list[frozenset[str]] = [frozenset()]
+        #: Variables of the comprehensions being lowered -> their hidden variables.
+        self.renames: Mapping[str, str] = {}
         self.comp_fors: list[cst.CompFor] = []
         self.opaque = 0
         self.loops = 0
@@ -129,8 +136,26 @@ class Rewriter(cst.CSTTransformer):
         assert isinstance(out, cst.BaseExpression)
         return out
 
+    @contextmanager
+    def renaming(self, names: Mapping[str, str]) -> Iterator[None]:
+        """Rewrite each of `names` to its hidden variable (a comprehension's
+        own scope, inside the scopes already being renamed)."""
+        saved = self.renames
+        self.renames = {**saved, **names}
+        try:
+            yield
+        finally:
+            self.renames = saved
+
     def is_local(self, name: str) -> bool:
         return name in self.locals and name not in self.shadow[-1] and not self.opaque
+
+    def renamed(self, name: str) -> str | None:
+        """The hidden variable `name` stands for here, if it is a variable of
+        a comprehension being lowered (and no inner scope binds it)."""
+        if self.opaque or name in self.shadow[-1]:
+            return None
+        return self.renames.get(name)
 
     def local(self, name: str) -> cst.Attribute:
         return attr(self.L, name)
@@ -138,10 +163,13 @@ class Rewriter(cst.CSTTransformer):
     # -- names ----------------------------------------------------------------------
 
     def leave_Name(self, original_node: cst.Name, updated_node: cst.Name) -> cst.BaseExpression:
-        if not self.protected and self.is_local(original_node.value):
-            return self.local(original_node.value).with_changes(
-                lpar=original_node.lpar, rpar=original_node.rpar
-            )
+        if self.protected:
+            return updated_node
+        name = self.renamed(original_node.value)
+        if name is None and self.is_local(original_node.value):
+            name = original_node.value
+        if name is not None:
+            return self.local(name).with_changes(lpar=original_node.lpar, rpar=original_node.rpar)
         return updated_node
 
     # Names that are not variable references (attribute names, keywords,
@@ -393,7 +421,7 @@ class Rewriter(cst.CSTTransformer):
     ) -> cst.MatchCase:
         if self.opaque:
             return updated_node
-        captured = [n for n in _pattern_captures(original_node.pattern) if n in self.locals]
+        captured = [n for n in pattern_captures(original_node.pattern) if n in self.locals]
         if not captured:
             return updated_node
         # Captures bind names of the state function; copy them into L before the guard runs.

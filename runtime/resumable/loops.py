@@ -12,7 +12,8 @@ entry, matching what the native iterator would yield:
     enumerate/zip/reversed (the builtins)     -> cursors over the above
 
 Anything else (generators, map, files, custom iterators) raises
-SerializationError at loop entry, naming the loop and the fix.
+SerializationError at loop entry, naming the loop and the fix. The `for`
+clauses of a comprehension that awaits use the same cursors.
 """
 
 from __future__ import annotations
@@ -233,9 +234,10 @@ def _plain(value: Any, where: str) -> Cursor:
     if isinstance(value, set | frozenset) and t.__iter__ in (set.__iter__, frozenset.__iter__):
         return SetCursor(value, list(value), 0, len(value))
     iter(value)  # not iterable at all: CPython's own TypeError
+    inside = "in its body" if where.startswith("the for-loop ") else "in it"
     raise SerializationError(
-        f"the for-loop at {where} iterates a {_describe(t)}, whose position cannot be "
-        "checkpointed across the awaits in its body; "
+        f"{where} iterates a {_describe(t)}, whose position cannot be "
+        f"checkpointed across the awaits {inside}; "
         "fix: iterate a list instead, for example `for x in list(...)`"
     )
 
@@ -269,20 +271,25 @@ def _from_lazy(call: LazyCall, where: str) -> Cursor:
     fn, args, kwargs = call.fn, call.args, call.kwargs
     if fn is builtins.enumerate and 1 <= len(args) <= 2 and set(kwargs) <= {"start"}:
         if len(args) == 2 and kwargs:
-            return cursor(call.materialize(), where)  # the builtin's own TypeError
+            return _cursor(call.materialize(), where)  # the builtin's own TypeError
         # Like enumerate(): the start is converted before the iterable is iterated.
         start = operator.index(args[1] if len(args) > 1 else kwargs.get("start", 0))
-        return EnumerateCursor(cursor(args[0], where), start)
+        return EnumerateCursor(_cursor(args[0], where), start)
     if fn is builtins.zip and set(kwargs) <= {"strict"}:
-        return ZipCursor([cursor(a, where) for a in args], bool(kwargs.get("strict", False)))
+        return ZipCursor([_cursor(a, where) for a in args], bool(kwargs.get("strict", False)))
     if fn is builtins.reversed and len(args) == 1 and not kwargs:
         inner = args[0]
         return _reversed(inner.materialize() if type(inner) is LazyCall else inner, where)
-    return cursor(call.materialize(), where)
+    return _cursor(call.materialize(), where)
 
 
-def cursor(iterable: Any, where: str) -> Cursor:
-    """A cursor for `for ... in iterable` (a value or a LazyCall)."""
+def cursor(iterable: Any, where: str, construct: str = "for-loop") -> Cursor:
+    """A cursor for `for ... in iterable` (a value or a LazyCall) of the
+    `construct` ("for-loop" or "comprehension") at `where` (file:line)."""
+    return _cursor(iterable, f"the {construct} at {where}")
+
+
+def _cursor(iterable: Any, where: str) -> Cursor:
     if type(iterable) is LazyCall:
         return _from_lazy(iterable, where)
     return _plain(iterable, where)

@@ -146,6 +146,19 @@ class Machine:
         return True
 
     @staticmethod
+    def drop(L: Locals, /, *names: str) -> None:
+        """Delete the hidden variables of a scope that ended (a comprehension's);
+        those never bound are skipped."""
+        values = L.__dict__
+        for name in names:
+            values.pop(name, None)
+
+    @staticmethod
+    def empty_set() -> set[Any]:
+        """A comprehension's new set, whatever the module calls `set`."""
+        return set()
+
+    @staticmethod
     def raising(record: Any) -> bool:
         """Is a finally block's pending completion an exception?"""
         return isinstance(record, BaseException)
@@ -190,9 +203,11 @@ class Machine:
         enumerate/zip/reversed over checkpointable values get a cursor)."""
         return loops.LazyCall(fn, args, kwargs)
 
-    def loop(self, iterable: Any, line: int) -> loops.Cursor:
-        """Start a for-loop whose body awaits: a checkpointable cursor."""
-        return loops.cursor(iterable, f"{self.source_file}:{line + self.line_shift}")
+    def loop(self, iterable: Any, line: int, construct: str = "for-loop") -> loops.Cursor:
+        """Start a for-loop whose body awaits (or a `for` clause of a
+        comprehension that awaits): a checkpointable cursor."""
+        where = f"{self.source_file}:{line + self.line_shift}"
+        return loops.cursor(iterable, where, construct)
 
     def source_line(self, state: int) -> int:
         """The current source line of a state (compiled line + shift)."""

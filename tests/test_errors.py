@@ -87,6 +87,13 @@ FUNCTION_ERRORS = [
         ("generator expression",),
         id="E02-genexp-async-for",
     ),
+    pytest.param(
+        "E02",
+        "return [sum(await g(y) for y in x) for x in xs]",
+        "await g(y) for",
+        ("generator expression",),
+        id="E02-genexp-inside-listcomp",
+    ),
     # E03: frame access
     pytest.param("E03", "await g()\nreturn locals()", "locals()", ("locals()",), id="E03-locals"),
     pytest.param("E03", "return vars()", "vars()", ("vars()",), id="E03-vars"),
@@ -156,32 +163,23 @@ FUNCTION_ERRORS = [
         ("generator expression",),
         id="E08-for-genexp-else",
     ),
-    # E09: await inside a list/set/dict comprehension
-    pytest.param(
-        "E09", "return [await g(x) for x in xs]", "[await", ("comprehension",), id="E09-list"
-    ),
-    pytest.param(
-        "E09", "return {await g(x) for x in xs}", "{await", ("comprehension",), id="E09-set"
-    ),
-    pytest.param(
-        "E09", "return {x: await g(x) for x in xs}", "{x:", ("comprehension",), id="E09-dict"
-    ),
-    pytest.param(
-        "E09",
-        "return [x for x in xs if await g(x)]",
-        "[x for",
-        ("comprehension",),
-        id="E09-condition",
-    ),
-    pytest.param(
-        "E09",
-        "return [y for x in xs for y in await g(x)]",
-        "[y for",
-        ("comprehension",),
-        id="E09-inner-iterable",
-    ),
+    # E09: async comprehensions
     pytest.param(
         "E09", "return [x async for x in g()]", "[x async", ("comprehension",), id="E09-async-for"
+    ),
+    pytest.param(
+        "E09",
+        "return [[y async for y in x] for x in xs]",
+        "[y async",
+        ("async for", "comprehension"),
+        id="E09-async-for-nested",
+    ),
+    pytest.param(
+        "E09",
+        "return {x: await g(x) async for x in g()}",
+        "{x:",
+        ("async for",),
+        id="E09-async-for-awaits",
     ),
     # E10: match
     pytest.param(
@@ -202,6 +200,13 @@ FUNCTION_ERRORS = [
         id="E10-guard",
     ),
     # E11: closures over the function's locals
+    pytest.param(
+        "E11",
+        "return [(await g(x), lambda: x) for x in xs]",
+        "lambda: x",
+        ("lambda", "comprehension", "`x`"),
+        id="E11-lambda-in-comprehension-that-awaits",
+    ),
     pytest.param(
         "E11", "h = lambda x: x + k\nreturn h(1)", "lambda x", ("lambda", "`k`"), id="E11-lambda"
     ),
@@ -263,6 +268,13 @@ FUNCTION_ERRORS = [
         "{xs:",
         ("format spec",),
         id="E12-fstring-format-spec",
+    ),
+    pytest.param(
+        "E12",
+        "return [1 for (await g()).a in xs]",
+        "(await g()).a",
+        ("comprehension", "target"),
+        id="E12-comprehension-target",
     ),
     # E13: dunder local names (reported at the first occurrence of the name)
     pytest.param("E13", "__foo__ = 1\nreturn __foo__", "__foo__", ("`__foo__`",), id="E13-assign"),
@@ -397,6 +409,22 @@ ACCEPTED = [
     pytest.param("return {x: 1 for x in await g(xs)}", id="dictcomp-await-in-outermost-iterable"),
     pytest.param("return sum(x for x in await g(xs))", id="genexp-await-in-outermost-iterable"),
     pytest.param("return [[y for y in x] for x in await g(xs)]", id="nested-comp-outer-await"),
+    pytest.param("return [await g(x) for x in xs]", id="listcomp-await-in-element"),
+    pytest.param("return {await g(x) for x in xs}", id="setcomp-await-in-element"),
+    pytest.param("return {x: await g(x) for x in xs}", id="dictcomp-await-in-value"),
+    pytest.param("return [x for x in xs if await g(x)]", id="listcomp-await-in-condition"),
+    pytest.param("return [y for x in xs for y in await g(x)]", id="listcomp-await-inner-iterable"),
+    pytest.param(
+        "return [[await g(y) for y in x] for x in xs]", id="listcomp-await-in-nested-listcomp"
+    ),
+    pytest.param(
+        "return [(await g(x), lambda x=x: x) for x in xs]", id="lambda-default-in-comprehension"
+    ),
+    pytest.param("return [(await g(x), lambda y: y) for x in xs]", id="lambda-own-parameter"),
+    pytest.param(
+        "return [await g(x) + sum(y * x for y in xs) for x in xs]",
+        id="genexp-inside-comprehension-that-awaits",
+    ),
     pytest.param("await g()\nreturn dir(xs), vars(d)", id="dir-vars-with-argument"),
     pytest.param("await g()\nreturn eval('xs', {'xs': xs})", id="eval-with-namespace"),
     pytest.param("exec('y = 1', {})\nawait g()", id="exec-with-namespace"),
@@ -459,7 +487,7 @@ import resumable
 
 @resumable.function
 async def a(xs):
-    return [await g(x) for x in xs]
+    return [x async for x in g(xs)]
 
 
 @resumable.function
@@ -486,7 +514,7 @@ def test_errors_in_one_function_do_not_hide_errors_in_another() -> None:
     assert count == 4
     found = [(e.code, e.line, e.column) for e in errors]
     expected = [
-        ("E09", *position(MANY_FUNCTIONS, "[await")),
+        ("E09", *position(MANY_FUNCTIONS, "[x async")),
         ("E05", *position(MANY_FUNCTIONS, "h = lambda")),
         ("E01", *position(MANY_FUNCTIONS, "yield")),
     ]

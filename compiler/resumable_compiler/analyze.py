@@ -31,7 +31,7 @@ __all__ = ["analyze"]
 
 _COMPREHENSION_TABLES = {"listcomp", "setcomp", "dictcomp", "genexpr"}
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
-_HIDDEN = re.compile(r"^_+(?:[tcxf]\d+|rv)$")
+_HIDDEN = re.compile(r"^_+(?:[tcxfav]\d+|rv)$")
 _FRAME_ATTRIBUTES = ("_getframe", "currentframe")
 
 
@@ -161,13 +161,64 @@ class _Scanner:
         )
 
     def _comp(self, node: cst.ListComp | cst.SetComp | cst.DictComp) -> bool:
-        return self.comprehension(
-            node,
-            node.for_in,
-            codes.COMPREHENSION,
-            "await inside a comprehension is not supported yet",
-            "write it as a for-loop that appends to a list",
-        )
+        # Awaits anywhere are lowered (comprehensions.py); an async comprehension is not.
+        for_in = node.for_in
+        first_iter = self.scan(for_in.iter)
+        rest: list[cst.CSTNode] = [for_in.target, *for_in.ifs]
+        if for_in.inner_for_in is not None:
+            rest.append(for_in.inner_for_in)
+        rest.extend(c for c in node.children if c is not for_in)
+        inner = self.scan_children(rest)
+        if _has_async_for(for_in):
+            self.error(
+                node,
+                codes.COMPREHENSION,
+                "`async for` inside a comprehension is not supported yet: the async iterator cannot be checkpointed",
+                "collect the items in a helper coroutine awaited as one step (`items = await collect(...)`), then use a plain comprehension over the list",
+                "comprehension",
+            )
+        if inner:
+            self.lowered_comprehension(node)
+        return first_iter or inner
+
+    def lowered_comprehension(self, node: cst.ListComp | cst.SetComp | cst.DictComp) -> None:
+        """What a comprehension taken apart cannot hold: an await in a `for`
+        target, a lambda using the comprehension's variables."""
+        clauses = []
+        for_in: cst.CompFor | None = node.for_in
+        while for_in is not None:
+            clauses.append(for_in)
+            for_in = for_in.inner_for_in
+        names: set[str] = set()
+        for clause in clauses:
+            names |= _target_names(clause.target)
+            if id(clause.target) in self.awaiting:
+                self.error(
+                    clause.target,
+                    codes.AWAIT_POSITION,
+                    "await in a comprehension's `for` target",
+                    "await into a variable first",
+                    "await position",
+                )
+        parts: list[cst.CSTNode] = [c for c in node.children if c is not node.for_in]
+        for i, clause in enumerate(clauses):
+            parts += [*clause.ifs, *([clause.iter] if i else [])]
+        for lam in (
+            n for p in parts for n in _in_order(p, (cst.Lambda,)) if isinstance(n, cst.Lambda)
+        ):
+            params = {p.name.value for p in _all_params(lam.params)}
+            used = sorted((_loads(lam.body) - params) & (names - self.locals))
+            if used:
+                self.error(
+                    lam,
+                    codes.CLOSURE,
+                    f"a lambda inside a comprehension that awaits uses the comprehension's "
+                    f"variable(s) {', '.join(f'`{u}`' for u in used)}; closures over them are "
+                    "not supported yet",
+                    "pass the values as arguments (`lambda x=x: ...` binds the value now), "
+                    "or move the awaits out of the comprehension",
+                    "lambda",
+                )
 
     scan_ListComp = _comp
     scan_SetComp = _comp
@@ -337,6 +388,38 @@ def _has_async_for(for_in: cst.CompFor | None) -> bool:
             return True
         for_in = for_in.inner_for_in
     return False
+
+
+def _target_names(node: cst.BaseExpression) -> set[str]:
+    if isinstance(node, cst.Name):
+        return {node.value}
+    if isinstance(node, cst.Tuple | cst.List):
+        return set().union(*(_target_names(el.value) for el in node.elements))
+    return set()
+
+
+def _all_params(p: cst.Parameters) -> list[cst.Param]:
+    out = [*p.posonly_params, *p.params, *p.kwonly_params]
+    if isinstance(p.star_arg, cst.Param):
+        out.append(p.star_arg)
+    if p.star_kwarg is not None:
+        out.append(p.star_kwarg)
+    return out
+
+
+def _loads(node: cst.CSTNode) -> set[str]:
+    """Names `node` may read (not attribute names or keywords)."""
+    out: set[str] = set()
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, cst.Name):
+            out.add(n.value)
+        elif isinstance(n, cst.Attribute | cst.Arg):
+            stack.append(n.value)
+        else:
+            stack.extend(n.children)
+    return out
 
 
 def _has_globals_argument(node: cst.Call) -> bool:

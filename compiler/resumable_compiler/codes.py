@@ -85,8 +85,8 @@ LAZY_LOOP = Code(
 COMPREHENSION = Code(
     "E09",
     "comprehension",
-    "`await` inside a list/set/dict comprehension (other than in its outermost iterable)",
-    "a `for` loop that appends",
+    "`async for` inside a list/set/dict comprehension (an async comprehension)",
+    "a helper coroutine awaited as one step, then a plain comprehension",
 )
 MATCH = Code(
     "E10", "match", "`match` containing an await", "await before the `match`, or `if`/`elif`"

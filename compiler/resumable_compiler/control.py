@@ -18,6 +18,9 @@ when it leaves the entry, and where an exception raised inside it goes:
     FinallyEntry(entry, record) protected by a finally block: leaving stores
                                 the jump in `record` and runs the block
     FinallyBodyEntry(record)    inside the finally block
+    ScopeEntry(cleanup, var)    inside a comprehension's own scope: an exception
+                                leaving it goes to `cleanup` first (which
+                                deletes the scope's hidden variables)
 
 A jump walks the stack from the innermost entry outwards, collecting the
 code each entry adds, until one entry ends it; a `return` that no entry
@@ -47,6 +50,7 @@ __all__ = [
     "JumpKind",
     "Label",
     "LoopEntry",
+    "ScopeEntry",
     "Site",
     "StarHandlerEntry",
     "TryEntry",
@@ -249,6 +253,22 @@ class FinallyBodyEntry(Entry):
 
     def handled(self) -> str:
         return self.record
+
+
+@dataclass(eq=False)
+class ScopeEntry(Entry):
+    """A comprehension being lowered: its own scope. An exception leaving it
+    goes to `cleanup` in `var`; nothing else can leave it (it is an
+    expression: no `break`, `continue` or `return` inside)."""
+
+    cleanup: Label
+    var: str
+
+    def exception_route(self) -> tuple[Label, str]:
+        return (self.cleanup, self.var)
+
+    def exit(self, site: Site, jump: Jump, code: list[cst.BaseSmallStatement]) -> bool:
+        raise InternalError(f"`{jump.kind.value}` leaves a comprehension")
 
 
 def routing(entries: tuple[Entry, ...]) -> tuple[Entry, ...]:

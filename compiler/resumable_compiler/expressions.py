@@ -258,8 +258,9 @@ def lower_dict(b: Lowering, e: cst.Dict) -> cst.BaseExpression:
 def lower_comprehension(
     b: Lowering, e: cst.ListComp | cst.SetComp | cst.DictComp | cst.GeneratorExp
 ) -> cst.BaseExpression:
-    # Only the outermost iterable may await (analyze rejected the rest); it
-    # is evaluated in the function's scope, before the comprehension runs.
+    # Only the first iterable awaits (comprehensions.py lowers the others;
+    # analyze rejected a generator expression awaiting elsewhere): it is
+    # evaluated in the enclosing scope, before the comprehension runs.
     iterable = b.value(e.for_in.iter)
     rewritten = b.rw.expression(e)
     assert isinstance(rewritten, cst.ListComp | cst.SetComp | cst.DictComp | cst.GeneratorExp)

@@ -91,7 +91,8 @@ class Reserved:
     """Names the generated code uses, chosen so they collide with nothing in
     the function: the parameters of every state, and the prefix of hidden
     variables (temporaries `_t1`, loop cursors `_c1`, handled exceptions
-    `_x1`, finally records `_f1`, the pending return value `_rv`)."""
+    `_x1`, finally records `_f1`, the pending return value `_rv`, a
+    comprehension's accumulator `_a1` and variables `_v1`)."""
 
     frame: str = "L"
     machine: str = "m"

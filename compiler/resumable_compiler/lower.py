@@ -25,7 +25,15 @@ from typing import Any
 
 import libcst as cst
 
-from . import branches, contexts, exceptions, expressions, groups, statements
+from . import (
+    branches,
+    comprehensions,
+    contexts,
+    exceptions,
+    expressions,
+    groups,
+    statements,
+)
 from .builder import Lowering, Tables, statements_of
 from .conditions import lower_condition
 from .ir import Analysis, Lowered
@@ -66,9 +74,9 @@ _EXPRESSIONS: dict[type, Any] = {
     cst.List: expressions.lower_elements,
     cst.Set: expressions.lower_elements,
     cst.Dict: expressions.lower_dict,
-    cst.ListComp: expressions.lower_comprehension,
-    cst.SetComp: expressions.lower_comprehension,
-    cst.DictComp: expressions.lower_comprehension,
+    cst.ListComp: comprehensions.lower_comprehension,
+    cst.SetComp: comprehensions.lower_comprehension,
+    cst.DictComp: comprehensions.lower_comprehension,
     cst.GeneratorExp: expressions.lower_comprehension,
     cst.ConcatenatedString: expressions.lower_concatenated,
     cst.FormattedString: expressions.lower_fstring,

@@ -181,24 +181,6 @@ FUNCTION_ERRORS = [
         ("async for",),
         id="E09-async-for-awaits",
     ),
-    # E10: match
-    pytest.param(
-        "E10",
-        "match xs:\n    case [a]:\n        await g(a)",
-        "match",
-        ("match",),
-        id="E10-case-body",
-    ),
-    pytest.param(
-        "E10", "match await g():\n    case 1:\n        pass", "match", ("match",), id="E10-subject"
-    ),
-    pytest.param(
-        "E10",
-        "match xs:\n    case [a] if await g(a):\n        pass",
-        "match",
-        ("match",),
-        id="E10-guard",
-    ),
     # E11: closures over the function's locals
     pytest.param(
         "E11",
@@ -425,6 +407,9 @@ ACCEPTED = [
         "return [await g(x) + sum(y * x for y in xs) for x in xs]",
         id="genexp-inside-comprehension-that-awaits",
     ),
+    pytest.param("match xs:\n    case [a]:\n        await g(a)", id="match-await-in-case-body"),
+    pytest.param("match await g():\n    case 1:\n        pass", id="match-await-in-subject"),
+    pytest.param("match xs:\n    case [a] if await g(a):\n        pass", id="match-await-in-guard"),
     pytest.param("await g()\nreturn dir(xs), vars(d)", id="dir-vars-with-argument"),
     pytest.param("await g()\nreturn eval('xs', {'xs': xs})", id="eval-with-namespace"),
     pytest.param("exec('y = 1', {})\nawait g()", id="exec-with-namespace"),

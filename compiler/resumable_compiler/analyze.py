@@ -295,18 +295,6 @@ class _Scanner:
             )
         return any(items) or body or node.asynchronous is not None
 
-    def scan_Match(self, node: cst.Match) -> bool:
-        found = self.scan_children(node.children)
-        if found:
-            self.error(
-                node,
-                codes.MATCH,
-                "await inside a `match` statement is not supported yet",
-                "await into a variable before the match, or use if/elif",
-                "match",
-            )
-        return found
-
     def scan_Del(self, node: cst.Del) -> bool:
         for target in _flatten_targets(node.target):
             if isinstance(target, cst.Name):

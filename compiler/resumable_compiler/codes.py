@@ -89,7 +89,11 @@ COMPREHENSION = Code(
     "a helper coroutine awaited as one step, then a plain comprehension",
 )
 MATCH = Code(
-    "E10", "match", "`match` containing an await", "await before the `match`, or `if`/`elif`"
+    "E10",
+    "match",
+    "`match` containing an await",
+    "await before the `match`, or `if`/`elif`",
+    retired=True,
 )
 CLOSURE = Code(
     "E11",

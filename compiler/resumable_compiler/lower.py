@@ -32,6 +32,7 @@ from . import (
     exceptions,
     expressions,
     groups,
+    matching,
     statements,
 )
 from .builder import Lowering, Tables, statements_of
@@ -57,6 +58,7 @@ _STATEMENTS: dict[type, Any] = {
     cst.With: contexts.lower_with,
     cst.Try: exceptions.lower_try,
     cst.TryStar: groups.lower_try_star,
+    cst.Match: matching.lower_match,
 }
 
 _EXPRESSIONS: dict[type, Any] = {

@@ -13,7 +13,11 @@ holding one decorated function `f(a, b)` built from this grammar --
     block), return anywhere, and awaits of `step(...)` as statements, in
     `x = ...` / `x += ...` / `x, y = ...`, nested in expressions (arithmetic,
     max/min/abs, and/or, conditional expressions, comparisons), in conditions,
-    loop headers, return values, handlers and finally blocks.
+    loop headers, return values, handlers and finally blocks; list, set and
+    dict comprehensions (awaits in the element, conditions, a walrus into the
+    pool, nested or two-clause comprehensions, variables shadowing the pool),
+    and match statements over ints and pairs (literal, or, as, class,
+    sequence and capture patterns into the pool, guards that may await).
 
 The pool variables are bound at the top of the function, so reads of them
 never fail. Unbound reads are deliberate and rare: nested handlers may reuse a
@@ -93,6 +97,8 @@ class _Context:
     protected: int = 0  # enclosing try-with-finally bodies inside the innermost loop
     #: The first statements of the next blocks, one list per block.
     forced: list[list[str]] = field(default_factory=list)
+    #: Variables of the enclosing comprehensions.
+    comp_vars: list[str] = field(default_factory=list)
 
     def choose(self, options: tuple[str, ...] | list[str]) -> str:
         return str(self.draw(st.sampled_from(options)))
@@ -123,19 +129,25 @@ def _expr(ctx: _Context, depth: int = 0, *, awaits: bool = True) -> str:
     kinds = ["var", "int", "var"]
     if depth < 2:
         kinds += ["binop", "binop", "call", "logic"]
+    if depth < 2 and ctx.coin(0.15):
+        kinds.append("comp")
     if awaits and depth < 3:
         kinds += ["await", "await"]
-    names = [n for n in ctx.handlers if n]
+    # Not inside a comprehension: an unbound local read there is CPython's
+    # NameError for a free variable, which compiled code does not reproduce.
+    names = [n for n in ctx.handlers if n] if not ctx.comp_vars else []
     if names:
         kinds.append("exc")
-    stale = sorted(ctx.caught - set(names))
+    stale = sorted(ctx.caught - set(names)) if not ctx.comp_vars else []
     if stale and ctx.coin(0.1):
         # Deliberately read a name an earlier handler unbound: UnboundLocalError.
         names = stale
         kinds.append("exc")
     kind = ctx.choose(kinds)
     if kind == "var":
-        return ctx.choose(POOL)
+        return ctx.choose(POOL + tuple(ctx.comp_vars))
+    if kind == "comp":
+        return _comprehension(ctx, depth, awaits)
     if kind == "int":
         return str(ctx.integer(0, 5))
     if kind == "await":
@@ -169,6 +181,38 @@ def _expr(ctx: _Context, depth: int = 0, *, awaits: bool = True) -> str:
     else:
         right = _expr(ctx, depth + 1, awaits=awaits)
     return f"({left} {op} {right})"
+
+
+def _comprehension(ctx: _Context, depth: int, awaits: bool) -> str:
+    """An int made by a comprehension; its variable may shadow a pool name."""
+    form = ctx.choose(("list", "set", "dict", "walrus", "clauses", "nested"))
+    # The first iterable is evaluated outside the comprehension.
+    if ctx.coin(0.5):
+        first = f"range({ctx.integer(0, 3)})"
+    else:
+        first = f"range(min({_expr(ctx, depth + 1, awaits=awaits)}, 3))"
+    var = ctx.choose(("x", "y", "c", "i"))
+    ctx.comp_vars.append(var)
+    head = f"for {var} in {first}"
+    if form == "clauses":
+        inner = ctx.choose(("x", "y", "c", "i"))
+        head += f" for {inner} in range({var})"
+        ctx.comp_vars.append(inner)
+    if ctx.coin(0.4):
+        head += f" if {_expr(ctx, depth + 1, awaits=awaits)}"
+    if form == "nested":
+        element = _comprehension(ctx, depth + 1, awaits)
+    else:
+        element = _expr(ctx, depth + 1, awaits=awaits)
+    targets = [n for n in POOL if n not in ctx.comp_vars]
+    if form == "walrus" and targets:
+        element = f"({ctx.choose(targets)} := {element})"  # binds in the function
+    del ctx.comp_vars[-2 if form == "clauses" else -1 :]
+    if form == "set":
+        return f"len({{{element} {head}}})"
+    if form == "dict":
+        return f"sum({{{var}: {element} {head}}}.values())"
+    return f"sum([{element} {head}])"
 
 
 def _test(ctx: _Context) -> str:
@@ -220,6 +264,7 @@ def _statement(ctx: _Context, kind: str | None = None) -> list[str]:
     if ctx.budget > 0 and ctx.nesting < MAX_NESTING:
         shallow = 3 - min(ctx.nesting, 2)  # favour awaits nested two levels deep
         weights |= {"if": 2, "for": 2 * shallow, "while": 2 * shallow, "try": 3 * shallow}
+        weights["match"] = 1
     if ctx.loops:
         jumps = 4 if ctx.protected else 1  # favour jumps that cross a finally block
         weights |= {"break": jumps, "continue": jumps}
@@ -396,6 +441,29 @@ def _try(ctx: _Context, shapes: tuple[str, ...] = ("except", "finally", "both"))
     return lines
 
 
+_INT_PATTERNS = ("0", "1 | 2", "(3 | 4) as {n}", "int({n})", "{n}")
+_PAIR_PATTERNS = ("(0, {n})", "[{n}, 1 | 2]", "({n}, *_)", "[_, int({n})]", "(_, _) as t", "{n}")
+
+
+def _match(ctx: _Context) -> list[str]:
+    """A match over an int or a pair; captures bind pool names."""
+    pair = ctx.coin(0.4)
+    subject = f"{_expr(ctx, 1)}, {_expr(ctx, 1)}" if pair else _expr(ctx, 1)
+    lines = [f"match {subject}:"]
+    n = ctx.integer(1, 3)
+    ctx.nesting += 1
+    for k in range(n):
+        pattern = ctx.choose(_PAIR_PATTERNS if pair else _INT_PATTERNS).format(n=ctx.choose(POOL))
+        guard = f" if {_test(ctx)}" if ctx.coin(0.4) else ""
+        if pattern in POOL and not guard and k < n - 1:
+            guard = f" if {_test(ctx)}"  # an irrefutable pattern is last or guarded
+        lines += [f"    case {pattern}{guard}:", *_indent(_indent(_block(ctx, 1, 2)))]
+        if pattern in POOL and not guard:
+            break
+    ctx.nesting -= 1
+    return lines
+
+
 _STATEMENTS: dict[str, Callable[[_Context], list[str]]] = {
     "assign": _assign,
     "augassign": _augassign,
@@ -408,6 +476,7 @@ _STATEMENTS: dict[str, Callable[[_Context], list[str]]] = {
     "for": _for,
     "while": _while,
     "try": _try,
+    "match": _match,
     # Only as forced statements:
     "try_finally": lambda ctx: _try(ctx, ("finally", "both")),
     "for_runs": lambda ctx: _for(ctx, runs=True),

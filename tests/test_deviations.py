@@ -86,6 +86,49 @@ def test_a_loop_over_a_generator_whose_body_awaits_is_refused(cases: ModuleType)
     assert outcome.calls == []  # refused at loop entry, before any iteration
 
 
+def test_a_comprehension_over_a_generator_that_awaits_is_refused(cases: ModuleType) -> None:
+    assert run_original(cases.comprehension_over_generator).value == [
+        step_value("n", (n,)) for n in (1, 2, 3)
+    ]
+    outcome = run_compiled(cases.comprehension_over_generator)
+    assert isinstance(outcome.error, resumable.SerializationError)
+    message = str(outcome.error)
+    line = line_of('return [await step("n", n) for n in numbers()]')
+    assert message.startswith("the comprehension at ")
+    assert f"deviation_cases.py:{line} iterates a `generator`" in message and "list(" in message
+    assert outcome.calls == []  # refused at its entry, before any item
+
+
+def test_a_comprehension_that_cannot_be_encoded_names_the_list(cases: ModuleType) -> None:
+    assert run_original(cases.comprehension_builds_unserializable_list).value == [7, 8]
+    outcome = run_compiled(cases.comprehension_builds_unserializable_list)
+    assert isinstance(outcome.error, resumable.SerializationError)
+    line = line_of("spaces = [types.SimpleNamespace(x=await step")
+    message = str(outcome.error)
+    assert f"the list built on line {line} holds a `types.SimpleNamespace`" in message, message
+
+
+def test_an_unbound_comprehension_variable_is_named_by_its_hidden_name(
+    cases: ModuleType,
+) -> None:
+    # A comprehension variable read before the clause that binds it (`for y
+    # in y`) raises UnboundLocalError naming its hidden variable.
+    native = run_original(cases.comprehension_reads_a_later_clause_variable).error
+    assert isinstance(native, UnboundLocalError) and "'y'" in str(native)
+    compiled = run_compiled(cases.comprehension_reads_a_later_clause_variable).error
+    assert isinstance(compiled, UnboundLocalError) and "'_v2'" in str(compiled)
+
+
+def test_a_generator_escaping_a_comprehension_that_awaits(cases: ModuleType) -> None:
+    # A generator expression inside a comprehension that awaits reads the
+    # comprehension's variable when it runs; once the comprehension ended,
+    # that variable is deleted (natively it keeps its last value). Held
+    # across an await, the generator could not be stored anyway.
+    assert run_original(cases.comprehension_returns_lazy_generators).value == [[0, 2]]
+    outcome = run_compiled(cases.comprehension_returns_lazy_generators)
+    assert isinstance(outcome.error, UnboundLocalError) and "'_v1'" in str(outcome.error)
+
+
 def test_a_value_that_cannot_be_encoded_is_refused_at_the_checkpoint(cases: ModuleType) -> None:
     assert run_original(cases.unserializable_local).value == 1
     outcome = run_compiled(cases.unserializable_local)

@@ -100,3 +100,25 @@ async def star_raise_e():
         raise ExceptionGroup("eg", [ValueError(1), TypeError(2)])
     except* ValueError as e:
         raise e
+
+
+@resumable.function
+async def comprehension_over_generator():
+    return [await step("n", n) for n in numbers()]
+
+
+@resumable.function
+async def comprehension_builds_unserializable_list():
+    spaces = [types.SimpleNamespace(x=await step("a", i)) for i in range(2)]
+    return [s.x for s in spaces]
+
+
+@resumable.function
+async def comprehension_reads_a_later_clause_variable():
+    return [1 for x in range(2) if await step("p", x) for y in y]  # noqa: F821
+
+
+@resumable.function
+async def comprehension_returns_lazy_generators():
+    gens = [(y * x for y in range(2)) for x in range(3) if x == 2 and await step("p", x)]
+    return [list(g) for g in gens]

@@ -129,6 +129,16 @@ def test_a_generator_escaping_a_comprehension_that_awaits(cases: ModuleType) -> 
     assert isinstance(outcome.error, UnboundLocalError) and "'_v1'" in str(outcome.error)
 
 
+def test_an_unbound_local_read_in_a_comprehension(cases: ModuleType) -> None:
+    # CPython 3.11 reads a function's local inside a comprehension as a free
+    # variable (NameError when unbound); compiled code reads it from the
+    # locals (UnboundLocalError, CPython 3.12's behaviour).
+    native = run_original(cases.comprehension_reads_an_unbound_local).error
+    assert type(native) is NameError and "free variable 'e'" in str(native)
+    compiled = run_compiled(cases.comprehension_reads_an_unbound_local).error
+    assert type(compiled) is UnboundLocalError and "local variable 'e'" in str(compiled)
+
+
 def test_a_value_that_cannot_be_encoded_is_refused_at_the_checkpoint(cases: ModuleType) -> None:
     assert run_original(cases.unserializable_local).value == 1
     outcome = run_compiled(cases.unserializable_local)

@@ -122,3 +122,11 @@ async def comprehension_reads_a_later_clause_variable():
 async def comprehension_returns_lazy_generators():
     gens = [(y * x for y in range(2)) for x in range(3) if x == 2 and await step("p", x)]
     return [list(g) for g in gens]
+
+
+@resumable.function
+async def comprehension_reads_an_unbound_local():
+    await step("a")
+    if False:
+        e = 1
+    return [e for x in range(1)]

@@ -59,6 +59,8 @@ def lower_match(b: Lowering, node: cst.Match) -> None:
     cases = list(node.cases)
     while cases:
         n = next((i for i, c in enumerate(cases) if b.has_await(c.guard)), len(cases) - 1)
+        if len(cases) < len(node.cases):
+            w.note(cases[0])
         group, cases = cases[: n + 1], cases[n + 1 :]
         following = w.new_label()  # no case of the group matched, or a guard was false
         lowered = _test(b, node, subject, group, end)

@@ -53,8 +53,9 @@ def handle_event_4(m, L):
     return m.done(("created", L.ident, L.payload))
 
 
-# state 5, line 54
+# state 5, line 55
 def handle_event_5(m, L):
+    # line 55: case Event(kind=Kind.DELETED, payload={"id": ident, **rest}) if rest:
     match L._t1:
         case Event(kind=Kind.DELETED, payload={"id": ident, **rest}) if m.capture(L, rest=rest, ident=ident) and L.rest:
             return 6
@@ -125,8 +126,9 @@ def handle_event_15(m, L):
     return m.done(("sequence", L.middle))
 
 
-# state 16, line 62
+# state 16, line 63
 def handle_event_16(m, L):
+    # line 63: case str() as s if await step("s", len(s)) > 1000:
     match L._t1:
         case str() as s if m.capture(L, s=s):
             return 17
@@ -146,15 +148,16 @@ def handle_event_18(m, L):
     return m.done("never")
 
 
-# state 19, line 64
+# state 19, line 65
 def handle_event_19(m, L):
+    # line 65: case _:
     match L._t1:
         case _:
             return m.done(("fell through", L.ident, L.payload, L.first, L.others, L.rest, L.n, L.middle, L.s))
     return 20
 
 
-# state 20, line 64
+# state 20, line 65
 def handle_event_20(m, L):
     return m.done(None)
 
@@ -193,7 +196,7 @@ class handle_event(Machine):
         handle_event_19,
         handle_event_20,
     )
-    lines = (50, 52, 52, 53, 53, 54, 56, 56, 58, 58, 58, 60, 60, 61, 61, 61, 62, 63, 63, 64, 64)
+    lines = (50, 52, 52, 53, 53, 55, 56, 56, 58, 58, 58, 60, 60, 61, 61, 61, 63, 63, 63, 65, 65)
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('first', 'ident', 'others')),
@@ -256,8 +259,9 @@ def irrefutable_case_with_awaiting_guard_2(m, L):
     return 4
 
 
-# state 3, line 73
+# state 3, line 74
 def irrefutable_case_with_awaiting_guard_3(m, L):
+    # line 74: case 1:
     match L._t1:
         case 1:
             L.r = "one"
@@ -292,7 +296,7 @@ class irrefutable_case_with_awaiting_guard(Machine):
         irrefutable_case_with_awaiting_guard_3,
         irrefutable_case_with_awaiting_guard_4,
     )
-    lines = (71, 72, 72, 73, 78)
+    lines = (71, 72, 72, 74, 78)
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('r', 'x', 'y', '_t1')),
@@ -343,8 +347,9 @@ def subject_evaluated_once_2(m, L):
     return 7
 
 
-# state 3, line 86
+# state 3, line 87
 def subject_evaluated_once_3(m, L):
+    # line 87: case 1 if await step("g1") >= 0:
     match L._t1:
         case 1:
             return 4
@@ -365,8 +370,9 @@ def subject_evaluated_once_5(m, L):
     return 7
 
 
-# state 6, line 88
+# state 6, line 89
 def subject_evaluated_once_6(m, L):
+    # line 89: case _:
     match L._t1:
         case _:
             L.r = "other"
@@ -401,7 +407,7 @@ class subject_evaluated_once(Machine):
         subject_evaluated_once_6,
         subject_evaluated_once_7,
     )
-    lines = (83, 85, 85, 86, 87, 87, 88, 91)
+    lines = (83, 85, 85, 87, 87, 87, 89, 91)
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('calls', 'r', '_t1')),
@@ -555,8 +561,9 @@ def nested_match_3(m, L):
     return m.done(("odd", L.x + L.y))
 
 
-# state 4, line 111
+# state 4, line 112
 def nested_match_4(m, L):
+    # line 112: case int():
     match L._t2:
         case int():
             return 5
@@ -615,7 +622,7 @@ class nested_match(Machine):
         nested_match_8,
         nested_match_9,
     )
-    lines = (107, 109, 110, 110, 111, 113, 113, 117, 117, 117)
+    lines = (107, 109, 110, 110, 112, 113, 113, 117, 117, 117)
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         2: (3, ('x', 'y', '_t2')),
@@ -704,8 +711,9 @@ def match_in_a_loop_with_break_and_continue_6(m, L):
     return 1
 
 
-# state 7, line 132
+# state 7, line 133
 def match_in_a_loop_with_break_and_continue_7(m, L):
+    # line 133: case int(n):
     match L._t1:
         case int(n) if m.capture(L, n=n):
             L.out.append(-L.n)
@@ -741,7 +749,7 @@ class match_in_a_loop_with_break_and_continue(Machine):
         match_in_a_loop_with_break_and_continue_7,
         match_in_a_loop_with_break_and_continue_8,
     )
-    lines = (122, 123, 130, 130, 131, 131, 131, 132, 135)
+    lines = (122, 123, 130, 130, 131, 131, 131, 133, 135)
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         2: (3, ('n', 'out', '_c1')),

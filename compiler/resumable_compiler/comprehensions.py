@@ -61,47 +61,51 @@ class _Scope:
     clauses: list[cst.CompFor]
     accumulator: str
     #: The comprehension's variables: source name -> hidden variable.
-    names: dict[str, str]
+    names: dict[str, str] = field(default_factory=dict)
     cursors: list[str] = field(default_factory=list)
 
     def element(self) -> list[cst.BaseExpression]:
-        if isinstance(self.node, cst.DictComp):
-            return [self.node.key, self.node.value]
-        return [self.node.elt]
-
-    def after_iterable(self, i: int) -> list[cst.CSTNode]:
-        """What clause `i` evaluates after its iterable: its conditions, the
-        later clauses, the element."""
-        parts: list[cst.CSTNode] = [c.test for c in self.clauses[i].ifs]
-        for later in self.clauses[i + 1 :]:
-            parts += [later.iter, *(c.test for c in later.ifs)]
-        return parts + list(self.element())
+        return _element(self.node)
 
     def hidden(self) -> list[str]:
         """The scope's hidden variables, but not its accumulator."""
         return [*self.cursors, *self.names.values()]
 
 
+def _element(e: Comprehension) -> list[cst.BaseExpression]:
+    return [e.key, e.value] if isinstance(e, cst.DictComp) else [e.elt]
+
+
+def _awaits_after_iterable(
+    b: Lowering, e: Comprehension, clauses: list[cst.CompFor], i: int
+) -> bool:
+    """Does anything clause `i` evaluates after its iterable await: its
+    conditions, the later clauses, the element?"""
+    parts: list[cst.CSTNode] = [c.test for c in clauses[i].ifs]
+    for later in clauses[i + 1 :]:
+        parts += [later.iter, *(c.test for c in later.ifs)]
+    return any(b.has_await(p) for p in [*parts, *_element(e)])
+
+
 def lower_comprehension(b: Lowering, e: Comprehension) -> cst.BaseExpression:
     clauses = _clauses(e.for_in)
-    scope = _Scope(e, clauses, "", {})
-    if not any(b.has_await(p) for p in scope.after_iterable(0)):
+    if not _awaits_after_iterable(b, e, clauses, 0):
         return lower_first_iterable(b, e)  # runs unchanged, its first iterable lowered
     w = b.w
     line = b.analysis.parsed.line_of(e) or w.line
-    kind = _KINDS[type(e)]
     # The first iterable: evaluated, and its iterator taken, in the enclosing scope.
     first = loop_iterable(b, clauses[0].iter)
-    cursor = _cursor(b, scope, clauses[0], line)
+    cursor = _cursor(b, clauses[0], line)
     w.assign(cursor, _loop_call(b, first, clauses[0]))
+    accumulator = w.hidden_var("a", f"the {_KINDS[type(e)]} built on line {line}")
+    scope = _Scope(e, clauses, accumulator, cursors=[cursor])
     for clause in clauses:
         for name in _bound_names(clause.target):
             if name not in scope.names:
                 scope.names[name] = w.hidden_var(
                     "v", f"the comprehension variable `{name}` (line {line})"
                 )
-    scope.accumulator = w.hidden_var("a", f"the {kind} built on line {line}")
-    w.assign(scope.accumulator, _empty(b, e))
+    w.assign(accumulator, _empty(b, e))
     cleanup = w.new_label()
     exc = w.hidden_var("x", f"the exception leaving the comprehension on line {line}")
     with b.rw.renaming(scope.names), w.inside(ScopeEntry(cleanup=cleanup, var=exc)):
@@ -141,13 +145,14 @@ def _clause(b: Lowering, scope: _Scope, i: int) -> None:
     """A `for` clause after the first, in the comprehension's scope."""
     w = b.w
     clause = scope.clauses[i]
-    if not any(b.has_await(p) for p in scope.after_iterable(i)):
+    if not _awaits_after_iterable(b, scope.node, scope.clauses, i):
         iterable = b.value(clause.iter)
         w.ensure_open()
         w.emit(_native(b, scope, i, iterable))
         return
     line = b.analysis.parsed.line_of(clause) or w.line
-    cursor = _cursor(b, scope, clause, line)
+    cursor = _cursor(b, clause, line)
+    scope.cursors.append(cursor)
     w.assign(cursor, _loop_call(b, loop_iterable(b, clause.iter), clause))
     _loop(b, scope, i, cursor)
 
@@ -204,13 +209,11 @@ def _pure(b: Lowering, original: cst.BaseExpression, lowered: cst.BaseExpression
     return is_constant(original) or b.is_hidden(lowered) or lowered in b.w.sent_nodes
 
 
-def _cursor(b: Lowering, scope: _Scope, clause: cst.CompFor, line: int) -> str:
+def _cursor(b: Lowering, clause: cst.CompFor, line: int) -> str:
     target = _short(clause.target)
-    name = b.w.hidden_var(
+    return b.w.hidden_var(
         "c", f"the position of `for {target} in ...` in the comprehension on line {line}"
     )
-    scope.cursors.append(name)
-    return name
 
 
 def _loop_call(b: Lowering, iterable: cst.BaseExpression, clause: cst.CompFor) -> cst.Call:

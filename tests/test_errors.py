@@ -245,24 +245,10 @@ FUNCTION_ERRORS = [
     ),
     pytest.param(
         "E12",
-        "for d[await g()] in xs:\n    pass",
-        "d[await",
-        ("for-loop target",),
-        id="E12-for-target",
-    ),
-    pytest.param(
-        "E12",
         "with open('a'), await g():\n    pass",
         "with open",
         ("with", "after the first"),
         id="E12-second-with-item",
-    ),
-    pytest.param(
-        "E12",
-        "return f'{xs:{await g()}}'",
-        "{xs:",
-        ("format spec",),
-        id="E12-fstring-format-spec",
     ),
     # E13: dunder local names (reported at the first occurrence of the name)
     pytest.param("E13", "__foo__ = 1\nreturn __foo__", "__foo__", ("`__foo__`",), id="E13-assign"),

@@ -184,16 +184,10 @@ class _Scanner:
                 "collect the items in a helper coroutine awaited as one step (`items = await collect(...)`), then loop over the list",
                 "async for",
             )
-        if self.scan(node.target):
-            self.error(
-                node.target,
-                codes.AWAIT_POSITION,
-                "await in a for-loop target",
-                "await into a variable first",
-                "await position",
-            )
+        found_target = self.scan(node.target)  # the loop is lowered: a target's await is a step
         found_iter = self.scan(node.iter)
         found_body = self.scan_children([node.body, *([node.orelse] if node.orelse else [])])
+        found_body = found_body or found_target
         if found_body and isinstance(node.iter, cst.GeneratorExp):
             self.error(
                 node.iter,

@@ -95,6 +95,9 @@ class Machine:
     build_hash: ClassVar[str] = ""
     run_fingerprint: ClassVar[str] = ""
     compiler_version: ClassVar[str] = ""
+    #: How the compiler laid out the states (resumable_compiler.fingerprint.LOWERING_VERSION):
+    #: a checkpoint resumes only under code of the same layout.
+    lowering_version: ClassVar[int] = 1
     params: ClassVar[tuple[str, ...]] = ()
     #: Modules the function imports: a checkpoint holding them may import them again.
     imports: ClassVar[tuple[str, ...]] = ()

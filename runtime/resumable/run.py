@@ -442,6 +442,16 @@ def _resume_state(
     held: Collection[str] = (),
 ) -> int:
     at, fp = document.get("at"), document.get("fp")
+    layout = document.get("lv", 1)
+    if layout != machine.lowering_version:
+        raise _mismatch(
+            machine,
+            run_id,
+            f"it was checkpointed under code whose states the compiler laid out with lowering "
+            f"version {layout!r:.20}, and the current code was compiled with lowering version "
+            f"{machine.lowering_version} (resumable {machine.compiler_version}), which "
+            "numbers states differently",
+        )
     if at is None:  # written without site fingerprints: only the same code may go on
         if fp == machine.run_fingerprint and state in machine.awaits:
             return state

@@ -300,6 +300,8 @@ _ENVELOPES: dict[Any, dict[int, tuple[bytes, bytes, tuple[str, ...], int]]] = {}
 
 def _checkpoint_meta(machine: Any, state: int, seq: int) -> dict[str, Any]:
     meta: dict[str, Any] = {"v": FORMAT_VERSION, "fn": machine.function_id}
+    if machine.lowering_version != 1:  # absent: 1, the layout before the number was stored
+        meta["lv"] = machine.lowering_version
     site = machine.sites.get(state)
     if site is not None:
         meta["at"], meta["fp"] = site

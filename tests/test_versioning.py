@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -486,6 +486,6 @@ def test_the_lowering_version_is_written_into_generated_code_and_checkpoints(
 
     class Seven:
         function_id, lowering_version, run_fingerprint = "m:f", 7, "x"
-        sites = {3: (0, "a.b")}
+        sites: ClassVar[dict[int, tuple[int, str]]] = {3: (0, "a.b")}
 
     assert codec._checkpoint_meta(Seven, 3, 1)["lv"] == 7

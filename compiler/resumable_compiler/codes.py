@@ -58,9 +58,10 @@ PLACEMENT = Code(
 )
 FUNCTION_VALUE = Code(
     "E05",
-    "function value",
-    "a local bound to a function, class or lambda and used after an await",
-    "define it at module level, or again after the await",
+    "class value",
+    "a local bound to a class defined in the function and used after an await (lambdas and "
+    "nested functions may be: they are stored as closures)",
+    "define the class at module level, or again after the await",
 )
 CONTEXT_MANAGER = Code(
     "E06",
@@ -89,8 +90,10 @@ MATCH = Code(
 CLOSURE = Code(
     "E11",
     "closure",
-    "a lambda, nested function or class that reads or writes the function's locals",
-    "pass the values as arguments",
+    "retired, now supported: a lambda, nested function or class that reads or writes "
+    "the function's locals",
+    "none needed",
+    retired=True,
 )
 AWAIT_POSITION = Code(
     "E12",

@@ -16,6 +16,7 @@ import types
 from typing import Any
 
 from . import __version__
+from .closures import Closures
 from .errors import StaleCodeError
 from .locations import located_states
 from .machine import Machine
@@ -121,6 +122,7 @@ def _bind(
         states.append(types.FunctionType(code, globals_, name, f.__defaults__, f.__closure__))
     namespace = {
         "states": tuple(states),
+        "closures": Closures(cls.qualname, states, linecache.getlines(source_path)),
         "line_shift": shift,
         "source_file": display_path(source_path),
         "import_set": frozenset(cls.imports),

@@ -69,6 +69,21 @@ class Locals:
         inner = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items())
         return f"Locals({inner})"
 
+    # Helpers for code inside a nested function, which has no `m`: a walrus
+    # or a `case` capture binding one of the function's variables (`nonlocal`).
+    # Dunder names, so that no local variable can hide them.
+    @staticmethod
+    def __let__(L: Locals, name: str, value: Any) -> Any:
+        """`(name := value)`."""
+        setattr(L, name, value)
+        return value
+
+    @staticmethod
+    def __capture__(L: Locals, /, **values: Any) -> bool:
+        """Copy the names a `case` pattern captured into the locals."""
+        L.__dict__.update(values)
+        return True
+
 
 _NO_ITEM = object()
 
@@ -109,6 +124,9 @@ class Machine:
     hidden: ClassVar[dict[str, str]] = {}
     #: Offset between the source's current line numbers and the compiled ones.
     line_shift: ClassVar[int] = 0
+    #: The lambdas and nested functions of the function, by which a
+    #: checkpoint stores closures (resumable.closures; set when bound).
+    closures: ClassVar[Any] = None
 
     AssertionError = builtins.AssertionError
 

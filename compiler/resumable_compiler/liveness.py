@@ -27,6 +27,7 @@ class defined in the function can never be stored.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TypeGuard
 
 import libcst as cst
 
@@ -59,11 +60,7 @@ class _Flow:
         stack: list[cst.CSTNode] = [node]
         while stack:
             n = stack.pop()
-            if (
-                isinstance(n, cst.Attribute)
-                and isinstance(n.value, cst.Name)
-                and n.value.value == self.L
-            ):
+            if _local(n, self.L):
                 out.add(n.attr.value)
                 continue
             stack.extend(_header(n))
@@ -201,6 +198,16 @@ class _Flow:
         return body | handlers | after
 
 
+def _local(n: cst.CSTNode, frame: str) -> TypeGuard[cst.Attribute]:
+    """Is `n` a local variable, `L.x` (not a helper of the locals, `L.__let__`)?"""
+    return (
+        isinstance(n, cst.Attribute)
+        and isinstance(n.value, cst.Name)
+        and n.value.value == frame
+        and not (n.attr.value.startswith("__") and n.attr.value.endswith("__"))
+    )
+
+
 def _header(n: cst.CSTNode) -> Sequence[cst.CSTNode]:
     """The parts of `n` that run where it is: all of it, except the body of
     a lambda, function or class."""
@@ -220,12 +227,7 @@ def captured(frame: str, node: cst.CSTNode) -> set[str]:
     stack: list[tuple[cst.CSTNode, bool]] = [(node, False)]
     while stack:
         n, inside = stack.pop()
-        if (
-            inside
-            and isinstance(n, cst.Attribute)
-            and isinstance(n.value, cst.Name)
-            and n.value.value == frame
-        ):
+        if inside and _local(n, frame):
             out.add(n.attr.value)
             continue
         if isinstance(n, cst.Lambda | cst.FunctionDef | cst.ClassDef):

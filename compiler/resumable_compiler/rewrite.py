@@ -149,12 +149,13 @@ class Rewriter(cst.CSTTransformer):
             return name in self.scopes[-1]
         return name in self.locals
 
-    def helper(self, name: str) -> cst.Attribute:
-        """A helper of the runtime: `m.name` in the function's own code;
-        inside a nested body, which has no `m`, the locals' own `L.__name__`."""
+    def helper(self, name: str, args: Sequence[cst.Arg]) -> cst.Call:
+        """A call of a helper of the runtime on the locals: `m.name(L, ...)`
+        in the function's own code; inside a nested body, which has no `m`,
+        the locals' own method `L.__name__(...)`."""
         if self.opaque:
-            return attr(self.L, f"__{name}__")
-        return attr(self.m, name)
+            return cst.Call(func=attr(self.L, f"__{name}__"), args=args)
+        return cst.Call(func=attr(self.m, name), args=[cst.Arg(cst.Name(self.L)), *args])
 
     def local(self, name: str) -> cst.Attribute:
         return attr(self.L, name)
@@ -208,15 +209,8 @@ class Rewriter(cst.CSTTransformer):
         assert isinstance(target, cst.Name)
         if not self.is_local(target.value):
             return updated_node
-        return cst.Call(
-            func=self.helper("let"),
-            args=[
-                cst.Arg(cst.Name(self.L)),
-                cst.Arg(cst.SimpleString(repr(target.value))),
-                cst.Arg(updated_node.value),
-            ],
-            lpar=[],
-            rpar=[],
+        return self.helper(
+            "let", [cst.Arg(cst.SimpleString(repr(target.value))), cst.Arg(updated_node.value)]
         )
 
     # -- f-string `=` specifier: its text is the source of the expression --------
@@ -448,10 +442,9 @@ class Rewriter(cst.CSTTransformer):
         if not captured:
             return updated_node
         # Captures bind names of the state function; copy them into L before the guard runs.
-        capture = cst.Call(
-            func=self.helper("capture"),
-            args=[cst.Arg(cst.Name(self.L))]
-            + [cst.Arg(cst.Name(n), keyword=cst.Name(n), equal=_TIGHT_EQUAL) for n in captured],
+        capture = self.helper(
+            "capture",
+            [cst.Arg(cst.Name(n), keyword=cst.Name(n), equal=_TIGHT_EQUAL) for n in captured],
         )
         guard: cst.BaseExpression = capture
         if updated_node.guard is not None:

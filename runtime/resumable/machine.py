@@ -72,16 +72,15 @@ class Locals:
     # Helpers for code inside a nested function, which has no `m`: a walrus
     # or a `case` capture binding one of the function's variables (`nonlocal`).
     # Dunder names, so that no local variable can hide them.
-    @staticmethod
-    def __let__(L: Locals, name: str, value: Any) -> Any:
+    def __let__(self, name: str, value: Any) -> Any:
         """`(name := value)`."""
-        setattr(L, name, value)
+        self.__dict__[name] = value
         return value
 
-    @staticmethod
-    def __capture__(L: Locals, /, **values: Any) -> bool:
-        """Copy the names a `case` pattern captured into the locals."""
-        L.__dict__.update(values)
+    def __capture__(self, /, **values: Any) -> bool:
+        """Copy the names a `case` pattern captured into the locals (a guard
+        that is always true)."""
+        self.__dict__.update(values)
         return True
 
 

@@ -43,6 +43,8 @@ _COMPREHENSIONS = frozenset({"<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>
 _NEWLOCALS = 0x0002  # inspect.CO_NEWLOCALS: a function's code (not a class body's)
 _FIELDS = frozenset({"def", "fp", "defaults", "kwdefaults", "attrs", "annotations", "names"})
 _NAMES = ("__name__", "__qualname__", "__doc__", "__module__")
+#: Dunder attributes a closure keeps: `functools.wraps` sets `__wrapped__`.
+_DUNDERS = frozenset({"__wrapped__"})
 
 
 def definitions(code: types.CodeType) -> Iterator[types.CodeType]:
@@ -184,7 +186,7 @@ class Context:
                 dict(fn.__kwdefaults__), body, "kwdefaults", ".__kwdefaults__", depth + 2
             )
         if fn.__dict__:
-            body["attrs"] = enc.attributes(fn, fn.__dict__, depth + 3)
+            body["attrs"] = enc.attributes(fn, fn.__dict__, depth + 3, _DUNDERS)
         annotations = _annotations(fn)
         if annotations:
             body["annotations"] = None
@@ -240,7 +242,12 @@ class Context:
                 raise CheckpointError(f"malformed checkpoint: bad keyword defaults of the {what}")
             fn.__kwdefaults__ = kwdefaults
         if "attrs" in body:
-            dec.attributes(fn, body["attrs"], depth + 1, what)
+            for k, v in dec.mapping(body["attrs"], depth + 1, f"attributes of {what}").items():
+                if k.startswith("__") and k.endswith("__") and k not in _DUNDERS:
+                    raise CheckpointError(
+                        f"checkpoint sets the attribute {k!r:.40} of {what}: refused"
+                    )
+                fn.__dict__[k] = v
         if "annotations" in body:
             fn.__annotations__ = dec.mapping(
                 body["annotations"], depth + 1, f"annotations of {what}"

@@ -171,3 +171,21 @@ async def closure_over_deleted_variable():
         message = type(e).__name__
     x = 7
     return message, get(), await step("b")
+
+
+@resumable.function
+async def nested_annotations_are_evaluated():
+    """Annotations of a nested def or class are evaluated where it is defined,
+    as in the original (this module has no `from __future__ import
+    annotations`); a closure keeps annotations a checkpoint can hold."""
+    kind = int
+
+    def conv(x: kind, *, base: "str" = "") -> str:
+        return base + str(x)
+
+    class Box:
+        size: kind = 1
+
+    before = (dict(conv.__annotations__), Box.__annotations__)
+    await step("a")
+    return before, conv.__annotations__, conv(3)

@@ -778,6 +778,78 @@ class closure_over_deleted_variable(Machine):
     }
 
 
+# ---------------------------------------------------------------------------
+# async def nested_annotations_are_evaluated()  (closures.py:177)
+# ---------------------------------------------------------------------------
+
+
+# state 0, line 181
+def nested_annotations_are_evaluated_0(m, L):
+    # line 181: kind = int
+    L.kind = int
+
+    # line 183: def conv(x: kind, *, base: "str" = "") -> str:
+    def conv(x: L.kind, *, base: "str" = "") -> str:
+        return base + str(x)
+    L.conv = conv
+
+    # line 186: class Box:
+    class Box:
+        size: L.kind = 1
+    L.Box = Box
+
+    # line 189: before = (dict(conv.__annotations__), Box.__annotations__)
+    L.before = (dict(L.conv.__annotations__), L.Box.__annotations__)
+    return 1
+
+
+# state 1, line 190: await, resumes at state 2
+def nested_annotations_are_evaluated_1(m, L):
+    # line 190: await step("a")
+    return step("a")
+
+
+# state 2, line 191
+def nested_annotations_are_evaluated_2(m, L):
+    # line 191: return before, conv.__annotations__, conv(3)
+    return m.done((L.before, L.conv.__annotations__, L.conv(3)))
+
+
+class nested_annotations_are_evaluated(Machine):
+    """State machine of `nested_annotations_are_evaluated` (closures.py:177)."""
+
+    function_id = 'closures:nested_annotations_are_evaluated'
+    qualname = 'nested_annotations_are_evaluated'
+    source_file = 'closures.py'
+    first_line = 176
+    build_hash = 'sha256:bcef4961d3498012908cbaba7ab9469f'
+    run_fingerprint = 'sha256:06651b2ad77d2721f2d8ec584d5ba4e4'
+    compiler_version = '0.1.0'
+    params = ()
+    states = (
+        nested_annotations_are_evaluated_0,
+        nested_annotations_are_evaluated_1,
+        nested_annotations_are_evaluated_2,
+    )
+    lines = (181, 190, 191)
+    # await state: (resume state, locals live at its checkpoint)
+    awaits = {
+        1: (2, ('before', 'conv', 'kind')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '43d2f93af09a.aaa270f8'),
+    }
+    # state: (state that receives an exception raised there, variable it goes into)
+    on_error = {
+    }
+    # state: variables holding the exceptions being handled while it runs
+    handled = {
+    }
+    hidden = {
+    }
+
+
 
 MACHINES = {
     'counter_object': counter_object,
@@ -789,4 +861,5 @@ MACHINES = {
     'closure_reads_variable_assigned_only_later': closure_reads_variable_assigned_only_later,
     'class_methods_read_and_write_locals': class_methods_read_and_write_locals,
     'closure_over_deleted_variable': closure_over_deleted_variable,
+    'nested_annotations_are_evaluated': nested_annotations_are_evaluated,
 }

@@ -32,6 +32,8 @@ from tests.compiled import compile_and_import
 SOURCE = '''
 from __future__ import annotations
 
+import functools
+
 import resumable
 
 KEEP = []
@@ -96,6 +98,26 @@ async def keeps_its_closure(n):
     k = n
     KEEP.append(lambda: k)
     return await tick(n)
+
+
+def logged(fn):
+    def wrapper(*args):
+        return fn(*args)
+    return wrapper
+
+
+@resumable.function
+async def holds_a_decorated_closure(n, cached):
+    if cached:
+        @functools.lru_cache
+        def get():
+            return n
+    else:
+        @logged
+        def get():
+            return n
+    await tick()
+    return get()
 
 
 @resumable.function
@@ -232,6 +254,23 @@ def test_a_closure_over_an_inner_functions_variable_is_refused(mod: types.Module
     assert "variable `h`" in message
     assert "holds_an_inner_closure.<locals>.outer.<locals>.inner" in message
     assert "uses the variable `y`" in message
+
+
+@pytest.mark.parametrize(
+    ("cached", "words"),
+    [
+        (True, "functools._lru_cache_wrapper cannot be stored"),
+        (False, "logged.<locals>.wrapper, defined inside logged"),
+    ],
+)
+def test_a_decorated_closure_is_refused_when_the_decorator_returned_another_object(
+    mod: types.ModuleType, cached: bool, words: str
+) -> None:
+    rt = resumable.Runtime("memory://")
+    with pytest.raises(SerializationError) as info:
+        rt.run(mod.holds_a_decorated_closure, 1, cached, run_id="r")
+    assert "variable `get`" in str(info.value)
+    assert words in str(info.value)
 
 
 def test_a_closure_of_another_function_is_refused(mod: types.ModuleType) -> None:

@@ -438,7 +438,7 @@ def analyze(parsed: ParsedModule, fn: FunctionSource) -> Analysis:
     scanner.scan(fn.node.params)
     scanner.scan(fn.node.body)
     errors = list(scanner.errors)
-    captured = captured_names(parsed, fn.node, table, local_names)
+    captured, rebound = captured_names(parsed, fn.node, table, local_names)
     first_use: dict[str, cst.Name] = {}
     for n in _in_order(fn.node, (cst.Lambda, cst.ClassDef)):
         if isinstance(n, cst.Name) and n is not fn.node.name:
@@ -469,6 +469,7 @@ def analyze(parsed: ParsedModule, fn: FunctionSource) -> Analysis:
         imports=tuple(sorted(scanner.imports)),
         function_values={k: parsed.position(v) for k, v in values.items()},
         captured=captured,
+        rebound=rebound,
         awaiting=frozenset(scanner.awaiting),
         awaits=own_awaits(fn.node, scanner.awaiting),
         reserved=_reserved(scanner.names | set(dir(builtins)) | parsed.module_names),

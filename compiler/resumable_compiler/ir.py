@@ -126,6 +126,9 @@ class Analysis:
     #: id() of every lambda, nested def and class node -> its names that are
     #: the function's locals (rewritten to `L.name` inside it: scopes.py).
     captured: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    #: Locals a nested scope declares `nonlocal`: a closure called during an
+    #: await may change them, so they are read before it where CPython does.
+    rebound: frozenset[str] = frozenset()
 
     def has_await(self, node: cst.CSTNode | None) -> bool:
         return node is not None and id(node) in self.awaiting

@@ -19,6 +19,10 @@ functions nested in a class skip it, as in CPython).
 `captured` has an entry for every lambda, nested function and class in the
 function (at any depth), possibly empty. Each libcst node is matched with its
 symbol table by kind, name and line (and parameters, for functions).
+
+`rebound` are the function's locals some nested scope declares `nonlocal`:
+a closure called while the function awaits may change them, so the lowering
+reads them before an await where CPython does (builder.stabilize).
 """
 
 from __future__ import annotations
@@ -56,11 +60,13 @@ def captured_names(
     node: cst.FunctionDef,
     table: symtable.SymbolTable,
     local_names: frozenset[str],
-) -> dict[int, frozenset[str]]:
-    """id(nested lambda, def or class node) -> its names that are the
-    function's locals (read, written with `nonlocal`, or passed through to a
-    scope inside it)."""
+) -> tuple[dict[int, frozenset[str]], frozenset[str]]:
+    """(captured, rebound): id(nested lambda, def or class node) -> its
+    names that are the function's locals (read, written with `nonlocal`, or
+    passed through to a scope inside it); and the function's locals that a
+    nested scope declares `nonlocal`."""
     out: dict[int, frozenset[str]] = {}
+    rebound: set[str] = set()
 
     def visit(
         parts: Sequence[cst.CSTNode], t: symtable.SymbolTable, chain: list[symtable.SymbolTable]
@@ -78,15 +84,17 @@ def captured_names(
             taken[i] = True
             inner = children[i]
             if not isinstance(scope, tuple(_COMPREHENSIONS)):
-                out[id(scope)] = frozenset(
+                names = frozenset(
                     s.get_name()
                     for s in inner.get_symbols()
                     if s.is_free() and _resolves_to_function(s.get_name(), chain, local_names)
                 )
+                out[id(scope)] = names
+                rebound.update(n for n in names if inner.lookup(n).is_nonlocal())
             visit(_own_parts(scope), inner, [*chain, inner])
 
     visit([node.body], table, [])
-    return out
+    return out, frozenset(rebound)
 
 
 def _resolves_to_function(

@@ -415,6 +415,19 @@ def _class_values(body: cst.BaseSuite, local_names: frozenset[str]) -> dict[str,
     return found
 
 
+def _deleted_in_nested_scopes(body: cst.BaseSuite) -> set[str]:
+    """Names a `del` statement inside a lambda, nested function or class deletes."""
+    out: set[str] = set()
+    stack: list[tuple[cst.CSTNode, bool]] = [(body, False)]
+    while stack:
+        n, nested = stack.pop()
+        if nested and isinstance(n, cst.Del):
+            out.update(t.value for t in _flatten_targets(n.target) if isinstance(t, cst.Name))
+        inner = nested or isinstance(n, cst.FunctionDef | cst.ClassDef | cst.Lambda)
+        stack.extend((c, inner) for c in n.children)
+    return out
+
+
 def _reserved(names: set[str]) -> Reserved:
     frame = next(c for c in ("L", "L_", "L__", "_L", "_L_", "locals_") if c not in names)
     machine = next(c for c in ("m", "m_", "m__", "_m", "_m_", "machine_") if c not in names)
@@ -455,6 +468,9 @@ def analyze(parsed: ParsedModule, fn: FunctionSource) -> Analysis:
                 )
             )
     values = _class_values(fn.node.body, local_names)
+    # A closure may delete a variable it declares nonlocal (approximated by
+    # name: any `del` of that name in a nested scope).
+    scanner.deleted.update(n for n in _deleted_in_nested_scopes(fn.node.body) if n in rebound)
     maybe_unbound = frozenset(n for n in local_names if n not in params or n in scanner.deleted)
     scanner.names.update(params)
     errors.sort(key=lambda e: (e.line, e.column, e.code))

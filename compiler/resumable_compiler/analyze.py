@@ -98,24 +98,37 @@ class _Scanner:
         )
         return self.scan_children(node.children)
 
+    # A definition's header (decorators, defaults, bases) runs in the
+    # function, where the definition stands: its awaits are the function's
+    # (definitions.py). Its body is a scope of its own.
     def scan_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        header = [*node.decorators, node.params, *([node.returns] if node.returns else [])]
-        self.header(node, header, "a nested function's decorators, defaults or annotations")
+        params = self.parameters(node.params)
+        annotations = [p.annotation for p in params if p.annotation is not None]
+        if node.returns is not None:
+            annotations.append(node.returns)
+        self.header(node, annotations, "a nested function's annotations")
+        found = self.scan_children([*node.decorators, *_defaults(params)])
         self.names.add(node.name.value)
         self.collect_names(node.body)
-        return False
+        return found
 
     def scan_ClassDef(self, node: cst.ClassDef) -> bool:
-        header = [*node.decorators, *node.bases, *node.keywords]
-        self.header(node, header, "a class's decorators or bases")
+        found = self.scan_children([*node.decorators, *node.bases, *node.keywords])
         self.names.add(node.name.value)
         self.collect_names(node.body)
-        return False
+        return found
 
     def scan_Lambda(self, node: cst.Lambda) -> bool:
-        self.header(node, [node.params], "a lambda's default values")
+        found = self.scan_children(_defaults(self.parameters(node.params)))
         self.collect_names(node.body)
-        return False
+        return found
+
+    def parameters(self, p: cst.Parameters) -> list[cst.Param]:
+        """All of a definition's parameters (their names recorded)."""
+        params = [*p.posonly_params, *p.params, *p.kwonly_params]
+        params += [x for x in (p.star_arg, p.star_kwarg) if isinstance(x, cst.Param)]
+        self.names.update(x.name.value for x in params)
+        return params
 
     def header(self, node: cst.CSTNode, parts: Sequence[cst.CSTNode], where: str) -> None:
         if self.scan_children(parts):
@@ -332,6 +345,10 @@ class _Scanner:
                 "pass the values explicitly (for example a dict of the variables you need)",
                 "frame access",
             )
+
+
+def _defaults(params: Sequence[cst.Param]) -> list[cst.BaseExpression]:
+    return [p.default for p in params if p.default is not None]
 
 
 def _dotted(node: cst.CSTNode) -> str:

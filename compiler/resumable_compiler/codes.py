@@ -98,9 +98,9 @@ CLOSURE = Code(
 AWAIT_POSITION = Code(
     "E12",
     "await position",
-    "`await` in a position not supported yet: a nested function's or class's header, a lambda "
-    "default, a `for` target, a `with ... as` target or a later `with` item, an f-string format "
-    "spec, `except ... as` a global name",
+    "`await` in a position not supported yet: a nested function's annotations, a `for` target, "
+    "a `with ... as` target or a later `with` item, an f-string format spec, `except ... as` a "
+    "global name",
     "await into a variable first",
 )
 DUNDER_LOCAL = Code("E13", "name", "a local variable with a dunder name", "rename it")

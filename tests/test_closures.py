@@ -13,6 +13,7 @@ blocked at its last good checkpoint. Real crashes: tests/test_crash.py
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import sys
 import types
@@ -314,6 +315,8 @@ HOSTILE: dict[str, Callable[[dict[str, Any]], None]] = {
     "definition_numbered_beyond": _put("def", "holds.<locals>.get#7"),
     "definition_not_a_string": _put("def", ["holds.<locals>.get"]),
     "no_definition": _set_closure(lambda c: c.pop("def")),
+    "no_fingerprint": _set_closure(lambda c: c.pop("fp")),
+    "fingerprint_not_a_string": _put("fp", 5),
     "unknown_field": _put("code", "6300"),
     "defaults_not_a_tuple": _put("defaults", [2]),
     "too_many_defaults": _put("defaults", {"$tuple": [1, 2, 3]}),
@@ -360,3 +363,41 @@ def test_a_closure_outside_a_checkpoint_is_refused(mod: types.ModuleType) -> Non
     data = seal(orjson.dumps({"v": 3, "plain": False, "value": {"$closure": {"def": "f"}}}))
     with pytest.raises(CheckpointError, match="outside the locals of a checkpoint"):
         decode(data)
+
+
+_JUNK: list[Any] = [None, 1, -1, 2**62, "x", "", [], {}, [1, 2, 3], {"$tuple": []}]
+_JUNK += [{"$ref": 0}, {"$closure": {}}, {"$dict": [[1, 2]]}, {"k": {"$closure": "x"}}]
+
+
+def _replacements(tree: Any) -> Iterator[Any]:
+    """`tree` with one member of a `$closure` body (or the body) replaced by junk,
+    or a subtree wrapped in a `$closure` tag."""
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            for junk in _JUNK if k != "$closure" else [*_JUNK, {**v, "fp": None}]:
+                yield {**tree, k: junk}
+            for inner in _replacements(v):
+                yield {**tree, k: inner}
+        yield {"$closure": tree}
+    elif isinstance(tree, list):
+        for i, v in enumerate(tree):
+            for inner in _replacements(v):
+                yield [*tree[:i], inner, *tree[i + 1 :]]
+
+
+def test_resealed_junk_in_a_closure_is_refused_or_decodes(mod: types.ModuleType) -> None:
+    """Any member of a stored closure replaced by junk, the document sealed
+    again: CheckpointError (or a value: junk where junk is allowed), never
+    another exception."""
+    rt, run_id = stopped_at(mod.holds, 1, 3)
+    document = checkpoint_tree(rt, run_id)
+    document.pop("seal")
+    machine = mod.holds.machine()
+    count = 0
+    for local in _replacements(document["locals"]["get"]):
+        mutant = {**document, "locals": {**document["locals"], "get": local}}
+        data = seal(orjson.dumps(mutant))
+        with contextlib.suppress(CheckpointError):
+            decode_checkpoint(data, machine)
+        count += 1
+    assert count > 100

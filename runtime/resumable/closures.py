@@ -29,6 +29,7 @@ passed to another run, it is a SerializationError.
 from __future__ import annotations
 
 import hashlib
+import re
 import types
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -45,6 +46,7 @@ _FIELDS = frozenset({"def", "fp", "defaults", "kwdefaults", "attrs", "annotation
 _NAMES = ("__name__", "__qualname__", "__doc__", "__module__")
 #: Dunder attributes a closure keeps: `functools.wraps` sets `__wrapped__`.
 _DUNDERS = frozenset({"__wrapped__"})
+_FINGERPRINT = re.compile(r"[0-9a-f]{12}")
 
 
 def definitions(code: types.CodeType) -> Iterator[types.CodeType]:
@@ -206,7 +208,13 @@ class Context:
 
     def decode(self, dec: Any, body: Any, n: int | None, depth: int) -> Any:
         table = self.table
-        if type(body) is not dict or type(body.get("def")) is not str or not set(body) <= _FIELDS:
+        if (
+            type(body) is not dict
+            or type(body.get("def")) is not str
+            or type(body.get("fp")) is not str
+            or _FINGERPRINT.fullmatch(body["fp"]) is None
+            or not set(body) <= _FIELDS
+        ):
             raise CheckpointError("malformed checkpoint: bad $closure value")
         name = body["def"]
         code = table.codes.get(name)

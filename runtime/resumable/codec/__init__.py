@@ -38,6 +38,7 @@ from zlib import crc32
 import orjson
 
 from ..errors import CheckpointError, SerializationError
+from . import managers as _managers  # noqa: F401  (registers the contextlib codecs)
 from .decoder import Decoder
 from .encoder import Encoder, Unencodable, type_name
 from .kinds import traceback_text

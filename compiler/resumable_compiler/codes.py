@@ -68,6 +68,7 @@ CONTEXT_MANAGER = Code(
     "with",
     "`async with`, `async for`, or a `with` block that awaits",
     "a helper coroutine awaited as one step",
+    retired=True,
 )
 EXCEPT_STAR = Code(
     "E07",
@@ -101,8 +102,8 @@ AWAIT_POSITION = Code(
     "E12",
     "await position",
     "`await` in a position not supported yet: a nested function's or class's header, a lambda "
-    "default, a `for` target, a `with ... as` target or a later `with` item, an f-string format "
-    "spec, `except ... as` a global name",
+    "default, a `for` target, a `with ... as` target, an f-string format spec, `except ... as` a "
+    "global name",
     "await into a variable first",
 )
 DUNDER_LOCAL = Code("E13", "name", "a local variable with a dunder name", "rename it")

@@ -19,7 +19,7 @@ from types import ModuleType
 import libcst as cst
 import pytest
 
-from resumable import CheckpointError, Runtime, SerializationError
+from resumable import CheckpointError, Runtime, SerializationError, VersionMismatch
 from resumable.codec import decode, encode, seal
 from resumable.testing import run_compiled, run_original
 from resumable_compiler.analyze import analyze
@@ -30,6 +30,7 @@ from resumable_compiler.liveness import liveness
 from resumable_compiler.lower import lower
 from resumable_compiler.parse import parse
 from tests.compiled import compile_and_import
+from tests.test_versioning import Deployment
 
 MODULE = "contexts_cases"
 
@@ -465,3 +466,97 @@ def test_the_docs_name_every_manager_codec() -> None:
     docs = (Path(__file__).parents[1] / "docs" / "checkpoints.md").read_text()
     for tag in ("$contextlib.suppress", "$contextlib.nullcontext"):
         assert tag in docs
+
+
+def test_an_async_comprehension_has_its_anext_site_for_its_lowering() -> None:
+    # Async comprehensions are refused (E09) until comprehensions are lowered
+    # into loops; the analysis already numbers their `__anext__`, after the
+    # iterable (for contexts.start_async_loop / next_item to use).
+    source = SOURCE.replace(
+        '    async for x in Count(2):\n        await op("c")\n',
+        '    ys = [y async for y in Count(await op("n"))]\n',
+    )
+    parsed = parse(f"{MODULE}.py", source)
+    [fn] = [f for f in parsed.functions if f.qualname == "sites"]
+    analysis = analyze(parsed, fn)
+    assert [e.code for e in analysis.errors] == ["E09"]
+    kinds = [a.method if isinstance(a, ImplicitAwait) else "await" for a in analysis.awaits]
+    assert kinds[-2:] == ["await", "__anext__"]
+    last = analysis.awaits[-1]
+    assert isinstance(last, ImplicitAwait) and isinstance(last.node, cst.CompFor)
+
+
+# -- versioning: runs standing at an implicit await ----------------------------------------
+
+FLOW = '''\
+"""Versioning of async with (edited by tests/test_contexts.py)."""
+
+from dataclasses import dataclass
+
+import resumable
+from tests.test_contexts import VERSIONING_STEPS as steps
+
+
+async def tick(label, value=None):
+    steps.append(label)
+    return value
+
+
+@dataclass
+class Res:
+    name: str
+
+    async def __aenter__(self):
+        await tick("enter " + self.name)
+        return self.name
+
+    async def __aexit__(self, *exc):
+        await tick("exit " + self.name)
+
+
+@resumable.function
+async def flow(a):
+    async with Res("r") as r:
+        x = await tick("body", a + 1)
+    return [r, x]
+'''
+
+#: What the deployments of FLOW did, whichever deployment's class a decoded
+#: manager belongs to (it names the module that stored it).
+VERSIONING_STEPS: list[str] = []
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> Iterator[Deployment]:
+    d = Deployment(tmp_path)
+    yield d
+    for name in d.names:
+        sys.modules.pop(name, None)
+
+
+@pytest.mark.parametrize(
+    ("k", "effects"),
+    [(1, ["enter r", "body", "exit r"]), (2, ["body", "exit r"]), (3, ["exit r"])],
+    ids=["at-aenter", "in-the-block", "at-aexit"],
+)
+def test_a_run_at_an_implicit_await_resumes_under_code_changed_after_it(
+    deployment: Deployment, k: int, effects: list[str]
+) -> None:
+    old = deployment.deploy(FLOW)
+    deployment.crashed_run(old, "flow", k, 4, run_id="r")
+    new = deployment.deploy(FLOW.replace("return [r, x]", "return [r, x, 'new']"))
+    VERSIONING_STEPS.clear()
+    with deployment.runtime() as rt:
+        assert rt.run(new.flow, run_id="r") == ["r", 5, "new"]
+    assert effects == VERSIONING_STEPS
+
+
+@pytest.mark.parametrize("k", [2, 3], ids=["in-the-block", "at-aexit"])
+def test_a_run_inside_the_block_is_blocked_when_the_block_changed_before_it(
+    deployment: Deployment, k: int
+) -> None:
+    old = deployment.deploy(FLOW)
+    deployment.crashed_run(old, "flow", k, 4, run_id="r")
+    new = deployment.deploy(FLOW.replace('async with Res("r")', 'async with Res("s")'))
+    with deployment.runtime() as rt, pytest.raises(VersionMismatch):
+        rt.run(new.flow, run_id="r")

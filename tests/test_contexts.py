@@ -192,6 +192,23 @@ async def retried_in_sync_block() -> str:
         return await op("body")
 
 
+@dataclass
+class Reraise:
+    async def __aenter__(self) -> Reraise:
+        return self
+
+    async def __aexit__(self, typ: type | None, exc: BaseException | None, tb: object) -> None:
+        CALLS.append("aexit")
+        if exc is not None:
+            raise exc
+
+
+@resumable.function(retry=THREE)
+async def reraised_by_aexit() -> None:
+    async with Reraise():
+        await op("body")
+
+
 @resumable.function
 async def raises_in_block() -> None:
     async with Session():
@@ -323,6 +340,15 @@ def test_retries_inside_a_block_finish_before_aexit_sees_the_exception(
     with pytest.raises(cases.Flaky):
         rt.run(cases.retried_in_block)
     assert cases.CALLS == ["aenter", "body", "body", "body", "aexit Flaky traceback=False"]
+
+
+def test_an_exception_aexit_raises_again_is_not_retried(cases: ModuleType, rt: Runtime) -> None:
+    # The body's failure was retried already; __aexit__ raising it again
+    # (rather than returning False) does not make its own step retried.
+    cases.FAIL["body"] = 5
+    with pytest.raises(cases.Flaky):
+        rt.run(cases.reraised_by_aexit)
+    assert cases.CALLS == ["body", "body", "body", "aexit"]
 
 
 def test_retries_inside_a_with_finish_before_exit_sees_the_exception(

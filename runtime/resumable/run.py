@@ -327,7 +327,11 @@ class Run:
     async def retry_await(self, exc: Exception) -> None:
         """The operand or the awaitable of the current await raised `exc`:
         park the run to try the step again (raises Park), or return to raise
-        `exc` at the await."""
+        `exc` at the await. An exception carried across the checkpoint and
+        raised again by the awaitable (an `__aexit__` raising the exception
+        it was given) was raised before the checkpoint: never retried."""
+        if any(exc is carried for carried in self.carried):
+            return
         if self._may_retry(exc):
             await self.park(exc)
 

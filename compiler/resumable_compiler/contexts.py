@@ -88,7 +88,9 @@ def _items(b: Lowering, node: cst.With, i: int, bound: set[str]) -> None:
         value = w.await_(site, call(attr(w.m, "aenter"), w.local(manager)))
     else:
         value = call(attr(w.m, "enter"), w.local(manager))
-    entered = None
+    # What __enter__ returned waits in a temporary: the `as` target is bound
+    # inside the protected block (an exception binding it reaches __exit__).
+    entered = ""
     if item.asname is not None:
         entered = w.hidden_var("t", f"what the manager of the `with` on line {line} entered")
         w.assign(entered, value)
@@ -96,7 +98,7 @@ def _items(b: Lowering, node: cst.With, i: int, bound: set[str]) -> None:
         w.emit_small(cst.Expr(value))
 
     def body(complete: Complete) -> None:
-        if item.asname is not None and entered is not None:
+        if item.asname is not None:
             target = cast(cst.BaseAssignTargetExpression, b.rw.expression(item.asname.name))
             w.emit_small(cst.Assign([cst.AssignTarget(target)], w.local(entered)))
         _items(b, node, i + 1, bound)

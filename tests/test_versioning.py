@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -442,3 +442,50 @@ def test_unencodable_value_blocks_at_the_last_good_checkpoint_until_fixed(
         assert fixed_module.steps == ["first", "second"]
         done = rt.get("held")
     assert (done.status, done.seq, done.reason) == ("completed", 2, None)
+
+
+# ------------------------------------------------------------ a new lowering version
+
+
+def test_a_checkpoint_of_another_lowering_version_is_blocked_naming_it(
+    deployment: Deployment,
+) -> None:
+    old = deployment.deploy(FLOW)
+    deployment.crashed_run(old, "flow", 2, 4, run_id="r")
+    with deployment.runtime() as rt:
+        before = rt.get("r")
+    new = deployment.deploy(FLOW)
+    new.steps.clear()
+    # The same source compiled by a compiler that lays states out another way.
+    new.flow.machine().lowering_version = 2
+    with deployment.runtime() as rt:
+        with pytest.raises(VersionMismatch) as info:
+            rt.run(new.flow, run_id="r")
+        after = rt.get("r")
+    message = str(info.value)
+    assert "laid out with lowering version 1" in message
+    assert "compiled with lowering version 2" in message
+    assert new.steps == []
+    assert after.status == "blocked"
+    same_place(before, after)
+
+
+def test_the_lowering_version_is_written_into_generated_code_and_checkpoints(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import resumable_compiler.render as render
+    from resumable import codec
+    from resumable_compiler.build import compile_source
+
+    path = tmp_path / "lv.py"
+    text, _, errors = compile_source(str(path), FLOW)
+    assert not errors and text is not None and "lowering_version" not in text  # 1: not written
+    monkeypatch.setattr(render, "LOWERING_VERSION", 7)
+    text, _, errors = compile_source(str(path), FLOW)
+    assert not errors and text is not None and "    lowering_version = 7\n" in text
+
+    class Seven:
+        function_id, lowering_version, run_fingerprint = "m:f", 7, "x"
+        sites: ClassVar[dict[int, tuple[int, str]]] = {3: (0, "a.b")}
+
+    assert codec._checkpoint_meta(Seven, 3, 1)["lv"] == 7

@@ -16,13 +16,12 @@ A statement whose only await is in its first expression (an `if` test, a
 
 from __future__ import annotations
 
-from typing import cast
-
 import libcst as cst
 
 from .builder import Lowering
 from .control import Label, LoopEntry
 from .rewrite import attr, call, target_names
+from .statements import assign_to
 
 __all__ = ["loop_body", "lower_for", "lower_if", "lower_while", "replace_first"]
 
@@ -97,7 +96,7 @@ def loop_body(
 
 def lower_for(b: Lowering, node: cst.For) -> None:
     w = b.w
-    if not (b.has_await(node.body) or b.has_await(node.orelse)):
+    if not (b.has_await(node.body) or b.has_await(node.orelse) or b.has_await(node.target)):
         replace_first(b, node, b.value(node.iter), "iter")
         return
     line = w.line
@@ -108,12 +107,10 @@ def lower_for(b: Lowering, node: cst.For) -> None:
     orelse = w.new_label() if node.orelse is not None else end
     w.mark(head)
     w.jump_if(call(cst.Attribute(w.local(cursor), cst.Name("step"))), orelse, when=False)
-    w.emit_small(
-        cst.Assign(
-            [cst.AssignTarget(cast(cst.BaseAssignTargetExpression, b.rw.expression(node.target)))],
-            cst.Attribute(w.local(cursor), cst.Name("value")),
-        )
-    )
+    item: cst.BaseExpression = cst.Attribute(w.local(cursor), cst.Name("value"))
+    if b.has_await(node.target):  # the cursor keeps its position, not its value
+        item = b.spill(item, node.target)
+    assign_to(b, node.target, item)
     loop_body(b, node.body, end, head, bound=target_names(node.target))
     if node.orelse is not None:
         w.mark(orelse)

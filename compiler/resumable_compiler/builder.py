@@ -170,7 +170,7 @@ class Lowering:
         if isinstance(original, cst.Name):
             name = original.value
             if name in self.analysis.locals:
-                if name in walrus_targets(later):
+                if name in walrus_targets(later) or name in self.analysis.rebound:
                     return self.spill(lowered, original)
                 if self.maybe_unbound(name):
                     self.touch(lowered)
@@ -224,10 +224,15 @@ class Lowering:
         """A hidden variable for the value of `e`, computed on several branches."""
         return self.w.hidden_var("t", f"the value of `{_short(e)}` (line {self.w.line})")
 
+    def name_target(self, name: str) -> cst.Name | cst.Attribute:
+        """Where a name the function binds lives: `L.name`, or the module's
+        global `name` for one declared `global` (the state declares it)."""
+        return self.w.local(name) if name in self.analysis.locals else cst.Name(name)
+
     def unbind(self, name: str) -> None:
         """CPython's `name = None; del name` at the end of `except ... as name`."""
-        local = self.w.local(name)
-        self.w.emit_small(cst.Assign([cst.AssignTarget(local)], cst.Name("None")), cst.Del(local))
+        target = self.name_target(name)
+        self.w.emit_small(cst.Assign([cst.AssignTarget(target)], cst.Name("None")), cst.Del(target))
 
     # -- errors ---------------------------------------------------------------------
 

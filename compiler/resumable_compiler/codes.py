@@ -59,15 +59,17 @@ PLACEMENT = Code(
 )
 FUNCTION_VALUE = Code(
     "E05",
-    "function value",
-    "a local bound to a function, class or lambda and used after an await",
-    "define it at module level, or again after the await",
+    "class value",
+    "a local bound to a class defined in the function and used after an await (lambdas and "
+    "nested functions may be: they are stored as closures)",
+    "define the class at module level, or again after the await",
 )
 CONTEXT_MANAGER = Code(
     "E06",
     "with",
     "`async with`, `async for`, or a `with` block that awaits",
     "a helper coroutine awaited as one step",
+    retired=True,
 )
 EXCEPT_STAR = Code(
     "E07",
@@ -100,16 +102,22 @@ CLOSURE = Code(
     "closure",
     "a lambda, nested function or class that reads or writes the function's locals",
     "pass the values as arguments",
+    retired=True,
 )
 AWAIT_POSITION = Code(
     "E12",
     "await position",
-    "`await` in a position not supported yet: a nested function's or class's header, a lambda "
-    "default, a `for` target, a `with ... as` target or a later `with` item, an f-string format "
-    "spec, `except ... as` a global name",
+    "`await` in a position not supported yet: a nested function's annotations, a `with ... as` "
+    "target, a comprehension's `for` target",
     "await into a variable first",
 )
 DUNDER_LOCAL = Code("E13", "name", "a local variable with a dunder name", "rename it")
+COMPREHENSION_CLOSURE = Code(
+    "E14",
+    "lambda",
+    "a lambda inside a comprehension that awaits, using the comprehension's variables",
+    "bind the value as a default (`lambda x=x: ...`), or move the awaits out of the comprehension",
+)
 
 #: Every code, in order.
 CODES: tuple[Code, ...] = tuple(

@@ -180,6 +180,8 @@ class HandlerEntry(Entry):
     name: str | None = None
     #: Where an exception leaving the handler goes first (to unbind `name`).
     cleanup: Label | None = None
+    #: `name` is a global of the module (declared `global`), not a local.
+    global_name: bool = False
 
     def exception_route(self) -> tuple[Label, str] | None:
         if self.name is None:
@@ -195,8 +197,8 @@ class HandlerEntry(Entry):
 
     def exit(self, site: Site, jump: Jump, code: list[cst.BaseSmallStatement]) -> bool:
         if self.name is not None:  # CPython's `name = None; del name`
-            local = site.local(self.name)
-            code += [_assign(local, cst.Name("None")), cst.Del(local)]
+            target = cst.Name(self.name) if self.global_name else site.local(self.name)
+            code += [_assign(target, cst.Name("None")), cst.Del(target)]
         return False
 
 

@@ -134,9 +134,8 @@ def _dispatch(b: Lowering, node: cst.Try, exc: str, dispatch: Label) -> list[Lab
             if handler.name is not None:
                 name = handler.name.name
                 assert isinstance(name, cst.Name)
-                if name.value not in b.analysis.locals:
-                    b.unsupported(handler, "`except ... as` with a global name")
-                body.append(cst.Assign([cst.AssignTarget(w.local(name.value))], w.local(exc)))
+                target = b.name_target(name.value)
+                body.append(cst.Assign([cst.AssignTarget(target)], w.local(exc)))
             body.append(cst.Return(w.ref(label)))
             if handler.type is None:
                 w.emit_small(*body)
@@ -158,7 +157,9 @@ def _handler(
         else None
     )
     cleanup = w.new_label() if name is not None else None
-    with w.inside(HandlerEntry(var=exc, name=name, cleanup=cleanup), start=label):
+    is_global = name is not None and name not in b.analysis.locals
+    entry = HandlerEntry(var=exc, name=name, cleanup=cleanup, global_name=is_global)
+    with w.inside(entry, start=label):
         b.body(handler.body)
         if not w.current.closed:
             if name is not None:

@@ -24,7 +24,6 @@ from collections.abc import Sequence
 
 import libcst as cst
 
-from . import codes
 from .builder import Lowering
 from .rewrite import attr, expand_debug
 
@@ -292,31 +291,39 @@ def lower_fstring(b: Lowering, e: cst.FormattedString) -> cst.BaseExpression:
             # Earlier fields are formatted before this one's await.
             prefix = b.spill(e.with_changes(parts=pending, lpar=[], rpar=[]), e)
             pending = [cst.FormattedStringExpression(expression=prefix)]
-        spec = original.format_spec
-        if spec and any(b.has_await(s) for s in spec):
-            b.errors.append(
-                b.analysis.parsed.error(
-                    original,
-                    codes.AWAIT_POSITION,
-                    "await inside an f-string format spec is not supported yet",
-                    "await into a variable first",
-                )
-            )
         field: cst.BaseFormattedStringContent = original
         if original.equal is not None:
             text, field = expand_debug(original, original)
             pending.append(text)
         assert isinstance(field, cst.FormattedStringExpression)
-        value = b.value(original.expression)
-        new_spec = None
-        if spec is not None:
-            new_spec = []
-            for s in spec:
-                out = s.visit(b.rw)
+        pending.append(_format_field(b, field, original))
+    return e.with_changes(parts=pending)
+
+
+def _format_field(
+    b: Lowering, field: cst.FormattedStringExpression, original: cst.FormattedStringExpression
+) -> cst.FormattedStringExpression:
+    """One `{expr!conv:spec}` whose expression or spec awaits. CPython
+    evaluates the expression, then the spec's fields left to right, then
+    converts and formats: the value is kept raw until then."""
+    spec = list(original.format_spec or [])
+    fields = [s for s in spec if isinstance(s, cst.FormattedStringExpression)]
+    values = b.operands([(original.expression, ""), *[(f.expression, "") for f in fields]])
+    value, rest = values[0], iter(values[1:])
+    assert value is not None
+    new_spec: list[cst.BaseFormattedStringContent] | None = None
+    if original.format_spec is not None:
+        new_spec = []
+        for part in spec:
+            if isinstance(part, cst.FormattedStringExpression):
+                lowered = next(rest)
+                assert lowered is not None
+                new_spec.append(part.with_changes(expression=lowered))
+            else:
+                out = part.visit(b.rw)
                 assert isinstance(out, cst.BaseFormattedStringContent)
                 new_spec.append(out)
-        pending.append(field.with_changes(expression=value, format_spec=new_spec))
-    return e.with_changes(parts=pending)
+    return field.with_changes(expression=value, format_spec=new_spec)
 
 
 # -- helpers --------------------------------------------------------------------------

@@ -102,8 +102,6 @@ def _clause(
         if handler.name is not None and isinstance(handler.name.name, cst.Name)
         else None
     )
-    if name is not None and name not in b.analysis.locals:
-        b.unsupported(handler, "`except* ... as` with a global name")
     body, cleanup, following = w.new_label(), w.new_label(), w.new_label()
     with w.inside(DispatchEntry(var=exc)):
         w.assign(spec, b.value(handler.type))
@@ -116,7 +114,7 @@ def _clause(
             when=True,
         )
         if name is not None:
-            w.assign(name, w.local(matched))
+            w.emit_small(cst.Assign([cst.AssignTarget(b.name_target(name))], w.local(matched)))
         w.jump(body)
     entry = StarHandlerEntry(var=matched, outcome=out, cleanup=cleanup, name=name)
     with w.inside(entry, start=body):

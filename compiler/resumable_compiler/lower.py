@@ -29,6 +29,7 @@ from . import (
     branches,
     comprehensions,
     contexts,
+    definitions,
     exceptions,
     expressions,
     groups,
@@ -42,6 +43,15 @@ from .numbering import number_states
 
 __all__ = ["lower"]
 
+
+def _for(b: Lowering, node: cst.For) -> None:
+    """`for` and `async for` are one node type."""
+    if node.asynchronous is not None:
+        contexts.lower_async_for(b, node)
+    else:
+        branches.lower_for(b, node)
+
+
 _STATEMENTS: dict[type, Any] = {
     cst.SimpleStatementLine: statements.lower_simple_line,
     cst.Expr: statements.lower_expression_statement,
@@ -54,11 +64,13 @@ _STATEMENTS: dict[type, Any] = {
     cst.Del: statements.lower_del,
     cst.If: branches.lower_if,
     cst.While: branches.lower_while,
-    cst.For: branches.lower_for,
+    cst.For: _for,
     cst.With: contexts.lower_with,
     cst.Try: exceptions.lower_try,
     cst.TryStar: groups.lower_try_star,
     cst.Match: matching.lower_match,
+    cst.FunctionDef: definitions.lower_definition,
+    cst.ClassDef: definitions.lower_definition,
 }
 
 _EXPRESSIONS: dict[type, Any] = {
@@ -82,6 +94,7 @@ _EXPRESSIONS: dict[type, Any] = {
     cst.GeneratorExp: expressions.lower_comprehension,
     cst.ConcatenatedString: expressions.lower_concatenated,
     cst.FormattedString: expressions.lower_fstring,
+    cst.Lambda: definitions.lower_lambda,
 }
 
 _TABLES = Tables(_STATEMENTS, _EXPRESSIONS, lower_condition)

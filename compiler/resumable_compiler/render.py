@@ -21,7 +21,7 @@ from resumable import __version__
 from resumable.errors import InternalError
 from resumable.source import build_hash, function_block
 
-from .fingerprint import run_fingerprint, site_fingerprints
+from .fingerprint import LOWERING_VERSION, run_fingerprint, site_fingerprints
 from .ir import Lowered, ParsedModule, State
 from .rewrite import code
 
@@ -103,6 +103,7 @@ def _machine(parsed: ParsedModule, lowered: Lowered, used: set[str]) -> dict[str
         "function_id": f"{parsed.module_name}:{qualname}",
         "build_hash": build_hash(function_block(parsed.lines, fn.first_line), __version__),
         "run_fingerprint": run_fingerprint(fn.node),
+        "lowering_version": LOWERING_VERSION,
         "params": lowered.analysis.params,
         "imports": lowered.analysis.imports,
         "states": states,

@@ -25,9 +25,10 @@ Nothing here imports the compiler.
 from __future__ import annotations
 
 import builtins
+import sys
 from typing import Any, ClassVar
 
-from . import groups, loops
+from . import contexts, groups, loops
 from .errors import InternalError
 
 __all__ = ["DONE", "THROW", "Locals", "Machine"]
@@ -49,25 +50,52 @@ DONE = _Signal("DONE")
 THROW = _Signal("THROW")
 
 _UNBOUND = "cannot access local variable '{}' where it is not associated with a value"
+_UNBOUND_FREE = (
+    "cannot access free variable '{}' where it is not associated with a value in enclosing scope"
+)
+
+
+def _unbound(name: str, frame: Any) -> NameError:
+    """CPython's error for reading or deleting an unbound variable: its
+    UnboundLocalError in the function's own code (a state), its NameError for
+    a free variable in a closure, a class body or (before 3.12) a
+    comprehension, which reach the locals through a cell."""
+    if frame is not None and frame.f_code.co_freevars:
+        return NameError(_UNBOUND_FREE.format(name), name=name)
+    return UnboundLocalError(_UNBOUND.format(name))
 
 
 class Locals:
     """The local variables of one function activation, as attributes.
 
-    Reading or deleting an unbound variable raises the same UnboundLocalError
-    CPython raises for a real local."""
+    Reading or deleting an unbound variable raises the same error CPython
+    raises for a real local (or, in a closure, for a free variable)."""
 
     def __getattr__(self, name: str) -> Any:
-        raise UnboundLocalError(_UNBOUND.format(name))
+        raise _unbound(name, sys._getframe(1))
 
     def __delattr__(self, name: str) -> None:
         if name not in self.__dict__:
-            raise UnboundLocalError(_UNBOUND.format(name))
+            raise _unbound(name, sys._getframe(1))
         del self.__dict__[name]
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items())
         return f"Locals({inner})"
+
+    # Helpers for code inside a nested function, which has no `m`: a walrus
+    # or a `case` capture binding one of the function's variables (`nonlocal`).
+    # Dunder names, so that no local variable can hide them.
+    def __let__(self, name: str, value: Any) -> Any:
+        """`(name := value)`."""
+        self.__dict__[name] = value
+        return value
+
+    def __capture__(self, /, **values: Any) -> bool:
+        """Copy the names a `case` pattern captured into the locals (a guard
+        that is always true)."""
+        self.__dict__.update(values)
+        return True
 
 
 _NO_ITEM = object()
@@ -95,6 +123,9 @@ class Machine:
     build_hash: ClassVar[str] = ""
     run_fingerprint: ClassVar[str] = ""
     compiler_version: ClassVar[str] = ""
+    #: How the compiler laid out the states (resumable_compiler.fingerprint.LOWERING_VERSION):
+    #: a checkpoint resumes only under code of the same layout.
+    lowering_version: ClassVar[int] = 1
     params: ClassVar[tuple[str, ...]] = ()
     #: Modules the function imports: a checkpoint holding them may import them again.
     imports: ClassVar[tuple[str, ...]] = ()
@@ -109,6 +140,9 @@ class Machine:
     hidden: ClassVar[dict[str, str]] = {}
     #: Offset between the source's current line numbers and the compiled ones.
     line_shift: ClassVar[int] = 0
+    #: The lambdas and nested functions of the function, by which a
+    #: checkpoint stores closures (resumable.closures; set when bound).
+    closures: ClassVar[Any] = None
 
     AssertionError = builtins.AssertionError
 
@@ -202,6 +236,20 @@ class Machine:
         """`fn(*args, **kwargs)` in a for-loop header, called by `loop` (so that
         enumerate/zip/reversed over checkpointable values get a cursor)."""
         return loops.LazyCall(fn, args, kwargs)
+
+    # `with`, `async with`, `async for` (contexts.py)
+    enter = staticmethod(contexts.enter)
+    exit = staticmethod(contexts.exit)
+    async_manager = staticmethod(contexts.async_manager)
+    aenter = staticmethod(contexts.aenter)
+    aexit = staticmethod(contexts.aexit)
+    anext = staticmethod(contexts.anext)
+    STOP = contexts.STOP
+
+    def aloop(self, iterable: Any, line: int) -> Any:
+        """Start an `async for`: its iterator, checked to be storable."""
+        where = f"{self.source_file}:{line + self.line_shift}"
+        return contexts.async_iterator(iterable, where, type(self).import_set)
 
     def loop(self, iterable: Any, line: int, construct: str = "for-loop") -> loops.Cursor:
         """Start a for-loop whose body awaits (or a `for` clause of a

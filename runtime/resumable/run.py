@@ -27,7 +27,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import codec
+from . import codec, contexts
 from .codec import Unencodable
 from .codec.encoder import type_name
 from .errors import (
@@ -237,8 +237,9 @@ class Run:
             raise asyncio.CancelledError()  # being stopped: nothing more is written
         self.end_step()
         seq = self.seq + 1
+        closures = _closures(cls, L)
         try:  # the locals live at `state`, with the envelope (v, fn, at, fp, seq, state)
-            blob = codec.encode_checkpoint(cls, state, seq, L.__dict__)
+            blob = codec.encode_checkpoint(cls, state, seq, L.__dict__, closures=closures)
         except Unencodable as e:
             raise self._unencodable(state, e) from None
         line = m.source_line(state)
@@ -248,9 +249,13 @@ class Run:
             raise self.lost("its checkpoint")
         self.seq, self.line, self.attempt = seq, line, 0
         await self.settle_abandoned()
-        values = _decode_locals(blob, cls)
+        # The function goes on from the decoded values, in the same locals
+        # object: closures rebuilt from the checkpoint share it, and so do
+        # closures the function gave away (a global, a callback).
+        values = _decode_locals(blob, cls, closures)
         self.begin(values, blob)
-        fresh = Locals()
+        fresh = L
+        fresh.__dict__.clear()
         fresh.__dict__.update(values)
         observer = self.runtime.on_checkpoint
         if observer is not None:
@@ -282,11 +287,14 @@ class Run:
         what = cls.hidden.get(name)
         held = f"variable `{name}`" if what is None else f"{what}"
         where = f" at `{name}{e.where()}`" if e.path else ""
+        fix = (contexts.hidden_fix(name) if what is not None else None) or (
+            "do not keep it across the await "
+            "(finish using it before the await, or create it again after it)"
+        )
         return SerializationError(
             f"cannot checkpoint {cls.qualname} at the await on line {line} "
             f"({cls.source_file}:{line}): {held} holds a `{type_name(type(e.value))}`{where}, "
-            f"and {e.reason}. Fix: do not keep it across the await "
-            "(finish using it before the await, or create it again after it)"
+            f"and {e.reason}. Fix: {fix}"
         )
 
     async def settle_abandoned(self) -> None:
@@ -324,7 +332,11 @@ class Run:
     async def retry_await(self, exc: Exception) -> None:
         """The operand or the awaitable of the current await raised `exc`:
         park the run to try the step again (raises Park), or return to raise
-        `exc` at the await."""
+        `exc` at the await. An exception carried across the checkpoint and
+        raised again by the awaitable (an `__aexit__` raising the exception
+        it was given) was raised before the checkpoint: never retried."""
+        if any(exc is carried for carried in self.carried):
+            return
         if self._may_retry(exc):
             await self.park(exc)
 
@@ -385,9 +397,17 @@ def _exceptions_in(values: dict[str, Any], budget: int = 10_000) -> list[BaseExc
     return found
 
 
-def _decode_locals(blob: bytes, machine: type[Machine]) -> Any:
+def _closures(machine: type[Machine], frame: Locals) -> Any:
+    """The codec's hooks for the closures of `machine` over the locals `frame`."""
+    table = machine.closures
+    return None if table is None else table.at(frame)
+
+
+def _decode_locals(blob: bytes, machine: type[Machine], closures: Any) -> Any:
     """The locals of a checkpoint this process has just written."""
-    return codec.decode_document(blob, "locals", imports=machine.import_set, verify=False)[1]
+    return codec.decode_document(
+        blob, "locals", imports=machine.import_set, verify=False, closures=closures
+    )[1]
 
 
 def decode_checkpoint(
@@ -397,19 +417,30 @@ def decode_checkpoint(
     verify: bool = True,
     run_id: str = "",
     limits: codec.Limits = codec.DEFAULT_LIMITS,
+    frame: Locals | None = None,
 ) -> dict[str, Any]:
     """{"state", "locals", "seq"} of a stored checkpoint, the state
     mapped onto `machine`, which may be newer code than the code that wrote it.
+    Closures among the locals are rebuilt over `frame`, the locals object
+    the run goes on with (a new one when not given).
 
     Raises CheckpointError (corrupt, or not a checkpoint of this function) or
     VersionMismatch (the code before the await, or what is live there,
     changed). `verify=False`: bytes this process has just written."""
+    closures = _closures(machine, frame if frame is not None else Locals())
     try:
         document, locals_ = codec.decode_document(
-            blob, "locals", imports=machine.import_set, verify=verify, limits=limits
+            blob,
+            "locals",
+            imports=machine.import_set,
+            verify=verify,
+            limits=limits,
+            closures=closures,
         )
     except CheckpointError as e:
         raise CheckpointError(_run_prefix(run_id) + str(e)) from None
+    except VersionMismatch as e:  # a closure's definition changed
+        raise _mismatch(machine, run_id, str(e)) from None
     if type(locals_) is not dict:
         raise CheckpointError(_run_prefix(run_id) + "checkpoint locals are not a mapping")
     fn = document.get("fn")
@@ -442,6 +473,16 @@ def _resume_state(
     held: Collection[str] = (),
 ) -> int:
     at, fp = document.get("at"), document.get("fp")
+    layout = document.get("lv", 1)
+    if layout != machine.lowering_version:
+        raise _mismatch(
+            machine,
+            run_id,
+            f"it was checkpointed under code whose states the compiler laid out with lowering "
+            f"version {layout!r:.20}, and the current code was compiled with lowering version "
+            f"{machine.lowering_version} (resumable {machine.compiler_version}), which "
+            "numbers states differently",
+        )
     if at is None:  # written without site fingerprints: only the same code may go on
         if fp == machine.run_fingerprint and state in machine.awaits:
             return state

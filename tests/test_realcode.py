@@ -45,8 +45,8 @@ REALCODE = Path(__file__).parent / "realcode"
 #: Modules the compiler refuses today: the error codes it reports, and why.
 REFUSED: dict[str, tuple[frozenset[str], str]] = {
     "asyncio_except_star": (
-        frozenset({"E06", "E07"}),
-        "try/except* around an `async with` TaskGroup whose body awaits: E07 and E06",
+        frozenset({"E06"}),
+        "try/except* (supported) around an `async with` TaskGroup whose body awaits: E06",
     ),
     "asyncio_taskgroup": (frozenset({"E06"}), "`async with asyncio.TaskGroup()`: E06"),
     "asyncio_timeout": (

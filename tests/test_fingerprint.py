@@ -348,3 +348,58 @@ def test_ordinals_are_the_awaits_in_source_order(case: str, name: str) -> None:
         returned = line.body[0]
         assert isinstance(returned, cst.Return) and returned.value is not None
         assert label(returned.value) == label(awaits[s.site].expression) is not None
+
+
+COMPREHENSION = """
+    import resumable
+
+
+    async def g(v):
+        return v
+
+
+    @resumable.function
+    async def f(xs):
+        ys = [await g(x) for x in xs if x > 0]
+        return ys, await g(ys)
+"""
+
+MATCH = """
+    import resumable
+
+
+    async def g(v):
+        return v
+
+
+    @resumable.function
+    async def f(a):
+        match a:
+            case [x] if x > 0:
+                y = await g(x)
+            case _:
+                y = 0
+        return await g(y)
+"""
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        pytest.param(COMPREHENSION.replace("x > 0", "x > 1"), id="comprehension-condition"),
+        pytest.param(COMPREHENSION.replace("in xs", "in xs[1:]"), id="comprehension-iterable"),
+        pytest.param(MATCH.replace("x > 0", "x > 1"), id="case-guard"),
+        pytest.param(MATCH.replace("[x]", "[x, *_]"), id="case-pattern"),
+    ],
+)
+def test_site_fingerprint_sees_what_ran_before_the_await(src: str) -> None:
+    """A comprehension runs its clauses before its element, and a case its
+    pattern and guard before its body: a change to them changes the site of
+    the await that follows, although it is written after it."""
+    old = sites(COMPREHENSION if "ys =" in src else MATCH)
+    assert all(o != n for o, n in zip(old, sites(src), strict=True))
+
+
+def test_site_fingerprint_of_an_await_in_a_case_ignores_later_cases() -> None:
+    old, new = sites(MATCH), sites(MATCH.replace("y = 0", "y = -1"))
+    assert new[0] == old[0]

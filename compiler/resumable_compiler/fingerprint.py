@@ -12,6 +12,9 @@
   the locals live at its checkpoint. A run checkpointed at an await
   may resume under changed code whose await of the same ordinal has the same
   site fingerprint: nothing before the await and no stored variable changed.
+  "Before" is the order awaits run: the canonical form puts the clauses of a
+  comprehension that awaits before its element, and the guard of a case
+  that awaits before its body (`_fields`).
 """
 
 from __future__ import annotations
@@ -99,7 +102,7 @@ def canonical(node: cst.CSTNode, sites: list[tuple[AwaitSite, int]] | None = Non
         elif isinstance(item, cst.For | cst.CompFor) and item.asynchronous is not None:
             after["iter"] = ImplicitAwait(item, "__anext__")
         parts: list[object] = [type(item).__name__, "("]
-        for f in dataclasses.fields(item):
+        for f in _fields(item):
             if f.name in _SKIPPED_FIELDS or f.name.startswith("whitespace"):
                 continue
             value = getattr(item, f.name)
@@ -127,6 +130,34 @@ def canonical(node: cst.CSTNode, sites: list[tuple[AwaitSite, int]] | None = Non
     if sites is not None:
         sites += found
     return "".join(out)
+
+
+def _fields(item: cst.CSTNode) -> list[dataclasses.Field[object]]:
+    """The fields of `item` in the order its awaits run: a comprehension that
+    awaits past its first iterable runs its clauses before its element, and a
+    case whose guard or body awaits tests its guard before its body. (Only
+    for those, which were refused before: the text of others, and so their
+    fingerprints, stay as they were.)"""
+    fields = list(dataclasses.fields(item))
+    first: tuple[str, ...] = ()
+    if isinstance(item, cst.ListComp | cst.SetComp | cst.DictComp):
+        if any(_has_await(c) for c in item.children if c is not item.for_in) or _has_await(
+            item.for_in, skip=item.for_in.iter
+        ):
+            first = ("for_in",)
+    elif isinstance(item, cst.MatchCase) and _has_await(item):
+        first = ("pattern", "guard")
+    return sorted(fields, key=lambda f: first.index(f.name) if f.name in first else len(first))
+
+
+def _has_await(node: cst.CSTNode, skip: cst.CSTNode | None = None) -> bool:
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, cst.Await):
+            return True
+        stack.extend(c for c in n.children if c is not skip)
+    return False
 
 
 def run_fingerprint(fn: cst.FunctionDef) -> str:

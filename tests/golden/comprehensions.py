@@ -72,7 +72,7 @@ class prices_of_orders(Machine):
     source_file = 'comprehensions.py'
     first_line = 28
     build_hash = 'sha256:816c7f1971ade7e8557e2aa0fd8cf395'
-    run_fingerprint = 'sha256:6e863feab6875967475e1d265ff90835'
+    run_fingerprint = 'sha256:059996ca197e4e8f7f43bff50dbe3a85'
     compiler_version = '0.1.0'
     params = ()
     states = (
@@ -90,7 +90,7 @@ class prices_of_orders(Machine):
     }
     # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
     sites = {
-        2: (0, 'd81ebc1e72ed.586c83eb'),
+        2: (0, 'b428fa22ff66.586c83eb'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -168,7 +168,7 @@ class first_iterable_is_evaluated_first(Machine):
     source_file = 'comprehensions.py'
     first_line = 40
     build_hash = 'sha256:5c2da7ad5bac484c126e3251a6e239de'
-    run_fingerprint = 'sha256:0d1a23e52e9292ccc6b0648a24906228'
+    run_fingerprint = 'sha256:ed6d6deaf0bcd224cc558c54c9290fac'
     compiler_version = '0.1.0'
     params = ()
     states = (
@@ -186,7 +186,7 @@ class first_iterable_is_evaluated_first(Machine):
     }
     # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
     sites = {
-        2: (0, 'bc498de3e1e7.afe367da'),
+        2: (0, 'd66a9ad74fcd.afe367da'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -261,7 +261,7 @@ class variable_shadows_a_local_and_reads_it_in_first_iterable(Machine):
     source_file = 'comprehensions.py'
     first_line = 51
     build_hash = 'sha256:7d8bb83cdce846e5eb99d537175c744d'
-    run_fingerprint = 'sha256:1e8ea7fed18c38ecf52751576cdd2019'
+    run_fingerprint = 'sha256:87e07aca488af322d75dc0dd46a4236c'
     compiler_version = '0.1.0'
     params = ()
     states = (
@@ -279,7 +279,7 @@ class variable_shadows_a_local_and_reads_it_in_first_iterable(Machine):
     }
     # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
     sites = {
-        2: (0, 'fa2520f89429.6ce12902'),
+        2: (0, '4dad5a36aad9.6ce12902'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -375,7 +375,7 @@ class nested_comprehensions_each_have_their_variables(Machine):
     source_file = 'comprehensions.py'
     first_line = 58
     build_hash = 'sha256:0d485a89f298723ac8562d44580b1f60'
-    run_fingerprint = 'sha256:58a41f327bc9c17dc5692e34734aa8ed'
+    run_fingerprint = 'sha256:cd80bea44a3bd91701e2fb13988e1a17'
     compiler_version = '0.1.0'
     params = ()
     states = (
@@ -396,7 +396,7 @@ class nested_comprehensions_each_have_their_variables(Machine):
     }
     # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
     sites = {
-        3: (0, '801dd47e83bb.6f1ae971'),
+        3: (0, '6e566b6f2567.6f1ae971'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -482,7 +482,7 @@ class same_name_in_two_clauses(Machine):
     source_file = 'comprehensions.py'
     first_line = 65
     build_hash = 'sha256:771218bb310156ebacab0bda7c0db525'
-    run_fingerprint = 'sha256:d8a80ef832319f02f5cfb0711df3e555'
+    run_fingerprint = 'sha256:2ea571112c675de9efb39c2bce3f7489'
     compiler_version = '0.1.0'
     params = ()
     states = (
@@ -501,7 +501,7 @@ class same_name_in_two_clauses(Machine):
     }
     # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
     sites = {
-        3: (0, 'ca539a32c6b4.7d5db314'),
+        3: (0, '1ca7c3d8e2a9.7d5db314'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -576,7 +576,7 @@ class walrus_binds_in_the_function(Machine):
     source_file = 'comprehensions.py'
     first_line = 71
     build_hash = 'sha256:c14450a6e881799d7aeb0537640cf2c3'
-    run_fingerprint = 'sha256:aa9f1d98a39be85345dced9ffaa4ecb8'
+    run_fingerprint = 'sha256:9cd2443480e727ca4a06d3ea69bafb2a'
     compiler_version = '0.1.0'
     params = ()
     states = (
@@ -594,7 +594,7 @@ class walrus_binds_in_the_function(Machine):
     }
     # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
     sites = {
-        2: (0, '7dd34206c15b.eea890f0'),
+        2: (0, '4dee347a32be.eea890f0'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -669,7 +669,7 @@ class walrus_in_a_native_inner_clause(Machine):
     source_file = 'comprehensions.py'
     first_line = 77
     build_hash = 'sha256:1ada9e110597928154843a08e328f74e'
-    run_fingerprint = 'sha256:d4b8cf5ab8105a3361418ad010594f48'
+    run_fingerprint = 'sha256:857ba8f3938ca6eaa3544720326ca58c'
     compiler_version = '0.1.0'
     params = ()
     states = (
@@ -687,7 +687,7 @@ class walrus_in_a_native_inner_clause(Machine):
     }
     # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
     sites = {
-        2: (0, '197bcb7d6007.cd9fe03c'),
+        2: (0, '751560534e30.cd9fe03c'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -790,7 +790,7 @@ class exception_keeps_the_effects_of_earlier_items(Machine):
     source_file = 'comprehensions.py'
     first_line = 83
     build_hash = 'sha256:a20f5853a1756d28e3db83efb07a5677'
-    run_fingerprint = 'sha256:ec538f736a7aaf605bf35bb89bbc39a5'
+    run_fingerprint = 'sha256:c7106011ec465d0c98c184d4297e6746'
     compiler_version = '0.1.0'
     params = ()
     states = (
@@ -813,7 +813,7 @@ class exception_keeps_the_effects_of_earlier_items(Machine):
     }
     # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
     sites = {
-        3: (0, '79cf01ac333f.e4968947'),
+        3: (0, '4b115d4768b1.e4968947'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -917,7 +917,7 @@ class unpacking_target_fails_midway(Machine):
     source_file = 'comprehensions.py'
     first_line = 92
     build_hash = 'sha256:11e078725d075c5734f49de3a2504f30'
-    run_fingerprint = 'sha256:ee2bc19b65975999c70af3d8131d4d44'
+    run_fingerprint = 'sha256:48fb58f2e23afdf958962f9943352cff'
     compiler_version = '0.1.0'
     params = ('pairs',)
     states = (
@@ -939,7 +939,7 @@ class unpacking_target_fails_midway(Machine):
     }
     # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
     sites = {
-        2: (0, '3127035076f2.7abb4ef9'),
+        2: (0, 'af38d715224d.7abb4ef9'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1024,7 +1024,7 @@ class attribute_target(Machine):
     source_file = 'comprehensions.py'
     first_line = 100
     build_hash = 'sha256:c9577b090b97d8d6b5b8cb7496f2d73f'
-    run_fingerprint = 'sha256:7546b179ad61f645d4a4ce269e49a27d'
+    run_fingerprint = 'sha256:3baa11ab4972255137838431e18e1a1e'
     compiler_version = '0.1.0'
     params = ()
     states = (
@@ -1042,7 +1042,7 @@ class attribute_target(Machine):
     }
     # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
     sites = {
-        2: (0, '8e55fda61d7c.492941d1'),
+        2: (0, '03c1e93435bb.492941d1'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1125,7 +1125,7 @@ class list_grows_while_iterated(Machine):
     source_file = 'comprehensions.py'
     first_line = 107
     build_hash = 'sha256:551e04e01a23e00aa6c1f9a3519f3e31'
-    run_fingerprint = 'sha256:3a6906aa3f989f198eb4bdca64a0dbd1'
+    run_fingerprint = 'sha256:6f840fffa41ffe6dcf91e15c07ca6d2d'
     compiler_version = '0.1.0'
     params = ()
     states = (
@@ -1144,7 +1144,7 @@ class list_grows_while_iterated(Machine):
     }
     # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
     sites = {
-        2: (0, '5b3d21b26c96.1bfaebc7'),
+        2: (0, '764ccb38e827.1bfaebc7'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1249,7 +1249,7 @@ class dict_changes_size_while_iterated(Machine):
     source_file = 'comprehensions.py'
     first_line = 114
     build_hash = 'sha256:334e3dc5ea7f9f3aa77b8744dc0c39f9'
-    run_fingerprint = 'sha256:661cf4bf4c81c0acf8da8ba4f44d5b7b'
+    run_fingerprint = 'sha256:21cacd78b8814bdb70c2031ba1ebdccc'
     compiler_version = '0.1.0'
     params = ()
     states = (
@@ -1272,7 +1272,7 @@ class dict_changes_size_while_iterated(Machine):
     }
     # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
     sites = {
-        3: (0, '4d7c2eb66b1a.c95720c1'),
+        3: (0, '3b1a41ecb88a.c95720c1'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1352,7 +1352,7 @@ class set_of_results(Machine):
     source_file = 'comprehensions.py'
     first_line = 123
     build_hash = 'sha256:ff83e622fa1f8af7b8067e670fd4d0c2'
-    run_fingerprint = 'sha256:1d14e2dc423f464214f7da997c41c86c'
+    run_fingerprint = 'sha256:a9e1fa37275c45e2062dcf2474a986c2'
     compiler_version = '0.1.0'
     params = ()
     states = (
@@ -1370,7 +1370,7 @@ class set_of_results(Machine):
     }
     # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
     sites = {
-        2: (0, '985ffa41e3f8.e44ed8be'),
+        2: (0, 'fc39d32d5cd1.e44ed8be'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1445,7 +1445,7 @@ class dict_key_then_value_order(Machine):
     source_file = 'comprehensions.py'
     first_line = 128
     build_hash = 'sha256:416f4a58e18057ce722836210e7f9ca6'
-    run_fingerprint = 'sha256:cfa89bcd180784a672e9555eb1d4b3ce'
+    run_fingerprint = 'sha256:ed543bef031c14798d9bae15c54a3d42'
     compiler_version = '0.1.0'
     params = ()
     states = (
@@ -1463,7 +1463,7 @@ class dict_key_then_value_order(Machine):
     }
     # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
     sites = {
-        2: (0, 'bd7573895b4c.afe367da'),
+        2: (0, 'ef3a2c612129.afe367da'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1536,7 +1536,7 @@ class dict_duplicate_keys_keep_first_key(Machine):
     source_file = 'comprehensions.py'
     first_line = 135
     build_hash = 'sha256:2fe3159fbe8a5db88d7e9312e4b4b77d'
-    run_fingerprint = 'sha256:a65398f59a5ece51a5cd95f957ea0aba'
+    run_fingerprint = 'sha256:81bc97d80c3fc773d7421bafe4a0f560'
     compiler_version = '0.1.0'
     params = ()
     states = (
@@ -1554,7 +1554,7 @@ class dict_duplicate_keys_keep_first_key(Machine):
     }
     # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
     sites = {
-        2: (0, 'c283bbf19f56.e44ed8be'),
+        2: (0, '9e37d56ac987.e44ed8be'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1677,7 +1677,7 @@ class comprehension_in_a_condition_and_a_loop(Machine):
     source_file = 'comprehensions.py'
     first_line = 141
     build_hash = 'sha256:5beafd72830807802ee070d32684b671'
-    run_fingerprint = 'sha256:ae7ce7f2eac1f4c31420aa0f0e079ac1'
+    run_fingerprint = 'sha256:d6b820918c32fead5a9dc1820da4acfc'
     compiler_version = '0.1.0'
     params = ()
     states = (
@@ -1703,8 +1703,8 @@ class comprehension_in_a_condition_and_a_loop(Machine):
     }
     # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
     sites = {
-        3: (0, '9dc036f5777d.1c7ccbac'),
-        8: (1, '7d108217e8f9.05b64b31'),
+        3: (0, '167e9d008d5a.1c7ccbac'),
+        8: (1, '16bf886c9902.05b64b31'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1803,7 +1803,7 @@ class rerun_in_a_loop(Machine):
     source_file = 'comprehensions.py'
     first_line = 150
     build_hash = 'sha256:066bc4ca58e2e5d5c8bb914138591485'
-    run_fingerprint = 'sha256:c872ecf052ca3c466f3229491558f4b5'
+    run_fingerprint = 'sha256:61fc328cdd87c2a9d3d7adfd9831ec7e'
     compiler_version = '0.1.0'
     params = ('n',)
     states = (
@@ -1823,7 +1823,7 @@ class rerun_in_a_loop(Machine):
     }
     # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
     sites = {
-        3: (0, 'ab7b0d2a2d9e.7ae53ccf'),
+        3: (0, '9a0fd65729d8.7ae53ccf'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1895,7 +1895,7 @@ class fstring_debug_of_a_variable(Machine):
     source_file = 'comprehensions.py'
     first_line = 160
     build_hash = 'sha256:6caa3d378cf7f5390972d3046672abc8'
-    run_fingerprint = 'sha256:8b2d1ee67846ee2cdc43e72a16262a3c'
+    run_fingerprint = 'sha256:391c57f39b60aa79e2b257fde2e42b51'
     compiler_version = '0.1.0'
     params = ()
     states = (
@@ -1913,7 +1913,7 @@ class fstring_debug_of_a_variable(Machine):
     }
     # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
     sites = {
-        2: (0, 'c6b63b47c550.7abb4ef9'),
+        2: (0, '082d3a1bbaa9.7abb4ef9'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -1984,7 +1984,7 @@ class inner_native_comprehension_reads_the_variable(Machine):
     source_file = 'comprehensions.py'
     first_line = 165
     build_hash = 'sha256:ac5c0a1fad98dda3c62f6a32d167b8bd'
-    run_fingerprint = 'sha256:7132e8b11c1b6e3a717c7e6d33840694'
+    run_fingerprint = 'sha256:e4cb0f5bd998402b2c460111f5732c45'
     compiler_version = '0.1.0'
     params = ()
     states = (
@@ -2002,7 +2002,7 @@ class inner_native_comprehension_reads_the_variable(Machine):
     }
     # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
     sites = {
-        2: (0, '6bbdbf68524a.e44ed8be'),
+        2: (0, '6a21510d2177.e44ed8be'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -2141,7 +2141,7 @@ class comprehension_in_finally_and_handler(Machine):
     source_file = 'comprehensions.py'
     first_line = 170
     build_hash = 'sha256:df7ec32a75f99df99286da11729ffb3d'
-    run_fingerprint = 'sha256:e1aa79470ee7664404d3c8dcd1438f8e'
+    run_fingerprint = 'sha256:8496fab86247b56ce1c00e75ce48a328'
     compiler_version = '0.1.0'
     params = ()
     states = (
@@ -2170,8 +2170,8 @@ class comprehension_in_finally_and_handler(Machine):
     }
     # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
     sites = {
-        3: (0, '90021669f226.61a1d23b'),
-        10: (1, '4492d96899ed.d6ec5195'),
+        3: (0, '9d043c1dd21d.61a1d23b'),
+        10: (1, 'f0e81e5a0ac4.d6ec5195'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {

@@ -170,7 +170,7 @@ class handle_event(Machine):
     source_file = 'matching.py'
     first_line = 48
     build_hash = 'sha256:8fed75dcacb5670476974351a18d17ef'
-    run_fingerprint = 'sha256:5a03f23af5e7a19bc92c1359f0c15a89'
+    run_fingerprint = 'sha256:ef792ffa6dc153ad6ea3cce3602d57a3'
     compiler_version = '0.1.0'
     params = ('i',)
     states = (
@@ -209,13 +209,13 @@ class handle_event(Machine):
     }
     # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
     sites = {
-        1: (0, 'db53ae60d7a6.152aca32'),
-        3: (1, '481d8385f79a.c52a170d'),
-        6: (2, '56b3d8fac7cf.81a476ca'),
-        9: (3, 'f5d438dbbecd.bd30665c'),
-        11: (4, '834e756e839e.1b16b1df'),
-        14: (5, '958b325f8bda.9b66827c'),
-        17: (6, 'd7dfba47a4a5.353662d7'),
+        1: (0, 'aa8112106e71.152aca32'),
+        3: (1, 'd4b6878f525c.c52a170d'),
+        6: (2, '3bd4312c5d9c.81a476ca'),
+        9: (3, '929746bc4540.bd30665c'),
+        11: (4, '82e837021073.1b16b1df'),
+        14: (5, 'ea8efd6b1ec7.9b66827c'),
+        17: (6, 'c514124c6a92.353662d7'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -286,7 +286,7 @@ class irrefutable_case_with_awaiting_guard(Machine):
     source_file = 'matching.py'
     first_line = 69
     build_hash = 'sha256:ebe892da3462b7b92449aaae89ba7404'
-    run_fingerprint = 'sha256:f899a229368f7895e6b7fefacf5dfbfe'
+    run_fingerprint = 'sha256:af3c4de66e232cfbae81c35311684680'
     compiler_version = '0.1.0'
     params = ('a',)
     states = (
@@ -303,7 +303,7 @@ class irrefutable_case_with_awaiting_guard(Machine):
     }
     # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
     sites = {
-        1: (0, '2000ccbbd984.89a23234'),
+        1: (0, '797f0bd482e2.89a23234'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -394,7 +394,7 @@ class subject_evaluated_once(Machine):
     source_file = 'matching.py'
     first_line = 81
     build_hash = 'sha256:90bd118cbe0a536a60bbcfe5a54304a8'
-    run_fingerprint = 'sha256:a9750c3b5377468b0d69f737670d3eff'
+    run_fingerprint = 'sha256:6c5d1bf5781b11c02c7ef6d760f85000'
     compiler_version = '0.1.0'
     params = ('a',)
     states = (
@@ -415,8 +415,8 @@ class subject_evaluated_once(Machine):
     }
     # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
     sites = {
-        1: (0, 'c05fbacf96a9.c340a8be'),
-        4: (1, '5f62263b1e74.c340a8be'),
+        1: (0, '055f624555cf.c340a8be'),
+        4: (1, '6a89810d88c9.c340a8be'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -488,7 +488,7 @@ class no_case_matches(Machine):
     source_file = 'matching.py'
     first_line = 94
     build_hash = 'sha256:ef9f2598387eec6409e27e376a97b082'
-    run_fingerprint = 'sha256:279278f1dcca9de43c1f2f7f1dd6da40'
+    run_fingerprint = 'sha256:340434089fb1b5c3f9dcb4d20697cfc1'
     compiler_version = '0.1.0'
     params = ('a',)
     states = (
@@ -507,8 +507,8 @@ class no_case_matches(Machine):
     }
     # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
     sites = {
-        1: (0, '89624b560961.e3b0c442'),
-        3: (1, '748504e6f231.454349e4'),
+        1: (0, '3f4e20cbf26c.e3b0c442'),
+        3: (1, '8c32ea329277.454349e4'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -607,7 +607,7 @@ class nested_match(Machine):
     source_file = 'matching.py'
     first_line = 105
     build_hash = 'sha256:8703e44dd563570fc00fd930975be9e4'
-    run_fingerprint = 'sha256:4cc7f693b5981ad5f504fab32f897aaf'
+    run_fingerprint = 'sha256:012171b3e3d8574a7491fdca8f2f1762'
     compiler_version = '0.1.0'
     params = ('a',)
     states = (
@@ -631,9 +631,9 @@ class nested_match(Machine):
     }
     # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
     sites = {
-        2: (0, '7776b9895cd0.fbda0875'),
-        5: (1, '09c42c67ccd4.2d711642'),
-        7: (2, '2f03db5015f9.ca978112'),
+        2: (0, '0956b2b09d8d.fbda0875'),
+        5: (1, '1547a2781c21.2d711642'),
+        7: (2, '32c517e0b4aa.ca978112'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {
@@ -735,7 +735,7 @@ class match_in_a_loop_with_break_and_continue(Machine):
     source_file = 'matching.py'
     first_line = 120
     build_hash = 'sha256:95041af075ef8149137fba10bdf53af9'
-    run_fingerprint = 'sha256:aa940f8e282e13b651e601068b48878e'
+    run_fingerprint = 'sha256:283ad0767c67dc7e82cd56f4b9ec21c4'
     compiler_version = '0.1.0'
     params = ()
     states = (
@@ -757,8 +757,8 @@ class match_in_a_loop_with_break_and_continue(Machine):
     }
     # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
     sites = {
-        2: (0, 'c3204bab9c06.ffeb6b29'),
-        5: (1, '635af29f4b3c.fc4b1064'),
+        2: (0, '799ae9e7cf99.ffeb6b29'),
+        5: (1, 'b039c5438f86.fc4b1064'),
     }
     # state: (state that receives an exception raised there, variable it goes into)
     on_error = {

@@ -27,7 +27,6 @@ moved out of REFUSED.
 from __future__ import annotations
 
 import copy
-import gc
 import importlib.util
 import sys
 from collections.abc import Callable
@@ -203,12 +202,6 @@ def run_both(
             reset()
         a, k = copy.deepcopy((args, kwargs))
         outcomes.append(runner(fn, *a, script=Script(fail_at), **k))
-        # Tasks an example leaves with an exception nobody retrieved are
-        # logged by their finalizer: let it run here, not inside pytest's own
-        # ast.parse of a report (3.11's traceback carets parse again, and a
-        # nested parse breaks the outer one: "AST constructor recursion depth
-        # mismatch").
-        gc.collect()
     return outcomes[0], outcomes[1]
 
 
@@ -313,7 +306,6 @@ def test_original_runs(name: str) -> None:
                 reset()
             a, k = copy.deepcopy((args, kwargs))
             outcome = run_original(fn, *a, **k)
-            gc.collect()  # as in run_both
             assert outcome.error is None or isinstance(outcome.error, raises), (
                 f"{dotted}{args}: {outcome.error!r}"
             )

@@ -75,7 +75,19 @@ def load_machine(function: Any) -> type[Machine]:
         if cls.compiler_version != __version__:
             why += f" (by resumable {cls.compiler_version}; this is {__version__})"
         raise _stale(fn, why, source_path)
-    return _bind(cls, fn.__globals__, first_line - cls.first_line, source_path, _modules[path][0])
+    bound = _bind(cls, fn.__globals__, first_line - cls.first_line, source_path, _modules[path][0])
+    bound.class_cell = _class_cell(fn)
+    return bound
+
+
+def _class_cell(fn: Any) -> types.CellType | None:
+    """The `__class__` cell of a method that uses `super()` or `__class__`
+    (what the compiled states read as `m.owner`), None for other functions."""
+    names = fn.__code__.co_freevars
+    if "__class__" not in names or fn.__closure__ is None:
+        return None
+    cell: types.CellType = fn.__closure__[names.index("__class__")]
+    return cell
 
 
 def _renamed(code: types.CodeType, state: str, qualname: str) -> types.CodeType:

@@ -103,8 +103,12 @@ FUNCTION_ERRORS = [
         ("inspect.currentframe()",),
         id="E03-currentframe",
     ),
-    pytest.param("E03", "return super().x", "super()", ("super()",), id="E03-super"),
-    pytest.param("E03", "return __class__", "__class__", ("__class__",), id="E03-__class__"),
+    pytest.param(
+        "E03", "return super().x", "super()", ("super()", "outside a method"), id="E03-super"
+    ),
+    pytest.param(
+        "E03", "return __class__", "__class__", ("__class__", "not a method"), id="E03-__class__"
+    ),
     # E05: a function or class value live across an await
     pytest.param(
         "E05",
@@ -292,10 +296,24 @@ MISPLACED = [
         id="nested",
     ),
     pytest.param(
-        "{imports}\n\n\nclass C:\n    {decorator}\n    async def f(self):\n        pass\n",
+        "{imports}\n\n\ndef outer():\n    class C:\n        {decorator}\n"
+        "        async def f(self):\n            pass\n",
         "f(self)",
-        ("`C.f`", "module-level"),
-        id="method",
+        ("`outer.C.f`", "method of class `C`", "inside function `outer`", "module-level"),
+        id="method-of-a-local-class",
+    ),
+    pytest.param(
+        "{imports}\n\n\nclass C:\n    def outer(self):\n        {decorator}\n"
+        "        async def f():\n            pass\n",
+        "f():",
+        ("`C.outer.f`", "inside function `outer`", "module-level"),
+        id="nested-in-a-method",
+    ),
+    pytest.param(
+        "{imports}\n\n\nclass C:\n    {decorator}\n    def f(self):\n        pass\n",
+        "f(self)",
+        ("`C.f`", "async def"),
+        id="method-not-async",
     ),
     pytest.param(
         "{imports}\n\n\n{decorator}\ndef f():\n    pass\n",

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import inspect
 import json
 import os
@@ -23,6 +24,7 @@ import re
 import sqlite3
 import sys
 import textwrap
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -33,7 +35,7 @@ import pytest
 
 import resumable
 from resumable import CheckpointError, SerializationError
-from resumable.codec import decode, seal
+from resumable.codec import decode, encode, seal
 from resumable.function import BoundFunction
 from resumable_compiler.build import compile_file
 from tests.compiled import compile_and_import
@@ -278,14 +280,17 @@ def test_dispatch_of_a_bound_method_enqueues_it_with_its_object(
         run_id = jobs.Cart([5]).checkout.dispatch(1, run_id="d1")
         opened = jobs.Cart.open_below.dispatch(3, run_id="d2")
         taxed = jobs.Cart.tax_above.dispatch(50, run_id="d3")
+        above = jobs.Cart.open_above.dispatch(4, run_id="d4")
         with resumable.Runtime(url) as rt:
-            assert (run_id, opened, taxed) == ("d1", "d2", "d3")
+            assert (run_id, opened, taxed, above) == ("d1", "d2", "d3", "d4")
             assert rt.status("d1") == "pending"
             assert decode(rt.get("d1").args)["self"] == jobs.Cart([5])
             # Driving the stored runs: the arguments are the stored ones.
             assert rt.run(jobs.Cart.checkout, run_id="d1") == 6
             assert rt.run(jobs.Cart.open_below, run_id="d2") == jobs.Cart([3])
             assert rt.run(jobs.Cart.tax_above, run_id="d3") == 10
+            assert decode(rt.get("d4").args) == {"cls": jobs.Cart, "items": (4,)}
+            assert rt.run(jobs.Cart.open_above, run_id="d4") == jobs.Cart([4])
     finally:
         resumable.configure(store=None)
 
@@ -340,6 +345,45 @@ def test_a_function_its_name_no_longer_finds_is_refused_naming_the_variable(
     assert "variable `f` holds a `function`" in message
     assert f"{MODULE}:shadowed does not name it (was it rebound or replaced?)" in message
     assert rt.status("shadowed") == "blocked"
+
+
+def test_bound_methods_round_trip_as_their_object_and_name(jobs: ModuleType) -> None:
+    cart = jobs.Cart([1, 2])
+    cart.callback = cart.total  # the object holds a method of itself
+    out = decode(encode([cart, cart.checkout, jobs.Cart.open_above, "-".join, [].append]))
+    assert out[0] == cart and out[0].callback.__self__ is out[0] and out[0].callback() == 3
+    assert out[1] == out[0].checkout and out[1].__self__ is out[0]  # the same decoded cart
+    assert out[2] == jobs.Cart.open_above and out[3](["a", "b"]) == "a-b"
+    out[4](1)
+    assert out[4].__self__ == [1]
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        (lambda: Path(".").exists, "its function Path.exists is defined in pathlib"),
+        (
+            lambda: collections.Counter("ab").most_common,
+            "its function Counter.most_common is defined in collections",
+        ),
+        (lambda: jobs_module().Cart([]).__repr__, "__repr__ is a special method"),
+        (lambda: types.SimpleNamespace(f=len).f, None),  # a built-in function: allowed
+    ],
+)
+def test_bound_methods_outside_the_allowlist_are_refused_when_written(
+    value: Any, why: str | None
+) -> None:
+    held = value()
+    if why is None:
+        assert decode(encode(held)) is held
+        return
+    with pytest.raises(SerializationError, match="bound method that may not be stored") as info:
+        encode(held)
+    assert why in str(info.value)
+
+
+def jobs_module() -> ModuleType:
+    return sys.modules[MODULE]
 
 
 # ------------------------------------------------------------------ real crashes

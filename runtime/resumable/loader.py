@@ -10,6 +10,7 @@ builtins resolve exactly as in the original function.
 from __future__ import annotations
 
 import ast
+import gc
 import linecache
 import os
 import types
@@ -90,6 +91,22 @@ def _class_cell(fn: Any) -> types.CellType | None:
     return cell
 
 
+def _parse(text: str) -> ast.Module:
+    """`ast.parse(text)` with the cyclic garbage collector off: CPython 3.11
+    keeps one AST recursion counter per interpreter, so a finalizer that the
+    collector runs in the middle of the parse and that parses too (asyncio's
+    "Task exception was never retrieved" log formats a traceback, which calls
+    ast.parse) unbalances it, and this parse fails with "SystemError: AST
+    constructor recursion depth mismatch"."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return ast.parse(text)
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def _renamed(code: types.CodeType, state: str, qualname: str) -> types.CodeType:
     """Functions, classes and lambdas defined in a state are named after the
     original function (`f.<locals>.helper`), not the state (`f_3.<locals>...`)."""
@@ -122,7 +139,7 @@ def _bind(
     tracebacks name the source file, lines and function (locations.py)."""
     tree = _trees.get(text)
     if tree is None:
-        tree = _trees[text] = ast.parse(text)
+        tree = _trees[text] = _parse(text)
     names = [f.__code__.co_name for f in cls.states]
     located = located_states(text, tree, names, linecache.getlines(source_path), shift, source_path)
     short = cls.qualname.rsplit(".", 1)[-1]

@@ -732,6 +732,7 @@ def _machine(live: tuple[str, ...], site: tuple[int, str] | None = None) -> type
         {
             "function_id": "shop.orders:hold",
             "run_fingerprint": "sha256:f4d1c1a314d99dea9024f4e0823ea203",
+            "lowering_version": 1,
             "sites": {} if site is None else {3: site},
             "awaits": {3: (4, live)},
         },

@@ -450,7 +450,11 @@ def test_unencodable_values_name_their_path(tmp_path: Any) -> None:
 
     with pytest.raises(SerializationError) as info:
         encode({"a": (1, {2: [lambda: 0]})})
-    assert str(info.value).startswith("value['a'][1][2][0]: it is defined inside a function")
+    assert str(info.value).startswith(
+        "value['a'][1][2][0]: it is the function "
+        "test_unencodable_values_name_their_path.<locals>.<lambda>, defined inside "
+        "test_unencodable_values_name_their_path: a closure cannot leave the run"
+    )
 
     with open(tmp_path / "f.txt", "w") as f, pytest.raises(SerializationError) as info:
         encode({"files": [f]})

@@ -1,7 +1,8 @@
 """Crashes with real processes: SIGKILL at and between checkpoints, restart.
 
 The functions of tests/crash_programs/crashprog.py (loops, try/except/finally,
-nested child runs, side effects in children with no await) are compiled once
+nested child runs, side effects in children with no await, closures held
+across awaits) are compiled once
 into a temporary folder. tests/crash_programs/runner.py runs one of them on a
 SQLite file in a subprocess (sys.executable); every side effect appends an
 fsync'd line `<tag> <idempotency key>` to a log, the key naming the step
@@ -53,6 +54,7 @@ ARGS: dict[str, list[Any]] = {
     "guarded": [3],
     "family": [2],
     "checkout": ["acct", [100, 250, 40]],
+    "tally": [3],
 }
 
 

@@ -135,3 +135,47 @@ def test_raise_e_in_an_except_star_handler_re_raises(cases: ModuleType) -> None:
         "ExceptionGroup('eg', [TypeError(2)])])"
     )
     assert repr(compiled) == "ExceptionGroup('eg', [ValueError(1), TypeError(2)])"
+
+
+def test_a_closure_kept_outside_the_run_is_not_the_runs_after_a_resume(
+    cases: ModuleType,
+) -> None:
+    # Natively the global callback is the function's closure: it sees `k`.
+    assert run_original(cases.closure_kept_outside_the_run).value == ("after", True)
+    # Compiled without a crash, it still shares the run's variables (the run
+    # keeps one locals object), but the function's own `get` is a copy
+    # rebuilt from the checkpoint, so identity with the global is lost.
+    straight = run_compiled(cases.closure_kept_outside_the_run, crash_after_every_checkpoint=False)
+    assert straight.value == ("after", False)
+    # Resumed from the checkpoint (a crash, a retry), the run's variables are
+    # new: the closure kept outside reads the locals of before (and in a new
+    # process it would not exist: globals are not checkpointed).
+    resumed = run_compiled(cases.closure_kept_outside_the_run)
+    assert resumed.value == ("before", False)
+
+
+def test_a_closures_annotations_are_dropped_when_a_checkpoint_cannot_hold_them(
+    cases: ModuleType,
+) -> None:
+    assert run_original(cases.closure_annotations_that_cannot_be_stored).value == (
+        ["by", "return", "xs"],
+        [2],
+    )
+    # `list[int]` cannot be stored: the closure is rebuilt without annotations.
+    assert run_compiled(cases.closure_annotations_that_cannot_be_stored).value == ([], [2])
+
+
+def test_a_closures_cell_is_the_locals_object(cases: ModuleType) -> None:
+    assert run_original(cases.closure_cells).value[0] == ("k",)
+    assert run_compiled(cases.closure_cells).value[0] == ("L",)
+
+
+def test_a_class_body_reads_the_functions_variable_before_its_namespace(
+    cases: ModuleType,
+) -> None:
+    # CPython looks a free name of a class body up in the class namespace
+    # first (which only a metaclass's __prepare__ can fill before the body runs).
+    original = run_original(cases.class_body_reads_a_local_its_namespace_holds)
+    assert original.value[0] == "from the namespace"
+    compiled = run_compiled(cases.class_body_reads_a_local_its_namespace_holds)
+    assert compiled.value[0] == "the function's"

@@ -62,10 +62,6 @@ REFUSED: dict[str, tuple[frozenset[str], str]] = {
         frozenset({"E09"}),
         "`[await task.get_result() for task in handles]`: E09",
     ),
-    "dbos_interleaved_sequences": (
-        frozenset({"E05"}),
-        "nested async functions called in an await's operand (function values): E05",
-    ),
     "dbos_queue_tasks": (
         frozenset({"E09"}),
         "`[await handle.get_result() for handle in handles]`: E09",
@@ -79,27 +75,15 @@ REFUSED: dict[str, tuple[frozenset[str], str]] = {
         "`async for` and `await` inside list comprehensions: E09",
     ),
     "restate_command_router": (frozenset({"E10"}), "`match` with awaits in its cases: E10"),
-    "restate_event_transactions": (
-        frozenset({"E11"}),
-        "a lambda reading locals passed to an awaited call: E11",
-    ),
     "restate_parallelize_work": (
         frozenset({"E09"}),
         "`[await result for result in results_done]`: E09",
     ),
     "restate_pdf_ingestion": (
-        frozenset({"E09", "E11"}),
-        "nested async functions reading locals (E11) and an await in a comprehension (E09)",
-    ),
-    "restate_sagas": (
-        frozenset({"E11"}),
-        "lambdas reading locals, held in a list across awaits (compensations): E11",
+        frozenset({"E09"}),
+        "an await in a comprehension (E09)",
     ),
     "restate_signup_timers": (frozenset({"E10"}), "`match` with an await in a case body: E10"),
-    "restate_subscription_saga": (
-        frozenset({"E11"}),
-        "lambdas reading locals, one with a default argument binding the loop variable: E11",
-    ),
     "restate_timers": (frozenset({"E10"}), "`match await ...` with an await in a case body: E10"),
 }
 

@@ -8,9 +8,10 @@
 
 Scopes come from stdlib `symtable` (exact for walrus in comprehensions and
 match captures; for a method, it names private names mangled, as parse.py
-has mangled the method's body). An await counts for the function when it is in its own scope
--- including the first iterable of a comprehension, which CPython evaluates in
-the enclosing scope -- and not when it is inside a nested function.
+has mangled the method's body). An await counts for the function when it is
+in its own scope -- including the first iterable of a comprehension, which
+CPython evaluates in the enclosing scope -- and not when it is inside a
+nested function.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ from . import codes
 from .fingerprint import own_awaits
 from .ir import Analysis, FunctionSource, ParsedModule, Reserved
 from .mangle import mangle_name
+from .scopes import captured_names
 
 __all__ = ["analyze"]
 
-_COMPREHENSION_TABLES = {"listcomp", "setcomp", "dictcomp", "genexpr"}
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 _HIDDEN = re.compile(r"^_+(?:[tcxf]\d+|rv)$")
 _FRAME_ATTRIBUTES = ("_getframe", "currentframe")
@@ -104,27 +105,40 @@ class _Scanner:
         )
         return self.scan_children(node.children)
 
+    # A definition's header (decorators, defaults, bases) runs in the
+    # function, where the definition stands: its awaits are the function's
+    # (definitions.py). Its body is a scope of its own.
     def scan_FunctionDef(self, node: cst.FunctionDef) -> bool:
-        header = [*node.decorators, node.params, *([node.returns] if node.returns else [])]
-        self.header(node, header, "a nested function's decorators, defaults or annotations")
+        params = self.parameters(node.params)
+        annotations = [p.annotation for p in params if p.annotation is not None]
+        if node.returns is not None:
+            annotations.append(node.returns)
+        self.header(node, annotations, "a nested function's annotations")
+        found = self.scan_children([*node.decorators, *_defaults(params)])
         self.names.add(node.name.value)
         self.collect_names(node.body)
         self.class_cell_uses(node.body)
-        return False
+        return found
 
     def scan_ClassDef(self, node: cst.ClassDef) -> bool:
-        header = [*node.decorators, *node.bases, *node.keywords]
-        self.header(node, header, "a class's decorators or bases")
+        found = self.scan_children([*node.decorators, *node.bases, *node.keywords])
         self.names.add(node.name.value)
         self.collect_names(node.body)
         self.class_cell_uses(node.body, in_class=True)
-        return False
+        return found
 
     def scan_Lambda(self, node: cst.Lambda) -> bool:
-        self.header(node, [node.params], "a lambda's default values")
+        found = self.scan_children(_defaults(self.parameters(node.params)))
         self.collect_names(node.body)
         self.class_cell_uses(node.body)
-        return False
+        return found
+
+    def parameters(self, p: cst.Parameters) -> list[cst.Param]:
+        """All of a definition's parameters (their names recorded)."""
+        params = [*p.posonly_params, *p.params, *p.kwonly_params]
+        params += [x for x in (p.star_arg, p.star_kwarg) if isinstance(x, cst.Param)]
+        self.names.update(x.name.value for x in params)
+        return params
 
     def header(self, node: cst.CSTNode, parts: Sequence[cst.CSTNode], where: str) -> None:
         if self.scan_children(parts):
@@ -364,6 +378,10 @@ class _Scanner:
             )
 
 
+def _defaults(params: Sequence[cst.Param]) -> list[cst.BaseExpression]:
+    return [p.default for p in params if p.default is not None]
+
+
 def _dotted(node: cst.CSTNode) -> str:
     return cst.Module([]).code_for_node(node).replace(" ", "")
 
@@ -433,78 +451,6 @@ def _params(node: cst.FunctionDef) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _nested_errors(
-    parsed: ParsedModule,
-    fn: FunctionSource,
-    table: symtable.SymbolTable,
-    local_names: frozenset[str],
-) -> list[CompileError]:
-    """Nested functions, lambdas and classes that read or write the function's locals."""
-    errors: list[CompileError] = []
-
-    def visit(t: symtable.SymbolTable, chain: list[symtable.SymbolTable]) -> None:
-        is_comp = t.get_type() == "function" and t.get_name() in _COMPREHENSION_TABLES
-        if not is_comp:
-            used = sorted(
-                s.get_name()
-                for s in t.get_symbols()
-                if s.is_free() and _resolves_to_function(s.get_name(), chain, local_names)
-            )
-            if used:
-                node = _find_scope_node(fn.node, t)
-                kind = {"class": "class", "function": "nested function"}.get(t.get_type(), "scope")
-                what = f"{kind} `{t.get_name()}`"
-                if t.get_name() == "lambda":
-                    kind, what = "lambda", "a lambda"
-                errors.append(
-                    parsed.error(
-                        node if node is not None else fn.node.name,
-                        codes.CLOSURE,
-                        f"{what} uses the function's local variable(s) "
-                        f"{', '.join(f'`{u}`' for u in used)}; closures over a resumable function's "
-                        "locals are not supported yet",
-                        "pass the values as arguments (for a lambda: `lambda x, k=k: ...`), or define it at module level",
-                        kind,
-                    )
-                )
-        for child in t.get_children():
-            visit(child, [*chain, t])
-
-    for child in table.get_children():
-        visit(child, [table])
-    unique = {(e.line, e.column): e for e in reversed(errors)}
-    return sorted(unique.values(), key=lambda e: (e.line, e.column))
-
-
-def _resolves_to_function(
-    name: str, chain: list[symtable.SymbolTable], local_names: frozenset[str]
-) -> bool:
-    """Does free `name` in a scope under `chain` resolve to the function itself?"""
-    for t in reversed(chain[1:]):
-        if t.get_type() == "class":
-            continue
-        try:
-            s = t.lookup(name)
-        except KeyError:
-            continue
-        if s.is_local() and t.get_name() not in _COMPREHENSION_TABLES:
-            return False
-    return name in local_names
-
-
-def _find_scope_node(root: cst.CSTNode, t: symtable.SymbolTable) -> cst.CSTNode | None:
-    stack: list[cst.CSTNode] = list(root.children)
-    name = t.get_name()
-    while stack:
-        n = stack.pop(0)
-        if isinstance(n, cst.FunctionDef | cst.ClassDef) and n.name.value == name:
-            return n.name
-        if isinstance(n, cst.Lambda) and name == "lambda":
-            return n
-        stack.extend(n.children)
-    return None
-
-
 def _in_order(root: cst.CSTNode, stop: tuple[type, ...] = ()) -> list[cst.CSTNode]:
     """Nodes under `root` in source order, not descending into `stop` types."""
     out: list[cst.CSTNode] = []
@@ -517,23 +463,33 @@ def _in_order(root: cst.CSTNode, stop: tuple[type, ...] = ()) -> list[cst.CSTNod
     return out
 
 
-def _function_values(
+def _class_values(
     body: cst.BaseSuite, local_names: frozenset[str], private: str
 ) -> dict[str, cst.CSTNode]:
-    """Locals bound to functions or classes in the function's own scope: the
-    first binding of each, in source order. (A nested `def __f` in a method
-    binds the mangled local `_Class__f`.)"""
+    """Locals bound by a `class` statement in the function's own scope: the
+    first binding of each, in source order. (Functions and lambdas may be
+    held across an await: they are stored as closures. A nested `class __C`
+    in a method binds the mangled local `_Class__C`.)"""
     found: dict[str, cst.CSTNode] = {}
     for n in _in_order(body, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-        if isinstance(n, cst.FunctionDef | cst.ClassDef):
+        if isinstance(n, cst.ClassDef):
             bound = mangle_name(n.name.value, private)
             if bound in local_names:
                 found.setdefault(bound, n.name)
-        elif isinstance(n, cst.Assign) and isinstance(n.value, cst.Lambda):
-            for t in n.targets:
-                if isinstance(t.target, cst.Name) and t.target.value in local_names:
-                    found.setdefault(t.target.value, t.target)
     return found
+
+
+def _deleted_in_nested_scopes(body: cst.BaseSuite) -> set[str]:
+    """Names a `del` statement inside a lambda, nested function or class deletes."""
+    out: set[str] = set()
+    stack: list[tuple[cst.CSTNode, bool]] = [(body, False)]
+    while stack:
+        n, nested = stack.pop()
+        if nested and isinstance(n, cst.Del):
+            out.update(t.value for t in _flatten_targets(n.target) if isinstance(t, cst.Name))
+        inner = nested or isinstance(n, cst.FunctionDef | cst.ClassDef | cst.Lambda)
+        stack.extend((c, inner) for c in n.children)
+    return out
 
 
 def _reserved(names: set[str]) -> Reserved:
@@ -559,7 +515,7 @@ def analyze(parsed: ParsedModule, fn: FunctionSource) -> Analysis:
     scanner.scan(fn.node.params)
     scanner.scan(fn.node.body)
     errors = list(scanner.errors)
-    errors += _nested_errors(parsed, fn, table, local_names)
+    captured, rebound = captured_names(parsed, fn.node, table, local_names)
     first_use: dict[str, cst.Name] = {}
     for n in _in_order(fn.node, (cst.Lambda, cst.ClassDef)):
         if isinstance(n, cst.Name) and n is not fn.node.name:
@@ -575,7 +531,10 @@ def analyze(parsed: ParsedModule, fn: FunctionSource) -> Analysis:
                     "name",
                 )
             )
-    values = _function_values(fn.node.body, local_names, fn.private)
+    values = _class_values(fn.node.body, local_names, fn.private)
+    # A closure may delete a variable it declares nonlocal (approximated by
+    # name: any `del` of that name in a nested scope).
+    scanner.deleted.update(n for n in _deleted_in_nested_scopes(fn.node.body) if n in rebound)
     maybe_unbound = frozenset(n for n in local_names if n not in params or n in scanner.deleted)
     scanner.names.update(params)
     errors.sort(key=lambda e: (e.line, e.column, e.code))
@@ -589,6 +548,8 @@ def analyze(parsed: ParsedModule, fn: FunctionSource) -> Analysis:
         deleted=frozenset(scanner.deleted),
         imports=tuple(sorted(scanner.imports)),
         function_values={k: parsed.position(v) for k, v in values.items()},
+        captured=captured,
+        rebound=rebound,
         awaiting=frozenset(scanner.awaiting),
         awaits=own_awaits(fn.node, scanner.awaiting),
         reserved=_reserved(scanner.names | set(dir(builtins)) | parsed.module_names),

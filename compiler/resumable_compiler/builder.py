@@ -170,7 +170,7 @@ class Lowering:
         if isinstance(original, cst.Name):
             name = original.value
             if name in self.analysis.locals:
-                if name in walrus_targets(later):
+                if name in walrus_targets(later) or name in self.analysis.rebound:
                     return self.spill(lowered, original)
                 if self.maybe_unbound(name):
                     self.touch(lowered)

@@ -60,9 +60,10 @@ PLACEMENT = Code(
 )
 FUNCTION_VALUE = Code(
     "E05",
-    "function value",
-    "a local bound to a function, class or lambda defined in the function, and used after an await",
-    "define it at module level, or again after the await",
+    "class value",
+    "a local bound to a class defined in the function and used after an await (lambdas and "
+    "nested functions may be: they are stored as closures)",
+    "define the class at module level, or again after the await",
 )
 CONTEXT_MANAGER = Code(
     "E06",
@@ -97,12 +98,13 @@ CLOSURE = Code(
     "closure",
     "a lambda, nested function or class that reads or writes the function's locals",
     "pass the values as arguments",
+    retired=True,
 )
 AWAIT_POSITION = Code(
     "E12",
     "await position",
-    "`await` in a position not supported yet: a nested function's or class's header, a lambda "
-    "default, a `with ... as` target or a later `with` item",
+    "`await` in a position not supported yet: a nested function's annotations, a `with ... as` "
+    "target or a later `with` item",
     "await into a variable first",
 )
 DUNDER_LOCAL = Code("E13", "name", "a local variable with a dunder name", "rename it")

@@ -128,8 +128,8 @@ class Analysis:
     deleted: frozenset[str]
     #: Modules the function imports (a checkpoint may import these again).
     imports: tuple[str, ...]
-    #: Locals bound by `def`, `class` or `x = lambda ...` (never serializable),
-    #: with the (line, column) of their first binding.
+    #: Locals bound by a `class` statement (a class defined in the function
+    #: is never serializable), with the (line, column) of their first binding.
     function_values: Mapping[str, tuple[int, int]]
     #: id() of every node that contains an await in this function's scope.
     awaiting: frozenset[int]
@@ -138,6 +138,12 @@ class Analysis:
     awaits: tuple[cst.Await, ...]
     reserved: Reserved
     errors: tuple[CompileError, ...]
+    #: id() of every lambda, nested def and class node -> its names that are
+    #: the function's locals (rewritten to `L.name` inside it: scopes.py).
+    captured: Mapping[int, frozenset[str]] = field(default_factory=dict)
+    #: Locals a nested scope declares `nonlocal`: a closure called during an
+    #: await may change them, so they are read before it where CPython does.
+    rebound: frozenset[str] = frozenset()
 
     def has_await(self, node: cst.CSTNode | None) -> bool:
         return node is not None and id(node) in self.awaiting

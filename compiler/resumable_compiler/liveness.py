@@ -15,13 +15,19 @@ midway sees only what is live at state N), with a fixpoint over the states.
 Exception edges keep everything live at the handler (an exception may come
 before any assignment of the state), minus the variable the driver fills.
 
-Locals bound to functions or classes and live at a checkpoint are reported
-here (E05): they can never be stored.
+A lambda, nested function or class reads the function's variables when it
+runs, not where it is defined (`lambda: L.k`): so a variable it uses is live
+at every await reachable from a state that defines it, as the closure may be
+called after any of them.
+
+Locals bound to classes and live at a checkpoint are reported here (E05): a
+class defined in the function can never be stored.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TypeGuard
 
 import libcst as cst
 
@@ -46,21 +52,20 @@ class _Flow:
     # -- expressions ------------------------------------------------------------
 
     def uses(self, node: cst.CSTNode | None) -> set[str]:
+        """Locals `node` reads where it runs, and those the lambdas, functions
+        and classes it defines may read (they must exist when it runs; that a
+        closure may also read them after a later await is `_closure_live`)."""
         out: set[str] = set()
         if node is None:
             return out
         stack: list[cst.CSTNode] = [node]
         while stack:
             n = stack.pop()
-            if (
-                isinstance(n, cst.Attribute)
-                and isinstance(n.value, cst.Name)
-                and n.value.value == self.L
-            ):
+            if _local(n, self.L):
                 out.add(n.attr.value)
                 continue
-            stack.extend(n.children)
-        return out
+            stack.extend(_header(n))
+        return out | captured(self.L, node)
 
     def target(self, node: cst.BaseExpression, live: set[str]) -> set[str]:
         """Live before storing into `node`, given live after."""
@@ -194,6 +199,78 @@ class _Flow:
         return body | handlers | after
 
 
+def _local(n: cst.CSTNode, frame: str) -> TypeGuard[cst.Attribute]:
+    """Is `n` a local variable, `L.x` (not a helper of the locals, `L.__let__`)?"""
+    return (
+        isinstance(n, cst.Attribute)
+        and isinstance(n.value, cst.Name)
+        and n.value.value == frame
+        and not (n.attr.value.startswith("__") and n.attr.value.endswith("__"))
+    )
+
+
+def _header(n: cst.CSTNode) -> Sequence[cst.CSTNode]:
+    """The parts of `n` that run where it is: all of it, except the body of
+    a lambda, function or class."""
+    if isinstance(n, cst.Lambda):
+        return [n.params]
+    if isinstance(n, cst.FunctionDef):
+        return [*n.decorators, n.params, *([n.returns] if n.returns else [])]
+    if isinstance(n, cst.ClassDef):
+        return [*n.decorators, *n.bases, *n.keywords]
+    return n.children
+
+
+def captured(frame: str, node: cst.CSTNode) -> set[str]:
+    """Locals read or written inside the bodies of the lambdas, functions and
+    classes `node` defines (`L.k` there)."""
+    out: set[str] = set()
+    stack: list[tuple[cst.CSTNode, bool]] = [(node, False)]
+    while stack:
+        n, inside = stack.pop()
+        if inside and _local(n, frame):
+            out.add(n.attr.value)
+            continue
+        if isinstance(n, cst.Lambda | cst.FunctionDef | cst.ClassDef):
+            stack.append((n.body, True))
+        stack.extend((c, inside) for c in _header(n))
+    return out
+
+
+def _closure_live(states: Sequence[State], frame: str) -> dict[int, set[str]]:
+    """Await state -> the locals closures defined before it, or in its own
+    operand, may use: those of every state it can be reached from."""
+    out: dict[int, set[str]] = {}
+    for state in states:
+        names: set[str] = set()
+        for stmt in state.body:
+            names |= captured(frame, stmt)
+        if not names:
+            continue
+        if state.is_await:  # defined in the operand: it may run during the await
+            out.setdefault(state.index, set()).update(names)
+        seen: set[int] = set()
+        todo = list(_edges(state))
+        while todo:
+            i = todo.pop()
+            if i in seen:
+                continue
+            seen.add(i)
+            if states[i].is_await:
+                out.setdefault(i, set()).update(names)
+            todo.extend(_edges(states[i]))
+    return out
+
+
+def _edges(state: State) -> list[int]:
+    edges = list(state.successors)
+    if state.resume is not None:
+        edges.append(state.resume)
+    if state.on_error is not None:
+        edges.append(state.on_error[0])
+    return edges
+
+
 def _state_live(flow: _Flow, state: State, live_in: list[frozenset[str]]) -> frozenset[str]:
     if state.is_await:
         assert state.resume is not None
@@ -227,9 +304,10 @@ def liveness(lowered: Lowered) -> Lowered:
                 changed = True
     order = {name: i for i, name in enumerate(analysis.params)}
     live: dict[int, tuple[str, ...]] = {}
+    closures = _closure_live(states, analysis.reserved.frame)
     for state in states:
         if state.is_await:
-            names = live_in[state.index]
+            names = live_in[state.index] | closures.get(state.index, set())
             live[state.index] = tuple(
                 sorted(names, key=lambda n: (n in lowered.hidden, order.get(n, len(order)), n))
             )
@@ -252,14 +330,16 @@ def _function_values(lowered: Lowered, live: dict[int, tuple[str, ...]]) -> list
             await_line = lowered.states[index].line
             errors.append(
                 CompileError(
-                    f"`{name}` holds a function or class and is used after the await on line "
-                    f"{await_line}; functions and classes cannot be stored in a checkpoint",
+                    f"`{name}` holds a class defined in the function and is used after the "
+                    f"await on line {await_line}; a class defined in a function cannot be "
+                    "stored in a checkpoint (its body would have to run again)",
                     path=parsed.display_path,
                     line=line,
                     column=column,
                     code=codes.FUNCTION_VALUE.code,
-                    construct="function value",
-                    fix=f"define `{name}` at module level, or define it again after the await",
+                    construct=codes.FUNCTION_VALUE.construct,
+                    fix=f"define `{name}` at module level (it can take the values it needs "
+                    "as arguments), or define it again after the await",
                     source_line=text,
                 )
             )

@@ -25,7 +25,7 @@ from typing import Any
 
 import libcst as cst
 
-from . import branches, contexts, exceptions, expressions, groups, statements
+from . import branches, contexts, definitions, exceptions, expressions, groups, statements
 from .builder import Lowering, Tables, statements_of
 from .conditions import lower_condition
 from .ir import Analysis, Lowered
@@ -49,6 +49,8 @@ _STATEMENTS: dict[type, Any] = {
     cst.With: contexts.lower_with,
     cst.Try: exceptions.lower_try,
     cst.TryStar: groups.lower_try_star,
+    cst.FunctionDef: definitions.lower_definition,
+    cst.ClassDef: definitions.lower_definition,
 }
 
 _EXPRESSIONS: dict[type, Any] = {
@@ -72,6 +74,7 @@ _EXPRESSIONS: dict[type, Any] = {
     cst.GeneratorExp: expressions.lower_comprehension,
     cst.ConcatenatedString: expressions.lower_concatenated,
     cst.FormattedString: expressions.lower_fstring,
+    cst.Lambda: definitions.lower_lambda,
 }
 
 _TABLES = Tables(_STATEMENTS, _EXPRESSIONS, lower_condition)

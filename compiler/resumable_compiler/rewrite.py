@@ -12,9 +12,17 @@ Used by the lowering for everything it emits unchanged ("verbatim"):
     __class__                ->  m.owner                            (in a method)
 
 Only the function's own locals are rewritten: names bound inside a
-comprehension stay the comprehension's, lambda/def/class bodies are left
-alone (analyze rejected those that use the function's locals), and globals
-and builtins keep their names, so they resolve in the module's namespace.
+comprehension stay the comprehension's, and globals and builtins keep their
+names, so they resolve in the module's namespace. Inside a lambda, nested
+function or class body, the names that are the function's locals (free there,
+or declared `nonlocal`: scopes.py) are rewritten the same way, so a closure
+reads the current value when it runs and writes the function's variable:
+
+    key = lambda p: p * k     ->  L.key = lambda p: p * L.k
+    def bump():               ->  def bump():
+        nonlocal n                    pass
+        n += 1                        L.n += 1
+
 Rewriting is idempotent: `L.x` is not rewritten again.
 """
 
@@ -108,6 +116,7 @@ class Rewriter(cst.CSTTransformer):
     def __init__(self, analysis: Analysis, jump_code: JumpCode | None = None) -> None:
         super().__init__()
         self.locals = analysis.locals
+        self.captured = analysis.captured
         self.L = analysis.reserved.frame
         self.m = analysis.reserved.machine
         fn = analysis.function
@@ -121,9 +130,12 @@ class Rewriter(cst.CSTTransformer):
         self.jump_code = jump_code
         self.shadow: list[frozenset[str]] = [frozenset()]
         self.comp_fors: list[cst.CompFor] = []
+        #: Depth inside lambda, def and class bodies, and for each the
+        #: function's locals it uses (scopes.py).
         self.opaque = 0
         #: Inside a class body nested in the function (mangled by CPython itself).
         self.class_bodies = 0
+        self.scopes: list[frozenset[str]] = []
         self.loops = 0
         self.protected = 0
 
@@ -143,7 +155,20 @@ class Rewriter(cst.CSTTransformer):
         return out
 
     def is_local(self, name: str) -> bool:
-        return name in self.locals and name not in self.shadow[-1] and not self.opaque
+        """Is `name`, here, one of the function's locals?"""
+        if name in self.shadow[-1]:
+            return False
+        if self.opaque:
+            return name in self.scopes[-1]
+        return name in self.locals
+
+    def helper(self, name: str, args: Sequence[cst.Arg]) -> cst.Call:
+        """A call of a helper of the runtime on the locals: `m.name(L, ...)`
+        in the function's own code; inside a nested body, which has no `m`,
+        the locals' own method `L.__name__(...)`."""
+        if self.opaque:
+            return cst.Call(func=attr(self.L, f"__{name}__"), args=args)
+        return cst.Call(func=attr(self.m, name), args=[cst.Arg(cst.Name(self.L)), *args])
 
     def local(self, name: str) -> cst.Attribute:
         return attr(self.L, name)
@@ -236,17 +261,10 @@ class Rewriter(cst.CSTTransformer):
     ) -> cst.BaseExpression:
         target = original_node.target
         assert isinstance(target, cst.Name)
-        if self.opaque or target.value not in self.locals:
+        if not self.is_local(target.value):
             return updated_node
-        return cst.Call(
-            func=attr(self.m, "let"),
-            args=[
-                cst.Arg(cst.Name(self.L)),
-                cst.Arg(cst.SimpleString(repr(target.value))),
-                cst.Arg(updated_node.value),
-            ],
-            lpar=[],
-            rpar=[],
+        return self.helper(
+            "let", [cst.Arg(cst.SimpleString(repr(target.value))), cst.Arg(updated_node.value)]
         )
 
     # -- f-string `=` specifier: its text is the source of the expression --------
@@ -256,9 +274,20 @@ class Rewriter(cst.CSTTransformer):
         original_node: cst.FormattedStringExpression,
         updated_node: cst.FormattedStringExpression,
     ) -> cst.BaseFormattedStringContent | cst.FlattenSentinel[cst.BaseFormattedStringContent]:
-        if original_node.equal is None or self.opaque:
+        if original_node.equal is None:
+            return updated_node
+        if self.opaque and not self._mentions_local(original_node.expression):
             return updated_node
         return cst.FlattenSentinel(expand_debug(original_node, updated_node))
+
+    def _mentions_local(self, node: cst.CSTNode) -> bool:
+        stack = [node]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, cst.Name) and self.is_local(n.value):
+                return True
+            stack.extend(n.children)
+        return False
 
     # -- scopes ---------------------------------------------------------------------
 
@@ -312,24 +341,30 @@ class Rewriter(cst.CSTTransformer):
     def leave_CompFor_iter(self, node: cst.CompFor) -> None:
         self.shadow.pop()
 
-    def visit_Lambda_body(self, node: cst.Lambda) -> None:
+    # A nested body is a scope of its own: only the names scopes.py found to
+    # be the function's are rewritten there (a node met again, already
+    # rewritten, has none left to rewrite).
+    def _enter_scope(self, node: cst.CSTNode) -> None:
         self.opaque += 1
+        self.scopes.append(self.captured.get(id(node), frozenset()))
+        self.shadow.append(frozenset())
 
-    def leave_Lambda_body(self, node: cst.Lambda) -> None:
+    def _leave_scope(self, node: cst.CSTNode) -> None:
         self.opaque -= 1
+        self.scopes.pop()
+        self.shadow.pop()
 
-    def visit_FunctionDef_body(self, node: cst.FunctionDef) -> None:
-        self.opaque += 1
-
-    def leave_FunctionDef_body(self, node: cst.FunctionDef) -> None:
-        self.opaque -= 1
+    visit_Lambda_body = _enter_scope
+    leave_Lambda_body = _leave_scope
+    visit_FunctionDef_body = _enter_scope
+    leave_FunctionDef_body = _leave_scope
 
     def visit_ClassDef_body(self, node: cst.ClassDef) -> None:
-        self.opaque += 1
+        self._enter_scope(node)
         self.class_bodies += 1
 
     def leave_ClassDef_body(self, node: cst.ClassDef) -> None:
-        self.opaque -= 1
+        self._leave_scope(node)
         self.class_bodies -= 1
 
     # -- binding statements that cannot target L.x ------------------------------------
@@ -338,7 +373,7 @@ class Rewriter(cst.CSTTransformer):
         return [
             cst.Assign([cst.AssignTarget(self.local(n))], cst.Name(n))
             for n in names
-            if n in self.locals and not self.opaque
+            if self.is_local(n)
         ]
 
     def visit_Import(self, node: cst.Import) -> bool:
@@ -382,6 +417,22 @@ class Rewriter(cst.CSTTransformer):
         # Declared once at the top of each state function instead.
         return cst.Pass() if not self.opaque else updated_node
 
+    def visit_Nonlocal(self, node: cst.Nonlocal) -> bool:
+        return False
+
+    def leave_Nonlocal(
+        self, original_node: cst.Nonlocal, updated_node: cst.Nonlocal
+    ) -> cst.BaseSmallStatement:
+        # The function's variables are attributes of L: no declaration needed.
+        kept = [item for item in updated_node.names if not self.is_local(item.name.value)]
+        if not kept:
+            return cst.Pass()
+        if len(kept) == len(updated_node.names):
+            return updated_node
+        return updated_node.with_changes(
+            names=[*kept[:-1], kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)]
+        )
+
     def _define(
         self, original: cst.FunctionDef | cst.ClassDef, updated: cst.FunctionDef | cst.ClassDef
     ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
@@ -391,7 +442,7 @@ class Rewriter(cst.CSTTransformer):
             # `def __f` in a method keeps its __name__ and binds `_Class__f`
             # (mangle.py): bind that too, in the scope the def is in.
             target: cst.BaseAssignTargetExpression = (
-                self.local(bound) if bound in self.locals and not self.opaque else cst.Name(bound)
+                self.local(bound) if self.is_local(bound) else cst.Name(bound)
             )
             copy = cst.Assign([cst.AssignTarget(target)], cst.Name(name))
             return cst.FlattenSentinel([updated, cst.SimpleStatementLine([copy])])
@@ -415,11 +466,11 @@ class Rewriter(cst.CSTTransformer):
         original: cst.ExceptHandler | cst.ExceptStarHandler,
         updated: cst.ExceptHandler | cst.ExceptStarHandler,
     ) -> cst.ExceptHandler | cst.ExceptStarHandler:
-        if original.name is None or self.opaque:
+        if original.name is None:
             return updated
         name = original.name.name
         assert isinstance(name, cst.Name)
-        if name.value not in self.locals:
+        if not self.is_local(name.value):
             return updated
         # CPython binds `e`, runs the body, then does `e = None; del e`.
         local = self.local(name.value)
@@ -457,16 +508,13 @@ class Rewriter(cst.CSTTransformer):
     def leave_MatchCase(
         self, original_node: cst.MatchCase, updated_node: cst.MatchCase
     ) -> cst.MatchCase:
-        if self.opaque:
-            return updated_node
-        captured = [n for n in _pattern_captures(original_node.pattern) if n in self.locals]
+        captured = [n for n in _pattern_captures(original_node.pattern) if self.is_local(n)]
         if not captured:
             return updated_node
         # Captures bind names of the state function; copy them into L before the guard runs.
-        capture = cst.Call(
-            func=attr(self.m, "capture"),
-            args=[cst.Arg(cst.Name(self.L))]
-            + [cst.Arg(cst.Name(n), keyword=cst.Name(n), equal=_TIGHT_EQUAL) for n in captured],
+        capture = self.helper(
+            "capture",
+            [cst.Arg(cst.Name(n), keyword=cst.Name(n), equal=_TIGHT_EQUAL) for n in captured],
         )
         guard: cst.BaseExpression = capture
         if updated_node.guard is not None:

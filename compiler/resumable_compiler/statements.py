@@ -98,7 +98,9 @@ def lower_aug_assign(b: Lowering, small: cst.AugAssign) -> None:
     later = [small.value]
     if isinstance(target, cst.Name):
         rewritten = b.rw.expression(target)
-        if target.value not in walrus_targets(later):
+        # Read after the await, unless the value or a closure (`nonlocal`,
+        # called during the await) may rebind it.
+        if target.value not in walrus_targets(later) and target.value not in b.analysis.rebound:
             if target.value in b.analysis.locals and b.maybe_unbound(target.value):
                 b.touch(rewritten)  # an unbound name fails before the await
             w.emit_small(small.with_changes(target=rewritten, value=b.value(small.value)))

@@ -177,7 +177,9 @@ def _start(run: Run, record: RunRecord) -> tuple[Locals, int, bool]:
         L.__dict__.update(values)
         run.begin(values, record.args)
         return L, 0, False
-    point = decode_checkpoint(record.checkpoint, machine, run_id=record.run_id, limits=limits)
+    point = decode_checkpoint(
+        record.checkpoint, machine, run_id=record.run_id, limits=limits, frame=L
+    )
     L.__dict__.update(point["locals"])
     run.begin(point["locals"], record.checkpoint)
     return L, point["state"], True

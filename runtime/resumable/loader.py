@@ -8,15 +8,19 @@ builtins resolve exactly as in the original function.
 """
 
 from __future__ import annotations
+import __future__
 
 import ast
+import functools
 import gc
 import linecache
+import operator
 import os
 import types
 from typing import Any
 
 from . import __version__
+from .closures import Closures
 from .errors import StaleCodeError
 from .locations import located_states
 from .machine import Machine
@@ -29,6 +33,10 @@ __all__ = ["load_machine"]
 _modules: dict[str, tuple[str, dict[str, Any]]] = {}
 #: text of a generated module -> its syntax tree (for locations.py).
 _trees: dict[str, ast.Module] = {}
+#: Code flags of the `__future__` features (a module's `from __future__ import ...`).
+_FUTURE_FLAGS = functools.reduce(
+    operator.or_, (getattr(__future__, f).compiler_flag for f in __future__.all_feature_names)
+)
 
 
 def _stale(fn: Any, why: str, source_path: str) -> StaleCodeError:
@@ -46,7 +54,7 @@ def _namespace(path: str) -> dict[str, Any]:
     if cached is not None and cached[0] == text:
         return cached[1]
     namespace: dict[str, Any] = {"__name__": "__resumable_generated__", "__file__": path}
-    exec(compile(text, path, "exec"), namespace)
+    exec(compile(text, path, "exec", dont_inherit=True), namespace)
     _modules[path] = (text, namespace)
     return namespace
 
@@ -76,7 +84,10 @@ def load_machine(function: Any) -> type[Machine]:
         if cls.compiler_version != __version__:
             why += f" (by resumable {cls.compiler_version}; this is {__version__})"
         raise _stale(fn, why, source_path)
-    bound = _bind(cls, fn.__globals__, first_line - cls.first_line, source_path, _modules[path][0])
+    flags = fn.__code__.co_flags & _FUTURE_FLAGS
+    bound = _bind(
+        cls, fn.__globals__, first_line - cls.first_line, source_path, _modules[path][0], flags
+    )
     bound.class_cell = _class_cell(fn)
     return bound
 
@@ -133,15 +144,25 @@ def _renamed_nested(code: types.CodeType, old: str, new: str) -> types.CodeType:
 
 
 def _bind(
-    cls: type[Machine], globals_: dict[str, Any], shift: int, source_path: str, text: str
+    cls: type[Machine],
+    globals_: dict[str, Any],
+    shift: int,
+    source_path: str,
+    text: str,
+    flags: int = 0,
 ) -> type[Machine]:
     """A subclass whose states see the source module's globals, and whose
-    tracebacks name the source file, lines and function (locations.py)."""
+    tracebacks name the source file, lines and function (locations.py).
+    `flags`: the source module's `__future__` features, which the states are
+    compiled with (so annotations of nested definitions are evaluated, or
+    not, as in the original)."""
     tree = _trees.get(text)
     if tree is None:
         tree = _trees[text] = _parse(text)
     names = [f.__code__.co_name for f in cls.states]
-    located = located_states(text, tree, names, linecache.getlines(source_path), shift, source_path)
+    located = located_states(
+        text, tree, names, linecache.getlines(source_path), shift, source_path, flags
+    )
     short = cls.qualname.rsplit(".", 1)[-1]
     states = []
     for f, name in zip(cls.states, names, strict=True):
@@ -150,6 +171,7 @@ def _bind(
         states.append(types.FunctionType(code, globals_, name, f.__defaults__, f.__closure__))
     namespace = {
         "states": tuple(states),
+        "closures": Closures(cls.qualname, states, linecache.getlines(source_path)),
         "line_shift": shift,
         "source_file": display_path(source_path),
         "import_set": frozenset(cls.imports),

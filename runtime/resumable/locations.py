@@ -38,9 +38,12 @@ def located_states(
     source_lines: Sequence[str],
     shift: int,
     filename: str,
+    flags: int = 0,
 ) -> dict[str, types.CodeType]:
     """Code of the state functions `names` of generated module `text`
-    (parsed as `tree`), located in the source file: name -> code."""
+    (parsed as `tree`), located in the source file: name -> code. `flags`:
+    the source module's `__future__` features (`from __future__ import
+    annotations`), and only those."""
     lines = text.splitlines()
     wanted = set(names)
     body: list[ast.stmt] = []
@@ -49,7 +52,9 @@ def located_states(
             fn = copy.deepcopy(node)
             _relocate(fn, _line_map(fn, lines, source_lines, shift), source_lines)
             body.append(fn)
-    module = compile(ast.Module(body=body, type_ignores=[]), filename, "exec")
+    module = compile(
+        ast.Module(body=body, type_ignores=[]), filename, "exec", flags=flags, dont_inherit=True
+    )
     return {
         c.co_name: c
         for c in module.co_consts

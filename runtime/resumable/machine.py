@@ -25,6 +25,7 @@ Nothing here imports the compiler.
 from __future__ import annotations
 
 import builtins
+import sys
 from typing import Any, ClassVar
 
 from . import groups, loops
@@ -49,25 +50,52 @@ DONE = _Signal("DONE")
 THROW = _Signal("THROW")
 
 _UNBOUND = "cannot access local variable '{}' where it is not associated with a value"
+_UNBOUND_FREE = (
+    "cannot access free variable '{}' where it is not associated with a value in enclosing scope"
+)
+
+
+def _unbound(name: str, frame: Any) -> NameError:
+    """CPython's error for reading or deleting an unbound variable: its
+    UnboundLocalError in the function's own code (a state), its NameError for
+    a free variable in a closure, a class body or (before 3.12) a
+    comprehension, which reach the locals through a cell."""
+    if frame is not None and frame.f_code.co_freevars:
+        return NameError(_UNBOUND_FREE.format(name), name=name)
+    return UnboundLocalError(_UNBOUND.format(name))
 
 
 class Locals:
     """The local variables of one function activation, as attributes.
 
-    Reading or deleting an unbound variable raises the same UnboundLocalError
-    CPython raises for a real local."""
+    Reading or deleting an unbound variable raises the same error CPython
+    raises for a real local (or, in a closure, for a free variable)."""
 
     def __getattr__(self, name: str) -> Any:
-        raise UnboundLocalError(_UNBOUND.format(name))
+        raise _unbound(name, sys._getframe(1))
 
     def __delattr__(self, name: str) -> None:
         if name not in self.__dict__:
-            raise UnboundLocalError(_UNBOUND.format(name))
+            raise _unbound(name, sys._getframe(1))
         del self.__dict__[name]
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items())
         return f"Locals({inner})"
+
+    # Helpers for code inside a nested function, which has no `m`: a walrus
+    # or a `case` capture binding one of the function's variables (`nonlocal`).
+    # Dunder names, so that no local variable can hide them.
+    def __let__(self, name: str, value: Any) -> Any:
+        """`(name := value)`."""
+        self.__dict__[name] = value
+        return value
+
+    def __capture__(self, /, **values: Any) -> bool:
+        """Copy the names a `case` pattern captured into the locals (a guard
+        that is always true)."""
+        self.__dict__.update(values)
+        return True
 
 
 _NO_ITEM = object()
@@ -115,6 +143,9 @@ class Machine:
     #: The original method's `__class__` cell (loader.py), when it uses
     #: `super()` or `__class__`: what `m.owner` reads.
     class_cell: ClassVar[Any] = None
+    #: The lambdas and nested functions of the function, by which a
+    #: checkpoint stores closures (resumable.closures; set when bound).
+    closures: ClassVar[Any] = None
 
     AssertionError = builtins.AssertionError
 

@@ -237,8 +237,9 @@ class Run:
             raise asyncio.CancelledError()  # being stopped: nothing more is written
         self.end_step()
         seq = self.seq + 1
+        closures = _closures(cls, L)
         try:  # the locals live at `state`, with the envelope (v, fn, at, fp, seq, state)
-            blob = codec.encode_checkpoint(cls, state, seq, L.__dict__)
+            blob = codec.encode_checkpoint(cls, state, seq, L.__dict__, closures=closures)
         except Unencodable as e:
             raise self._unencodable(state, e) from None
         line = m.source_line(state)
@@ -248,9 +249,13 @@ class Run:
             raise self.lost("its checkpoint")
         self.seq, self.line, self.attempt = seq, line, 0
         await self.settle_abandoned()
-        values = _decode_locals(blob, cls)
+        # The function goes on from the decoded values, in the same locals
+        # object: closures rebuilt from the checkpoint share it, and so do
+        # closures the function gave away (a global, a callback).
+        values = _decode_locals(blob, cls, closures)
         self.begin(values, blob)
-        fresh = Locals()
+        fresh = L
+        fresh.__dict__.clear()
         fresh.__dict__.update(values)
         observer = self.runtime.on_checkpoint
         if observer is not None:
@@ -385,9 +390,17 @@ def _exceptions_in(values: dict[str, Any], budget: int = 10_000) -> list[BaseExc
     return found
 
 
-def _decode_locals(blob: bytes, machine: type[Machine]) -> Any:
+def _closures(machine: type[Machine], frame: Locals) -> Any:
+    """The codec's hooks for the closures of `machine` over the locals `frame`."""
+    table = machine.closures
+    return None if table is None else table.at(frame)
+
+
+def _decode_locals(blob: bytes, machine: type[Machine], closures: Any) -> Any:
     """The locals of a checkpoint this process has just written."""
-    return codec.decode_document(blob, "locals", imports=machine.import_set, verify=False)[1]
+    return codec.decode_document(
+        blob, "locals", imports=machine.import_set, verify=False, closures=closures
+    )[1]
 
 
 def decode_checkpoint(
@@ -397,19 +410,30 @@ def decode_checkpoint(
     verify: bool = True,
     run_id: str = "",
     limits: codec.Limits = codec.DEFAULT_LIMITS,
+    frame: Locals | None = None,
 ) -> dict[str, Any]:
     """{"state", "locals", "seq"} of a stored checkpoint, the state
     mapped onto `machine`, which may be newer code than the code that wrote it.
+    Closures among the locals are rebuilt over `frame`, the locals object
+    the run goes on with (a new one when not given).
 
     Raises CheckpointError (corrupt, or not a checkpoint of this function) or
     VersionMismatch (the code before the await, or what is live there,
     changed). `verify=False`: bytes this process has just written."""
+    closures = _closures(machine, frame if frame is not None else Locals())
     try:
         document, locals_ = codec.decode_document(
-            blob, "locals", imports=machine.import_set, verify=verify, limits=limits
+            blob,
+            "locals",
+            imports=machine.import_set,
+            verify=verify,
+            limits=limits,
+            closures=closures,
         )
     except CheckpointError as e:
         raise CheckpointError(_run_prefix(run_id) + str(e)) from None
+    except VersionMismatch as e:  # a closure's definition changed
+        raise _mismatch(machine, run_id, str(e)) from None
     if type(locals_) is not dict:
         raise CheckpointError(_run_prefix(run_id) + "checkpoint locals are not a mapping")
     fn = document.get("fn")

@@ -124,3 +124,29 @@ async def checkout(account: str, amounts: list[int]) -> list[str]:
     finally:
         await effect(f"audit {len(receipts)}", None)
     return receipts
+
+
+@resumable.function
+async def tally(n: int) -> tuple[Any, ...]:
+    """Closures held across awaits: two closures sharing the function's
+    `total` (one writes it, `nonlocal`), late binding, a default computed
+    once, a nested function calling itself."""
+    total = 0
+    seen: list[int] = []
+
+    def add(x: int, scale: int = n) -> int:
+        nonlocal total
+        total += x * scale
+        seen.append(x)
+        return total
+
+    report = lambda: (total, len(seen))  # noqa: E731
+
+    def depth(k: int) -> int:
+        return 0 if k == 0 else 1 + depth(k - 1)
+
+    for i in range(n):
+        add(await effect(f"item {i}", i))
+        await effect(f"report {report()}", None)
+    final = await effect(f"final {report()} {depth(n)}", report())
+    return final, add(1), report(), add.__qualname__

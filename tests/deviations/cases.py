@@ -103,6 +103,53 @@ async def star_raise_e():
         raise e
 
 
+CALLBACKS: list = []
+
+
+@resumable.function
+async def closure_kept_outside_the_run():
+    """A closure handed to code outside the run (a global list of callbacks)."""
+    CALLBACKS.clear()
+    k = "before"
+    get = lambda: k  # noqa: E731
+    CALLBACKS.append(get)
+    await step("a")
+    k = "after"
+    return CALLBACKS[0](), CALLBACKS[0] is get
+
+
+@resumable.function
+async def closure_annotations_that_cannot_be_stored():
+    def scale(xs: list[int], by: int) -> list[int]:
+        return [x * by for x in xs]
+
+    await step("a")
+    return sorted(scale.__annotations__), scale([1], 2)
+
+
+@resumable.function
+async def closure_cells():
+    k = 1
+    get = lambda: k  # noqa: E731
+    return get.__code__.co_freevars, await step("a")
+
+
+class Prefilled(type):
+    @classmethod
+    def __prepare__(mcs, name, bases):
+        return {"k": "from the namespace"}
+
+
+@resumable.function
+async def class_body_reads_a_local_its_namespace_holds():
+    k = "the function's"
+
+    class C(metaclass=Prefilled):
+        seen = k
+
+    return C.seen, await step("a")
+
+
 @dataclasses.dataclass
 class Tally:
     count: int = 0

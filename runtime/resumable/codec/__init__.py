@@ -131,8 +131,8 @@ _loads, _dumps = orjson.loads, orjson.dumps  # one lookup less on the hot paths
 # -- trees -----------------------------------------------------------------------
 
 
-def _encoder(limits: Limits, imports: frozenset[str] | None) -> Encoder:
-    return Encoder(limits.max_depth, limits.max_int_digits, limits.max_bytes, imports)
+def _encoder(limits: Limits, imports: frozenset[str] | None, closures: Any = None) -> Encoder:
+    return Encoder(limits.max_depth, limits.max_int_digits, limits.max_bytes, imports, closures)
 
 
 def encode_value(
@@ -156,10 +156,13 @@ def encode_named(
     fields: dict[str, Any],
     limits: Limits = DEFAULT_LIMITS,
     imports: frozenset[str] | None = None,
+    closures: Any = None,
 ) -> dict[str, Any]:
     """The tagged tree of named values (a checkpoint's locals), sharing one
-    identity memo. On failure the Unencodable's `variable` names the field."""
-    enc = _encoder(limits, imports)
+    identity memo. On failure the Unencodable's `variable` names the field.
+    `closures`: the function's closures over the run's locals
+    (resumable.closures), stored by their definition."""
+    enc = _encoder(limits, imports, closures)
     out: dict[str, Any] = {}
     for name, value in fields.items():
         out[name] = None
@@ -198,9 +201,11 @@ def decode_tree(
     imports: frozenset[str] = frozenset(),
     limits: Limits = DEFAULT_LIMITS,
     version: int = FORMAT_VERSION,
+    closures: Any = None,
 ) -> Any:
     """Decode a tree. `imports`: modules a `$module` reference may import (the
-    compiled function's own imports)."""
+    compiled function's own imports). `closures`: rebuilds the function's
+    closures over the locals being decoded (a checkpoint's only)."""
     if plain:
         return tree
     decoder = Decoder(
@@ -208,6 +213,7 @@ def decode_tree(
         max_depth=limits.max_depth,
         max_int_digits=limits.max_int_digits,
         version=version,
+        closures=closures,
     )
     try:
         return decoder.dec(tree)
@@ -328,7 +334,12 @@ def _envelope(machine: Any, state: int) -> tuple[bytes, bytes, tuple[str, ...], 
 
 
 def encode_checkpoint(
-    machine: Any, state: int, seq: int, values: dict[str, Any], limits: Limits = DEFAULT_LIMITS
+    machine: Any,
+    state: int,
+    seq: int,
+    values: dict[str, Any],
+    limits: Limits = DEFAULT_LIMITS,
+    closures: Any = None,
 ) -> bytes:
     """Checkpoint number `seq` of a run of `machine` (a compiled function's
     Machine class) standing at await `state`: the locals live there, taken
@@ -339,7 +350,7 @@ def encode_checkpoint(
     The bytes of `encode_document` of that envelope; a plain payload is
     written between the envelope's bytes, kept per machine and state. Raises
     Unencodable (its `variable` names the local), or SerializationError when
-    the bytes exceed the limit."""
+    the bytes exceed the limit. `closures`: see `encode_named`."""
     try:
         head, rest, names, extra = _ENVELOPES[machine][state]
     except KeyError:
@@ -362,7 +373,9 @@ def encode_checkpoint(
     if body is None:
         meta = _checkpoint_meta(machine, state, seq)
         meta["plain"] = False
-        meta["locals"] = encode_named(fields, limits, getattr(machine, "import_set", frozenset()))
+        meta["locals"] = encode_named(
+            fields, limits, getattr(machine, "import_set", frozenset()), closures
+        )
         return seal(dumps(meta, limits))
     near = len(body) > max_bytes - extra  # the document may be over the limit
     if near and len(body) > max_bytes:
@@ -413,11 +426,12 @@ def decode_document(
     imports: frozenset[str] = frozenset(),
     limits: Limits = DEFAULT_LIMITS,
     verify: bool = True,
+    closures: Any = None,
 ) -> tuple[dict[str, Any], Any]:
     """(document, decoded value at `key`) of bytes from `encode_document`, in
     any supported format version (`key` None: the value is not looked at).
     `verify=False` skips the checksum, for bytes this process has just
-    written. Raises CheckpointError."""
+    written. `closures`: see `decode_tree`. Raises CheckpointError."""
     size = len(data)
     if size > limits.max_bytes:
         raise CheckpointError(
@@ -464,7 +478,14 @@ def decode_document(
         raise CheckpointError(f"malformed document: it has no {key!r}")
     if plain is not False:
         raise CheckpointError("malformed document: 'plain' is not a boolean")
-    value = decode_tree(document[key], plain=False, imports=imports, limits=limits, version=version)
+    value = decode_tree(
+        document[key],
+        plain=False,
+        imports=imports,
+        limits=limits,
+        version=version,
+        closures=closures,
+    )
     return document, value
 
 

@@ -72,13 +72,22 @@ def _ints(values: Any, tag: str, n: int) -> list[int]:
 
 
 class Decoder:
-    __slots__ = ("imports", "max_depth", "max_int_digits", "objects", "version")
+    __slots__ = ("closures", "imports", "max_depth", "max_int_digits", "objects", "version")
 
     def __init__(
-        self, *, imports: frozenset[str], max_depth: int, max_int_digits: int, version: int
+        self,
+        *,
+        imports: frozenset[str],
+        max_depth: int,
+        max_int_digits: int,
+        version: int,
+        closures: Any = None,
     ) -> None:
         self.objects: dict[int, Any] = {}
         self.imports = imports
+        #: In a checkpoint: rebuilds its function's closures over the locals
+        #: being decoded (resumable.closures); None elsewhere.
+        self.closures = closures
         self.max_depth = max_depth
         self.max_int_digits = max_int_digits
         self.version = version
@@ -401,6 +410,14 @@ class Decoder:
                 f"cannot rebuild super({cls.__qualname__:.60}, ...): {e}"
             ) from None
 
+    def closure(self, body: Any, n: int | None, depth: int) -> Any:
+        if self.closures is None:
+            raise CheckpointError(
+                "checkpoint holds a closure outside the locals of a checkpoint "
+                "(a closure never leaves its run): refused"
+            )
+        return self.closures.decode(self, body, n, depth)
+
     # -- user kinds ------------------------------------------------------------------------
 
     def codec(self, body: Any, n: int | None, depth: int) -> Any:
@@ -608,6 +625,7 @@ _TAGS: dict[str, Callable[[Decoder, Any, int | None, int], Any]] = {
     "$function": Decoder.function,
     "$method": Decoder.method,
     "$super": Decoder.super_,
+    "$closure": Decoder.closure,
     "$codec": Decoder.codec,
     "$enum": Decoder.enum_,
     "$dataclass": Decoder.dataclass,

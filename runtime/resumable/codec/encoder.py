@@ -92,7 +92,16 @@ class Encoder:
     the modules a reader may import (the compiled function's), None when not
     known (modules are then not checked here, only when decoding)."""
 
-    __slots__ = ("imports", "max_bytes", "max_depth", "max_digits", "memo", "next_id", "size")
+    __slots__ = (
+        "closures",
+        "imports",
+        "max_bytes",
+        "max_depth",
+        "max_digits",
+        "memo",
+        "next_id",
+        "size",
+    )
 
     def __init__(
         self,
@@ -100,6 +109,7 @@ class Encoder:
         max_digits: int,
         max_bytes: int,
         imports: frozenset[str] | None = None,
+        closures: Any = None,
     ) -> None:
         # id(obj) -> [holder, key, assigned id or None, _OPEN/_SEALED/_DONE, obj]
         self.memo: dict[int, list[Any]] = {}
@@ -108,6 +118,9 @@ class Encoder:
         self.max_digits = max_digits
         self.max_bytes = max_bytes
         self.imports = imports
+        #: In a checkpoint: the closures of its function over the run's
+        #: locals (resumable.closures), which it stores by their definition.
+        self.closures = closures
         self.size = 0
 
     def too_big(self, x: Any) -> Unencodable:
@@ -363,6 +376,10 @@ class Encoder:
         return {"$module": name}
 
     def function_(self, x: Any, holder: Any, key: Any, depth: int) -> Any:
+        if self.closures is not None and self.closures.owns(x):
+            return self.closures.encode(self, x, holder, key, depth)
+        if type(x) is types.FunctionType and "<locals>" in x.__code__.co_qualname:
+            raise Unencodable(x, _closure_elsewhere(x, self.closures))
         owner = getattr(x, "__self__", None)
         if type(x) is types.BuiltinFunctionType and not (
             owner is None or isinstance(owner, types.ModuleType)
@@ -608,6 +625,22 @@ def _attribute_name(function: Any) -> Any:
         if owner:
             return f"_{owner}{name}"
     return name
+
+
+def _closure_elsewhere(x: Any, closures: Any) -> str:
+    qualname = x.__code__.co_qualname
+    outer = qualname.rpartition(".<locals>.")[0]
+    if closures is None:
+        return (
+            f"it is the function {qualname}, defined inside {outer}: a closure cannot leave "
+            "the run that defined it (be returned, or passed to another run), since it "
+            "shares that run's variables; return or pass the values it needs instead"
+        )
+    return (
+        f"it is the function {qualname}, defined inside {outer}, and a checkpoint holds "
+        f"only the lambdas and functions defined in {closures.function} itself; define it "
+        "there, or at module level"
+    )
 
 
 def _refused(name: str, why: str) -> str:

@@ -300,6 +300,16 @@ def test_e04_misplaced_decorator(
     assert_error(error, source, "E04", at, words)
 
 
+def test_e05_names_a_class_of_a_method_by_its_mangled_variable() -> None:
+    source = (
+        "import resumable\n\n\nclass C:\n    @resumable.function\n    async def m(self):\n"
+        "        class __K:\n            pass\n        await g()\n        return __K()\n"
+    )
+    [error] = errors_of(source)
+    assert (error.code, (error.line, error.column)) == ("E05", position(source, "__K:"))
+    assert "`_C__K`" in error.message
+
+
 @pytest.mark.parametrize(("imports", "decorator"), SPELLINGS)
 def test_every_spelling_is_recognized(imports: str, decorator: str) -> None:
     source = f"{imports}\n\n\n{decorator}\nasync def f(x):\n    y = await g(x)\n    return y\n"

@@ -6,7 +6,8 @@ classmethods in both decorator orders, run directly (the ARGS keys
 run whose `self` (or `cls`) goes through the codec. Zero-argument `super()`
 and `__class__`, also across awaits and with `super()` evaluated before an
 awaited argument; private names (`self.__step`, a local `__total`, private methods, a nested
-`def __f` and `class __C`) mangled as CPython mangles them; a method of a
+`def __f` and `class __C`, closures over a private local) mangled as CPython
+mangles them; a method of a
 class nested in a class; CPython's RuntimeErrors of `super()` with no
 argument to take.
 
@@ -129,6 +130,19 @@ class Outer:
 
         return __plus_one(r), __plus_one.__name__, __Box.__name__, __Box().get()
 
+    @resumable.function
+    async def closures_over_private_names(self, k):
+        __bonus = 1  # the local _Outer__bonus, shared with the closures below
+        price = lambda x: x * self.n + __bonus + k  # noqa: E731
+
+        def bump():
+            nonlocal __bonus
+            __bonus += 1
+            return price(1)
+
+        first = await step("closures", k)  # price and bump are held across the await
+        return price(first), bump(), __bonus, price.__qualname__, bump.__qualname__
+
     @staticmethod
     @resumable.function
     async def super_without_arguments():
@@ -163,6 +177,7 @@ ARGS = {
     "Counter.class_below": [((4,), {})],
     "Sub.bump": [((Sub(5, 2), 1), {})],
     "Outer.private_definitions": [((Outer(3), 2), {})],
+    "Outer.closures_over_private_names": [((Outer(2), 3), {})],
     "Outer.super_without_arguments": [((), {})],
     "Outer.super_after_del_self": [((Outer(1),), {})],
     "call_methods": [((2,), {})],

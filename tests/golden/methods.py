@@ -13,30 +13,30 @@ from resumable.machine import Machine
 
 
 # ---------------------------------------------------------------------------
-# async def Counter.bump(self, k)  (methods.py:48)
+# async def Counter.bump(self, k)  (methods.py:49)
 # ---------------------------------------------------------------------------
 
 
-# state 0, line 49: await, resumes at state 1
+# state 0, line 50: await, resumes at state 1
 def Counter_bump_0(m, L):
-    # line 49: x = await step("bump", self.n, k)
+    # line 50: x = await step("bump", self.n, k)
     return step("bump", L.self.n, L.k)
 
 
-# state 1, line 49
+# state 1, line 50
 def Counter_bump_1(m, L):
     L.x = m.sent
-    # line 50: return self.n + x * self.__step
+    # line 51: return self.n + x * self.__step
     return m.done(L.self.n + L.x * L.self._Counter__step)
 
 
 class Counter_bump(Machine):
-    """State machine of `Counter.bump` (methods.py:48)."""
+    """State machine of `Counter.bump` (methods.py:49)."""
 
     function_id = 'methods:Counter.bump'
     qualname = 'Counter.bump'
     source_file = 'methods.py'
-    first_line = 47
+    first_line = 48
     build_hash = 'sha256:e900aac7176e7358e894dbd77a85a286'
     run_fingerprint = 'sha256:f84f580071bad7e8d7d46869cbd5ad4d'
     compiler_version = '0.1.0'
@@ -45,7 +45,7 @@ class Counter_bump(Machine):
         Counter_bump_0,
         Counter_bump_1,
     )
-    lines = (49, 49)
+    lines = (50, 50)
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ('self', 'k')),
@@ -65,42 +65,42 @@ class Counter_bump(Machine):
 
 
 # ---------------------------------------------------------------------------
-# async def Counter.describe(self, k)  (methods.py:53)
+# async def Counter.describe(self, k)  (methods.py:54)
 # ---------------------------------------------------------------------------
 
 
-# state 0, line 54: await, resumes at state 1
+# state 0, line 55: await, resumes at state 1
 def Counter_describe_0(m, L):
-    # line 54: first = await step("first", k)
+    # line 55: first = await step("first", k)
     return step("first", L.k)
 
 
-# state 1, line 54
+# state 1, line 55
 def Counter_describe_1(m, L):
     L.first = m.sent
     return 2
 
 
-# state 2, line 55: await, resumes at state 3
+# state 2, line 56: await, resumes at state 3
 def Counter_describe_2(m, L):
-    # line 55: base = await super().describe(k + first)
+    # line 56: base = await super().describe(k + first)
     return super(m.owner, L.self).describe(L.k + L.first)
 
 
-# state 3, line 55
+# state 3, line 56
 def Counter_describe_3(m, L):
     L.base = m.sent
-    # line 56: return base, super().label(), __class__.__name__, type(self).__name__
+    # line 57: return base, super().label(), __class__.__name__, type(self).__name__
     return m.done((L.base, super(m.owner, L.self).label(), m.owner.__name__, type(L.self).__name__))
 
 
 class Counter_describe(Machine):
-    """State machine of `Counter.describe` (methods.py:53)."""
+    """State machine of `Counter.describe` (methods.py:54)."""
 
     function_id = 'methods:Counter.describe'
     qualname = 'Counter.describe'
     source_file = 'methods.py'
-    first_line = 52
+    first_line = 53
     build_hash = 'sha256:a8aed05cd264b14a1b6ccab742406084'
     run_fingerprint = 'sha256:b54f30680d3504f1f641029ec49d5379'
     compiler_version = '0.1.0'
@@ -111,7 +111,7 @@ class Counter_describe(Machine):
         Counter_describe_2,
         Counter_describe_3,
     )
-    lines = (54, 54, 55, 55)
+    lines = (55, 55, 56, 56)
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ('self', 'k')),
@@ -133,45 +133,45 @@ class Counter_describe(Machine):
 
 
 # ---------------------------------------------------------------------------
-# async def Counter.super_before_an_awaited_argument(self, k)  (methods.py:59)
+# async def Counter.super_before_an_awaited_argument(self, k)  (methods.py:60)
 # ---------------------------------------------------------------------------
 
 
-# state 0, line 61
+# state 0, line 62
 def Counter_super_before_an_awaited_argument_0(m, L):
-    # line 61: return await super().describe(await step("argument", k))
+    # line 62: return await super().describe(await step("argument", k))
     L._t1 = super(m.owner, L.self)
     return 1
 
 
-# state 1, line 61: await, resumes at state 2
+# state 1, line 62: await, resumes at state 2
 def Counter_super_before_an_awaited_argument_1(m, L):
     return step("argument", L.k)
 
 
-# state 2, line 61
+# state 2, line 62
 def Counter_super_before_an_awaited_argument_2(m, L):
     L._t2 = m.sent
     return 3
 
 
-# state 3, line 61: await, resumes at state 4
+# state 3, line 62: await, resumes at state 4
 def Counter_super_before_an_awaited_argument_3(m, L):
     return L._t1.describe(L._t2)
 
 
-# state 4, line 61
+# state 4, line 62
 def Counter_super_before_an_awaited_argument_4(m, L):
     return m.done(m.sent)
 
 
 class Counter_super_before_an_awaited_argument(Machine):
-    """State machine of `Counter.super_before_an_awaited_argument` (methods.py:59)."""
+    """State machine of `Counter.super_before_an_awaited_argument` (methods.py:60)."""
 
     function_id = 'methods:Counter.super_before_an_awaited_argument'
     qualname = 'Counter.super_before_an_awaited_argument'
     source_file = 'methods.py'
-    first_line = 58
+    first_line = 59
     build_hash = 'sha256:94742e609b25a9c1a8cd82907bb62abd'
     run_fingerprint = 'sha256:9181123f32899998cb6e4340d89e1ac1'
     compiler_version = '0.1.0'
@@ -183,7 +183,7 @@ class Counter_super_before_an_awaited_argument(Machine):
         Counter_super_before_an_awaited_argument_3,
         Counter_super_before_an_awaited_argument_4,
     )
-    lines = (61, 61, 61, 61, 61)
+    lines = (62, 62, 62, 62, 62)
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('k', '_t1')),
@@ -201,57 +201,57 @@ class Counter_super_before_an_awaited_argument(Machine):
     handled = {
     }
     hidden = {
-        '_t1': 'the value of `super()` (line 61)',
-        '_t2': 'the value of an await (line 61)',
+        '_t1': 'the value of `super()` (line 62)',
+        '_t2': 'the value of an await (line 62)',
     }
 
 
 # ---------------------------------------------------------------------------
-# async def Counter.private_names(self, k)  (methods.py:64)
+# async def Counter.private_names(self, k)  (methods.py:65)
 # ---------------------------------------------------------------------------
 
 
-# state 0, line 65
+# state 0, line 66
 def Counter_private_names_0(m, L):
-    # line 65: __total = self.__step  # the local _Counter__total
+    # line 66: __total = self.__step  # the local _Counter__total
     L._Counter__total = L.self._Counter__step  # the local _Counter__total
-    # line 66: for i in range(k):
-    L._c1 = m.loop(range(L.k), 66)
+    # line 67: for i in range(k):
+    L._c1 = m.loop(range(L.k), 67)
     return 1
 
 
-# state 1, line 66
+# state 1, line 67
 def Counter_private_names_1(m, L):
     if not L._c1.step(): return 4
     L.i = L._c1.value
     return 2
 
 
-# state 2, line 67: await, resumes at state 3
+# state 2, line 68: await, resumes at state 3
 def Counter_private_names_2(m, L):
-    # line 67: __total += await step("private", i, self.__step)
+    # line 68: __total += await step("private", i, self.__step)
     return step("private", L.i, L.self._Counter__step)
 
 
-# state 3, line 67
+# state 3, line 68
 def Counter_private_names_3(m, L):
     L._Counter__total += m.sent
     return 1
 
 
-# state 4, line 68
+# state 4, line 69
 def Counter_private_names_4(m, L):
-    # line 68: return __total, self.__negate(__total)
+    # line 69: return __total, self.__negate(__total)
     return m.done((L._Counter__total, L.self._Counter__negate(L._Counter__total)))
 
 
 class Counter_private_names(Machine):
-    """State machine of `Counter.private_names` (methods.py:64)."""
+    """State machine of `Counter.private_names` (methods.py:65)."""
 
     function_id = 'methods:Counter.private_names'
     qualname = 'Counter.private_names'
     source_file = 'methods.py'
-    first_line = 63
+    first_line = 64
     build_hash = 'sha256:bc9e364d70ce10916f5100e6a8f151a7'
     run_fingerprint = 'sha256:d1753cf8901541069b6a68c586e4ac86'
     compiler_version = '0.1.0'
@@ -263,7 +263,7 @@ class Counter_private_names(Machine):
         Counter_private_names_3,
         Counter_private_names_4,
     )
-    lines = (65, 66, 67, 67, 68)
+    lines = (66, 67, 68, 68, 69)
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         2: (3, ('self', '_Counter__total', 'i', '_c1')),
@@ -279,34 +279,34 @@ class Counter_private_names(Machine):
     handled = {
     }
     hidden = {
-        '_c1': 'the position of the for-loop at line 66',
+        '_c1': 'the position of the for-loop at line 67',
     }
 
 
 # ---------------------------------------------------------------------------
-# async def Counter.raises(self, k)  (methods.py:74)
+# async def Counter.raises(self, k)  (methods.py:75)
 # ---------------------------------------------------------------------------
 
 
-# state 0, line 75: await, resumes at state 1
+# state 0, line 76: await, resumes at state 1
 def Counter_raises_0(m, L):
-    # line 75: await step("raises", k)
+    # line 76: await step("raises", k)
     return step("raises", L.k)
 
 
-# state 1, line 76
+# state 1, line 77
 def Counter_raises_1(m, L):
-    # line 76: raise ValueError("bad", self.n, k)
+    # line 77: raise ValueError("bad", self.n, k)
     raise ValueError("bad", L.self.n, L.k)
 
 
 class Counter_raises(Machine):
-    """State machine of `Counter.raises` (methods.py:74)."""
+    """State machine of `Counter.raises` (methods.py:75)."""
 
     function_id = 'methods:Counter.raises'
     qualname = 'Counter.raises'
     source_file = 'methods.py'
-    first_line = 73
+    first_line = 74
     build_hash = 'sha256:7679c00a2e8d3f13fc7a946b75ad4441'
     run_fingerprint = 'sha256:85200fa5ca148b30cb9a8b2c6d849018'
     compiler_version = '0.1.0'
@@ -315,7 +315,7 @@ class Counter_raises(Machine):
         Counter_raises_0,
         Counter_raises_1,
     )
-    lines = (75, 76)
+    lines = (76, 77)
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ('self', 'k')),
@@ -335,28 +335,28 @@ class Counter_raises(Machine):
 
 
 # ---------------------------------------------------------------------------
-# async def Counter.static_above(a, b=2)  (methods.py:80)
+# async def Counter.static_above(a, b=2)  (methods.py:81)
 # ---------------------------------------------------------------------------
 
 
-# state 0, line 81: await, resumes at state 1
+# state 0, line 82: await, resumes at state 1
 def Counter_static_above_0(m, L):
-    # line 81: return a + await step("static_above", a, b)
+    # line 82: return a + await step("static_above", a, b)
     return step("static_above", L.a, L.b)
 
 
-# state 1, line 81
+# state 1, line 82
 def Counter_static_above_1(m, L):
     return m.done(L.a + m.sent)
 
 
 class Counter_static_above(Machine):
-    """State machine of `Counter.static_above` (methods.py:80)."""
+    """State machine of `Counter.static_above` (methods.py:81)."""
 
     function_id = 'methods:Counter.static_above'
     qualname = 'Counter.static_above'
     source_file = 'methods.py'
-    first_line = 78
+    first_line = 79
     build_hash = 'sha256:7bac255bf2ca999c8978d7b1e19287a0'
     run_fingerprint = 'sha256:2c25bfe303dd28a49c61f6a88a63aed1'
     compiler_version = '0.1.0'
@@ -365,7 +365,7 @@ class Counter_static_above(Machine):
         Counter_static_above_0,
         Counter_static_above_1,
     )
-    lines = (81, 81)
+    lines = (82, 82)
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ('a', 'b')),
@@ -385,28 +385,28 @@ class Counter_static_above(Machine):
 
 
 # ---------------------------------------------------------------------------
-# async def Counter.static_below(a)  (methods.py:85)
+# async def Counter.static_below(a)  (methods.py:86)
 # ---------------------------------------------------------------------------
 
 
-# state 0, line 86: await, resumes at state 1
+# state 0, line 87: await, resumes at state 1
 def Counter_static_below_0(m, L):
-    # line 86: return await step("static_below", a)
+    # line 87: return await step("static_below", a)
     return step("static_below", L.a)
 
 
-# state 1, line 86
+# state 1, line 87
 def Counter_static_below_1(m, L):
     return m.done(m.sent)
 
 
 class Counter_static_below(Machine):
-    """State machine of `Counter.static_below` (methods.py:85)."""
+    """State machine of `Counter.static_below` (methods.py:86)."""
 
     function_id = 'methods:Counter.static_below'
     qualname = 'Counter.static_below'
     source_file = 'methods.py'
-    first_line = 83
+    first_line = 84
     build_hash = 'sha256:dda9564bcce8dffc1a0d07de8d8d4af4'
     run_fingerprint = 'sha256:8c8e76b0362bb27537819ba2765c87f2'
     compiler_version = '0.1.0'
@@ -415,7 +415,7 @@ class Counter_static_below(Machine):
         Counter_static_below_0,
         Counter_static_below_1,
     )
-    lines = (86, 86)
+    lines = (87, 87)
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ('a',)),
@@ -435,30 +435,30 @@ class Counter_static_below(Machine):
 
 
 # ---------------------------------------------------------------------------
-# async def Counter.class_above(cls, n)  (methods.py:90)
+# async def Counter.class_above(cls, n)  (methods.py:91)
 # ---------------------------------------------------------------------------
 
 
-# state 0, line 91: await, resumes at state 1
+# state 0, line 92: await, resumes at state 1
 def Counter_class_above_0(m, L):
-    # line 91: value = await step("class_above", n)
+    # line 92: value = await step("class_above", n)
     return step("class_above", L.n)
 
 
-# state 1, line 91
+# state 1, line 92
 def Counter_class_above_1(m, L):
     L.value = m.sent
-    # line 92: return cls(n + value), cls.__name__
+    # line 93: return cls(n + value), cls.__name__
     return m.done((L.cls(L.n + L.value), L.cls.__name__))
 
 
 class Counter_class_above(Machine):
-    """State machine of `Counter.class_above` (methods.py:90)."""
+    """State machine of `Counter.class_above` (methods.py:91)."""
 
     function_id = 'methods:Counter.class_above'
     qualname = 'Counter.class_above'
     source_file = 'methods.py'
-    first_line = 88
+    first_line = 89
     build_hash = 'sha256:c74cbb24137ac858900a5e12e1c69f1f'
     run_fingerprint = 'sha256:f0e6cb4f7ea0b4aa9c397c255c3b99ef'
     compiler_version = '0.1.0'
@@ -467,7 +467,7 @@ class Counter_class_above(Machine):
         Counter_class_above_0,
         Counter_class_above_1,
     )
-    lines = (91, 91)
+    lines = (92, 92)
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ('cls', 'n')),
@@ -487,40 +487,40 @@ class Counter_class_above(Machine):
 
 
 # ---------------------------------------------------------------------------
-# async def Counter.class_below(cls, n)  (methods.py:96)
+# async def Counter.class_below(cls, n)  (methods.py:97)
 # ---------------------------------------------------------------------------
 
 
-# state 0, line 97: await, resumes at state 1
+# state 0, line 98: await, resumes at state 1
 def Counter_class_below_0(m, L):
-    # line 97: made = await cls.class_above(n)
+    # line 98: made = await cls.class_above(n)
     return L.cls.class_above(L.n)
 
 
-# state 1, line 97
+# state 1, line 98
 def Counter_class_below_1(m, L):
     L.made = m.sent
     return 2
 
 
-# state 2, line 98: await, resumes at state 3
+# state 2, line 99: await, resumes at state 3
 def Counter_class_below_2(m, L):
-    # line 98: return made, await step("class_below", n), __class__ is Counter
+    # line 99: return made, await step("class_below", n), __class__ is Counter
     return step("class_below", L.n)
 
 
-# state 3, line 98
+# state 3, line 99
 def Counter_class_below_3(m, L):
     return m.done((L.made, m.sent, m.owner is Counter))
 
 
 class Counter_class_below(Machine):
-    """State machine of `Counter.class_below` (methods.py:96)."""
+    """State machine of `Counter.class_below` (methods.py:97)."""
 
     function_id = 'methods:Counter.class_below'
     qualname = 'Counter.class_below'
     source_file = 'methods.py'
-    first_line = 94
+    first_line = 95
     build_hash = 'sha256:0297fc339230c4933922411e87b8a186'
     run_fingerprint = 'sha256:fc2ff0d2451cc7724cc407e8f6cc53b4'
     compiler_version = '0.1.0'
@@ -531,7 +531,7 @@ class Counter_class_below(Machine):
         Counter_class_below_2,
         Counter_class_below_3,
     )
-    lines = (97, 97, 98, 98)
+    lines = (98, 98, 99, 99)
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ('cls', 'n')),
@@ -553,34 +553,34 @@ class Counter_class_below(Machine):
 
 
 # ---------------------------------------------------------------------------
-# async def Outer.Inner.nested_class_method(self, k)  (methods.py:110)
+# async def Outer.Inner.nested_class_method(self, k)  (methods.py:111)
 # ---------------------------------------------------------------------------
 
 
-# state 0, line 111
+# state 0, line 112
 def Outer_Inner_nested_class_method_0(m, L):
-    # line 111: return self.v + await step("inner", k), __class__.__qualname__
+    # line 112: return self.v + await step("inner", k), __class__.__qualname__
     L._t1 = L.self.v
     return 1
 
 
-# state 1, line 111: await, resumes at state 2
+# state 1, line 112: await, resumes at state 2
 def Outer_Inner_nested_class_method_1(m, L):
     return step("inner", L.k)
 
 
-# state 2, line 111
+# state 2, line 112
 def Outer_Inner_nested_class_method_2(m, L):
     return m.done((L._t1 + m.sent, m.owner.__qualname__))
 
 
 class Outer_Inner_nested_class_method(Machine):
-    """State machine of `Outer.Inner.nested_class_method` (methods.py:110)."""
+    """State machine of `Outer.Inner.nested_class_method` (methods.py:111)."""
 
     function_id = 'methods:Outer.Inner.nested_class_method'
     qualname = 'Outer.Inner.nested_class_method'
     source_file = 'methods.py'
-    first_line = 109
+    first_line = 110
     build_hash = 'sha256:4b26099e3e6b7471d72aaacede1dedcf'
     run_fingerprint = 'sha256:2e56326e757e6091c011a782df6c81d3'
     compiler_version = '0.1.0'
@@ -590,7 +590,7 @@ class Outer_Inner_nested_class_method(Machine):
         Outer_Inner_nested_class_method_1,
         Outer_Inner_nested_class_method_2,
     )
-    lines = (111, 111, 111)
+    lines = (112, 112, 112)
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('k', '_t1')),
@@ -606,33 +606,33 @@ class Outer_Inner_nested_class_method(Machine):
     handled = {
     }
     hidden = {
-        '_t1': 'the value of `self.v` (line 111)',
+        '_t1': 'the value of `self.v` (line 112)',
     }
 
 
 # ---------------------------------------------------------------------------
-# async def Outer.__hidden(self, k)  (methods.py:114)
+# async def Outer.__hidden(self, k)  (methods.py:115)
 # ---------------------------------------------------------------------------
 
 
-# state 0, line 115: await, resumes at state 1
+# state 0, line 116: await, resumes at state 1
 def Outer___hidden_0(m, L):
-    # line 115: return await step("hidden", self.n, k)
+    # line 116: return await step("hidden", self.n, k)
     return step("hidden", L.self.n, L.k)
 
 
-# state 1, line 115
+# state 1, line 116
 def Outer___hidden_1(m, L):
     return m.done(m.sent)
 
 
 class Outer___hidden(Machine):
-    """State machine of `Outer.__hidden` (methods.py:114)."""
+    """State machine of `Outer.__hidden` (methods.py:115)."""
 
     function_id = 'methods:Outer.__hidden'
     qualname = 'Outer.__hidden'
     source_file = 'methods.py'
-    first_line = 113
+    first_line = 114
     build_hash = 'sha256:38293df3c136ec82a72c1a0324f8fe3a'
     run_fingerprint = 'sha256:a7832f507b8afc5804f6b7915bed5a25'
     compiler_version = '0.1.0'
@@ -641,7 +641,7 @@ class Outer___hidden(Machine):
         Outer___hidden_0,
         Outer___hidden_1,
     )
-    lines = (115, 115)
+    lines = (116, 116)
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ('self', 'k')),
@@ -661,26 +661,26 @@ class Outer___hidden(Machine):
 
 
 # ---------------------------------------------------------------------------
-# async def Outer.private_definitions(self, k)  (methods.py:118)
+# async def Outer.private_definitions(self, k)  (methods.py:119)
 # ---------------------------------------------------------------------------
 
 
-# state 0, line 119: await, resumes at state 1
+# state 0, line 120: await, resumes at state 1
 def Outer_private_definitions_0(m, L):
-    # line 119: r = await self.__hidden(k)  # a private decorated method, as a child run
+    # line 120: r = await self.__hidden(k)  # a private decorated method, as a child run
     return L.self._Outer__hidden(L.k)
 
 
-# state 1, line 119
+# state 1, line 120
 def Outer_private_definitions_1(m, L):
     L.r = m.sent
 
-    # line 121: def __plus_one(x):  # binds the local _Outer__plus_one, keeps its __n...
+    # line 122: def __plus_one(x):  # binds the local _Outer__plus_one, keeps its __n...
     def __plus_one(x):  # binds the local _Outer__plus_one, keeps its __name__
         return x + 1
     L._Outer__plus_one = __plus_one
 
-    # line 124: class __Box:
+    # line 125: class __Box:
     class __Box:
         __z = 5  # mangled with the nested class's own name: _Box__z
 
@@ -688,17 +688,17 @@ def Outer_private_definitions_1(m, L):
             return self.__z
     L._Outer__Box = __Box
 
-    # line 130: return __plus_one(r), __plus_one.__name__, __Box.__name__, __Box().get()
+    # line 131: return __plus_one(r), __plus_one.__name__, __Box.__name__, __Box().get()
     return m.done((L._Outer__plus_one(L.r), L._Outer__plus_one.__name__, L._Outer__Box.__name__, L._Outer__Box().get()))
 
 
 class Outer_private_definitions(Machine):
-    """State machine of `Outer.private_definitions` (methods.py:118)."""
+    """State machine of `Outer.private_definitions` (methods.py:119)."""
 
     function_id = 'methods:Outer.private_definitions'
     qualname = 'Outer.private_definitions'
     source_file = 'methods.py'
-    first_line = 117
+    first_line = 118
     build_hash = 'sha256:fa022f141d3f682a05bbf4f4762d11fb'
     run_fingerprint = 'sha256:9000ca6792c73593a77f1ca6c221da63'
     compiler_version = '0.1.0'
@@ -707,7 +707,7 @@ class Outer_private_definitions(Machine):
         Outer_private_definitions_0,
         Outer_private_definitions_1,
     )
-    lines = (119, 119)
+    lines = (120, 120)
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ('self', 'k')),
@@ -727,29 +727,98 @@ class Outer_private_definitions(Machine):
 
 
 # ---------------------------------------------------------------------------
-# async def Outer.super_without_arguments()  (methods.py:134)
+# async def Outer.closures_over_private_names(self, k)  (methods.py:134)
 # ---------------------------------------------------------------------------
 
 
-# state 0, line 135: await, resumes at state 1
+# state 0, line 135
+def Outer_closures_over_private_names_0(m, L):
+    # line 135: __bonus = 1  # the local _Outer__bonus, shared with the closures below
+    L._Outer__bonus = 1  # the local _Outer__bonus, shared with the closures below
+    # line 136: price = lambda x: x * self.n + __bonus + k  # noqa: E731
+    L.price = lambda x: x * L.self.n + L._Outer__bonus + L.k  # noqa: E731
+
+    # line 138: def bump():
+    def bump():
+        pass
+        L._Outer__bonus += 1
+        return L.price(1)
+    L.bump = bump
+    return 1
+
+
+# state 1, line 143: await, resumes at state 2
+def Outer_closures_over_private_names_1(m, L):
+    # line 143: first = await step("closures", k)  # price and bump are held across t...
+    return step("closures", L.k)
+
+
+# state 2, line 143
+def Outer_closures_over_private_names_2(m, L):
+    L.first = m.sent
+    # line 144: return price(first), bump(), __bonus, price.__qualname__, bump.__qual...
+    return m.done((L.price(L.first), L.bump(), L._Outer__bonus, L.price.__qualname__, L.bump.__qualname__))
+
+
+class Outer_closures_over_private_names(Machine):
+    """State machine of `Outer.closures_over_private_names` (methods.py:134)."""
+
+    function_id = 'methods:Outer.closures_over_private_names'
+    qualname = 'Outer.closures_over_private_names'
+    source_file = 'methods.py'
+    first_line = 133
+    build_hash = 'sha256:74d48f6c8ac77444c45554ed44a8b186'
+    run_fingerprint = 'sha256:4de7eb94dfa148a56ad7994b738ca0de'
+    compiler_version = '0.1.0'
+    params = ('self', 'k')
+    states = (
+        Outer_closures_over_private_names_0,
+        Outer_closures_over_private_names_1,
+        Outer_closures_over_private_names_2,
+    )
+    lines = (135, 143, 143)
+    # await state: (resume state, locals live at its checkpoint)
+    awaits = {
+        1: (2, ('self', 'k', '_Outer__bonus', 'bump', 'price')),
+    }
+    # await state: (its await in source order, fingerprint of the code up to it and of its live locals)
+    sites = {
+        1: (0, '7eadb3cf39a5.0231bbd7'),
+    }
+    # state: (state that receives an exception raised there, variable it goes into)
+    on_error = {
+    }
+    # state: variables holding the exceptions being handled while it runs
+    handled = {
+    }
+    hidden = {
+    }
+
+
+# ---------------------------------------------------------------------------
+# async def Outer.super_without_arguments()  (methods.py:148)
+# ---------------------------------------------------------------------------
+
+
+# state 0, line 149: await, resumes at state 1
 def Outer_super_without_arguments_0(m, L):
-    # line 135: await step("static")
+    # line 149: await step("static")
     return step("static")
 
 
-# state 1, line 136
+# state 1, line 150
 def Outer_super_without_arguments_1(m, L):
-    # line 136: return super().n
+    # line 150: return super().n
     return m.done(super(m.owner, m.super_argument(L, None)).n)
 
 
 class Outer_super_without_arguments(Machine):
-    """State machine of `Outer.super_without_arguments` (methods.py:134)."""
+    """State machine of `Outer.super_without_arguments` (methods.py:148)."""
 
     function_id = 'methods:Outer.super_without_arguments'
     qualname = 'Outer.super_without_arguments'
     source_file = 'methods.py'
-    first_line = 132
+    first_line = 146
     build_hash = 'sha256:c20c1c10f7117e223a7b141501cbd14a'
     run_fingerprint = 'sha256:74246cf1f00404eedefc90114d8028aa'
     compiler_version = '0.1.0'
@@ -758,7 +827,7 @@ class Outer_super_without_arguments(Machine):
         Outer_super_without_arguments_0,
         Outer_super_without_arguments_1,
     )
-    lines = (135, 136)
+    lines = (149, 150)
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ()),
@@ -778,31 +847,31 @@ class Outer_super_without_arguments(Machine):
 
 
 # ---------------------------------------------------------------------------
-# async def Outer.super_after_del_self(self)  (methods.py:139)
+# async def Outer.super_after_del_self(self)  (methods.py:153)
 # ---------------------------------------------------------------------------
 
 
-# state 0, line 140: await, resumes at state 1
+# state 0, line 154: await, resumes at state 1
 def Outer_super_after_del_self_0(m, L):
-    # line 140: await step("deleted")
+    # line 154: await step("deleted")
     return step("deleted")
 
 
-# state 1, line 141
+# state 1, line 155
 def Outer_super_after_del_self_1(m, L):
-    # line 141: del self
+    # line 155: del self
     del L.self
-    # line 142: return super().n
+    # line 156: return super().n
     return m.done(super(m.owner, m.super_argument(L, 'self')).n)
 
 
 class Outer_super_after_del_self(Machine):
-    """State machine of `Outer.super_after_del_self` (methods.py:139)."""
+    """State machine of `Outer.super_after_del_self` (methods.py:153)."""
 
     function_id = 'methods:Outer.super_after_del_self'
     qualname = 'Outer.super_after_del_self'
     source_file = 'methods.py'
-    first_line = 138
+    first_line = 152
     build_hash = 'sha256:851f33a43d43cf039534acda3296af5f'
     run_fingerprint = 'sha256:d919ffcd32bb74b2d424abe7f0695f85'
     compiler_version = '0.1.0'
@@ -811,7 +880,7 @@ class Outer_super_after_del_self(Machine):
         Outer_super_after_del_self_0,
         Outer_super_after_del_self_1,
     )
-    lines = (140, 141)
+    lines = (154, 155)
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ('self',)),
@@ -831,42 +900,42 @@ class Outer_super_after_del_self(Machine):
 
 
 # ---------------------------------------------------------------------------
-# async def Sub.bump(self, k)  (methods.py:148)
+# async def Sub.bump(self, k)  (methods.py:162)
 # ---------------------------------------------------------------------------
 
 
-# state 0, line 150: await, resumes at state 1
+# state 0, line 164: await, resumes at state 1
 def Sub_bump_0(m, L):
-    # line 150: inner = await super().bump(k)
+    # line 164: inner = await super().bump(k)
     return super(m.owner, L.self).bump(L.k)
 
 
-# state 1, line 150
+# state 1, line 164
 def Sub_bump_1(m, L):
     L.inner = m.sent
-    # line 151: return inner * 10, __class__ is Sub, await super().label_later()
+    # line 165: return inner * 10, __class__ is Sub, await super().label_later()
     L._t1 = L.inner * 10
     L._t2 = m.owner is Sub
     return 2
 
 
-# state 2, line 151: await, resumes at state 3
+# state 2, line 165: await, resumes at state 3
 def Sub_bump_2(m, L):
     return super(m.owner, L.self).label_later()
 
 
-# state 3, line 151
+# state 3, line 165
 def Sub_bump_3(m, L):
     return m.done((L._t1, L._t2, m.sent))
 
 
 class Sub_bump(Machine):
-    """State machine of `Sub.bump` (methods.py:148)."""
+    """State machine of `Sub.bump` (methods.py:162)."""
 
     function_id = 'methods:Sub.bump'
     qualname = 'Sub.bump'
     source_file = 'methods.py'
-    first_line = 147
+    first_line = 161
     build_hash = 'sha256:5b39b45202976e7140578bd7980818ec'
     run_fingerprint = 'sha256:b8fa8dfd01db7127dda0e6f7630d1011'
     compiler_version = '0.1.0'
@@ -877,7 +946,7 @@ class Sub_bump(Machine):
         Sub_bump_2,
         Sub_bump_3,
     )
-    lines = (150, 150, 151, 151)
+    lines = (164, 164, 165, 165)
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ('self', 'k')),
@@ -895,151 +964,151 @@ class Sub_bump(Machine):
     handled = {
     }
     hidden = {
-        '_t1': 'the value of `inner * 10` (line 151)',
-        '_t2': 'the value of `__class__ is Sub` (line 151)',
+        '_t1': 'the value of `inner * 10` (line 165)',
+        '_t2': 'the value of `__class__ is Sub` (line 165)',
     }
 
 
 # ---------------------------------------------------------------------------
-# async def call_methods(n)  (methods.py:177)
+# async def call_methods(n)  (methods.py:192)
 # ---------------------------------------------------------------------------
 
 
-# state 0, line 178
+# state 0, line 193
 def call_methods_0(m, L):
-    # line 178: c = Counter(n, 3)
+    # line 193: c = Counter(n, 3)
     L.c = Counter(L.n, 3)
     return 1
 
 
-# state 1, line 179: await, resumes at state 2
+# state 1, line 194: await, resumes at state 2
 def call_methods_1(m, L):
-    # line 179: results = [await c.bump(1)]
+    # line 194: results = [await c.bump(1)]
     return L.c.bump(1)
 
 
-# state 2, line 179
+# state 2, line 194
 def call_methods_2(m, L):
     L.results = [m.sent]
     return 3
 
 
-# state 3, line 180: await, resumes at state 4
+# state 3, line 195: await, resumes at state 4
 def call_methods_3(m, L):
-    # line 180: results.append(await c.describe(2))
+    # line 195: results.append(await c.describe(2))
     return L.c.describe(2)
 
 
-# state 4, line 180
+# state 4, line 195
 def call_methods_4(m, L):
     L.results.append(m.sent)
     return 5
 
 
-# state 5, line 181: await, resumes at state 6
+# state 5, line 196: await, resumes at state 6
 def call_methods_5(m, L):
-    # line 181: results.append(await c.private_names(2))
+    # line 196: results.append(await c.private_names(2))
     return L.c.private_names(2)
 
 
-# state 6, line 181
+# state 6, line 196
 def call_methods_6(m, L):
     L.results.append(m.sent)
     return 7
 
 
-# state 7, line 182: await, resumes at state 8
+# state 7, line 197: await, resumes at state 8
 def call_methods_7(m, L):
-    # line 182: results.append(await Counter.static_above(1))
+    # line 197: results.append(await Counter.static_above(1))
     return Counter.static_above(1)
 
 
-# state 8, line 182
+# state 8, line 197
 def call_methods_8(m, L):
     L.results.append(m.sent)
     return 9
 
 
-# state 9, line 183: await, resumes at state 10
+# state 9, line 198: await, resumes at state 10
 def call_methods_9(m, L):
-    # line 183: results.append(await c.static_below(2))
+    # line 198: results.append(await c.static_below(2))
     return L.c.static_below(2)
 
 
-# state 10, line 183
+# state 10, line 198
 def call_methods_10(m, L):
     L.results.append(m.sent)
     return 11
 
 
-# state 11, line 184: await, resumes at state 12
+# state 11, line 199: await, resumes at state 12
 def call_methods_11(m, L):
-    # line 184: results.append(await Counter.class_above(3))
+    # line 199: results.append(await Counter.class_above(3))
     return Counter.class_above(3)
 
 
-# state 12, line 184
+# state 12, line 199
 def call_methods_12(m, L):
     L.results.append(m.sent)
     return 13
 
 
-# state 13, line 185: await, resumes at state 14
+# state 13, line 200: await, resumes at state 14
 def call_methods_13(m, L):
-    # line 185: results.append(await c.class_below(4))
+    # line 200: results.append(await c.class_below(4))
     return L.c.class_below(4)
 
 
-# state 14, line 185
+# state 14, line 200
 def call_methods_14(m, L):
     L.results.append(m.sent)
     return 15
 
 
-# state 15, line 186: await, resumes at state 16
+# state 15, line 201: await, resumes at state 16
 def call_methods_15(m, L):
-    # line 186: results.append(await Sub(5).bump(1))
+    # line 201: results.append(await Sub(5).bump(1))
     return Sub(5).bump(1)
 
 
-# state 16, line 186
+# state 16, line 201
 def call_methods_16(m, L):
     L.results.append(m.sent)
     return 17
 
 
-# state 17, line 187: await, resumes at state 18
+# state 17, line 202: await, resumes at state 18
 def call_methods_17(m, L):
-    # line 187: results.append(await Sub.class_above(1))
+    # line 202: results.append(await Sub.class_above(1))
     return Sub.class_above(1)
 
 
-# state 18, line 187
+# state 18, line 202
 def call_methods_18(m, L):
     L.results.append(m.sent)
     return 19
 
 
-# state 19, line 188: await, resumes at state 20
+# state 19, line 203: await, resumes at state 20
 def call_methods_19(m, L):
-    # line 188: results.append(await Outer.Inner(7).nested_class_method(1))
+    # line 203: results.append(await Outer.Inner(7).nested_class_method(1))
     return Outer.Inner(7).nested_class_method(1)
 
 
-# state 20, line 188
+# state 20, line 203
 def call_methods_20(m, L):
     L.results.append(m.sent)
-    # line 189: return results, c
+    # line 204: return results, c
     return m.done((L.results, L.c))
 
 
 class call_methods(Machine):
-    """State machine of `call_methods` (methods.py:177)."""
+    """State machine of `call_methods` (methods.py:192)."""
 
     function_id = 'methods:call_methods'
     qualname = 'call_methods'
     source_file = 'methods.py'
-    first_line = 176
+    first_line = 191
     build_hash = 'sha256:a5a4297ba1ef4e290e877bc4eefdc4ac'
     run_fingerprint = 'sha256:05ac5a9e106be732025994b50a94f90e'
     compiler_version = '0.1.0'
@@ -1067,7 +1136,7 @@ class call_methods(Machine):
         call_methods_19,
         call_methods_20,
     )
-    lines = (178, 179, 179, 180, 180, 181, 181, 182, 182, 183, 183, 184, 184, 185, 185, 186, 186, 187, 187, 188, 188)
+    lines = (193, 194, 194, 195, 195, 196, 196, 197, 197, 198, 198, 199, 199, 200, 200, 201, 201, 202, 202, 203, 203)
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('c',)),
@@ -1105,61 +1174,61 @@ class call_methods(Machine):
 
 
 # ---------------------------------------------------------------------------
-# async def method_raises(n)  (methods.py:193)
+# async def method_raises(n)  (methods.py:208)
 # ---------------------------------------------------------------------------
 
 
-# state 0, line 195: await, resumes at state 6
+# state 0, line 210: await, resumes at state 6
 def method_raises_0(m, L):
-    # line 195: await Counter(n).raises(1)
+    # line 210: await Counter(n).raises(1)
     return Counter(L.n).raises(1)
 
 
-# state 1, line 196
+# state 1, line 211
 def method_raises_1(m, L):
-    # line 196: except ValueError as e:
+    # line 211: except ValueError as e:
     if m.matches(L._x1, ValueError):
         L.e = L._x1; return 2
     return m.throw(L._x1)
 
 
-# state 2, line 197
+# state 2, line 212
 def method_raises_2(m, L):
-    # line 197: return "caught", e.args, await step("after", n)
+    # line 212: return "caught", e.args, await step("after", n)
     L._t1 = L.e.args
     return 3
 
 
-# state 3, line 197: await, resumes at state 4
+# state 3, line 212: await, resumes at state 4
 def method_raises_3(m, L):
     return step("after", L.n)
 
 
-# state 4, line 197
+# state 4, line 212
 def method_raises_4(m, L):
     L._rv = "caught", L._t1, m.sent
     L.e = None; del L.e
     return m.done(L._rv)
 
 
-# state 5, line 197
+# state 5, line 212
 def method_raises_5(m, L):
     L.e = None; del L.e
     return m.throw(L._x1)
 
 
-# state 6, line 197
+# state 6, line 212
 def method_raises_6(m, L):
     return m.done(None)
 
 
 class method_raises(Machine):
-    """State machine of `method_raises` (methods.py:193)."""
+    """State machine of `method_raises` (methods.py:208)."""
 
     function_id = 'methods:method_raises'
     qualname = 'method_raises'
     source_file = 'methods.py'
-    first_line = 192
+    first_line = 207
     build_hash = 'sha256:f6ab413a5b23b351678d49dfd00e38c1'
     run_fingerprint = 'sha256:ae44d37b409cdf2cf8f5f07de1d5062a'
     compiler_version = '0.1.0'
@@ -1173,7 +1242,7 @@ class method_raises(Machine):
         method_raises_5,
         method_raises_6,
     )
-    lines = (195, 196, 197, 197, 197, 197, 197)
+    lines = (210, 211, 212, 212, 212, 212, 212)
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (6, ('n',)),
@@ -1200,34 +1269,34 @@ class method_raises(Machine):
     }
     hidden = {
         '_rv': 'the value being returned',
-        '_t1': 'the value of `e.args` (line 197)',
-        '_x1': 'the exception handled by the try at line 194',
+        '_t1': 'the value of `e.args` (line 212)',
+        '_x1': 'the exception handled by the try at line 209',
     }
 
 
 # ---------------------------------------------------------------------------
-# async def order_apples(n)  (methods.py:204)
+# async def order_apples(n)  (methods.py:219)
 # ---------------------------------------------------------------------------
 
 
-# state 0, line 205: await, resumes at state 1
+# state 0, line 220: await, resumes at state 1
 def order_apples_0(m, L):
-    # line 205: return "apples", await step("apples", n)
+    # line 220: return "apples", await step("apples", n)
     return step("apples", L.n)
 
 
-# state 1, line 205
+# state 1, line 220
 def order_apples_1(m, L):
     return m.done(("apples", m.sent))
 
 
 class order_apples(Machine):
-    """State machine of `order_apples` (methods.py:204)."""
+    """State machine of `order_apples` (methods.py:219)."""
 
     function_id = 'methods:order_apples'
     qualname = 'order_apples'
     source_file = 'methods.py'
-    first_line = 203
+    first_line = 218
     build_hash = 'sha256:0cd2a1f323056e8ceb5d8e8998836fe4'
     run_fingerprint = 'sha256:230e27113dfcb35b5d2938c30ac95403'
     compiler_version = '0.1.0'
@@ -1236,7 +1305,7 @@ class order_apples(Machine):
         order_apples_0,
         order_apples_1,
     )
-    lines = (205, 205)
+    lines = (220, 220)
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ('n',)),
@@ -1256,28 +1325,28 @@ class order_apples(Machine):
 
 
 # ---------------------------------------------------------------------------
-# async def order_bananas(n)  (methods.py:209)
+# async def order_bananas(n)  (methods.py:224)
 # ---------------------------------------------------------------------------
 
 
-# state 0, line 210: await, resumes at state 1
+# state 0, line 225: await, resumes at state 1
 def order_bananas_0(m, L):
-    # line 210: return "bananas", await step("bananas", n)
+    # line 225: return "bananas", await step("bananas", n)
     return step("bananas", L.n)
 
 
-# state 1, line 210
+# state 1, line 225
 def order_bananas_1(m, L):
     return m.done(("bananas", m.sent))
 
 
 class order_bananas(Machine):
-    """State machine of `order_bananas` (methods.py:209)."""
+    """State machine of `order_bananas` (methods.py:224)."""
 
     function_id = 'methods:order_bananas'
     qualname = 'order_bananas'
     source_file = 'methods.py'
-    first_line = 208
+    first_line = 223
     build_hash = 'sha256:14ffb3b05b20a4d07f428a3699c27cf9'
     run_fingerprint = 'sha256:af39edbc1678e3547323f2232909cc17'
     compiler_version = '0.1.0'
@@ -1286,7 +1355,7 @@ class order_bananas(Machine):
         order_bananas_0,
         order_bananas_1,
     )
-    lines = (210, 210)
+    lines = (225, 225)
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         0: (1, ('n',)),
@@ -1306,41 +1375,41 @@ class order_bananas(Machine):
 
 
 # ---------------------------------------------------------------------------
-# async def choose(cheap, n)  (methods.py:218)
+# async def choose(cheap, n)  (methods.py:233)
 # ---------------------------------------------------------------------------
 
 
-# state 0, line 219
+# state 0, line 234
 def choose_0(m, L):
-    # line 219: order = order_apples if cheap else order_bananas
+    # line 234: order = order_apples if cheap else order_bananas
     L.order = order_apples if L.cheap else order_bananas
     return 1
 
 
-# state 1, line 220: await, resumes at state 2
+# state 1, line 235: await, resumes at state 2
 def choose_1(m, L):
-    # line 220: await step("choose", cheap)
+    # line 235: await step("choose", cheap)
     return step("choose", L.cheap)
 
 
-# state 2, line 221: await, resumes at state 3
+# state 2, line 236: await, resumes at state 3
 def choose_2(m, L):
-    # line 221: return await order(n)
+    # line 236: return await order(n)
     return L.order(L.n)
 
 
-# state 3, line 221
+# state 3, line 236
 def choose_3(m, L):
     return m.done(m.sent)
 
 
 class choose(Machine):
-    """State machine of `choose` (methods.py:218)."""
+    """State machine of `choose` (methods.py:233)."""
 
     function_id = 'methods:choose'
     qualname = 'choose'
     source_file = 'methods.py'
-    first_line = 217
+    first_line = 232
     build_hash = 'sha256:c9e1f78eeba3e48eca9aaf3ecf7afca7'
     run_fingerprint = 'sha256:ba13e4b65627db13816beafa661cf89f'
     compiler_version = '0.1.0'
@@ -1351,7 +1420,7 @@ class choose(Machine):
         choose_2,
         choose_3,
     )
-    lines = (219, 220, 221, 221)
+    lines = (234, 235, 236, 236)
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('cheap', 'n', 'order')),
@@ -1373,44 +1442,44 @@ class choose(Machine):
 
 
 # ---------------------------------------------------------------------------
-# async def held_callables(n)  (methods.py:225)
+# async def held_callables(n)  (methods.py:240)
 # ---------------------------------------------------------------------------
 
 
-# state 0, line 226
+# state 0, line 241
 def held_callables_0(m, L):
-    # line 226: c = Counter(n, 2)
+    # line 241: c = Counter(n, 2)
     L.c = Counter(L.n, 2)
-    # line 227: by_name = fee
+    # line 242: by_name = fee
     L.by_name = fee
-    # line 228: cls = Counter
+    # line 243: cls = Counter
     L.cls = Counter
-    # line 229: size = len
+    # line 244: size = len
     L.size = len
-    # line 230: order = sorted
+    # line 245: order = sorted
     L.order = sorted
-    # line 231: label = c.label
+    # line 246: label = c.label
     L.label = L.c.label
-    # line 232: join = "-".join
+    # line 247: join = "-".join
     L.join = "-".join
-    # line 233: bump = c.bump
+    # line 248: bump = c.bump
     L.bump = L.c.bump
-    # line 234: make = Counter.class_above
+    # line 249: make = Counter.class_above
     L.make = Counter.class_above
-    # line 235: static = Counter.static_above
+    # line 250: static = Counter.static_above
     L.static = Counter.static_above
     return 1
 
 
-# state 1, line 236: await, resumes at state 2
+# state 1, line 251: await, resumes at state 2
 def held_callables_1(m, L):
-    # line 236: await step("held", n)
+    # line 251: await step("held", n)
     return step("held", L.n)
 
 
-# state 2, line 237
+# state 2, line 252
 def held_callables_2(m, L):
-    # line 237: return (
+    # line 252: return (
     L._t1 = L.by_name(L.n * 10)
     L._t2 = L.cls(L.n).n
     L._t3 = L.size([1] * L.n)
@@ -1420,34 +1489,34 @@ def held_callables_2(m, L):
     return 3
 
 
-# state 3, line 237: await, resumes at state 4
+# state 3, line 252: await, resumes at state 4
 def held_callables_3(m, L):
     return L.bump(1)
 
 
-# state 4, line 237
+# state 4, line 252
 def held_callables_4(m, L):
     L._t7 = m.sent
     return 5
 
 
-# state 5, line 237: await, resumes at state 6
+# state 5, line 252: await, resumes at state 6
 def held_callables_5(m, L):
     return L.make(L.n)
 
 
-# state 6, line 237
+# state 6, line 252
 def held_callables_6(m, L):
     L._t8 = m.sent
     return 7
 
 
-# state 7, line 237: await, resumes at state 8
+# state 7, line 252: await, resumes at state 8
 def held_callables_7(m, L):
     return L.static(L.n)
 
 
-# state 8, line 237
+# state 8, line 252
 def held_callables_8(m, L):
     return m.done((
         L._t1,
@@ -1465,12 +1534,12 @@ def held_callables_8(m, L):
 
 
 class held_callables(Machine):
-    """State machine of `held_callables` (methods.py:225)."""
+    """State machine of `held_callables` (methods.py:240)."""
 
     function_id = 'methods:held_callables'
     qualname = 'held_callables'
     source_file = 'methods.py'
-    first_line = 224
+    first_line = 239
     build_hash = 'sha256:5c49710ac4121951b05c6c51c90fcc73'
     run_fingerprint = 'sha256:544c0a0c9e7fd42f5a9fef122e5779e5'
     compiler_version = '0.1.0'
@@ -1486,7 +1555,7 @@ class held_callables(Machine):
         held_callables_7,
         held_callables_8,
     )
-    lines = (226, 236, 237, 237, 237, 237, 237, 237, 237)
+    lines = (241, 251, 252, 252, 252, 252, 252, 252, 252)
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         1: (2, ('n', 'bump', 'by_name', 'c', 'cls', 'join', 'label', 'make', 'order', 'size', 'static')),
@@ -1508,79 +1577,79 @@ class held_callables(Machine):
     handled = {
     }
     hidden = {
-        '_t1': 'the value of `by_name(n * 10)` (line 238)',
-        '_t2': 'the value of `cls(n).n` (line 239)',
-        '_t3': 'the value of `size([1] * n)` (line 240)',
-        '_t4': 'the value of `order([3, 1, 2])` (line 241)',
-        '_t5': 'the value of `label()` (line 242)',
-        '_t6': 'the value of `join(["a", "b"])` (line 243)',
-        '_t7': 'the value of `await bump(1)` (line 244)',
-        '_t8': 'the value of `await make(n)` (line 245)',
+        '_t1': 'the value of `by_name(n * 10)` (line 253)',
+        '_t2': 'the value of `cls(n).n` (line 254)',
+        '_t3': 'the value of `size([1] * n)` (line 255)',
+        '_t4': 'the value of `order([3, 1, 2])` (line 256)',
+        '_t5': 'the value of `label()` (line 257)',
+        '_t6': 'the value of `join(["a", "b"])` (line 258)',
+        '_t7': 'the value of `await bump(1)` (line 259)',
+        '_t8': 'the value of `await make(n)` (line 260)',
     }
 
 
 # ---------------------------------------------------------------------------
-# async def held_across_a_loop(n)  (methods.py:253)
+# async def held_across_a_loop(n)  (methods.py:268)
 # ---------------------------------------------------------------------------
 
 
-# state 0, line 254
+# state 0, line 269
 def held_across_a_loop_0(m, L):
-    # line 254: steps = [order_apples, order_bananas, Counter(n).bump, max]
+    # line 269: steps = [order_apples, order_bananas, Counter(n).bump, max]
     L.steps = [order_apples, order_bananas, Counter(L.n).bump, max]
-    # line 255: out = []
+    # line 270: out = []
     L.out = []
-    # line 256: for i, call in enumerate(steps):
-    L._c1 = m.loop(m.lazy(enumerate, L.steps), 256)
+    # line 271: for i, call in enumerate(steps):
+    L._c1 = m.loop(m.lazy(enumerate, L.steps), 271)
     return 1
 
 
-# state 1, line 256
+# state 1, line 271
 def held_across_a_loop_1(m, L):
     if not L._c1.step(): return 6
     L.i, L.call = L._c1.value
-    # line 257: if call is max:
+    # line 272: if call is max:
     if not (L.call is max): return 4
     return 2
 
 
-# state 2, line 258: await, resumes at state 3
+# state 2, line 273: await, resumes at state 3
 def held_across_a_loop_2(m, L):
-    # line 258: out.append(call(i, await step("max", i)))
+    # line 273: out.append(call(i, await step("max", i)))
     return step("max", L.i)
 
 
-# state 3, line 258
+# state 3, line 273
 def held_across_a_loop_3(m, L):
     L.out.append(L.call(L.i, m.sent))
     return 1
 
 
-# state 4, line 260: await, resumes at state 5
+# state 4, line 275: await, resumes at state 5
 def held_across_a_loop_4(m, L):
-    # line 260: out.append(await call(i))
+    # line 275: out.append(await call(i))
     return L.call(L.i)
 
 
-# state 5, line 260
+# state 5, line 275
 def held_across_a_loop_5(m, L):
     L.out.append(m.sent)
     return 1
 
 
-# state 6, line 261
+# state 6, line 276
 def held_across_a_loop_6(m, L):
-    # line 261: return out
+    # line 276: return out
     return m.done(L.out)
 
 
 class held_across_a_loop(Machine):
-    """State machine of `held_across_a_loop` (methods.py:253)."""
+    """State machine of `held_across_a_loop` (methods.py:268)."""
 
     function_id = 'methods:held_across_a_loop'
     qualname = 'held_across_a_loop'
     source_file = 'methods.py'
-    first_line = 252
+    first_line = 267
     build_hash = 'sha256:630b3b3404271acfa20594e2862bf698'
     run_fingerprint = 'sha256:0011f1e782fe3d13bbd25d00984f7c64'
     compiler_version = '0.1.0'
@@ -1594,7 +1663,7 @@ class held_across_a_loop(Machine):
         held_across_a_loop_5,
         held_across_a_loop_6,
     )
-    lines = (254, 256, 258, 258, 260, 260, 261)
+    lines = (269, 271, 273, 273, 275, 275, 276)
     # await state: (resume state, locals live at its checkpoint)
     awaits = {
         2: (3, ('call', 'i', 'out', '_c1')),
@@ -1612,7 +1681,7 @@ class held_across_a_loop(Machine):
     handled = {
     }
     hidden = {
-        '_c1': 'the position of the for-loop at line 256',
+        '_c1': 'the position of the for-loop at line 271',
     }
 
 
@@ -1630,6 +1699,7 @@ MACHINES = {
     'Outer.Inner.nested_class_method': Outer_Inner_nested_class_method,
     'Outer.__hidden': Outer___hidden,
     'Outer.private_definitions': Outer_private_definitions,
+    'Outer.closures_over_private_names': Outer_closures_over_private_names,
     'Outer.super_without_arguments': Outer_super_without_arguments,
     'Outer.super_after_del_self': Outer_super_after_del_self,
     'Sub.bump': Sub_bump,

@@ -19,8 +19,10 @@ A `.test` file under tests/lowering holds cases in mypyc's format:
 The input is the body of a module that already has `import resumable` and
 `from resumable.testing import step`; its first decorated function is the
 case's. `[args]` (optional, a Python list of argument tuples) is what the
-differential run calls it with; `[out]` is the expected listing, rewritten
-by `pytest --update-golden`. The listing shows each state with where its
+differential run calls it with; `[refused]` (optional) names the error a
+compiled run stops with by design where the original goes on (a value that
+cannot be stored: `SerializationError`); `[out]` is the expected listing,
+rewritten by `pytest --update-golden`. The listing shows each state with where its
 exceptions go (`except -> 7 as _x1`), the exceptions it handles, and for an
 await state the state it resumes at and the locals live at its checkpoint.
 """
@@ -36,7 +38,7 @@ from typing import Any
 PRELUDE = "import resumable\nfrom resumable.testing import step\n\n"
 FOLDER = Path(__file__).parent / "lowering"
 
-_SECTION = re.compile(r"^\[(case [A-Za-z_][A-Za-z0-9_]*|args|out)\]\s*$")
+_SECTION = re.compile(r"^\[(case [A-Za-z_][A-Za-z0-9_]*|args|refused|out)\]\s*$")
 
 
 @dataclass
@@ -46,6 +48,8 @@ class Case:
     line: int
     source: str
     args: list[tuple[Any, ...]] = field(default_factory=lambda: [()])
+    #: The error a compiled run stops with by design (the original does not).
+    refused: str = ""
     out: str = ""
 
     @property
@@ -67,6 +71,8 @@ def read_cases(path: Path) -> list[Case]:
             case.source = text
         elif section == "args":
             case.args = [tuple(a) for a in ast.literal_eval(text)]
+        elif section == "refused":
+            case.refused = text.strip()
         else:
             case.out = text
 

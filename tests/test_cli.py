@@ -54,8 +54,8 @@ import resumable
 
 @resumable.function
 async def stream(xs):
-    async with lock():
-        pass
+    y = locals()
+    pass
     yield 1
 """
 
@@ -117,12 +117,12 @@ def test_errors_of_every_file_are_printed_like_a_compiler(tmp_path: Path) -> Non
     found = diagnostics(lines)
     assert [(p, line, col, code) for p, line, col, code, *_ in found] == [
         ("shop.py", 6, 17, "E02"),
-        ("app/stream.py", 6, 5, "E06"),
+        ("app/stream.py", 6, 9, "E03"),
         ("app/stream.py", 8, 5, "E01"),
         ("syntax.py", 3, 5, "E00"),
     ]
     # the source line (stripped, indented by 4), a caret under the column, the fix
-    expected_at = ["await price(i)", "async with", "yield", "("]
+    expected_at = ["await price(i)", "locals()", "yield", "("]
     for (path, line, col, _, source, caret, fix), at in zip(found, expected_at, strict=True):
         original = (tmp_path / path).read_text().splitlines()[line - 1]
         assert source == "    " + original.strip()

@@ -55,6 +55,7 @@ ARGS: dict[str, list[Any]] = {
     "family": [2],
     "checkout": ["acct", [100, 250, 40]],
     "tally": [3],
+    "session": [3],
 }
 
 
@@ -325,6 +326,33 @@ def test_a_completed_child_never_runs_again(
     log = tags(read_log(tmp_path / "effects.log"))
     assert log.count("charge acct 100") == 1
     assert log == tags(base.lines)
+
+
+@pytest.mark.parametrize(
+    ("k", "when", "opened"),
+    [
+        (2, "before", 2),  # __aenter__'s step in flight: it runs again (at least once)
+        (2, "after", 1),  # inside the block: __aenter__ committed, never again
+        (3, "before", 1),
+        (5, "before", 1),  # the last use in flight, __aexit__ not yet run
+        (5, "after", 1),  # __aexit__'s checkpoint committed, __aexit__ not yet run
+    ],
+)
+def test_a_kill_inside_an_async_with_exits_it_once(
+    program: Program, baselines_dir: Path, tmp_path: Path, k: int, when: str, opened: int
+) -> None:
+    # Checkpoint 1 is the await of __aenter__, 2-4 the uses in the block, 5
+    # the await of __aexit__. A kill never runs __aexit__; the resumed run
+    # runs it exactly once, on the manager decoded from the checkpoint (its
+    # token set by __aenter__ before the kill).
+    base = baseline(program, "session", baselines_dir)
+    assert tags(base.lines) == ["open db", "use 0", "use 1", "use 2", "close db 7 None"]
+    assert len(base.checkpoints) == 5
+    kill_at_checkpoint_and_resume(program, base, "session", k, when, tmp_path)
+    log = tags(read_log(tmp_path / "effects.log"))
+    assert log.count("open db") == opened
+    assert log.count("close db 7 None") == 1
+    assert log[-1] == "close db 7 None"
 
 
 def test_rerun_after_sigkill_takes_over_at_once(

@@ -124,20 +124,6 @@ FUNCTION_ERRORS = [
         ("`K`", "class", "line 12"),
         id="E05-class-in-loop",
     ),
-    # E06: context managers and async iteration
-    pytest.param(
-        "E06", "async with g() as x:\n    pass", "async with", ("async with",), id="E06-async-with"
-    ),
-    pytest.param(
-        "E06", "async for x in g():\n    pass", "async for", ("async for",), id="E06-async-for"
-    ),
-    pytest.param(
-        "E06",
-        "with open('x') as fh:\n    await g(fh)",
-        "with open",
-        ("with",),
-        id="E06-with-body-awaits",
-    ),
     # E08: a for-loop over a generator expression whose body awaits
     pytest.param(
         "E08",
@@ -215,10 +201,10 @@ FUNCTION_ERRORS = [
     ),
     pytest.param(
         "E12",
-        "with open('a'), await g():\n    pass",
-        "with open",
-        ("with", "after the first"),
-        id="E12-second-with-item",
+        "with open('a') as (await g()).x:\n    pass",
+        " as (await g()).x",
+        ("`with ... as` target",),
+        id="E12-with-as-target",
     ),
     # E13: dunder local names (reported at the first occurrence of the name)
     pytest.param("E13", "__foo__ = 1\nreturn __foo__", "__foo__", ("`__foo__`",), id="E13-assign"),
@@ -405,6 +391,15 @@ ACCEPTED = [
     ),
     pytest.param("with await g() as x:\n    pass", id="await-in-first-with-item"),
     pytest.param("with open('x') as fh:\n    pass\nawait g()", id="with-without-await"),
+    # E06 retired: `with` blocks that await, `async with`, `async for`
+    pytest.param("with open('x') as fh:\n    await g(fh)", id="with-body-awaits"),
+    pytest.param("with open('a'), await g():\n    pass", id="await-in-later-with-item"),
+    pytest.param("async with g() as x:\n    pass", id="async-with"),
+    pytest.param("async with g() as x, g() as (y, z):\n    await g(x, y)", id="async-with-items"),
+    pytest.param("async for x in g():\n    pass", id="async-for"),
+    pytest.param(
+        "async for x in g():\n    await g(x)\n    break\nelse:\n    pass", id="async-for-else"
+    ),
     pytest.param("for x in (y for y in xs):\n    print(x)\nawait g()", id="for-genexp-no-await"),
     pytest.param("for x in (y for y in await g()):\n    print(x)", id="for-genexp-await-in-iter"),
     pytest.param("match xs:\n    case [a]:\n        pass\nawait g()", id="match-without-await"),
@@ -432,16 +427,16 @@ def test_all_errors_of_one_function_are_reported_sorted() -> None:
     source = in_function(
         """\
         x = yield 1
-        async with g():
+        async with g() as (await h()).y:
             pass
         y = locals()
         """
     )
     errors = errors_of(source)
-    assert [e.code for e in errors] == ["E01", "E06", "E03"]
+    assert [e.code for e in errors] == ["E01", "E12", "E03"]
     assert [(e.line, e.column) for e in errors] == [
         position(source, "yield"),
-        position(source, "async with"),
+        position(source, " as (await h()).y"),
         position(source, "locals()"),
     ]
 

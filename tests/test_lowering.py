@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from resumable import Function
-from resumable.testing import Script, assert_equivalent, run_original
+from resumable.testing import Script, assert_equivalent, run_compiled, run_original
 
 from .lowering_cases import Case, all_cases, listing, write_outputs
 
@@ -62,6 +62,12 @@ RUNNABLE = [c for c in CASES if "error[" not in c.out]
 @pytest.mark.parametrize("case", RUNNABLE, ids=[c.name for c in RUNNABLE])
 def test_equivalent(case: Case, tmp_path: Path) -> None:
     fn = _load(case, tmp_path)
+    if case.refused:
+        for args in case.args:
+            assert run_original(fn, *args).error is None
+            error = run_compiled(fn, *args).error
+            assert type(error).__name__ == case.refused, repr(error)
+        return
     for args in case.args:
         native = run_original(fn, *args)
         assert_equivalent(fn, *args)

@@ -44,20 +44,6 @@ REALCODE = Path(__file__).parent / "realcode"
 
 #: Modules the compiler refuses today: the error codes it reports, and why.
 REFUSED: dict[str, tuple[frozenset[str], str]] = {
-    "asyncio_except_star": (
-        frozenset({"E06"}),
-        "try/except* around an `async with` TaskGroup whose body awaits: E06",
-    ),
-    "asyncio_taskgroup": (frozenset({"E06"}), "`async with asyncio.TaskGroup()`: E06"),
-    "asyncio_timeout": (
-        frozenset({"E06"}),
-        "`async with asyncio.timeout()` whose body awaits: E06",
-    ),
-    "dbos_async_step": (frozenset({"E06"}), "nested `async with` (aiohttp session, response): E06"),
-    "dbos_checkout_endpoint": (
-        frozenset({"E06"}),
-        "a plain `with SetWorkflowID(...)` whose body awaits: E06",
-    ),
     "dbos_deep_research": (
         frozenset({"E09"}),
         "`[await task.get_result() for task in handles]`: E09",
@@ -108,6 +94,32 @@ DIVERGES: dict[str, str] = {
     ),
     "temporal_dsl.DSLWorkflow.run": _DSL_SELF,
     "temporal_dsl.DSLWorkflow.execute_statement": _DSL_SELF,
+    "asyncio_except_star.main": (
+        "designed refusal at run time, not a compiler bug: the `async with asyncio.TaskGroup()` "
+        "whose body awaits keeps the TaskGroup in its checkpoints, and a TaskGroup cannot be "
+        "stored: SerializationError naming the manager of the `with` (docs/semantics.md, "
+        "'Refused at run time')"
+    ),
+    "asyncio_taskgroup.main": (
+        "designed refusal at run time, not a compiler bug: `async with asyncio.TaskGroup()` "
+        "keeps the TaskGroup in the checkpoint of its `__aenter__`, and a TaskGroup cannot be "
+        "stored: SerializationError naming the manager of the `with`"
+    ),
+    "asyncio_timeout.main": (
+        "designed refusal at run time, not a compiler bug: `async with asyncio.timeout()` keeps "
+        "its Timeout (which holds a loop handle) in its checkpoints: SerializationError naming "
+        "the manager of the `with`"
+    ),
+    "dbos_async_step.example_step": (
+        "designed refusal at run time, not a compiler bug: the nested `async with` of an "
+        "aiohttp-like session and response keep them in their checkpoints, and they cannot be "
+        "stored: SerializationError naming the manager of the `with`"
+    ),
+    "dbos_checkout_endpoint.checkout_endpoint": (
+        "designed refusal at run time, not a compiler bug: `with SetWorkflowID(...)` (a plain "
+        "class, not a dataclass) around an await keeps it in the checkpoint: "
+        "SerializationError naming the manager of the `with`"
+    ),
     "asyncio_create_task.main": (
         "designed refusal at run time, not a compiler bug: tasks created with "
         "asyncio.create_task are live at the checkpoint of `await task1`, so the run stops "

@@ -34,7 +34,7 @@ from .scopes import captured_names
 __all__ = ["analyze"]
 
 _COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
-_HIDDEN = re.compile(r"^_+(?:[tcxf]\d+|rv)$")
+_HIDDEN = re.compile(r"^_+(?:[tcxfwi]\d+|rv)$")
 _FRAME_ATTRIBUTES = ("_getframe", "currentframe")
 
 
@@ -238,19 +238,11 @@ class _Scanner:
     # -- statements -----------------------------------------------------------
 
     def scan_For(self, node: cst.For) -> bool:
-        if node.asynchronous is not None:
-            self.error(
-                node,
-                codes.CONTEXT_MANAGER,
-                "`async for` in a resumable function is not supported yet: the async iterator cannot be checkpointed",
-                "collect the items in a helper coroutine awaited as one step (`items = await collect(...)`), then loop over the list",
-                "async for",
-            )
         found_target = self.scan(node.target)  # the loop is lowered: a target's await is a step
         found_iter = self.scan(node.iter)
         found_body = self.scan_children([node.body, *([node.orelse] if node.orelse else [])])
         found_body = found_body or found_target
-        if found_body and isinstance(node.iter, cst.GeneratorExp):
+        if found_body and node.asynchronous is None and isinstance(node.iter, cst.GeneratorExp):
             self.error(
                 node.iter,
                 codes.LAZY_LOOP,
@@ -258,47 +250,26 @@ class _Scanner:
                 "use a list comprehension: `for x in [ ... ]`",
                 "for",
             )
+        # `async for` awaits `__anext__` at every step, whatever its body does.
         return found_iter or found_body or node.asynchronous is not None
 
     def scan_With(self, node: cst.With) -> bool:
-        items = []
+        found = False
         for item in node.items:
-            found = self.scan(item.item)
+            in_item = self.scan(item.item)
             if item.asname is not None and self.scan(item.asname):
                 self.error(
                     item.asname, codes.AWAIT_POSITION, "await in a `with ... as` target",
                     "await into a variable first", "await position",
                 )  # fmt: skip
-                found = True
-            if found:
+                in_item = True
+            if in_item:
                 self.awaiting.add(id(item))
-            items.append(found)
-        body = self.scan(node.body)
-        if node.asynchronous is not None:
-            self.error(
-                node,
-                codes.CONTEXT_MANAGER,
-                "`async with` in a resumable function is not supported yet: the context manager cannot be checkpointed",
-                "move the block into a helper coroutine and await it as one step",
-                "async with",
-            )
-        elif body:
-            self.error(
-                node,
-                codes.CONTEXT_MANAGER,
-                "await inside a `with` block is not supported yet: the context manager cannot be checkpointed",
-                "move the awaits out of the block, or the block into a helper coroutine awaited as one step",
-                "with",
-            )
-        if any(items[1:]):
-            self.error(
-                node,
-                codes.AWAIT_POSITION,
-                "await in a `with` item after the first is not supported yet",
-                "await into a variable before the `with` statement",
-                "await position",
-            )
-        return any(items) or body or node.asynchronous is not None
+                found = True
+        if self.scan(node.body):
+            found = True
+        # `async with` awaits `__aenter__` and `__aexit__`, whatever its body does.
+        return found or node.asynchronous is not None
 
     def scan_Match(self, node: cst.Match) -> bool:
         found = self.scan_children(node.children)

@@ -4,8 +4,13 @@ resumable (InternalError), never the user's fault:
 - states are numbered 0..n-1 in order, and every state is non-empty;
 - every state ends in a terminator (`return ...` or `raise ...`);
 - an await state is exactly `return <operand>`, and resumes at a valid state;
-- each await of the function is the site of exactly one await state (the
-  runtime finds a checkpoint's await in changed code by its ordinal);
+- each await of the function (Analysis.awaits: its `await` expressions and
+  the implicit awaits of `async with` and `async for`) is the site of exactly
+  one await state, and every await state has a site (the runtime finds a
+  checkpoint's await in changed code by its ordinal). An `__aexit__` reached
+  on every way out of its block (the end of the body, an exception, a
+  return, break or continue) is still one await state: it stands in the
+  block's finally, whose record says which way it left;
 - every jump, resume and exception target exists;
 - every live variable is a local of the function or a hidden variable.
 """
@@ -16,7 +21,7 @@ import libcst as cst
 
 from resumable.errors import InternalError
 
-from .ir import Lowered
+from .ir import AwaitSite, Lowered
 
 __all__ = ["check"]
 
@@ -71,6 +76,14 @@ def check(lowered: Lowered) -> Lowered:
     missing = set(range(len(lowered.analysis.awaits))) - set(sites)
     if missing:
         raise InternalError(
-            f"compiling {name}: no state evaluates await {min(missing)} of the source (this is a bug in resumable, please report it)"
+            f"compiling {name}: no state evaluates await {min(missing)} of the source "
+            f"({_describe(lowered.analysis.awaits[min(missing)])}; this is a bug in resumable, "
+            "please report it)"
         )
     return lowered
+
+
+def _describe(site: AwaitSite) -> str:
+    if isinstance(site, cst.Await):
+        return "an `await`"
+    return f"the implicit await of `{site.method}`"

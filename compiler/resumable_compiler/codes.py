@@ -70,6 +70,7 @@ CONTEXT_MANAGER = Code(
     "with",
     "`async with`, `async for`, or a `with` block that awaits",
     "a helper coroutine awaited as one step",
+    retired=True,
 )
 EXCEPT_STAR = Code(
     "E07",
@@ -104,7 +105,7 @@ AWAIT_POSITION = Code(
     "E12",
     "await position",
     "`await` in a position not supported yet: a nested function's annotations, a `with ... as` "
-    "target or a later `with` item",
+    "target",
     "await into a variable first",
 )
 DUNDER_LOCAL = Code("E13", "name", "a local variable with a dunder name", "rename it")

@@ -7,8 +7,9 @@
   numbers, so reformatting does not change it but any change to a statement
   or the order of statements does. It is computed from libcst's tree, not
   from `ast.dump` (whose output changes between Python versions).
-- site fingerprint, one per await: the canonical form up to the end of that
-  await, and the locals live at its checkpoint. A run checkpointed at an await
+- site fingerprint, one per await (implicit awaits of `async with` and
+  `async for` included): the canonical form up to the end of that await, and
+  the locals live at its checkpoint. A run checkpointed at an await
   may resume under changed code whose await of the same ordinal has the same
   site fingerprint: nothing before the await and no stored variable changed.
 """
@@ -17,9 +18,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 
 import libcst as cst
+
+from .ir import AwaitSite, ImplicitAwait
 
 __all__ = ["LOWERING_VERSION", "canonical", "own_awaits", "run_fingerprint", "site_fingerprints"]
 
@@ -43,13 +47,29 @@ _WHITESPACE = (
 )
 
 
-def canonical(node: cst.CSTNode, awaits: list[tuple[cst.Await, int]] | None = None) -> str:
-    """A formatting-independent text form of `node`. Given `awaits`, every
-    Await in `node` is appended to it in pre-order, with the length of the
-    text up to the end of its subtree."""
+class _Implicit:
+    """Where an implicit await stands in the canonical text (see `canonical`)."""
+
+    __slots__ = ("site",)
+
+    def __init__(self, site: ImplicitAwait) -> None:
+        self.site = site
+
+
+def canonical(node: cst.CSTNode, sites: list[tuple[AwaitSite, int]] | None = None) -> str:
+    """A formatting-independent text form of `node`. Given `sites`, every
+    await in `node` is appended to it in source order, with the length of the
+    text up to its end: an `await` expression where it starts (pre-order),
+    with the end of its subtree; an implicit await (ir.ImplicitAwait) where
+    the language reference's expansion awaits it: an `async with` item's
+    `__aenter__` after the item's expression, its `__aexit__` after the whole
+    statement (innermost item first), an `async for`'s (or an async
+    comprehension's) `__anext__` after its iterable."""
     out: list[str] = []
     size = 0
-    found: list[tuple[cst.Await, int]] = []
+    found: list[tuple[AwaitSite, int]] = []
+    #: WithItems of `async with` statements being walked.
+    async_items: set[int] = set()
     stack: list[object] = [node]
     while stack:
         item = stack.pop()
@@ -60,6 +80,9 @@ def canonical(node: cst.CSTNode, awaits: list[tuple[cst.Await, int]] | None = No
         if isinstance(item, int):  # the end of found[item]'s subtree
             found[item] = (found[item][0], size)
             continue
+        if isinstance(item, _Implicit):
+            found.append((item.site, size))
+            continue
         if isinstance(item, cst.SimpleString):
             stack.append(f"SimpleString({item.evaluated_value!r})")
             continue
@@ -67,6 +90,14 @@ def canonical(node: cst.CSTNode, awaits: list[tuple[cst.Await, int]] | None = No
         if isinstance(item, cst.Await):
             found.append((item, -1))
             stack.append(len(found) - 1)
+        # After a field's value: the implicit await that follows its evaluation.
+        after: dict[str, ImplicitAwait] = {}
+        if isinstance(item, cst.With) and item.asynchronous is not None:
+            async_items.update(id(i) for i in item.items)
+        elif isinstance(item, cst.WithItem) and id(item) in async_items:
+            after["item"] = ImplicitAwait(item, "__aenter__")
+        elif isinstance(item, cst.For | cst.CompFor) and item.asynchronous is not None:
+            after["iter"] = ImplicitAwait(item, "__anext__")
         parts: list[object] = [type(item).__name__, "("]
         for f in dataclasses.fields(item):
             if f.name in _SKIPPED_FIELDS or f.name.startswith("whitespace"):
@@ -75,6 +106,8 @@ def canonical(node: cst.CSTNode, awaits: list[tuple[cst.Await, int]] | None = No
             if isinstance(value, cst.CSTNode):
                 if not isinstance(value, _WHITESPACE):
                     parts += [f.name, "=", value, " "]
+                    if f.name in after:
+                        parts.insert(len(parts) - 1, _Implicit(after[f.name]))
             elif isinstance(value, list | tuple):
                 nodes = [
                     v
@@ -88,9 +121,11 @@ def canonical(node: cst.CSTNode, awaits: list[tuple[cst.Await, int]] | None = No
             elif isinstance(value, str | int | bool) or value is None:
                 parts.append(f"{f.name}={value!r} ")
         parts.append(")")
+        if isinstance(item, cst.With) and item.asynchronous is not None:
+            parts += [_Implicit(ImplicitAwait(i, "__aexit__")) for i in reversed(item.items)]
         stack.extend(reversed(parts))
-    if awaits is not None:
-        awaits += found
+    if sites is not None:
+        sites += found
     return "".join(out)
 
 
@@ -100,29 +135,59 @@ def run_fingerprint(fn: cst.FunctionDef) -> str:
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def own_awaits(fn: cst.FunctionDef, awaiting: Collection[int]) -> tuple[cst.Await, ...]:
-    """The function's awaits in the pre-order of `canonical`: an await's index
-    is its ordinal, by which the runtime finds it again in changed code. Those
-    of nested functions, lambdas and classes are not the function's; analyze
-    left them out of `awaiting`."""
-    awaits: list[tuple[cst.Await, int]] = []
-    canonical(fn.body, awaits)
-    return tuple(a for a, _ in awaits if id(a) in awaiting)
+def own_awaits(fn: cst.FunctionDef, awaiting: Collection[int]) -> tuple[AwaitSite, ...]:
+    """The function's awaits in the source order of `canonical`: a site's
+    index is its ordinal, by which the runtime finds it again in changed
+    code. Those of nested functions, lambdas and classes are not the
+    function's: analyze left their `await` expressions out of `awaiting`,
+    and their `async with` and `async for` are not walked."""
+    sites: list[tuple[AwaitSite, int]] = []
+    canonical(fn.body, sites)
+    own = _own_nodes(fn.body)
+    return tuple(
+        s
+        for s, _ in sites
+        if (id(s) in awaiting if isinstance(s, cst.Await) else id(s.node) in own)
+    )
+
+
+def _own_nodes(body: cst.CSTNode) -> set[int]:
+    """id() of the nodes of the function's own scope (not inside a nested
+    function, lambda or class)."""
+    own: set[int] = set()
+    stack: list[cst.CSTNode] = [body]
+    while stack:
+        n = stack.pop()
+        own.add(id(n))
+        if not isinstance(n, cst.FunctionDef | cst.Lambda | cst.ClassDef):
+            stack.extend(n.children)
+    return own
 
 
 def site_fingerprints(
-    fn: cst.FunctionDef, sites: Sequence[tuple[cst.Await, Iterable[str]]]
+    fn: cst.FunctionDef, sites: Sequence[tuple[AwaitSite, Iterable[str]]]
 ) -> list[str]:
-    """`"<code>.<live>"` for each (await, locals live at its checkpoint): the
+    """`"<code>.<live>"` for each (site, locals live at its checkpoint): the
     hash of the parameters and the body up to the end of that await (its
-    operand included, what follows it not), and of the sorted live locals."""
-    awaits: list[tuple[cst.Await, int]] = []
-    body = canonical(fn.body, awaits)
-    ends = dict(awaits)
+    operand included, what follows it not), and of the sorted live locals.
+    An implicit await also hashes its method and its rank among the implicit
+    awaits of that method ending at the same place (the `__aexit__` of each
+    item of one `async with`), so no two sites share a fingerprint."""
+    found: list[tuple[AwaitSite, int]] = []
+    body = canonical(fn.body, found)
+    ends = dict(found)
+    suffixes: dict[AwaitSite, str] = {}
+    ranks: Counter[tuple[int, str]] = Counter()
+    for site, end in found:
+        if isinstance(site, ImplicitAwait):
+            suffixes[site] = f"\n{site.method} {ranks[end, site.method]}"
+            ranks[end, site.method] += 1
     head = f"{LOWERING_VERSION}\n{canonical(fn.params)}\n"
     return [
-        _sha256(head + body[: ends[node]])[:12] + "." + _sha256(",".join(sorted(live)))[:8]
-        for node, live in sites
+        _sha256(head + body[: ends[site]] + suffixes.get(site, ""))[:12]
+        + "."
+        + _sha256(",".join(sorted(live)))[:8]
+        for site, live in sites
     ]
 
 

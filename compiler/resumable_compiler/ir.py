@@ -17,13 +17,15 @@ from typing import Any
 import libcst as cst
 from libcst.metadata import CodeRange
 
-from resumable.errors import CompileError
+from resumable.errors import CompileError, InternalError
 
 from .codes import Code
 
 __all__ = [
     "Analysis",
+    "AwaitSite",
     "FunctionSource",
+    "ImplicitAwait",
     "Lowered",
     "ParsedModule",
     "Reserved",
@@ -106,11 +108,37 @@ class Reserved:
     """Names the generated code uses, chosen so they collide with nothing in
     the function: the parameters of every state, and the prefix of hidden
     variables (temporaries `_t1`, loop cursors `_c1`, handled exceptions
-    `_x1`, finally records `_f1`, the pending return value `_rv`)."""
+    `_x1`, finally records `_f1`, the managers of `with` statements `_w1`,
+    the iterators of `async for` loops `_i1`, the pending return value
+    `_rv`)."""
 
     frame: str = "L"
     machine: str = "m"
     hidden: str = "_"
+
+
+@dataclass(frozen=True)
+class ImplicitAwait:
+    """An await the source does not spell out: the language reference's
+    expansion of `async with` and `async for` awaits methods of the manager
+    and of the iterator. Each is a site of its own, numbered with the
+    explicit awaits in source order (fingerprint.py places it):
+
+        async with A() as a:     `__aenter__` of the item: after its expression
+            ...
+                                 `__aexit__` of the item: after the statement
+                                  (innermost item first), on every way out
+        async for x in xs:       `__anext__`: after the iterable
+        [y async for y in ys]    `__anext__` of the comprehension's `for`
+
+    Equal when they are the same method of the same node."""
+
+    node: cst.WithItem | cst.For | cst.CompFor
+    method: str  # "__aenter__", "__aexit__" or "__anext__"
+
+
+#: An await of the function's source: an `await` expression, or an implicit one.
+AwaitSite = cst.Await | ImplicitAwait
 
 
 @dataclass(frozen=True)
@@ -133,9 +161,10 @@ class Analysis:
     function_values: Mapping[str, tuple[int, int]]
     #: id() of every node that contains an await in this function's scope.
     awaiting: frozenset[int]
-    #: The function's awaits in source pre-order: an await's index is its
-    #: ordinal, which names it across versions of the code (fingerprint.py).
-    awaits: tuple[cst.Await, ...]
+    #: The function's awaits in source order (fingerprint.py), implicit ones
+    #: included: a site's index is its ordinal, which names it across
+    #: versions of the code.
+    awaits: tuple[AwaitSite, ...]
     reserved: Reserved
     errors: tuple[CompileError, ...]
     #: id() of every lambda, nested def and class node -> its names that are
@@ -147,6 +176,15 @@ class Analysis:
 
     def has_await(self, node: cst.CSTNode | None) -> bool:
         return node is not None and id(node) in self.awaiting
+
+    def implicit_await(
+        self, node: cst.WithItem | cst.For | cst.CompFor, method: str
+    ) -> ImplicitAwait:
+        """The site of `node`'s implicit await of `method` (one of `awaits`)."""
+        site = ImplicitAwait(node, method)
+        if site not in self.awaits:
+            raise InternalError(f"no implicit await of {method} at this node")
+        return site
 
 
 @dataclass(frozen=True)
@@ -160,7 +198,7 @@ class State:
     is_await: bool
     #: For an await state: the state that receives the awaited value.
     resume: int | None
-    #: For an await state: the ordinal of its source await (Analysis.awaits).
+    #: For an await state: the ordinal of its site (Analysis.awaits).
     site: int | None
     #: Where an exception raised here goes: (state, variable receiving it).
     on_error: tuple[int, str] | None

@@ -33,6 +33,15 @@ from .numbering import number_states
 
 __all__ = ["lower"]
 
+
+def _for(b: Lowering, node: cst.For) -> None:
+    """`for` and `async for` are one node type."""
+    if node.asynchronous is not None:
+        contexts.lower_async_for(b, node)
+    else:
+        branches.lower_for(b, node)
+
+
 _STATEMENTS: dict[type, Any] = {
     cst.SimpleStatementLine: statements.lower_simple_line,
     cst.Expr: statements.lower_expression_statement,
@@ -45,7 +54,7 @@ _STATEMENTS: dict[type, Any] = {
     cst.Del: statements.lower_del,
     cst.If: branches.lower_if,
     cst.While: branches.lower_while,
-    cst.For: branches.lower_for,
+    cst.For: _for,
     cst.With: contexts.lower_with,
     cst.Try: exceptions.lower_try,
     cst.TryStar: groups.lower_try_star,

@@ -24,7 +24,7 @@ import libcst as cst
 from resumable.errors import InternalError
 
 from .control import Label, exception_route, handled_vars, routing
-from .ir import State
+from .ir import AwaitSite, State
 from .states import Draft, Placeholders
 
 __all__ = ["number_states"]
@@ -34,7 +34,7 @@ def number_states(
     drafts: Sequence[Draft],
     marked: Mapping[Label, Draft],
     placeholders: Placeholders,
-    awaits: Sequence[cst.Await],
+    awaits: Sequence[AwaitSite],
 ) -> tuple[State, ...]:
     """The final states; an await state's `site` is the index of its source
     await in `awaits` (None if it is missing there, which check reports)."""
@@ -55,7 +55,7 @@ def number_states(
         return number[id(resolved(label))]
 
     fixer = _Placeholders(placeholders, state_of)
-    ordinal = {id(a): i for i, a in enumerate(awaits)}
+    ordinal: dict[AwaitSite, int] = {a: i for i, a in enumerate(awaits)}
     states = []
     for i, b in enumerate(kept):
         on_error, handled = exception_route(b.entries), handled_vars(b.entries)
@@ -66,7 +66,7 @@ def number_states(
                 line=b.line,
                 is_await=b.is_await,
                 resume=state_of(b.resume) if b.resume is not None else None,
-                site=ordinal.get(id(b.source)) if b.source is not None else None,
+                site=ordinal.get(b.source) if b.source is not None else None,
                 on_error=(state_of(on_error[0]), on_error[1]) if on_error else None,
                 handled=handled,
                 successors=tuple(sorted({state_of(s) for s in b.successors})),

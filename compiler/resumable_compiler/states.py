@@ -29,7 +29,7 @@ import libcst as cst
 from resumable.errors import InternalError
 
 from .control import Entry, Jump, JumpKind, Label, LoopEntry, routing
-from .ir import Analysis
+from .ir import Analysis, AwaitSite
 from .rewrite import attr, call, parenthesize
 
 __all__ = ["Draft", "Placeholders", "StateWriter"]
@@ -50,8 +50,9 @@ class Draft:
     closed: bool = False
     is_await: bool = False
     resume: Label | None = None
-    #: For an await state: the source await it evaluates.
-    source: cst.Await | None = None
+    #: For an await state: the await of the source it evaluates (an `await`
+    #: expression, or an implicit await of `async with` / `async for`).
+    source: AwaitSite | None = None
 
 
 class StateWriter:
@@ -191,9 +192,10 @@ class StateWriter:
         self.sent_nodes.append(node)
         return node
 
-    def await_(self, source: cst.Await, operand: cst.BaseExpression) -> cst.Attribute:
-        """An await state evaluating `operand`, the lowered operand of `source`;
-        returns the awaited value."""
+    def await_(self, source: AwaitSite, operand: cst.BaseExpression) -> cst.Attribute:
+        """An await state evaluating `operand`, the lowered operand of `source`
+        (for an implicit await, the call that makes its awaitable); returns
+        the awaited value."""
         await_label, resume = self.new_label(), self.new_label()
         self.mark(await_label)
         d = self.current

@@ -28,7 +28,7 @@ import builtins
 import sys
 from typing import Any, ClassVar
 
-from . import groups, loops
+from . import contexts, groups, loops
 from .errors import InternalError
 
 __all__ = ["DONE", "THROW", "Locals", "Machine"]
@@ -251,6 +251,20 @@ class Machine:
         """`fn(*args, **kwargs)` in a for-loop header, called by `loop` (so that
         enumerate/zip/reversed over checkpointable values get a cursor)."""
         return loops.LazyCall(fn, args, kwargs)
+
+    # `with`, `async with`, `async for` (contexts.py)
+    enter = staticmethod(contexts.enter)
+    exit = staticmethod(contexts.exit)
+    async_manager = staticmethod(contexts.async_manager)
+    aenter = staticmethod(contexts.aenter)
+    aexit = staticmethod(contexts.aexit)
+    anext = staticmethod(contexts.anext)
+    STOP = contexts.STOP
+
+    def aloop(self, iterable: Any, line: int) -> Any:
+        """Start an `async for`: its iterator, checked to be storable."""
+        where = f"{self.source_file}:{line + self.line_shift}"
+        return contexts.async_iterator(iterable, where, type(self).import_set)
 
     def loop(self, iterable: Any, line: int) -> loops.Cursor:
         """Start a for-loop whose body awaits: a checkpointable cursor."""

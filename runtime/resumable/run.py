@@ -27,7 +27,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import codec
+from . import codec, contexts
 from .codec import Unencodable
 from .codec.encoder import type_name
 from .errors import (
@@ -287,11 +287,14 @@ class Run:
         what = cls.hidden.get(name)
         held = f"variable `{name}`" if what is None else f"{what}"
         where = f" at `{name}{e.where()}`" if e.path else ""
+        fix = (contexts.hidden_fix(name) if what is not None else None) or (
+            "do not keep it across the await "
+            "(finish using it before the await, or create it again after it)"
+        )
         return SerializationError(
             f"cannot checkpoint {cls.qualname} at the await on line {line} "
             f"({cls.source_file}:{line}): {held} holds a `{type_name(type(e.value))}`{where}, "
-            f"and {e.reason}. Fix: do not keep it across the await "
-            "(finish using it before the await, or create it again after it)"
+            f"and {e.reason}. Fix: {fix}"
         )
 
     async def settle_abandoned(self) -> None:
@@ -329,7 +332,11 @@ class Run:
     async def retry_await(self, exc: Exception) -> None:
         """The operand or the awaitable of the current await raised `exc`:
         park the run to try the step again (raises Park), or return to raise
-        `exc` at the await."""
+        `exc` at the await. An exception carried across the checkpoint and
+        raised again by the awaitable (an `__aexit__` raising the exception
+        it was given) was raised before the checkpoint: never retried."""
+        if any(exc is carried for carried in self.carried):
+            return
         if self._may_retry(exc):
             await self.park(exc)
 

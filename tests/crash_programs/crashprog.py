@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import resumable
@@ -150,3 +151,31 @@ async def tally(n: int) -> tuple[Any, ...]:
         await effect(f"report {report()}", None)
     final = await effect(f"final {report()} {depth(n)}", report())
     return final, add(1), report(), add.__qualname__
+
+
+@dataclass
+class Session:
+    """An async context manager a checkpoint can hold (a dataclass): its
+    __aenter__ and __aexit__ make external calls, each its own step."""
+
+    name: str
+    token: int = 0
+
+    async def __aenter__(self) -> Session:
+        self.token = await effect(f"open {self.name}", 7)
+        return self
+
+    async def __aexit__(self, typ: Any, exc: Any, tb: Any) -> bool:
+        await effect(f"close {self.name} {self.token} {typ and typ.__name__}", None)
+        return False
+
+
+@resumable.function
+async def session(n: int) -> list[int]:
+    """awaits inside an `async with`: checkpoint 1 is its __aenter__, the
+    last one its __aexit__."""
+    out: list[int] = []
+    async with Session("db") as s:
+        for i in range(n):
+            out.append(await effect(f"use {i}", i * s.token))
+    return out

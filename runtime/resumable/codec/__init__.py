@@ -38,6 +38,7 @@ from zlib import crc32
 import orjson
 
 from ..errors import CheckpointError, SerializationError
+from . import managers as _managers  # noqa: F401  (registers the contextlib codecs)
 from .decoder import Decoder
 from .encoder import Encoder, Unencodable, type_name
 from .kinds import traceback_text
@@ -306,8 +307,9 @@ _ENVELOPES: dict[Any, dict[int, tuple[bytes, bytes, tuple[str, ...], int]]] = {}
 
 def _checkpoint_meta(machine: Any, state: int, seq: int) -> dict[str, Any]:
     meta: dict[str, Any] = {"v": FORMAT_VERSION, "fn": machine.function_id}
-    if machine.lowering_version != 1:  # absent: 1, the layout before the number was stored
-        meta["lv"] = machine.lowering_version
+    lowering = getattr(machine, "lowering_version", 1)
+    if lowering != 1:  # absent: 1, the layout before the number was stored
+        meta["lv"] = lowering
     site = machine.sites.get(state)
     if site is not None:
         meta["at"], meta["fp"] = site

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import linecache
 import sys
-import traceback
 from collections.abc import Callable
+from types import TracebackType
 from typing import Any
 
 __all__ = [
@@ -139,9 +140,20 @@ def traceback_text(exc: BaseException) -> str | None:
         while tb is not None:  # only links are followed: formatting is the cost
             entries.append(tb)
             tb = tb.tb_next
-        return "".join(traceback.format_tb(entries[max(0, len(entries) - TRACEBACK_FRAMES)]))
+        return "".join(_format(t) for t in entries[-TRACEBACK_FRAMES:])
     text = getattr(exc, "__dict__", {}).get(TRACEBACK_ATTRIBUTE)
     return text if isinstance(text, str) else None
+
+
+def _format(tb: TracebackType) -> str:
+    """One entry as `traceback.format_tb` writes it, without the carets under
+    the failing expression (3.11 finds them by parsing the line, which is
+    slow, and not safe while another thread parses)."""
+    code = tb.tb_frame.f_code
+    lineno = tb.tb_lineno
+    line = linecache.getline(code.co_filename, lineno).strip()
+    text = f'  File "{code.co_filename}", line {lineno}, in {code.co_name}\n'
+    return text + (f"    {line}\n" if line else "")
 
 
 def remember_traceback(exc: BaseException, text: str) -> None:

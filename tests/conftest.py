@@ -3,10 +3,12 @@ test session (into tests/cases/__resumable__/) and imported from their files."""
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import os
 import sys
 from types import ModuleType
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -41,6 +43,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Before a failure or an expected failure is formatted, collect garbage:
+    a task left with an unretrieved exception is logged by its finalizer, and
+    on 3.11 that formatting parses source with ast; run inside pytest's own
+    ast.parse of the report, the nested parse breaks it ("AST constructor
+    recursion depth mismatch")."""
+    if call.excinfo is not None:
+        gc.collect()
+    yield
 
 
 def case_names() -> list[str]:

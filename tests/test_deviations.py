@@ -63,6 +63,20 @@ def test_arguments_and_values_after_a_checkpoint_are_copies(cases: ModuleType) -
     assert compiled_items == []  # the function appended to its decoded copy
 
 
+def test_a_method_changes_only_its_copy_of_self(cases: ModuleType) -> None:
+    # A method awaited in a run is a child run with `self` among its arguments,
+    # a decoded copy: what it does to `self` reaches the caller only through
+    # its return value. Natively the caller's object is changed.
+    added = step_value("add", (1,))
+    assert run_original(cases.method_changes_its_copy_of_self).value == (added, added)
+    assert run_compiled(cases.method_changes_its_copy_of_self).value == (added, 0)
+    # Run directly, the same: the caller's object is the run's argument, copied.
+    tally = cases.Tally()
+    assert resumable.Runtime("memory://").run(tally.add, 1) == added
+    assert tally.count == 0
+    assert asyncio.run(tally.add(1)) == added and tally.count == added  # natively
+
+
 def test_a_mutable_default_is_not_shared_across_runs(cases: ModuleType) -> None:
     default = cases.mutable_default.__wrapped__.__defaults__[0]
     default.clear()

@@ -110,8 +110,12 @@ FUNCTION_ERRORS = [
         ("inspect.currentframe()",),
         id="E03-currentframe",
     ),
-    pytest.param("E03", "return super().x", "super()", ("super()",), id="E03-super"),
-    pytest.param("E03", "return __class__", "__class__", ("__class__",), id="E03-__class__"),
+    pytest.param(
+        "E03", "return super().x", "super()", ("super()", "outside a method"), id="E03-super"
+    ),
+    pytest.param(
+        "E03", "return __class__", "__class__", ("__class__", "not a method"), id="E03-__class__"
+    ),
     # E05: a class defined in the function, live across an await
     pytest.param(
         "E05",
@@ -239,10 +243,24 @@ MISPLACED = [
         id="nested",
     ),
     pytest.param(
-        "{imports}\n\n\nclass C:\n    {decorator}\n    async def f(self):\n        pass\n",
+        "{imports}\n\n\ndef outer():\n    class C:\n        {decorator}\n"
+        "        async def f(self):\n            pass\n",
         "f(self)",
-        ("`C.f`", "module-level"),
-        id="method",
+        ("`outer.C.f`", "method of class `C`", "inside function `outer`", "module-level"),
+        id="method-of-a-local-class",
+    ),
+    pytest.param(
+        "{imports}\n\n\nclass C:\n    def outer(self):\n        {decorator}\n"
+        "        async def f():\n            pass\n",
+        "f():",
+        ("`C.outer.f`", "inside function `outer`", "module-level"),
+        id="nested-in-a-method",
+    ),
+    pytest.param(
+        "{imports}\n\n\nclass C:\n    {decorator}\n    def f(self):\n        pass\n",
+        "f(self)",
+        ("`C.f`", "async def"),
+        id="method-not-async",
     ),
     pytest.param(
         "{imports}\n\n\n{decorator}\ndef f():\n    pass\n",
@@ -261,6 +279,16 @@ def test_e04_misplaced_decorator(
     source = template.format(imports=imports, decorator=decorator)
     [error] = errors_of(source)
     assert_error(error, source, "E04", at, words)
+
+
+def test_e05_names_a_class_of_a_method_by_its_mangled_variable() -> None:
+    source = (
+        "import resumable\n\n\nclass C:\n    @resumable.function\n    async def m(self):\n"
+        "        class __K:\n            pass\n        await g()\n        return __K()\n"
+    )
+    [error] = errors_of(source)
+    assert (error.code, (error.line, error.column)) == ("E05", position(source, "__K:"))
+    assert "`_C__K`" in error.message
 
 
 @pytest.mark.parametrize(("imports", "decorator"), SPELLINGS)

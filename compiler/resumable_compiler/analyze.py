@@ -7,9 +7,11 @@
         return total
 
 Scopes come from stdlib `symtable` (exact for walrus in comprehensions and
-match captures). An await counts for the function when it is in its own scope
--- including the first iterable of a comprehension, which CPython evaluates in
-the enclosing scope -- and not when it is inside a nested function.
+match captures; for a method, it names private names mangled, as parse.py
+has mangled the method's body). An await counts for the function when it is
+in its own scope -- including the first iterable of a comprehension, which
+CPython evaluates in the enclosing scope -- and not when it is inside a
+nested function.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from resumable.errors import CompileError
 from . import codes
 from .fingerprint import own_awaits
 from .ir import Analysis, FunctionSource, ParsedModule, Reserved
+from .mangle import mangle_name
 from .scopes import captured_names
 
 __all__ = ["analyze"]
@@ -38,9 +41,13 @@ _FRAME_ATTRIBUTES = ("_getframe", "currentframe")
 class _Scanner:
     """Walks one function body: what contains an await, and what is unsupported."""
 
-    def __init__(self, parsed: ParsedModule, analysis_locals: frozenset[str]) -> None:
+    def __init__(
+        self, parsed: ParsedModule, analysis_locals: frozenset[str], method: bool = False
+    ) -> None:
         self.parsed = parsed
         self.locals = analysis_locals
+        #: In a method, `super()` and `__class__` are compiled (to `m.owner`).
+        self.method = method
         self.awaiting: set[int] = set()
         self.errors: list[CompileError] = []
         self.deleted: set[str] = set()
@@ -74,11 +81,11 @@ class _Scanner:
 
     def scan_Name(self, node: cst.Name) -> bool:
         self.names.add(node.value)
-        if node.value == "__class__":
+        if node.value == "__class__" and not self.method:
             self.error(
                 node,
                 codes.FRAME_ACCESS,
-                "`__class__` inside a resumable function",
+                "`__class__` inside a resumable function that is not a method",
                 "remove the reference",
                 "frame access",
             )
@@ -110,17 +117,20 @@ class _Scanner:
         found = self.scan_children([*node.decorators, *_defaults(params)])
         self.names.add(node.name.value)
         self.collect_names(node.body)
+        self.class_cell_uses(node.body)
         return found
 
     def scan_ClassDef(self, node: cst.ClassDef) -> bool:
         found = self.scan_children([*node.decorators, *node.bases, *node.keywords])
         self.names.add(node.name.value)
         self.collect_names(node.body)
+        self.class_cell_uses(node.body, in_class=True)
         return found
 
     def scan_Lambda(self, node: cst.Lambda) -> bool:
         found = self.scan_children(_defaults(self.parameters(node.params)))
         self.collect_names(node.body)
+        self.class_cell_uses(node.body)
         return found
 
     def parameters(self, p: cst.Parameters) -> list[cst.Param]:
@@ -139,6 +149,45 @@ class _Scanner:
                 "await into a variable first and use the variable",
                 "await position",
             )
+
+    def class_cell_uses(self, body: cst.CSTNode, in_class: bool = False) -> None:
+        """In a method: `super()` or `__class__` in a nested function, lambda or
+        class body, which would read the method's `__class__` cell (E03). A
+        method of a class defined inside the method has a cell of its own."""
+        if not self.method:
+            return
+        stack: list[tuple[cst.CSTNode, bool]] = [(body, in_class)]
+        while stack:
+            n, inside_class = stack.pop()
+            what = ""
+            if isinstance(n, cst.Name) and n.value == "__class__":
+                what = "`__class__`"
+            elif (
+                isinstance(n, cst.Call)
+                and isinstance(n.func, cst.Name)
+                and n.func.value == "super"
+                and not n.args
+            ):
+                what = "zero-argument `super()`"
+            if what:
+                self.error(
+                    n,
+                    codes.FRAME_ACCESS,
+                    f"{what} inside a function, lambda or class nested in a method reads the "
+                    "method's `__class__` cell, which a compiled method does not have",
+                    "name the class explicitly: `super(ClassName, self)`, `ClassName`",
+                    "frame access",
+                )
+                continue
+            if isinstance(n, cst.ClassDef):
+                stack.extend((c, inside_class) for c in (*n.decorators, *n.bases, *n.keywords))
+                stack.append((n.body, True))
+                continue
+            if isinstance(n, cst.FunctionDef) and inside_class:
+                # Its own class's cell; its header is evaluated in the class body.
+                stack.extend((c, True) for c in (*n.decorators, n.params))
+                continue
+            stack.extend((c, inside_class) for c in n.children)
 
     def collect_names(self, node: cst.CSTNode) -> None:
         """Record identifiers of a nested scope (for choosing reserved names)."""
@@ -325,8 +374,8 @@ class _Scanner:
             what = f"`{name}()`"
         elif name in ("eval", "exec") and not _has_globals_argument(node):
             what = f"`{name}()` without an explicit namespace"
-        elif name == "super" and not node.args:
-            what = "zero-argument `super()`"
+        elif name == "super" and not node.args and not self.method:
+            what = "zero-argument `super()` outside a method"
         elif name in _FRAME_ATTRIBUTES:
             what = f"`{cst.Module([]).code_for_node(func)}()`"
         if what:
@@ -416,9 +465,20 @@ def _flatten_targets(node: cst.BaseExpression) -> list[cst.BaseExpression]:
 
 
 def _function_table(table: symtable.SymbolTable, fn: FunctionSource) -> symtable.SymbolTable:
-    for child in table.get_children():
-        if child.get_name() == fn.qualname and child.get_lineno() == fn.def_line:
-            return child
+    """The function's own table: under the tables of the classes a method is
+    defined in (by name; the one holding the function at its line)."""
+    tables = [table]
+    for name in fn.scope:
+        tables = [c for t in tables for c in t.get_children() if c.get_type() == "class"]
+        tables = [c for c in tables if c.get_name() == name]
+    for t in tables:
+        for child in t.get_children():
+            if (
+                child.get_type() == "function"
+                and child.get_name() == fn.node.name.value
+                and child.get_lineno() == fn.def_line
+            ):
+                return child
     raise LookupError(f"no symbol table for {fn.qualname} at line {fn.def_line}")
 
 
@@ -445,14 +505,19 @@ def _in_order(root: cst.CSTNode, stop: tuple[type, ...] = ()) -> list[cst.CSTNod
     return out
 
 
-def _class_values(body: cst.BaseSuite, local_names: frozenset[str]) -> dict[str, cst.CSTNode]:
+def _class_values(
+    body: cst.BaseSuite, local_names: frozenset[str], private: str
+) -> dict[str, cst.CSTNode]:
     """Locals bound by a `class` statement in the function's own scope: the
     first binding of each, in source order. (Functions and lambdas may be
-    held across an await: they are stored as closures.)"""
+    held across an await: they are stored as closures. A nested `class __C`
+    in a method binds the mangled local `_Class__C`.)"""
     found: dict[str, cst.CSTNode] = {}
     for n in _in_order(body, (cst.FunctionDef, cst.ClassDef, cst.Lambda)):
-        if isinstance(n, cst.ClassDef) and n.name.value in local_names:
-            found.setdefault(n.name.value, n.name)
+        if isinstance(n, cst.ClassDef):
+            bound = mangle_name(n.name.value, private)
+            if bound in local_names:
+                found.setdefault(bound, n.name)
     return found
 
 
@@ -488,7 +553,7 @@ def analyze(parsed: ParsedModule, fn: FunctionSource) -> Analysis:
         s.get_name() for s in table.get_symbols() if s.is_declared_global()
     )
     local_names = frozenset(s.get_name() for s in table.get_symbols() if s.is_local())
-    scanner = _Scanner(parsed, local_names)
+    scanner = _Scanner(parsed, local_names, method=fn.is_method)
     scanner.scan(fn.node.params)
     scanner.scan(fn.node.body)
     errors = list(scanner.errors)
@@ -508,7 +573,7 @@ def analyze(parsed: ParsedModule, fn: FunctionSource) -> Analysis:
                     "name",
                 )
             )
-    values = _class_values(fn.node.body, local_names)
+    values = _class_values(fn.node.body, local_names, fn.private)
     # A closure may delete a variable it declares nonlocal (approximated by
     # name: any `del` of that name in a nested scope).
     scanner.deleted.update(n for n in _deleted_in_nested_scopes(fn.node.body) if n in rebound)

@@ -47,15 +47,16 @@ FRAME_ACCESS = Code(
     "E03",
     "frame access",
     "frame access: `locals()`, `vars()`, `dir()` without arguments, `eval`/`exec` without a "
-    "namespace (or with `None`), `sys._getframe()`, `inspect.currentframe()`, zero-argument "
-    "`super()`, `__class__`",
+    "namespace (or with `None`), `sys._getframe()`, `inspect.currentframe()`; zero-argument "
+    "`super()` or `__class__` outside a method, or in a function, lambda or class nested in one",
     "pass the values explicitly",
 )
 PLACEMENT = Code(
     "E04",
     "decorated function",
-    "`@resumable.function` on a method, a nested function, or a function that is not `async def`",
-    "move it to module level",
+    "`@resumable.function` on a nested function, a method of a class defined inside a function, "
+    "or a function that is not `async def`",
+    "move it (or its class) to module level",
 )
 FUNCTION_VALUE = Code(
     "E05",

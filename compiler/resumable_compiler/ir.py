@@ -37,11 +37,26 @@ __all__ = [
 class FunctionSource:
     """A decorated function found by `parse`."""
 
+    #: A method's parameters and body are mangled (mangle.py).
     node: cst.FunctionDef
+    #: `checkout`, or `Cart.checkout` for a method.
     qualname: str
     #: Line of the `def` keyword, and of the first decorator (the source block start).
     def_line: int
     first_line: int
+    #: "function", or for a method "method", "classmethod" or "staticmethod".
+    kind: str = "function"
+    #: The classes a method is defined in, outermost first (empty for a function).
+    scope: tuple[str, ...] = ()
+
+    @property
+    def is_method(self) -> bool:
+        return bool(self.scope)
+
+    @property
+    def private(self) -> str:
+        """The class whose name mangles private names in it ('' for a function)."""
+        return self.scope[-1] if self.scope else ""
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,17 @@
 
 Accepted spellings: `@resumable.function`, `@resumable.function(...)`, and
 the same through `import resumable as X` or `from resumable import function
-[as Y]`. A decorated function must be a module-level `async def` (E04).
+[as Y]`. A decorated function must be an `async def` at module level, or a
+method (also a `@staticmethod` or `@classmethod`, above or below the
+decorator) of a class defined at module level, or in such a class (E04):
+
+    class Cart:
+        @resumable.function
+        async def checkout(self): ...     # FunctionSource(qualname="Cart.checkout",
+                                          #   kind="method", scope=("Cart",))
+
+A method's parameters and body are mangled as CPython mangles private names
+(mangle.py) before any other pass sees them.
 Syntax errors are reported with CPython's own message and position (E00).
 """
 
@@ -14,15 +24,18 @@ from __future__ import annotations
 
 import symtable
 import tokenize
+from collections import ChainMap
+from collections.abc import Mapping
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
+from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from resumable.errors import CompileError
 from resumable.source import display_path, module_name_for
 
 from . import codes
 from .ir import FunctionSource, ParsedModule
+from .mangle import mangle_function
 
 __all__ = ["module_name_for", "parse", "read_source"]
 
@@ -57,8 +70,9 @@ class _Decorated(cst.CSTVisitor):
     def __init__(self, module_aliases: set[str], function_aliases: set[str]) -> None:
         self.module_aliases = module_aliases
         self.function_aliases = function_aliases
-        self.stack: list[str] = []
-        self.found: list[tuple[cst.FunctionDef, list[str]]] = []
+        #: The enclosing definitions: ("class" or "def", name), outermost first.
+        self.stack: list[tuple[str, str]] = []
+        self.found: list[tuple[cst.FunctionDef, list[tuple[str, str]]]] = []
 
     def is_resumable(self, decorator: cst.Decorator) -> bool:
         d = decorator.decorator
@@ -76,13 +90,13 @@ class _Decorated(cst.CSTVisitor):
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         if any(self.is_resumable(d) for d in node.decorators):
             self.found.append((node, list(self.stack)))
-        self.stack.append(node.name.value)
+        self.stack.append(("def", node.name.value))
 
     def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
         self.stack.pop()
 
     def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self.stack.append(node.name.value)
+        self.stack.append(("class", node.name.value))
 
     def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
         self.stack.pop()
@@ -145,6 +159,61 @@ def _children_blocks(node: cst.CSTNode) -> list[cst.CSTNode]:
     return out
 
 
+_METHOD_DECORATORS = ("staticmethod", "classmethod")
+
+
+def _method_kind(node: cst.FunctionDef) -> str:
+    """A method's kind: `staticmethod` or `classmethod` when one of its
+    decorators is (above or below @resumable.function), else `method`."""
+    for decorator in node.decorators:
+        d = decorator.decorator
+        if isinstance(d, cst.Attribute) and isinstance(d.value, cst.Name):
+            if d.value.value != "builtins":
+                continue
+            d = d.attr
+        if isinstance(d, cst.Name) and d.value in _METHOD_DECORATORS:
+            return d.value
+    return "method"
+
+
+def _placement_error(
+    parsed: ParsedModule, node: cst.FunctionDef, stack: list[tuple[str, str]]
+) -> CompileError | None:
+    """E04 for a decorated function that cannot be compiled where it is."""
+    qualname = ".".join([*(name for _, name in stack), node.name.value])
+    functions = [name for kind, name in stack if kind == "def"]
+    if functions and stack[-1][0] == "class":
+        owner = stack[-1][1]
+        return parsed.error(
+            node.name,
+            codes.PLACEMENT,
+            f"@resumable.function on `{qualname}`, a method of class `{owner}`, which is "
+            f"defined inside function `{functions[-1]}`: only methods of module-level classes "
+            "can be found again when a run resumes",
+            fix=f"define class `{owner}` at module level",
+            construct="method of a local class",
+        )
+    if functions:
+        return parsed.error(
+            node.name,
+            codes.PLACEMENT,
+            f"@resumable.function on `{qualname}`, which is defined inside function "
+            f"`{functions[-1]}`: not a module-level function (a nested function cannot be "
+            "found again when a run resumes)",
+            fix="move it to module level and pass what it needs as arguments",
+            construct="nested function",
+        )
+    if node.asynchronous is None:
+        return parsed.error(
+            node.name,
+            codes.PLACEMENT,
+            f"@resumable.function on `{qualname}`, which is not an `async def`",
+            fix=f"declare it `async def {node.name.value}(...)`",
+            construct="def",
+        )
+    return None
+
+
 def _module_names(table: symtable.SymbolTable) -> frozenset[str]:
     return frozenset(
         s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()
@@ -186,7 +255,7 @@ def parse(path: str, source: str | None = None) -> ParsedModule:
             frozenset(), (err,),
         )  # fmt: skip
     wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    positions = wrapper.resolve(PositionProvider)
+    positions: Mapping[cst.CSTNode, CodeRange] = wrapper.resolve(PositionProvider)
     module_aliases, function_aliases = _aliases(module)
     finder = _Decorated(module_aliases, function_aliases)
     wrapper.visit(finder)
@@ -196,39 +265,33 @@ def parse(path: str, source: str | None = None) -> ParsedModule:
     )  # fmt: skip
     functions: list[FunctionSource] = []
     errors: list[CompileError] = []
+    origins: dict[cst.CSTNode, CodeRange] = {}
     for node, stack in finder.found:
-        if stack:
-            errors.append(
-                parsed.error(
-                    node.name,
-                    codes.PLACEMENT,
-                    f"@resumable.function on `{'.'.join([*stack, node.name.value])}`, which is "
-                    "not a module-level function (methods and nested functions are not supported yet)",
-                    fix="move it to module level and pass what it needs (for example `self`) as arguments",
-                    construct="nested function",
-                )
-            )
+        error = _placement_error(parsed, node, stack)
+        if error is not None:
+            errors.append(error)
             continue
-        if node.asynchronous is None:
-            errors.append(
-                parsed.error(
-                    node.name,
-                    codes.PLACEMENT,
-                    f"@resumable.function on `{node.name.value}`, which is not an `async def`",
-                    fix=f"declare it `async def {node.name.value}(...)`",
-                    construct="def",
-                )
+        scope = tuple(name for _, name in stack)
+        kind = _method_kind(node) if scope else "function"
+        original = node
+        if scope:
+            node, changed = mangle_function(node, scope[-1])
+            origins.update(
+                (new, positions[old]) for new, old in changed.items() if old in positions
             )
-            continue
-        first = node.decorators[0] if node.decorators else node
+        first = original.decorators[0] if original.decorators else original
         functions.append(
             FunctionSource(
                 node=node,
-                qualname=node.name.value,
-                def_line=parsed.line_of(node.name),
+                qualname=".".join([*scope, node.name.value]),
+                def_line=parsed.line_of(original.name),
                 first_line=parsed.line_of(first),
+                kind=kind,
+                scope=scope,
             )
         )
+    if origins:
+        positions = ChainMap(origins, dict(positions))
     return ParsedModule(
         path, display, parsed.module_name, source, tuple(lines), module, positions,
         tuple(functions), parsed.module_names, tuple(errors), table,

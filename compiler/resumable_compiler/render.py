@@ -84,10 +84,11 @@ def _summary(state: State) -> str:
 def _machine(parsed: ParsedModule, lowered: Lowered, used: set[str]) -> dict[str, Any]:
     fn = lowered.analysis.function
     qualname = fn.qualname
-    class_name = _unique(qualname, used)
+    base = qualname.replace(".", "_")  # a method `Cart.add`: class Cart_add, states Cart_add_N
+    class_name = _unique(base, used)
     states = []
     for state in lowered.states:
-        name = _unique(f"{qualname}_{state.index}", used)
+        name = _unique(f"{base}_{state.index}", used)
         states.append(
             _StateView(
                 state.index, name, state.line, _summary(state), _render_state(lowered, state, name)

@@ -8,6 +8,8 @@ Used by the lowering for everything it emits unchanged ("verbatim"):
     f"{x=}"                  ->  f"x={L.x!r}"
     return total             ->  return m.done(L.total)   (or a jump through finally)
     break                    ->  return 7                 (when it leaves a lowered loop)
+    super().save()           ->  super(m.owner, L.self).save()      (in a method)
+    __class__                ->  m.owner                            (in a method)
 
 Only the function's own locals are rewritten: names bound inside a
 comprehension stay the comprehension's, and globals and builtins keep their
@@ -34,6 +36,7 @@ from contextlib import contextmanager
 import libcst as cst
 
 from .ir import Analysis
+from .mangle import mangle_name
 
 __all__ = [
     "JumpCode",
@@ -121,6 +124,14 @@ class Rewriter(cst.CSTTransformer):
         self.captured = analysis.captured
         self.L = analysis.reserved.frame
         self.m = analysis.reserved.machine
+        fn = analysis.function
+        #: In a method: the class that mangles names, and the first parameter,
+        #: which zero-argument `super()` passes (None: there is none).
+        self.method = fn.is_method
+        self.private = fn.private
+        positional = [*fn.node.params.posonly_params, *fn.node.params.params]
+        self.first: str | None = positional[0].name.value if positional else None
+        self.first_deleted = self.first in analysis.deleted
         self.jump_code = jump_code
         self.shadow: list[frozenset[str]] = [frozenset()]
         #: Variables of the comprehensions being lowered -> their hidden variables.
@@ -129,6 +140,8 @@ class Rewriter(cst.CSTTransformer):
         #: Depth inside lambda, def and class bodies, and for each the
         #: function's locals it uses (scopes.py).
         self.opaque = 0
+        #: Inside a class body nested in the function (mangled by CPython itself).
+        self.class_bodies = 0
         self.scopes: list[frozenset[str]] = []
         self.loops = 0
         self.protected = 0
@@ -195,7 +208,48 @@ class Rewriter(cst.CSTTransformer):
             name = original_node.value
         if name is not None:
             return self.local(name).with_changes(lpar=original_node.lpar, rpar=original_node.rpar)
+        if (
+            original_node.value == "__class__"
+            and self.method
+            and not self.protected
+            and not self.opaque
+        ):
+            return attr(self.m, "owner").with_changes(
+                lpar=original_node.lpar, rpar=original_node.rpar
+            )
         return updated_node
+
+    # -- zero-argument super() in a method ------------------------------------------------
+
+    def leave_Call(self, original_node: cst.Call, updated_node: cst.Call) -> cst.BaseExpression:
+        """`super()` -> `super(m.owner, L.self)`: the class the method is
+        defined in (its `__class__` cell) and the current value of its first
+        parameter, as CPython's zero-argument form reads them."""
+        func = original_node.func
+        if (
+            not self.method
+            or self.opaque
+            or original_node.args
+            or not isinstance(func, cst.Name)
+            or func.value != "super"
+            or self.is_local("super")
+        ):
+            return updated_node
+        first: cst.BaseExpression
+        if self.first is None or self.first_deleted:
+            name = cst.Name("None") if self.first is None else cst.SimpleString(repr(self.first))
+            first = call(attr(self.m, "super_argument"), cst.Name(self.L), name)
+        else:
+            first = self.local(self.first) if self.is_local(self.first) else cst.Name(self.first)
+        return updated_node.with_changes(
+            args=[
+                cst.Arg(
+                    attr(self.m, "owner"),
+                    comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")),
+                ),
+                cst.Arg(first),
+            ]
+        )
 
     # Names that are not variable references (attribute names, keywords,
     # parameters, pattern captures, ...) are never rewritten.
@@ -332,8 +386,14 @@ class Rewriter(cst.CSTTransformer):
     leave_Lambda_body = _leave_scope
     visit_FunctionDef_body = _enter_scope
     leave_FunctionDef_body = _leave_scope
-    visit_ClassDef_body = _enter_scope
-    leave_ClassDef_body = _leave_scope
+
+    def visit_ClassDef_body(self, node: cst.ClassDef) -> None:
+        self._enter_scope(node)
+        self.class_bodies += 1
+
+    def leave_ClassDef_body(self, node: cst.ClassDef) -> None:
+        self._leave_scope(node)
+        self.class_bodies -= 1
 
     # -- binding statements that cannot target L.x ------------------------------------
 
@@ -404,7 +464,17 @@ class Rewriter(cst.CSTTransformer):
     def _define(
         self, original: cst.FunctionDef | cst.ClassDef, updated: cst.FunctionDef | cst.ClassDef
     ) -> cst.BaseStatement | cst.FlattenSentinel[cst.BaseStatement]:
-        copies = self._copy_back([original.name.value])
+        name = original.name.value
+        bound = name if self.class_bodies else mangle_name(name, self.private)
+        if bound != name:
+            # `def __f` in a method keeps its __name__ and binds `_Class__f`
+            # (mangle.py): bind that too, in the scope the def is in.
+            target: cst.BaseAssignTargetExpression = (
+                self.local(bound) if self.is_local(bound) else cst.Name(bound)
+            )
+            copy = cst.Assign([cst.AssignTarget(target)], cst.Name(name))
+            return cst.FlattenSentinel([updated, cst.SimpleStatementLine([copy])])
+        copies = self._copy_back([name])
         if not copies:
             return updated
         return cst.FlattenSentinel([updated, cst.SimpleStatementLine(copies)])

@@ -11,6 +11,21 @@ helper coroutine it awaits, or in a task it creates), a decorated function
 returns a `Call` instead of a coroutine: an awaitable (also accepted by
 asyncio.gather / wait_for / create_task) that the runtime drives through the
 callee's own compiled machine, as a child run of the step that called it.
+
+Methods of module-level classes may be decorated too, in either order with
+`@staticmethod` / `@classmethod`:
+
+    class Cart:
+        @resumable.function
+        async def checkout(self, user_id): ...      # cart.checkout: a BoundFunction
+        @classmethod
+        @resumable.function
+        async def open(cls, user_id): ...           # Cart.open: bound to the class
+
+`obj.method` is a `BoundFunction`: calling it passes `obj` as the first
+argument (so a child run gets `self` through the codec, as a copy), and
+`rt.run(obj.method, ...)` and `obj.method.dispatch(...)` run the method with
+`obj` as its first argument.
 """
 
 from __future__ import annotations
@@ -26,7 +41,15 @@ from .retry import Retry
 from .run import CURRENT, Step
 from .source import module_name_for
 
-__all__ = ["Call", "Function", "function", "registered", "registered_ids"]
+__all__ = [
+    "BoundFunction",
+    "Call",
+    "Function",
+    "function",
+    "registered",
+    "registered_ids",
+    "unbind",
+]
 
 #: Every decorated function of the modules imported so far, by function id.
 _REGISTRY: dict[str, Function] = {}
@@ -51,6 +74,12 @@ class Function:
     __qualname__: str
 
     def __init__(self, fn: Callable[..., Any], retry: Any = None) -> None:
+        #: "staticmethod" or "classmethod" when it decorates one (`@resumable.function`
+        #: above `@staticmethod`/`@classmethod`), else None.
+        self.kind: str | None = None
+        if isinstance(fn, staticmethod | classmethod):
+            self.kind = type(fn).__name__
+            fn = fn.__func__
         if inspect.isasyncgenfunction(fn):
             raise TypeError(
                 f"@resumable.function: {fn.__qualname__!r} is an async generator (it yields), "
@@ -99,7 +128,11 @@ class Function:
         return default_runtime().dispatch(self, *args, **kwargs)
 
     def __get__(self, obj: Any, objtype: Any = None) -> Any:
-        return self if obj is None else types.MethodType(self, obj)
+        if self.kind == "staticmethod":
+            return self
+        if self.kind == "classmethod":
+            return BoundFunction(self, objtype if objtype is not None else type(obj))
+        return self if obj is None else BoundFunction(self, obj)
 
     def __repr__(self) -> str:
         return f"<resumable function {self.__module__}.{self.__qualname__}>"
@@ -111,6 +144,60 @@ class Function:
 
             self._machine = load_machine(self)
         return self._machine
+
+
+class BoundFunction:
+    """A decorated method bound to its object (or a classmethod to its class),
+    as `types.MethodType` would be, with `dispatch` passing the object too.
+    `__wrapped__` is the original method bound to the same object."""
+
+    __slots__ = ("__func__", "__self__")
+
+    def __init__(self, function: Function, obj: Any) -> None:
+        self.__func__ = function
+        self.__self__ = obj
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.__func__(self.__self__, *args, **kwargs)
+
+    def dispatch(self, *args: Any, **kwargs: Any) -> str:
+        """Enqueue a run of the method with its object as first argument."""
+        return self.__func__.dispatch(self.__self__, *args, **kwargs)
+
+    @property
+    def __wrapped__(self) -> Any:
+        return types.MethodType(self.__func__.__wrapped__, self.__self__)
+
+    def __getattr__(self, name: str) -> Any:
+        # __name__, __qualname__, __doc__, function_id, retry, machine, ...
+        return getattr(self.__func__, name)
+
+    def __eq__(self, other: object) -> bool:
+        # As for bound methods: the same function, bound to the same object.
+        if not isinstance(other, BoundFunction | types.MethodType):
+            return NotImplemented
+        return self.__func__ is other.__func__ and self.__self__ is other.__self__
+
+    def __hash__(self) -> int:
+        return hash((id(self.__func__), id(self.__self__)))
+
+    def __repr__(self) -> str:
+        return f"<bound resumable function {self.__func__.__qualname__} of {self.__self__!r:.80}>"
+
+
+def unbind(fn: Any, args: tuple[Any, ...]) -> tuple[Function, tuple[Any, ...]]:
+    """(the decorated function, the arguments) of `fn(*args)`: a bound method
+    of a decorated function (`obj.method`, `Cls.cmethod`) runs the function
+    with its object first. TypeError for anything not decorated."""
+    if isinstance(fn, BoundFunction):
+        return fn.__func__, (fn.__self__, *args)
+    if isinstance(fn, types.MethodType):  # a classmethod above @resumable.function, 3.13+
+        function = fn.__func__
+        if isinstance(function, Function):
+            return function, (fn.__self__, *args)
+    if not isinstance(fn, Function):
+        raise TypeError(f"{fn!r} is not decorated with @resumable.function")
+    return fn, args
 
 
 class Call(collections.abc.Coroutine[Any, Any, Any]):

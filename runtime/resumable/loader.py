@@ -12,6 +12,7 @@ import __future__
 
 import ast
 import functools
+import gc
 import linecache
 import operator
 import os
@@ -84,9 +85,37 @@ def load_machine(function: Any) -> type[Machine]:
             why += f" (by resumable {cls.compiler_version}; this is {__version__})"
         raise _stale(fn, why, source_path)
     flags = fn.__code__.co_flags & _FUTURE_FLAGS
-    return _bind(
+    bound = _bind(
         cls, fn.__globals__, first_line - cls.first_line, source_path, _modules[path][0], flags
     )
+    bound.class_cell = _class_cell(fn)
+    return bound
+
+
+def _class_cell(fn: Any) -> types.CellType | None:
+    """The `__class__` cell of a method that uses `super()` or `__class__`
+    (what the compiled states read as `m.owner`), None for other functions."""
+    names = fn.__code__.co_freevars
+    if "__class__" not in names or fn.__closure__ is None:
+        return None
+    cell: types.CellType = fn.__closure__[names.index("__class__")]
+    return cell
+
+
+def _parse(text: str) -> ast.Module:
+    """`ast.parse(text)` with the cyclic garbage collector off: CPython 3.11
+    keeps one AST recursion counter per interpreter, so a finalizer that the
+    collector runs in the middle of the parse and that parses too (asyncio's
+    "Task exception was never retrieved" log formats a traceback, which calls
+    ast.parse) unbalances it, and this parse fails with "SystemError: AST
+    constructor recursion depth mismatch"."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return ast.parse(text)
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _renamed(code: types.CodeType, state: str, qualname: str) -> types.CodeType:
@@ -129,7 +158,7 @@ def _bind(
     not, as in the original)."""
     tree = _trees.get(text)
     if tree is None:
-        tree = _trees[text] = ast.parse(text)
+        tree = _trees[text] = _parse(text)
     names = [f.__code__.co_name for f in cls.states]
     located = located_states(
         text, tree, names, linecache.getlines(source_path), shift, source_path, flags

@@ -140,6 +140,9 @@ class Machine:
     hidden: ClassVar[dict[str, str]] = {}
     #: Offset between the source's current line numbers and the compiled ones.
     line_shift: ClassVar[int] = 0
+    #: The original method's `__class__` cell (loader.py), when it uses
+    #: `super()` or `__class__`: what `m.owner` reads.
+    class_cell: ClassVar[Any] = None
     #: The lambdas and nested functions of the function, by which a
     #: checkpoint stores closures (resumable.closures; set when bound).
     closures: ClassVar[Any] = None
@@ -155,6 +158,31 @@ class Machine:
         self.thrown: BaseException | None = None
 
     # -- helpers called by generated states --------------------------------
+
+    @property
+    def owner(self) -> type:
+        """`__class__` in a method: the class whose body defines it (zero-argument
+        `super()` is compiled to `super(m.owner, <first argument>)`)."""
+        cell = type(self).class_cell
+        if cell is None:
+            raise RuntimeError("super(): __class__ cell not found")
+        try:
+            owner: type = cell.cell_contents
+            return owner
+        except ValueError:
+            pass
+        raise RuntimeError("super(): empty __class__ cell")  # outside the handler: no context
+
+    @staticmethod
+    def super_argument(L: Locals, name: str | None) -> Any:
+        """The first argument of zero-argument `super()` when it may be
+        missing: CPython's RuntimeError when the method has no positional
+        parameter (`name` None) or its first one was deleted."""
+        if name is None:
+            raise RuntimeError("super(): no arguments")
+        if name not in L.__dict__:  # raised outside any handler: no __context__
+            raise RuntimeError("super(): arg[0] deleted")
+        return L.__dict__[name]
 
     def done(self, value: Any) -> _Signal:
         """`return value` from the function."""

@@ -32,7 +32,7 @@ from .codec import FORMAT_VERSION, Unencodable
 from .codec.encoder import type_name
 from .config import configured_store, log, set_store
 from .errors import NondeterminismError, SerializationError, StaleCodeError, VersionMismatch
-from .function import Call, Function, registered
+from .function import BoundFunction, Call, Function, registered, unbind
 from .ids import check_run_id, shown
 from .lifecycle import BLOCKING, block_if_active, outcome, own_and_drive
 from .machine import Machine
@@ -112,34 +112,40 @@ class Runtime:
 
     # -- starting and resuming runs ---------------------------------------------------
 
-    def run(self, fn: Function, /, *args: Any, run_id: str | None = None, **kwargs: Any) -> Any:
+    def run(
+        self, fn: Function | BoundFunction, /, *args: Any, run_id: str | None = None, **kwargs: Any
+    ) -> Any:
         """Start (or resume, if `run_id` exists) a run and return its result.
-        A run that failed raises its exception again."""
+        A run that failed raises its exception again. `fn` may be a bound
+        decorated method (`obj.method`, `Cls.cmethod`): its object is the
+        first argument."""
         return asyncio.run(self.call(fn, *args, run_id=run_id, **kwargs))
 
     async def call(
-        self, fn: Function, /, *args: Any, run_id: str | None = None, **kwargs: Any
+        self, fn: Function | BoundFunction, /, *args: Any, run_id: str | None = None, **kwargs: Any
     ) -> Any:
         """Async `run`."""
         if run_id is not None:
             check_run_id(run_id)
+        function, args = unbind(fn, args)
         try:
-            machine = self._machine_of(fn)
+            machine = self._machine_of(function)
         except StaleCodeError as e:
             await self._block_stale(run_id, e)
             raise
         store = self.store
-        run_id = await store.io(self._create, fn, machine, args, kwargs, run_id)
-        return await own_and_drive(self, fn, run_id)
+        run_id = await store.io(self._create, function, machine, args, kwargs, run_id)
+        return await own_and_drive(self, function, run_id)
 
     def dispatch(
-        self, fn: Function, /, *args: Any, run_id: str | None = None, **kwargs: Any
+        self, fn: Function | BoundFunction, /, *args: Any, run_id: str | None = None, **kwargs: Any
     ) -> str:
         """Enqueue a run for a worker and return its id (an existing `run_id`
         is returned as it is)."""
         if run_id is not None:
             check_run_id(run_id)
-        return self._create(fn, self._machine_of(fn), args, kwargs, run_id)
+        function, args = unbind(fn, args)
+        return self._create(function, self._machine_of(function), args, kwargs, run_id)
 
     # -- looking at runs ---------------------------------------------------------------
 

@@ -9,6 +9,8 @@ first difference. It checks, recursively:
 - datetimes and times: fields, fold, and the tzinfo itself (type, offset,
   name, ZoneInfo key), not just the instant;
 - Enum members by identity; classes, functions and modules by identity;
+  bound methods by their function (or name) and their object, super objects
+  by their class and object;
 - instances (dataclasses, exceptions, pydantic models, subclasses of built-in
   types) through their stored state;
 - identity: objects shared in `expected` are shared the same way in
@@ -73,6 +75,8 @@ class _Comparator:
             self.fail(path, f"type {tb.__qualname__} instead of {ta.__qualname__} ({b!r:.80})")
         if ta in _ATOMS:
             self.atom(a, b, path)
+        elif _bound(a) is not None:
+            self.bound(a, b, path)
         elif isinstance(a, _SINGLETONS):
             if a is not b:
                 self.fail(path, f"{b!r:.80} is not the same object as {a!r:.80}")
@@ -88,6 +92,13 @@ class _Comparator:
                 self.forward[id(a)] = b
                 self.backward[id(b)] = a
             self.compare(a, b, path)
+
+    def bound(self, a: Any, b: Any, path: str) -> None:
+        """A bound method (or super object): what it calls, and its object."""
+        (fa, sa), (fb, sb) = _bound(a), _bound(b)
+        if fa is not fb and fa != fb:
+            self.fail(path, f"{b!r:.80} is not bound to the same function as {a!r:.80}")
+        self.check(sa, sb, path + ".__self__")
 
     def value(self, a: Any, b: Any, path: str) -> None:
         """Immutable values the codec stores by value (identity not kept)."""
@@ -231,6 +242,19 @@ class _Comparator:
             self.fail(path, f"attributes {list(b)} instead of {list(a)}")
         for k in a:
             self.check(a[k], b[k], f"{path}{sep}{k}")
+
+
+def _bound(x: Any) -> tuple[Any, Any] | None:
+    """(what it calls, its object) of a bound method or super object."""
+    if isinstance(x, types.MethodType) or type(x).__name__ == "BoundFunction":
+        return x.__func__, x.__self__
+    if isinstance(x, types.BuiltinFunctionType) and not isinstance(
+        x.__self__, types.ModuleType | None
+    ):
+        return x.__name__, x.__self__
+    if isinstance(x, super):
+        return x.__thisclass__, x.__self__
+    return None
 
 
 def _is_pydantic(x: Any) -> bool:

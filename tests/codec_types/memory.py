@@ -26,7 +26,13 @@ MIB = 1 << 20
 _MACHINE = type(
     "hold",
     (),
-    {"function_id": "memory:hold", "run_fingerprint": "-", "sites": {}, "awaits": {3: (4, ("v",))}},
+    {
+        "function_id": "memory:hold",
+        "run_fingerprint": "-",
+        "lowering_version": 1,
+        "sites": {},
+        "awaits": {3: (4, ("v",))},
+    },
 )
 
 

@@ -360,3 +360,37 @@ def helper(x: Any) -> Any:
 async def fetch(key: str) -> str:
     """A decorated function (stored by its function id)."""
     return key
+
+
+# -- bound methods ----------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Account:
+    """A dataclass with methods: its bound methods are stored as the object and
+    the method's name."""
+
+    balance: int = 0
+
+    def deposit(self, amount: int) -> int:
+        return self.balance + amount
+
+    def __audit(self) -> int:  # private: found under its mangled name _Account__audit
+        return self.balance
+
+    def audit(self) -> Any:
+        return self.__audit
+
+    @classmethod
+    def opened(cls, balance: int) -> Account:
+        return cls(balance)
+
+    @resumable.function
+    async def settle(self, amount: int) -> int:
+        return self.balance - amount
+
+
+@dataclasses.dataclass
+class Savings(Account):
+    def deposit(self, amount: int) -> int:
+        return 2 * amount

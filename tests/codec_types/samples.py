@@ -167,7 +167,7 @@ SAMPLES: dict[str, Callable[[], Any]] = {
     "path": lambda: [pathlib.PurePosixPath("/a/b"), pathlib.PosixPath("rel/x")],
     "module": lambda: m,  # a module of the project (others: only those the function imports)
     "class": lambda: [m.Point, int, m.Color],
-    "function": lambda: [m.helper, m.fetch],
+    "function": lambda: _callables(),
     "codec": lambda: [m.Money(150, "EUR"), (m.Money(1, "USD"),)],
     "enum": lambda: [
         m.Color.RED,
@@ -195,6 +195,23 @@ SAMPLES: dict[str, Callable[[], Any]] = {
     "loop_cursor": lambda: SeqCursor([1, 2, 3], 1),
 }
 
+
+def _callables() -> list[Any]:
+    """Functions by name, bound methods by their object and name, super()."""
+    account = m.Account(7)
+    return [
+        m.helper,
+        m.fetch,
+        len,
+        account.deposit,
+        account.audit(),  # a private method
+        account.settle,  # a decorated method, bound
+        m.Account.opened,  # a classmethod, bound to its class
+        "-".join,  # a built-in method of a str
+        super(m.Savings, m.Savings(5)),
+    ]
+
+
 #: Every tag of the format: the samples above must use each of them.
 TAGS = frozenset(
     {
@@ -202,7 +219,7 @@ TAGS = frozenset(
         "$int", "$float", "$bytes", "$range", "$complex", "$decimal", "$uuid", "$fraction",
         "$datetime", "$date", "$time", "$timedelta", "$timezone", "$zoneinfo", "$path",
         "$module", "$class", "$function", "$codec", "$enum", "$dataclass", "$namedtuple",
-        "$pydantic", "$sub", "$exc", "$loop.seq",
+        "$pydantic", "$sub", "$exc", "$loop.seq", "$method", "$super",
     }
 )  # fmt: skip
 

@@ -5,6 +5,7 @@ asserts the documented behaviour (and shows the original's).
 """
 
 import asyncio
+import dataclasses
 import types
 
 import resumable
@@ -147,6 +148,23 @@ async def class_body_reads_a_local_its_namespace_holds():
         seen = k
 
     return C.seen, await step("a")
+
+
+@dataclasses.dataclass
+class Tally:
+    count: int = 0
+
+    @resumable.function
+    async def add(self, n):
+        self.count += await step("add", n)  # changes the child run's copy of self
+        return self.count
+
+
+@resumable.function
+async def method_changes_its_copy_of_self():
+    tally = Tally()
+    returned = await tally.add(1)
+    return returned, tally.count
 
 
 @resumable.function

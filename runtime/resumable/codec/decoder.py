@@ -384,6 +384,32 @@ class Decoder:
                 )
         return allowed.check(body, fn, "a function")
 
+    def method(self, body: Any, n: int | None, depth: int) -> Any:
+        """A bound method: its object's method `name`, bound again (allowed.py)."""
+        tree, name = _list(body, "$method", 2)
+        obj = self.dec(tree, depth + 1)
+        bound, why = allowed.bind_method(obj, name)
+        if why is not None:
+            raise CheckpointError(
+                f"checkpoint names the method {name!r:.60} of a {type(obj).__qualname__:.60}: "
+                f"refused, because {why}; {allowed.RULE}"
+            )
+        return bound
+
+    def super_(self, body: Any, n: int | None, depth: int) -> Any:
+        """`super(C, obj)` again: C is a stored class (checked like any)."""
+        cls_tree, tree = _list(body, "$super", 2)
+        cls = self.dec(cls_tree, depth + 1)
+        if not isinstance(cls, type):
+            raise _fail("bad $super class")
+        obj = self.dec(tree, depth + 1)
+        try:
+            return super(cls, obj)
+        except TypeError as e:
+            raise CheckpointError(
+                f"cannot rebuild super({cls.__qualname__:.60}, ...): {e}"
+            ) from None
+
     def closure(self, body: Any, n: int | None, depth: int) -> Any:
         if self.closures is None:
             raise CheckpointError(
@@ -597,6 +623,8 @@ _TAGS: dict[str, Callable[[Decoder, Any, int | None, int], Any]] = {
     "$module": Decoder.module,
     "$class": Decoder.class_,
     "$function": Decoder.function,
+    "$method": Decoder.method,
+    "$super": Decoder.super_,
     "$closure": Decoder.closure,
     "$codec": Decoder.codec,
     "$enum": Decoder.enum_,

@@ -7,6 +7,7 @@ is a `$tag`:
     {1: "a"}              {"$dict": [[1, "a"]]}
     Order(id=3)           {"$dataclass": ["shop:Order", {"id": 3}]}
     Color.RED             {"$enum": ["shop:Color", "RED"]}
+    cart.total            {"$method": [{"$dataclass": ["shop:Cart", {...}]}, "total"]}
 
 An object met twice is written once: its first occurrence is wrapped as
 `{"$id": n, "$v": ...}` (when it is finished, or at once if it contains
@@ -379,7 +380,41 @@ class Encoder:
             return self.closures.encode(self, x, holder, key, depth)
         if type(x) is types.FunctionType and "<locals>" in x.__code__.co_qualname:
             raise Unencodable(x, _closure_elsewhere(x, self.closures))
+        owner = getattr(x, "__self__", None)
+        if type(x) is types.BuiltinFunctionType and not (
+            owner is None or isinstance(owner, types.ModuleType)
+        ):
+            return self.method(x, owner, x.__name__, depth)  # "-".join, items.append
         return {"$function": self.allowed(x, self.reference(x))}
+
+    def bound_method(self, x: types.MethodType, holder: Any, key: Any, depth: int) -> Any:
+        return self.method(x, x.__self__, _attribute_name(x.__func__), depth)
+
+    def method(self, x: Any, obj: Any, name: Any, depth: int) -> Any:
+        """A bound method: its object and its name, bound again when decoded
+        (allowed.bind_method); it must be what binding the name gives."""
+        bound, why = allowed.bind_method(obj, name)
+        if why is None and bound != x:
+            why = f"`{type_name(type(obj))}.{name}` is another method than this one"
+        if why is not None:
+            raise Unencodable(
+                x, f"it is a bound method that may not be stored in a checkpoint: {why}; "
+                f"{allowed.RULE}"
+            )  # fmt: skip
+        payload: list[Any] = [None, name]
+        payload[0] = self.child(obj, payload, 0, ".__self__", depth + 2)
+        return {"$method": payload}
+
+    def super_(self, x: super, holder: Any, key: Any, depth: int) -> Any:
+        """`super(C, obj)`: the class and the object, given to super() again."""
+        obj = getattr(x, "__self__", None)
+        if obj is None:
+            raise Unencodable(x, "it is an unbound super object (super(C) with no object)")
+        payload: list[Any] = [None, None]
+        cls = getattr(x, "__thisclass__", None)
+        payload[0] = self.child(cls, payload, 0, ".__thisclass__", depth + 2)
+        payload[1] = self.child(obj, payload, 1, ".__self__", depth + 2)
+        return {"$super": payload}
 
     def reference(self, x: Any) -> str:
         try:
@@ -446,6 +481,8 @@ class Encoder:
             return self.subclass(x, base, holder, key, depth)
         if allowed.is_decorated(x):
             return {"$function": self.decorated(x)}
+        if allowed.is_bound_decorated(x):  # obj.method of a decorated method
+            return self.method(x, x.__self__, _attribute_name(x.__func__), depth)
         raise Unencodable(x, _not_storable(t))
 
     def enum(self, x: enum.Enum, depth: int) -> Any:
@@ -576,6 +613,20 @@ _BASE_VALUE: dict[type, Callable[[Any], Any]] = {
 }
 
 
+def _attribute_name(function: Any) -> Any:
+    """The class attribute a method's function is found under: its name, or
+    for a private method its mangled name (`__fee` of Cart: `_Cart__fee`)."""
+    name = getattr(function, "__name__", None)
+    qualname = getattr(function, "__qualname__", None)
+    if not (isinstance(name, str) and isinstance(qualname, str)):
+        return name
+    if name.startswith("__") and not name.endswith("__") and qualname.count("."):
+        owner = qualname.rsplit(".", 2)[-2].lstrip("_")
+        if owner:
+            return f"_{owner}{name}"
+    return name
+
+
 def _closure_elsewhere(x: Any, closures: Any) -> str:
     qualname = x.__code__.co_qualname
     outer = qualname.rpartition(".<locals>.")[0]
@@ -638,4 +689,6 @@ _BY_TYPE: dict[type, Callable[[Encoder, Any, Any, Any, int], Any]] = {
     types.ModuleType: Encoder.module_,
     types.FunctionType: Encoder.function_,
     types.BuiltinFunctionType: Encoder.function_,
+    types.MethodType: Encoder.bound_method,
+    super: Encoder.super_,
 }

@@ -66,12 +66,6 @@ _DSL_SELF = (
 #: ("module.function": why). A compiler bug is described here until fixed; a
 #: designed refusal at run time says which.
 DIVERGES: dict[str, str] = {
-    "restate_pdf_ingestion.process_pdf": (
-        "a compiler bug in liveness, not in comprehensions: a nested function defined after an "
-        "await reads `texts`, bound before it, but `texts` is not kept in that await's "
-        "checkpoint (the def's reads do not count as uses where it is defined), so the closure "
-        "finds it unbound after the resume"
-    ),
     "asyncio_gather_factorial.main": (
         "runtime, not the compiler: when a factorial child run fails while its siblings are "
         "still running (7 of the 15 failure positions), asyncio.gather raises at once, main's "

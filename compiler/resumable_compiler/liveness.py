@@ -167,7 +167,9 @@ class _Flow:
                 header.append(stmt.params)
             else:
                 header += [*stmt.bases, *stmt.keywords]
-            return live | set().union(*(self.uses(h) for h in header))
+            # What its body may read must exist from here on (it may run later).
+            uses = set().union(*(self.uses(h) for h in header))
+            return live | uses | captured(self.L, stmt)
         return live | self.uses(stmt)
 
     def loop(self, stmt: cst.For | cst.While, live: set[str]) -> set[str]:

@@ -48,10 +48,6 @@ REFUSED: dict[str, tuple[frozenset[str], str]] = {
         frozenset({"E01"}),
         "a FastAPI dependency with yield (an async generator): E01",
     ),
-    "pep530_async_comprehensions": (
-        frozenset({"E09"}),
-        "`async for` and `await` inside list comprehensions: E09",
-    ),
 }
 
 _DSL_SELF = (
@@ -66,6 +62,11 @@ _DSL_SELF = (
 #: ("module.function": why). A compiler bug is described here until fixed; a
 #: designed refusal at run time says which.
 DIVERGES: dict[str, str] = {
+    "pep530_async_comprehensions.comprehensions": (
+        "designed refusal at run time: PEP 530's `[i async for i in aiter(n)]` iterates an "
+        "async generator, whose position cannot be stored, so the loop stops at entry with "
+        "SerializationError (docs/semantics.md, 'Refused at run time')"
+    ),
     "asyncio_gather_factorial.main": (
         "runtime, not the compiler: when a factorial child run fails while its siblings are "
         "still running (7 of the 15 failure positions), asyncio.gather raises at once, main's "

@@ -223,22 +223,15 @@ class _Scanner:
         )
 
     def _comp(self, node: cst.ListComp | cst.SetComp | cst.DictComp) -> bool:
-        # Awaits anywhere are lowered (comprehensions.py); an async comprehension is not.
+        # Awaits anywhere, and `async for` clauses, are lowered (comprehensions.py).
         for_in = node.for_in
         first_iter = self.scan(for_in.iter)
         rest: list[cst.CSTNode] = [for_in.target, *for_in.ifs]
         if for_in.inner_for_in is not None:
             rest.append(for_in.inner_for_in)
         rest.extend(c for c in node.children if c is not for_in)
-        inner = self.scan_children(rest)
-        if _has_async_for(for_in):
-            self.error(
-                node,
-                codes.COMPREHENSION,
-                "`async for` inside a comprehension is not supported yet: the async iterator cannot be checkpointed",
-                "collect the items in a helper coroutine awaited as one step (`items = await collect(...)`), then use a plain comprehension over the list",
-                "comprehension",
-            )
+        # An `async for` clause awaits `__anext__`: the comprehension is lowered.
+        inner = self.scan_children(rest) or _has_async_for(for_in)
         if inner:
             self.lowered_comprehension(node)
         return first_iter or inner

@@ -90,6 +90,7 @@ COMPREHENSION = Code(
     "comprehension",
     "`async for` inside a list/set/dict comprehension (an async comprehension)",
     "a helper coroutine awaited as one step, then a plain comprehension",
+    retired=True,
 )
 MATCH = Code(
     "E10",

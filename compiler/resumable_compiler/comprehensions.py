@@ -42,6 +42,7 @@ import libcst as cst
 
 from .branches import loop_iterable
 from .builder import Lowering, is_constant
+from .contexts import next_item, start_async_loop
 from .control import ScopeEntry
 from .expressions import lower_comprehension as lower_first_iterable
 from .rewrite import attr, call, code
@@ -80,7 +81,9 @@ def _awaits_after_iterable(
     b: Lowering, e: Comprehension, clauses: list[cst.CompFor], i: int
 ) -> bool:
     """Does anything clause `i` evaluates after its iterable await: its
-    conditions, the later clauses, the element?"""
+    `__anext__` (an `async for`), its conditions, the later clauses, the element?"""
+    if any(c.asynchronous is not None for c in clauses[i:]):
+        return True
     parts: list[cst.CSTNode] = [c.test for c in clauses[i].ifs]
     for later in clauses[i + 1 :]:
         parts += [later.iter, *(c.test for c in later.ifs)]
@@ -94,9 +97,12 @@ def lower_comprehension(b: Lowering, e: Comprehension) -> cst.BaseExpression:
     w = b.w
     line = b.analysis.parsed.line_of(e) or w.line
     # The first iterable: evaluated, and its iterator taken, in the enclosing scope.
-    first = loop_iterable(b, clauses[0].iter)
-    cursor = _cursor(b, clauses[0], line)
-    w.assign(cursor, _loop_call(b, first, clauses[0]))
+    if clauses[0].asynchronous is not None:
+        cursor = start_async_loop(b, b.value(clauses[0].iter))
+    else:
+        first = loop_iterable(b, clauses[0].iter)
+        cursor = _cursor(b, clauses[0], line)
+        w.assign(cursor, _loop_call(b, first, clauses[0]))
     accumulator = w.hidden_var("a", f"the {_KINDS[type(e)]} built on line {line}")
     scope = _Scope(e, clauses, accumulator, cursors=[cursor])
     for clause in clauses:
@@ -126,11 +132,14 @@ def _loop(b: Lowering, scope: _Scope, i: int, cursor: str) -> None:
     clause = scope.clauses[i]
     head, done = w.new_label(), w.new_label()
     w.mark(head)
-    w.jump_if(call(cst.Attribute(w.local(cursor), cst.Name("step"))), done, when=False)
+    item: cst.BaseExpression
+    if clause.asynchronous is not None:  # `cursor` holds the async iterator
+        item = next_item(b, clause, cursor, done)
+    else:
+        w.jump_if(call(cst.Attribute(w.local(cursor), cst.Name("step"))), done, when=False)
+        item = cst.Attribute(w.local(cursor), cst.Name("value"))
     target = cast(cst.BaseAssignTargetExpression, b.rw.expression(clause.target))
-    w.emit_small(
-        cst.Assign([cst.AssignTarget(target)], cst.Attribute(w.local(cursor), cst.Name("value")))
-    )
+    w.emit_small(cst.Assign([cst.AssignTarget(target)], item))
     for condition in clause.ifs:
         b.jump_if(condition.test, head, when=False)  # a false condition: the next item
     if i + 1 < len(scope.clauses):
@@ -151,9 +160,12 @@ def _clause(b: Lowering, scope: _Scope, i: int) -> None:
         w.emit(_native(b, scope, i, iterable))
         return
     line = b.analysis.parsed.line_of(clause) or w.line
-    cursor = _cursor(b, clause, line)
+    if clause.asynchronous is not None:
+        cursor = start_async_loop(b, b.value(clause.iter))
+    else:
+        cursor = _cursor(b, clause, line)
+        w.assign(cursor, _loop_call(b, loop_iterable(b, clause.iter), clause))
     scope.cursors.append(cursor)
-    w.assign(cursor, _loop_call(b, loop_iterable(b, clause.iter), clause))
     _loop(b, scope, i, cursor)
 
 

@@ -183,7 +183,7 @@ async def stuck(n: int) -> int:
 @resumable.function(retry=resumable.Retry(max_attempts=2, initial_delay=0.0, jitter=0.0))
 async def gives_up_waiting(n: int) -> str:
     try:
-        await asyncio.wait_for(stuck(n), timeout=0.01)
+        await asyncio.wait_for(stuck(n), timeout=0.3)  # time for the child to reach its checkpoint
     except TimeoutError:
         pass
     return await plain("went on")

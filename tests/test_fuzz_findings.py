@@ -87,3 +87,18 @@ def test_an_await_in_a_local_annotation_is_never_run(tmp_path: Path) -> None:
 def test_a_yield_in_a_local_annotation_still_makes_an_async_generator() -> None:
     _, _, errors = compile_source("mod.py", module("x: (yield) = 1\n"))
     assert [e.code for e in errors] == ["E01"]
+
+
+def test_an_annotated_target_without_value_reads_its_object_after_a_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """`box[0]: int` evaluates `box` (and `0`): `box` is live at the await
+    before it (it was restored as unbound, an UnboundLocalError)."""
+    body = """\
+        box = [a]
+        await step("a")
+        box[0]: int
+        box.append: int
+        return a
+        """
+    assert equivalent(body, tmp_path, 1) == 1

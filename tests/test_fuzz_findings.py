@@ -102,3 +102,15 @@ def test_an_annotated_target_without_value_reads_its_object_after_a_checkpoint(
         return a
         """
     assert equivalent(body, tmp_path, 1) == 1
+
+
+def test_fstring_debug_field_of_a_set_display(tmp_path: Path) -> None:
+    """`f"{ {a}=}"`: the field is rewritten `{ {L.a}!r}`, keeping the space
+    (`{{` would be an escaped brace, and the state would not compile)."""
+    body = """\
+        x = f"{ {a}=}|{ {a} = !s:>8}"
+        await step("a")
+        return x
+        """
+    a = 1
+    assert equivalent(body, tmp_path, a) == f"{ {a}=}|{ {a} = !s:>8}"

@@ -625,12 +625,14 @@ def expand_debug(
     conversion = original.conversion
     if conversion is None and original.format_spec is None:
         conversion = "r"
+    # `{ {x}=}`: without its space the field would open with `{{`, an escaped brace.
+    before = " " if code(field.expression).startswith("{") else ""
     return [
         cst.FormattedStringText(text.replace("{", "{{").replace("}", "}}")),
         field.with_changes(
             equal=None,
             conversion=conversion,
-            whitespace_before_expression=cst.SimpleWhitespace(""),
+            whitespace_before_expression=cst.SimpleWhitespace(before),
             whitespace_after_expression=cst.SimpleWhitespace(""),
         ),
     ]

@@ -14,6 +14,7 @@ import importlib.util
 import itertools
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 
 
@@ -114,3 +115,13 @@ def test_fstring_debug_field_of_a_set_display(tmp_path: Path) -> None:
         """
     a = 1
     assert equivalent(body, tmp_path, a) == f"{ {a}=}|{ {a} = !s:>8}"
+
+
+def test_cpython_warnings_about_the_source_are_not_errors() -> None:
+    """With warnings as errors (`python -W error`, or pytest's filterwarnings)
+    a module CPython only warns about compiles: parse does not report E00 for
+    it, render does not report its own check as a bug."""
+    source = module('x = "\\d"\nawait step("a")\nreturn "s"[1, 2] if a else x\n')
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        generated(source)

@@ -193,3 +193,22 @@ def test_method_of_a_concatenated_string_that_awaits(tmp_path: Path) -> None:
         return x
         """
     assert equivalent(body, tmp_path, 1) == "A" + str(step_value("a", ())).upper()
+
+
+@pytest.mark.xfail(
+    strict=True, reason="lowering: a first statement `'a' f'{x}'` is taken for a docstring"
+)
+@pytest.mark.parametrize(
+    "body",
+    [
+        '"a" f"{await step(\'a\')}"\nreturn a\n',
+        '"a" f"{(a := [*a, 1])}"\nawait step(\'a\')\nreturn a\n',
+    ],
+    ids=["awaits", "walrus"],
+)
+def test_a_first_statement_concatenating_an_fstring_runs(body: str, tmp_path: Path) -> None:
+    """A string concatenated with an f-string is a JoinedStr, never a
+    docstring: CPython evaluates it. lower.py's `_is_docstring` drops any
+    first string statement, so its walrus never binds, and its await is never
+    evaluated (the check pass reports `no state evaluates await 0`)."""
+    equivalent(body, tmp_path, [])

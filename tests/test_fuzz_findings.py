@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from resumable import Function
-from resumable.testing import assert_equivalent, run_original, step_value
+from resumable.testing import assert_equivalent, run_compiled, run_original, step_value
 from resumable_compiler.build import compile_file, compile_source
 
 PRELUDE = "import resumable\nfrom resumable.testing import step\n\n\n"
@@ -128,6 +128,23 @@ def test_cpython_warnings_about_the_source_are_not_errors() -> None:
         generated(source)
 
 
+@pytest.mark.parametrize("char", ["\x0c", "\u2028", "\x1c", "\x85"], ids=["ff", "ls", "fs", "nel"])
+def test_lines_are_numbered_as_cpython_numbers_them(char: str, tmp_path: Path) -> None:
+    """A form feed line (an Emacs page break, as in the stdlib), or a line
+    separator in a string or comment, ends a line for str.splitlines, not for
+    CPython: the lines after it were numbered one too far, so each state's
+    comment quoted the wrong line, and the build hash was taken over the
+    wrong block: the compiled function was always stale (StaleCodeError)."""
+    alone = char if char == "\x0c" else f"# {char}"  # only a form feed is whitespace
+    source = (
+        f'{PRELUDE}{alone}\n# a{char}b\n@resumable.function\nasync def f(a):\n    x = "{char}"\n'
+    )
+    source += '    return x + str(await step("a"))\n'
+    assert '# line 10: return x + str(await step("a"))' in generated(source)
+    fn = load(source, tmp_path)
+    assert_equivalent(fn, 1)
+
+
 # -- open: the lowering and the emitter (not fixed here) ----------------------------------------
 
 
@@ -212,3 +229,19 @@ def test_a_first_statement_concatenating_an_fstring_runs(body: str, tmp_path: Pa
     first string statement, so its walrus never binds, and its await is never
     evaluated (the check pass reports `no state evaluates await 0`)."""
     equivalent(body, tmp_path, [])
+
+
+@pytest.mark.xfail(strict=True, reason="locations.py numbers generated lines with str.splitlines")
+def test_traceback_line_after_a_line_separator_in_a_string(tmp_path: Path) -> None:
+    """runtime/locations.py maps the generated module's lines to the source's
+    with `text.splitlines()`, which also splits at a U+2028 inside a string
+    literal of a state: the frames of a compiled run name a line two too
+    early here."""
+    import traceback
+
+    body = 'x = "a\u2028b\u2028c"\nawait step("a")\ny = 1\nreturn 1 / 0\n'
+    fn = load(module(body), tmp_path)
+    native, compiled = run_original(fn, 1).error, run_compiled(fn, 1).error
+    assert isinstance(native, ZeroDivisionError) and isinstance(compiled, ZeroDivisionError)
+    line = traceback.extract_tb(compiled.__traceback__)[-1].lineno
+    assert line == traceback.extract_tb(native.__traceback__)[-1].lineno

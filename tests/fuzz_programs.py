@@ -30,7 +30,9 @@ many positions as possible, so
   examples are rejected by `compile()`; the test filters the rest.
 
 Formatting varies too: semicolons, one-line suites, comments and line breaks
-inside brackets, redundant parentheses.
+inside brackets, redundant parentheses, multi-line strings, form feed lines,
+and characters str.splitlines ends lines at (CPython does not) in strings
+and comments.
 
 Every choice reads one byte of the example's input (`module_source(data)`),
 as a fuzzer's generator does: that keeps generation fast (hypothesis draws
@@ -59,6 +61,7 @@ __all__ = ["modules"]
 #: the compiler must avoid for its own (`L`, `m`, hidden `_t1`, ...).
 LOCALS = ("a", "b", "c", "d", "x", "y")
 ODD_LOCALS = ("L", "m", "_t1", "_rv", "_c1", "__t2", "m_", "L_", "len", "self", "_", "__dunder__")
+ODD_CHARACTERS = ("\x0c", "\u2028", "\x85", "\x1c", "\u2029")
 GLOBALS = ("G", "H", "g", "h", "print", "len", "sys", "os")
 AWAITABLES = ("g", "h", "G.fetch", "sleep", "resumable.sleep")
 EXCEPTIONS = ("ValueError", "Exception", "(KeyError, IndexError)", "E", "BaseException")
@@ -228,7 +231,12 @@ class _Gen:
         if not quotes:
             return "0"
         q = quotes[0]
-        kind = self.choose(("plain", "bytes", "raw", "fstring", "concat", "escape"))
+        kind = self.choose(("plain", "bytes", "raw", "fstring", "concat", "escape", "odd", "long"))
+        if kind == "odd":
+            # Characters str.splitlines takes for line ends, and CPython does not.
+            return f"{q}a{self.choose(ODD_CHARACTERS)}b{q}"
+        if kind == "long" and not self.scope.fstring:
+            return f"{q * 3}a\nb{q * 3}"
         if kind == "fstring":
             return self.fstring(q)
         if kind == "bytes":
@@ -503,7 +511,7 @@ class _Gen:
         if self.coin(0.1):
             line = f"{line}; {self.small()}"
         if self.coin(0.05):
-            line += "  # comment"
+            line += f"  # comment{self.choose(('', *ODD_CHARACTERS))}"
         return [line]
 
     def small(self) -> str:
@@ -873,7 +881,8 @@ def module_source(data: bytes) -> str:
     for i in range(c.integer(1, 3)):
         g = _Gen(choices=c, strict=c.coin(0.7), budget=c.integer(2, 12), counter=counter)
         decorator = c.choose(DECORATORS[header])
-        out += ["", *_function(g, decorator, f"f{i}"), ""]
+        page_break = ["\x0c"] if c.coin(0.1) else []  # a form feed line, as in the stdlib
+        out += ["", *page_break, *_function(g, decorator, f"f{i}"), ""]
         counter = g.counter
     if c.coin(0.1):
         out += ["", "def plain(a, b):", "    return a + b", ""]

@@ -115,6 +115,15 @@ def _nested_annotation_invalid_under_pep563(tree: ast.Module) -> bool:
     return False
 
 
+def _async_comprehension_in_a_local_annotation(tree: ast.Module) -> bool:
+    """`y: [v async for v in t] = 2` (its `__anext__` is taken for a site)."""
+    return any(
+        isinstance(n, ast.AnnAssign)
+        and any(isinstance(c, ast.comprehension) and c.is_async for c in ast.walk(n.annotation))
+        for n in ast.walk(tree)
+    )
+
+
 def _await_in_one_line_suite(tree: cst.Module) -> bool:
     """`if a: await t` (a suite on its header's line)."""
     return any(
@@ -168,6 +177,7 @@ def _holds(root: cst.CSTNode, kind: type) -> bool:
 KNOWN_BUGS: dict[str, Callable[[ast.Module], bool]] = {
     "test_an_annotated_target_without_value_evaluates_its_awaits": _annotated_target_awaits_without_value,
     "test_walrus_in_a_nested_annotation": _nested_annotation_invalid_under_pep563,
+    "test_an_async_comprehension_in_a_local_annotation": _async_comprehension_in_a_local_annotation,
 }
 #: the same, for predicates on the module's libcst tree.
 KNOWN_BUGS_CST: dict[str, Callable[[cst.Module], bool]] = {

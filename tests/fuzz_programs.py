@@ -111,6 +111,8 @@ class _Scope:
     no_walrus: bool = False
     #: Inside a comprehension (no yield).
     comprehension: bool = False
+    #: In a decorated method (super(), __class__ and private names are compiled).
+    method: bool = False
 
 
 class _Choices:
@@ -265,8 +267,7 @@ class _Gen:
                 elif form == "debug":
                     parts.append(f"{{{value}=}}")
                 elif form == "nested_spec":
-                    with self.unsupported():
-                        spec = self.expr(3, PREC["lambda"] + 1)
+                    spec = self.expr(3, PREC["lambda"] + 1)
                     if spec.startswith("{"):
                         spec = " " + spec
                     parts.append(f"{{{value}:{{{spec}}}}}")
@@ -319,13 +320,12 @@ class _Gen:
         params = []
         for p in ("p", "q")[: self.integer(0, 2)]:
             if self.coin(0.3) or (params and "=" in params[-1]):
-                with self.unsupported():
-                    params.append(f"{p}={self.expr(depth, PREC['if'])}")
+                params.append(f"{p}={self.expr(depth, PREC['if'])}")
             else:
                 params.append(p)
         if self.coin(0.2):
             params.append("*rest")
-        names = ("p", "q", "rest") if self.strict else (*self.scope.names, "p", "q")
+        names = (*self.scope.names, "p", "q", "rest")  # a closure over the function's locals
         with self.inside(await_legal=False, names=names, no_walrus=False):
             body = self.expr(depth, PREC["if"])
         return f"lambda {', '.join(params)}: {body}".replace("lambda :", "lambda:"), PREC["lambda"]
@@ -504,7 +504,7 @@ class _Gen:
         self.budget -= 1
         if self.budget > 0 and self.coin(0.45):
             kinds = _COMPOUND
-            if self.scope.function and self.scope.await_legal and not self.strict:
+            if self.scope.function and self.scope.await_legal:
                 kinds = (*_COMPOUND, "async_for", "async_with")
             return list(getattr(self, "s_" + self.choose(kinds))())
         line = self.small()
@@ -520,10 +520,12 @@ class _Gen:
             kinds += ["break", "continue"]
         if self.scope.returns:
             kinds += ["return", "return"]
-        if self.scope.nested and not self.strict:
+        if self.scope.nested:
             kinds.append("nonlocal")
         if not self.strict:
             kinds += ["frame"]
+        if self.scope.method:
+            kinds += ["method"]
         return str(getattr(self, "m_" + self.choose(kinds))())
 
     def m_expr(self) -> str:
@@ -624,6 +626,13 @@ class _Gen:
     def m_nonlocal(self) -> str:
         return f"nonlocal {self.choose(LOCALS[:2])}"
 
+    def m_method(self) -> str:
+        """What only a method compiles: super(), __class__, private names."""
+        return self.choose(
+            ("x = super().__repr__()", "y = __class__.__name__", f"self.__priv = {self.expr(1)}",
+             "__priv = self.__hidden", f"super().__init__({self.args(1)})")
+        )  # fmt: skip
+
     def m_frame(self) -> str:
         return self.choose(
             ("locals()", "vars()", "sys._getframe()", "eval('1')", "super()", "__class__", "dir()")
@@ -650,7 +659,8 @@ class _Gen:
         return self.loop_body(f"while {self.expr(0)}:")
 
     def for_head(self, keyword: str = "for") -> str:
-        with self.unsupported():
+        # An await in an `async for` target is a known bug (test_fuzz_findings.py).
+        with self.unsupported() if keyword == "async for" else self.inside():
             target = self.target()
         iterable = self.expr(0) if self.coin(0.7) else f"range({self.expr(1)})"
         if self.coin(0.1):
@@ -661,17 +671,14 @@ class _Gen:
         return self.loop_body(self.for_head())
 
     def s_async_for(self) -> list[str]:
-        with self.unsupported():
-            return self.loop_body(self.for_head("async for"))
+        return self.loop_body(self.for_head("async for"))
 
     def with_items(self) -> str:
         items = []
-        for i in range(self.integer(1, 3)):
-            ctx = self.unsupported() if i else self.inside()
-            with ctx:
-                item = self.expr(0, PREC["if"])
+        for _ in range(self.integer(1, 3)):
+            item = self.expr(0, PREC["if"])
             if self.coin(0.5):
-                with self.unsupported():
+                with self.unsupported():  # E12
                     item += f" as {self.target(2, star=False)}"
             items.append(item)
         if self.coin(0.2):
@@ -679,21 +686,18 @@ class _Gen:
         return ", ".join(items)
 
     def s_with(self) -> list[str]:
-        head = f"with {self.with_items()}:"
-        with self.unsupported():
-            return self.header(head)
+        return self.header(f"with {self.with_items()}:")
 
     def s_async_with(self) -> list[str]:
-        with self.unsupported():
-            return self.header(f"async with {self.with_items()}:")
+        return self.header(f"async with {self.with_items()}:")
 
     def handler(self, keyword: str, star: bool) -> list[str]:
         exc = self.choose(EXCEPTIONS) if self.coin(0.6) else self.expr(1, PREC["if"])
         head = f"{keyword} {exc}"
         if self.coin(0.5):
             name = self.choose(("e", "e2", *self.scope.names))
-            if not self.strict and self.coin(0.05):
-                name = "GLOBAL_ONLY"
+            if self.coin(0.1):
+                name = "GLOBAL_ONLY"  # a global when the function declares it so
             head += f" as {name}"
         changes: dict[str, Any] = {"names": (*self.scope.names, "e", "e2")}
         if star:
@@ -793,23 +797,23 @@ class _Gen:
     def s_def(self) -> list[str]:
         name = self.fresh("fn")
         asynchronous = self.coin(0.3)
-        with self.unsupported():
-            decorators = [f"@{self.expr(1, PREC['primary'])}" for _ in range(self.integer(0, 1))]
-            params = []
-            for p in ("p", "q")[: self.integer(0, 2)]:
-                param = p
-                if self.coin(0.2):
-                    param += f": {self.expr(2)}"
-                if self.coin(0.3):
-                    param += f" = {self.expr(2)}"
-                elif params and "=" in params[-1]:
-                    param += " = None"
-                params.append(param)
+        decorators = [f"@{self.expr(1, PREC['primary'])}" for _ in range(self.integer(0, 1))]
+        params = []
+        for p in ("p", "q")[: self.integer(0, 2)]:
+            param = p
             if self.coin(0.2):
-                params.append("*args")
+                with self.unsupported():  # E12
+                    param += f": {self.expr(2)}"
+            if self.coin(0.3):
+                param += f" = {self.expr(2)}"
+            elif params and "=" in params[-1]:
+                param += " = None"
+            params.append(param)
+        if self.coin(0.2):
+            params.append("*args")
+        with self.unsupported():  # E12
             returns = f" -> {self.expr(2)}" if self.coin(0.1) else ""
-        own = ("p", "q", "args", "z")
-        names = own if self.strict else (*self.scope.names, *own)
+        names = (*self.scope.names, "p", "q", "args", "z")  # closures are supported
         with self.inside(
             await_legal=asynchronous, await_supported=True, loop=False, returns=True,
             generator=False, function=True, nested=True, names=names, no_walrus=False,
@@ -820,18 +824,20 @@ class _Gen:
 
     def s_class(self) -> list[str]:
         name = self.fresh("C")
-        with self.unsupported():
-            bases = [self.expr(1) for _ in range(self.integer(0, 2))]
-            if self.coin(0.2):
-                bases.append(f"metaclass={self.expr(1)}")
-        names = ("cx", "cy") if self.strict else (*self.scope.names, "cx")
+        decorators = [f"@{self.expr(1, PREC['primary'])}" for _ in range(self.integer(0, 1))]
+        bases = [self.expr(1) for _ in range(self.integer(0, 2))]
+        if self.coin(0.2):
+            bases.append(f"metaclass={self.expr(1)}")
+        # Its body may read the function's locals; the class itself is never
+        # used after its definition (held across an await it is E05).
+        names = (*self.scope.names, "cx", "cy")
         with self.inside(
             await_legal=False, loop=False, returns=False, generator=False, function=False,
             names=names, no_walrus=True,
         ):  # fmt: skip
             body = self.block(1, 2)
         head = f"class {name}({', '.join(bases)}):" if bases else f"class {name}:"
-        return [head, *("    " + line for line in body)]
+        return [*decorators, head, *("    " + line for line in body)]
 
 
 _EXPR_KINDS = (
@@ -860,13 +866,21 @@ def _params(g: _Gen) -> str:
     return "a, b"
 
 
-def _function(g: _Gen, decorator: str, name: str) -> list[str]:
+def _function(g: _Gen, decorator: str, name: str, kind: str = "function") -> list[str]:
+    """A decorated `async def`: a module-level function, or a method
+    (`kind`: method, staticmethod, classmethod) of a module-level class."""
     generator = not g.strict and g.coin(0.05)
-    g.scope = _Scope(generator=generator)
-    head = [decorator, f"async def {name}({_params(g)}):"]
+    first = {"method": "self, ", "classmethod": "cls, "}.get(kind, "")
+    names = LOCALS + ({"method": ("self", "__priv"), "classmethod": ("cls",)}.get(kind, ()))
+    g.scope = _Scope(generator=generator, names=names, method=kind != "function")
+    head = [decorator, f"async def {name}({first}{_params(g)}):"]
+    if kind in ("staticmethod", "classmethod"):
+        head.insert(g.integer(0, 1), f"@{kind}")  # above or below the decorator
     if g.coin(0.1):
         head.append('    """Docstring."""')
     body = g.block(1, 4)
+    if g.coin(0.15):
+        body.insert(0, "global GLOBAL_ONLY")  # then `except ... as GLOBAL_ONLY` binds the global
     if generator and not any("yield" in line for line in body):
         body.append("yield 1")
     return head + ["    " + line for line in body]
@@ -882,7 +896,15 @@ def module_source(data: bytes) -> str:
         g = _Gen(choices=c, strict=c.coin(0.7), budget=c.integer(2, 12), counter=counter)
         decorator = c.choose(DECORATORS[header])
         page_break = ["\x0c"] if c.coin(0.1) else []  # a form feed line, as in the stdlib
-        out += ["", *page_break, *_function(g, decorator, f"f{i}"), ""]
+        kind = c.choose(
+            ("function", "function", "function", "method", "staticmethod", "classmethod")
+        )
+        if kind == "function":
+            out += ["", *page_break, *_function(g, decorator, f"f{i}"), ""]
+        else:
+            base = c.choose(("", "(G)", "(Exception)"))
+            method = _function(g, decorator, f"f{i}", kind)
+            out += ["", *page_break, f"class K{i}{base}:", *("    " + line for line in method), ""]
         counter = g.counter
     if c.coin(0.1):
         out += ["", "def plain(a, b):", "    return a + b", ""]

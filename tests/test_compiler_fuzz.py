@@ -54,7 +54,7 @@ from .fuzz_programs import modules
 DEFAULT_EXAMPLES = 100
 PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fuzzed.py")
 LIVE_CODES = {c.code for c in codes.CODES if not c.retired} - {codes.SYNTAX.code}
-DECORATOR = re.compile(r"^@(resumable\.function|r\.function|function|durable)\b.*\n", re.M)
+DECORATOR = re.compile(r"^ *@(resumable\.function|r\.function|function|durable)\b.*\n", re.M)
 
 #: What the examples of the current run looked like.
 STATS: Counter[str] = Counter()
@@ -124,6 +124,32 @@ def _async_comprehension_in_a_local_annotation(tree: ast.Module) -> bool:
     )
 
 
+def _await_in_an_async_for_target(tree: ast.Module) -> bool:
+    """`async for d[await k] in it`."""
+    return any(
+        isinstance(n, ast.AsyncFor) and any(isinstance(a, ast.Await) for a in ast.walk(n.target))
+        for n in ast.walk(tree)
+    )
+
+
+_AST_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+
+
+def _scope_in_a_comprehension_in_a_first_iterable(tree: ast.Module) -> bool:
+    """`[h() for h in [(lambda: a) for _ in xs]]`: a scope inside a
+    comprehension inside a comprehension's outermost iterable."""
+    for n in ast.walk(tree):
+        if isinstance(n, _AST_COMPREHENSIONS):
+            for inner in ast.walk(n.generators[0].iter):
+                if isinstance(inner, _AST_COMPREHENSIONS) and any(
+                    isinstance(x, (*_AST_COMPREHENSIONS, ast.Lambda, ast.FunctionDef))
+                    for x in ast.walk(inner)
+                    if x is not inner
+                ):
+                    return True
+    return False
+
+
 def _await_in_one_line_suite(tree: cst.Module) -> bool:
     """`if a: await t` (a suite on its header's line)."""
     return any(
@@ -178,6 +204,10 @@ KNOWN_BUGS: dict[str, Callable[[ast.Module], bool]] = {
     "test_an_annotated_target_without_value_evaluates_its_awaits": _annotated_target_awaits_without_value,
     "test_walrus_in_a_nested_annotation": _nested_annotation_invalid_under_pep563,
     "test_an_async_comprehension_in_a_local_annotation": _async_comprehension_in_a_local_annotation,
+    "test_an_await_in_an_async_for_target": _await_in_an_async_for_target,
+    "test_a_scope_inside_a_comprehension_in_a_comprehensions_first_iterable": (
+        _scope_in_a_comprehension_in_a_first_iterable
+    ),
 }
 #: the same, for predicates on the module's libcst tree.
 KNOWN_BUGS_CST: dict[str, Callable[[cst.Module], bool]] = {

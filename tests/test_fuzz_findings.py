@@ -245,3 +245,33 @@ def test_an_async_comprehension_in_a_local_annotation(tmp_path: Path) -> None:
         return y
         """
     assert equivalent(body, tmp_path, 1) == 2
+
+
+@pytest.mark.xfail(
+    strict=True, reason="lowering: an await in an async for target is never evaluated"
+)
+def test_an_await_in_an_async_for_target() -> None:
+    """`async for d[await k] in it` evaluates `await k` at every step (a
+    plain `for` target that awaits is supported); the check pass reports
+    `no state evaluates await 0` (an InternalError)."""
+    generated(module('d = {}\nasync for d[await step("k")] in it:\n    pass\n'))
+
+
+@pytest.mark.xfail(
+    strict=True, reason="scopes: a comprehension's first iterable is matched out of order"
+)
+def test_a_scope_inside_a_comprehension_in_a_comprehensions_first_iterable(
+    tmp_path: Path,
+) -> None:
+    """CPython's symtable creates the scopes of a comprehension's outermost
+    iterable before the comprehension's own, and scopes.py matches libcst's
+    scopes with symbol tables in source order (the comprehension first): the
+    outer comprehension takes the inner one's table, and the lambda inside
+    the inner one finds none (`no symbol table for the Lambda`, an
+    InternalError)."""
+    body = """\
+        xs = [h() for h in [(lambda: a) for _ in range(2)]]
+        await step("a")
+        return xs
+        """
+    assert equivalent(body, tmp_path, 1) == [1, 1]

@@ -98,8 +98,11 @@ def _nested_annotation_invalid_under_pep563(tree: ast.Module) -> bool:
     forbids (walrus, yield, await): render checks states under it."""
     forbidden = (ast.NamedExpr, ast.Yield, ast.YieldFrom, ast.Await)
     scopes = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
-    for fn in tree.body:
-        for scope in ast.walk(fn) if isinstance(fn, ast.AsyncFunctionDef) else ():
+    decorated = [
+        n for n in ast.walk(tree) if isinstance(n, ast.AsyncFunctionDef) and n.decorator_list
+    ]
+    for fn in decorated:  # functions and methods
+        for scope in ast.walk(fn):
             if scope is fn or not isinstance(scope, scopes):
                 continue
             for n in ast.walk(scope):
@@ -173,7 +176,7 @@ def _concatenation_that_awaits_as_primary(tree: cst.Module) -> bool:
 
 def _first_statement_concatenates_an_fstring(tree: cst.Module) -> bool:
     """A decorated function opening with `"a" f"{x}"` (not a docstring)."""
-    for fn in tree.body:
+    for fn in _nodes(tree):  # functions and methods
         if isinstance(fn, cst.FunctionDef) and isinstance(fn.body, cst.IndentedBlock):
             first = fn.body.body[0]
             if (

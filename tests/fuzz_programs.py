@@ -20,11 +20,13 @@ many positions as possible, so
 - any expression may be wrapped in `await` where CPython allows it (often:
   about one node in four), and leaves are often `await g(...)`;
 - each function is *strict* or not: a strict function places awaits only
-  where the compiler supports them today (no awaits in with bodies, match,
-  comprehensions past their first iterable, nested headers, ...) and uses no
-  closures, so most strict functions compile and exercise the lowering; the
-  others place awaits anywhere and may use closures, frame access and
-  reserved-looking names, to exercise the errors;
+  where the compiler supports them today (not in a nested function's
+  annotations, a `with ... as` or comprehension target, a generator
+  expression past its outermost iterable), so most strict functions compile
+  and exercise the lowering; the others place awaits anywhere and use frame
+  access, yield and reserved-looking names, to exercise the errors. Both use
+  closures, match, comprehensions, with and async with, async for, and
+  decorated methods (with super(), __class__ and private names);
 - the generator tracks what CPython's compiler checks (break outside a loop,
   await outside an async scope, return in an except* block, ...), so few
   examples are rejected by `compile()`; the test filters the rest.
@@ -325,7 +327,10 @@ class _Gen:
                 params.append(p)
         if self.coin(0.2):
             params.append("*rest")
-        names = (*self.scope.names, "p", "q", "rest")  # a closure over the function's locals
+        # A closure over the function's locals; in a strict function not over a
+        # comprehension's variables (E14 when the comprehension awaits).
+        outer = [n for n in self.scope.names if not (self.strict and n.startswith("v"))]
+        names = (*outer, "p", "q", "rest")
         with self.inside(await_legal=False, names=names, no_walrus=False):
             body = self.expr(depth, PREC["if"])
         return f"lambda {', '.join(params)}: {body}".replace("lambda :", "lambda:"), PREC["lambda"]
@@ -420,7 +425,10 @@ class _Gen:
         generator = kind == "gen"
         clauses = [f"for {target} in {first_iter}"]
         names = (*self.scope.names, target)
-        with self.inside(await_supported=False, names=names, no_walrus=True, comprehension=True):
+        # Awaits anywhere in a list, set or dict comprehension are supported;
+        # in a generator expression only in its outermost iterable (E02).
+        inside = {"await_supported": not generator, "comprehension": True}
+        with self.inside(names=names, no_walrus=True, **inside):
             for _ in range(self.integer(0, 2)):
                 if self.coin(0.5):
                     clauses.append(f"if {self.expr(depth, PREC['or'])}")
@@ -429,7 +437,7 @@ class _Gen:
                     asynchronous = "async " if self.may_await(0.3) else ""
                     clauses.append(f"{asynchronous}for {t} in {self.expr(depth, PREC['or'])}")
                     names = (*names, t)
-        with self.inside(await_supported=False, names=names, comprehension=True):
+        with self.inside(names=names, **inside):
             if kind == "dict":
                 element = f"{self.expr(depth)}: {self.expr(depth)}"
             else:
@@ -780,16 +788,15 @@ class _Gen:
         return f"{inner} as {name}"
 
     def s_match(self) -> list[str]:
-        with self.unsupported():
-            lines = [f"match {self.expr(0)}:"]
-            for _ in range(self.integer(1, 3)):
-                captures: list[str] = []
-                pattern = self.pattern(0, captures, top=True)
-                guard = f" if {self.expr(1)}" if self.coin(0.3) else ""
-                with self.inside(names=(*self.scope.names, *captures)):
-                    lines += ["    " + line for line in self.header(f"case {pattern}{guard}:")]
-            if self.coin(0.3):
-                lines += ["    " + line for line in self.header("case _:")]
+        lines = [f"match {self.expr(0)}:"]
+        for _ in range(self.integer(1, 3)):
+            captures: list[str] = []
+            pattern = self.pattern(0, captures, top=True)
+            guard = f" if {self.expr(1)}" if self.coin(0.3) else ""
+            with self.inside(names=(*self.scope.names, *captures)):
+                lines += ["    " + line for line in self.header(f"case {pattern}{guard}:")]
+        if self.coin(0.3):
+            lines += ["    " + line for line in self.header("case _:")]
         return lines
 
     # nested definitions

@@ -157,12 +157,30 @@ def _scopes_symtable_orders_otherwise(tree: ast.Module) -> bool:
             holds_scope(d) for d in (*n.args.defaults, *n.args.kw_defaults)
         ):
             return True
+        if isinstance(n, ast.IfExp) and holds_scope(n.test) and holds_scope(n.body):
+            return True
         if (
             isinstance(n, ast.Dict)
             and any(holds_scope(k) for k in n.keys)
             and any(holds_scope(v) for v in n.values)
         ):
             return True
+    return False
+
+
+def _async_comprehension_in_a_definitions_header(tree: ast.Module) -> bool:
+    """`def h(x=[v async for v in it])`, a decorator, a class base or keyword."""
+    for n in ast.walk(tree):
+        header: list[ast.AST] = []
+        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            header += [*n.args.defaults, *(d for d in n.args.kw_defaults if d is not None)]
+        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            header += n.decorator_list
+        if isinstance(n, ast.ClassDef):
+            header += [*n.bases, *(k.value for k in n.keywords)]
+        for part in header:
+            if any(isinstance(c, ast.comprehension) and c.is_async for c in ast.walk(part)):
+                return True
     return False
 
 
@@ -222,6 +240,9 @@ KNOWN_BUGS: dict[str, Callable[[ast.Module], bool]] = {
     "test_an_async_comprehension_in_a_local_annotation": _async_comprehension_in_a_local_annotation,
     "test_an_await_in_an_async_for_target": _await_in_an_async_for_target,
     "test_scopes_matched_with_their_symbol_tables": _scopes_symtable_orders_otherwise,
+    "test_an_async_comprehension_in_a_nested_definitions_header": (
+        _async_comprehension_in_a_definitions_header
+    ),
 }
 #: the same, for predicates on the module's libcst tree.
 KNOWN_BUGS_CST: dict[str, Callable[[cst.Module], bool]] = {

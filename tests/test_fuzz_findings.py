@@ -268,9 +268,11 @@ def test_an_await_in_an_async_for_target() -> None:
         ('d = {**{1: v for v in a for w in [u for u in a]}, {2: v for v in a}.get(2): 3}\n'
          'await step("a")\nreturn d\n', ([1],)),
         ('d = {**{1: (lambda: a)}, (lambda: G): 2}\nawait step("a")\nreturn d[1]()\n', (1,)),
+        ('x = [2 for v in a] if [(lambda: a) for w in a] else 0\nawait step("a")\nreturn x\n',
+         ([1],)),
     ],
     ids=["comprehension-first-iterable", "genexp-first-iterable", "lambda-default", "dict-keys",
-         "dict-keys-miscompiled"],
+         "dict-keys-miscompiled", "ifexp-test-before-body"],
 )  # fmt: skip
 def test_scopes_matched_with_their_symbol_tables(
     body: str, args: tuple[object, ...], tmp_path: Path
@@ -280,8 +282,25 @@ def test_scopes_matched_with_their_symbol_tables(
     the first one left in source order. CPython's symtable creates them in
     another order: a scope's header (a comprehension's outermost iterable, a
     lambda's defaults) before the scope, a dict display's keys before its
-    values. Two of one kind on one line then swap tables: the one inside
+    values, a conditional expression's test before its body. Two of one kind on one line then swap tables: the one inside
     finds none (`no symbol table for the Lambda`, an InternalError), or,
     silently, a lambda gets another's free names, and reads `a` as a global
     (NameError: the last case)."""
     equivalent(body, tmp_path, *args)
+
+
+@pytest.mark.xfail(strict=True, reason="fingerprint: a definition's header is not the function's")
+@pytest.mark.parametrize(
+    "header",
+    ["def h(x=[v async for v in it]):", "@{v async for v in it}\ndef h():",
+     "class C(*[v async for v in it]):"],
+    ids=["def-default", "def-decorator", "class-base"],
+)  # fmt: skip
+def test_an_async_comprehension_in_a_nested_definitions_header(header: str) -> None:
+    """A nested definition's decorators, defaults and bases run in the
+    function, and awaits there are lowered where the definition stands; but
+    fingerprint.own_awaits skips whole FunctionDef, Lambda and ClassDef
+    nodes when it collects implicit awaits, so the `__anext__` of an async
+    comprehension in a header has no site (`no implicit await of __anext__
+    at this node`, an InternalError)."""
+    generated(module(f"{header}\n    pass\nawait step('a')\n"))

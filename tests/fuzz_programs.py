@@ -528,8 +528,6 @@ class _Gen:
             kinds += ["break", "continue"]
         if self.scope.returns:
             kinds += ["return", "return"]
-        if self.scope.nested:
-            kinds.append("nonlocal")
         if not self.strict:
             kinds += ["frame"]
         if self.scope.method:
@@ -826,6 +824,8 @@ class _Gen:
             generator=False, function=True, nested=True, names=names, no_walrus=False,
         ):  # fmt: skip
             body = self.block(1, 3)
+        if self.coin(0.2):  # first, so that no use comes before it
+            body.insert(0, self.m_nonlocal())
         head = f"{'async ' if asynchronous else ''}def {name}({', '.join(params)}){returns}:"
         return [*decorators, head, *("    " + line for line in body)]
 

@@ -315,6 +315,21 @@ class _Scanner:
         # `async with` awaits `__aenter__` and `__aexit__`, whatever its body does.
         return found or node.asynchronous is not None
 
+    def scan_AnnAssign(self, node: cst.AnnAssign) -> bool:
+        # The annotation of a local is never evaluated: an await in it is not
+        # one of the function's (nothing would ever run it), and of what it
+        # holds only a `yield` matters (it makes an async generator).
+        found = self.scan(node.target)
+        if node.value is not None and self.scan(node.value):
+            found = True
+        awaiting, errors = set(self.awaiting), len(self.errors)
+        self.scan(node.annotation)
+        self.awaiting = awaiting
+        self.errors[errors:] = [
+            e for e in self.errors[errors:] if e.code == codes.ASYNC_GENERATOR.code
+        ]
+        return found
+
     def scan_Del(self, node: cst.Del) -> bool:
         for target in _flatten_targets(node.target):
             if isinstance(target, cst.Name):

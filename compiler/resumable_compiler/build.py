@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -67,6 +68,17 @@ COMPILER_DIGEST = _compiler_digest()
 
 def compile_source(path: str, source: str) -> tuple[str | None, int, list[CompileError]]:
     """Run every pass on one module's source: (generated text or None, functions, errors)."""
+    with warnings.catch_warnings():
+        # CPython's warnings about the user's code (`"\d"`, `"s"[1, 2]`) are
+        # its own to give when it compiles the module: parse and render
+        # compile the source and the states, and must not warn again (naming
+        # the generated code), nor fail when warnings are errors (`-W error`).
+        warnings.simplefilter("ignore", SyntaxWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return _compile_source(path, source)
+
+
+def _compile_source(path: str, source: str) -> tuple[str | None, int, list[CompileError]]:
     parsed = parse(path, source)
     errors = list(parsed.errors)
     machines: list[Lowered] = []

@@ -118,7 +118,9 @@ class _Flow:
             return live | self.uses(s.value)
         if isinstance(s, cst.AnnAssign):
             if s.value is None:
-                return live
+                # `obj.attr: T` / `obj[i]: T` evaluate obj (and i), as CPython
+                # does; `L.x: T` reads nothing. The annotation is never evaluated.
+                return live | self.target(s.target, set())
             return self.target(s.target, live) | self.uses(s.value)
         if isinstance(s, cst.AugAssign):
             return live | self.uses(s.target) | self.uses(s.value)

@@ -22,6 +22,7 @@ Syntax errors are reported with CPython's own message and position (E00).
 
 from __future__ import annotations
 
+import re
 import symtable
 import tokenize
 from collections import ChainMap
@@ -37,7 +38,18 @@ from . import codes
 from .ir import FunctionSource, ParsedModule
 from .mangle import mangle_function
 
-__all__ = ["module_name_for", "parse", "read_source"]
+__all__ = ["module_name_for", "parse", "read_source", "source_lines"]
+
+
+#: A line as Python's tokenizer (and linecache, inspect) sees it: ended by
+#: \n, \r\n or \r only. str.splitlines also ends lines at a form feed,
+#: \x1c-\x1e, \x85, \u2028 and \u2029, which may be in comments and strings.
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+def source_lines(source: str) -> list[str]:
+    """The source's lines, with their ends, numbered as CPython numbers them."""
+    return _LINE.findall(source)
 
 
 def read_source(path: str) -> str:
@@ -225,7 +237,7 @@ def parse(path: str, source: str | None = None) -> ParsedModule:
     display = display_path(path)
     if source is None:
         source = read_source(path)
-    lines = source.splitlines(keepends=True)
+    lines = source_lines(source)
     empty = cst.Module([])
     try:
         # CPython's own compiler: the errors it alone reports (await outside

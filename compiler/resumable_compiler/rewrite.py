@@ -295,6 +295,21 @@ class Rewriter(cst.CSTTransformer):
             "let", [cst.Arg(cst.SimpleString(repr(target.value))), cst.Arg(updated_node.value)]
         )
 
+    # -- annotations of locals: never evaluated ------------------------------------
+
+    def leave_AnnAssign(
+        self, original_node: cst.AnnAssign, updated_node: cst.AnnAssign
+    ) -> cst.AnnAssign:
+        """`x: (await t) = v`: CPython never evaluates the annotation of a local,
+        but a state could not even compile one that awaits; it is kept as text."""
+        annotation = original_node.annotation.annotation
+        if self.opaque or not _needs_async(annotation):
+            return updated_node
+        text = cst.SimpleString(repr(code(annotation)))
+        return updated_node.with_changes(
+            annotation=updated_node.annotation.with_changes(annotation=text)
+        )
+
     # -- f-string `=` specifier: its text is the source of the expression --------
 
     def leave_FormattedStringExpression(
@@ -610,15 +625,28 @@ def expand_debug(
     conversion = original.conversion
     if conversion is None and original.format_spec is None:
         conversion = "r"
+    # `{ {x}=}`: without its space the field would open with `{{`, an escaped brace.
+    before = " " if code(field.expression).startswith("{") else ""
     return [
         cst.FormattedStringText(text.replace("{", "{{").replace("}", "}}")),
         field.with_changes(
             equal=None,
             conversion=conversion,
-            whitespace_before_expression=cst.SimpleWhitespace(""),
+            whitespace_before_expression=cst.SimpleWhitespace(before),
             whitespace_after_expression=cst.SimpleWhitespace(""),
         ),
     ]
+
+
+def _needs_async(node: cst.CSTNode) -> bool:
+    """Does `node` hold an await or an async comprehension?"""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, cst.Await) or (isinstance(n, cst.CompFor) and n.asynchronous):
+            return True
+        stack.extend(n.children)
+    return False
 
 
 _TIGHT_EQUAL = cst.AssignEqual(

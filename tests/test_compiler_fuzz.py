@@ -128,9 +128,13 @@ def _async_comprehension_in_a_local_annotation(tree: ast.Module) -> bool:
 
 
 def _await_in_an_async_for_target(tree: ast.Module) -> bool:
-    """`async for d[await k] in it`."""
+    """`async for d[await k] in it`, or an async comprehension there."""
     return any(
-        isinstance(n, ast.AsyncFor) and any(isinstance(a, ast.Await) for a in ast.walk(n.target))
+        isinstance(n, ast.AsyncFor)
+        and any(
+            isinstance(a, ast.Await) or (isinstance(a, ast.comprehension) and a.is_async)
+            for a in ast.walk(n.target)
+        )
         for n in ast.walk(tree)
     )
 

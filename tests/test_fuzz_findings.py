@@ -251,11 +251,15 @@ def test_an_async_comprehension_in_a_local_annotation(tmp_path: Path) -> None:
 @pytest.mark.xfail(
     strict=True, reason="lowering: an await in an async for target is never evaluated"
 )
-def test_an_await_in_an_async_for_target() -> None:
+@pytest.mark.parametrize(
+    "target", ['d[await step("k")]', "d[[v async for v in it][0]]"], ids=["await", "async-for"]
+)
+def test_an_await_in_an_async_for_target(target: str) -> None:
     """`async for d[await k] in it` evaluates `await k` at every step (a
     plain `for` target that awaits is supported); the check pass reports
-    `no state evaluates await 0` (an InternalError)."""
-    generated(module('d = {}\nasync for d[await step("k")] in it:\n    pass\n'))
+    `no state evaluates await 0` (an InternalError), also for the implicit
+    `__anext__` of an async comprehension there."""
+    generated(module(f"d = {{}}\nasync for {target} in it:\n    pass\n"))
 
 
 @pytest.mark.xfail(strict=True, reason="scopes: scopes matched with symbol tables out of order")

@@ -60,7 +60,9 @@ RUNNABLE = [c for c in CASES if "error[" not in c.out]
 
 
 @pytest.mark.parametrize("case", RUNNABLE, ids=[c.name for c in RUNNABLE])
-def test_equivalent(case: Case, tmp_path: Path) -> None:
+def test_equivalent(case: Case, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The case's module is then one of the project's: its classes may be stored.
+    monkeypatch.chdir(tmp_path)
     fn = _load(case, tmp_path)
     if case.refused:
         for args in case.args:

@@ -15,7 +15,6 @@ from hypothesis import settings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CASES = os.path.join(HERE, "cases")
-GOLDEN = os.path.join(HERE, "golden")
 
 settings.register_profile("default", deadline=None, print_blob=True)
 settings.register_profile("slow", deadline=None, print_blob=True, max_examples=2000)

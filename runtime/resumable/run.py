@@ -59,27 +59,41 @@ __all__ = [
 ]
 
 
-class Step:
-    """The step in flight: what its child calls and keys are numbered by."""
+#: The kinds of durable operations a step numbers, each counted on its own:
+#: child runs, idempotency keys, timers (`resumable.sleep`) and event waits.
+CHILD, KEY, TIMER, EVENT = "child", "key", "timer", "event"
+OPERATION_KINDS = (CHILD, KEY, TIMER, EVENT)
 
-    __slots__ = ("calls", "closed", "keys", "run", "seq")
+
+class Step:
+    """The step in flight: what its durable operations are numbered by.
+
+    Each operation a step starts takes the next number of its kind, in
+    program order, the moment it starts (Temporal's `_next_seq(kind)`), so the
+    step run again after a crash or a retry gives each the same id: child
+    run k of step n is `<run>/<n>.<k>`, its k-th idempotency key
+    `<run>:<n>.<k>` (`<run>:<n>` for the first)."""
+
+    __slots__ = ("closed", "counts", "run", "seq")
 
     def __init__(self, run: Run, seq: int) -> None:
         self.run = run
         self.seq = seq
-        self.calls = 0  # child runs started by this step
-        self.keys = 0  # idempotency keys handed out by this step
+        self.counts = dict.fromkeys(OPERATION_KINDS, 0)
         self.closed = False  # its run went on past it
 
+    def next(self, kind: str) -> int:
+        """The number of the next operation of `kind` this step starts."""
+        n = self.counts[kind]
+        self.counts[kind] = n + 1
+        return n
+
     def next_key(self) -> str:
-        n = self.keys
-        self.keys += 1
+        n = self.next(KEY)
         return f"{self.run.run_id}:{self.seq}" + (f".{n}" if n else "")
 
     def next_child_id(self) -> str:
-        n = self.calls
-        self.calls += 1
-        return child_id(self.run.run_id, self.seq, n)
+        return child_id(self.run.run_id, self.seq, self.next(CHILD))
 
 
 #: The step in flight in this context (None outside runs). Calling a

@@ -699,3 +699,25 @@ def test_strategies_cover_every_kind() -> None:
         "OrderedDict", "deque", "Money", "complex",
     }  # fmt: skip
     assert expected <= seen, sorted(expected - seen)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        TimeoutError("no event within 10 s"),
+        ConnectionError("reset"),
+        OSError(2, "No such file"),
+        FileNotFoundError(2, "No such file", "a.txt"),
+        OSError(1, "a", "b", None, "c"),
+        OSError(),
+    ],
+    ids=repr,
+)
+def test_the_text_of_an_os_error_survives(exc: OSError) -> None:
+    """OSError fields left unset by its arguments stay unset: set to None,
+    str() would read `[Errno None] None: None -> None`."""
+    decoded = decode(encode(exc))
+    assert (str(decoded), decoded.args) == (str(exc), exc.args)
+    assert (decoded.errno, decoded.strerror, decoded.filename, decoded.filename2) == (
+        exc.errno, exc.strerror, exc.filename, exc.filename2,
+    )  # fmt: skip

@@ -569,6 +569,10 @@ class Decoder:
                     isinstance(exc, b) and k in names for b, names in kinds.EXCEPTION_FIELDS
                 ):
                     raise CheckpointError(f"{what} has no field {k!r:.40}")
+                if v is None and isinstance(exc, OSError) and getattr(exc, k) is None:
+                    # Unset (NULL) after __new__: set to None, str() would name it
+                    # ("[Errno None] None: None -> None").
+                    continue
                 try:
                     object.__setattr__(exc, k, v)
                 except (AttributeError, TypeError) as e:

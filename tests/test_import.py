@@ -35,6 +35,9 @@ PUBLIC = {
     "idempotency_key",
     "register_alias",
     "register_codec",
+    "sleep",
+    "sleep_until",
+    "wait_event",
 }
 ERRORS = [
     "CheckpointError",

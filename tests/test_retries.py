@@ -551,7 +551,9 @@ def test_child_retries_under_its_own_policy(m: ModuleType, rt: Runtime, clock: F
     assert rt.run(m.parent_catches, 2, run_id="p") == ("ok", 200)
     # Child policy: 2 attempts, initial_delay 5 (the parent's would wait 7).
     assert clock.delays == [5.0]
-    assert [[r.run_id for r in seen] for seen in clock.waiting] == [["p/1.0"]]
+    # The parent awaits the child directly: it waits as a row with it, due when the child is.
+    waiting = [{r.run_id: (r.wake_at, r.attempts) for r in seen} for seen in clock.waiting]
+    assert waiting == [{"p/1.0": (1005.0, 1), "p": (1005.0, 0)}]
     assert m.LOG == ["parent start", ("child body", 2), "child-op", "child-op"]
     assert rt.get("p/1.0").attempts == 1
     assert rt.get("p").attempts == 0

@@ -12,6 +12,7 @@ Layout of this package (the runtime; the compiler is `resumable_compiler`):
     run.py       one run being driven: checkpoints, child runs, retries, keys
     driver.py    runs a machine's states, routes exceptions, awaits
     retry.py     retry policies and the clock
+    waits.py     durable waits: sleep, sleep_until, wait_event
     store/       where runs live: memory://, sqlite:///; ownership locks
     worker.py    the worker: drives dispatched runs
     config.py    store URL and modules from the environment or pyproject.toml
@@ -48,6 +49,7 @@ from .function import Function, function
 from .retry import Retry
 from .run import CheckpointInfo, idempotency_key
 from .runtime import Runtime, configure
+from .waits import sleep, sleep_until, wait_event
 
 __all__ = [
     "CheckpointError",
@@ -71,4 +73,7 @@ __all__ = [
     "idempotency_key",
     "register_alias",
     "register_codec",
+    "sleep",
+    "sleep_until",
+    "wait_event",
 ]

@@ -5,6 +5,7 @@
     resumable runs list [--store URL] [--status S] [--all] [--json]
     resumable runs show RUN [--store URL] [--json]
     resumable runs retry RUN [--store URL]
+    resumable runs send-event RUN NAME [JSON] [--dedup-key KEY] [--store URL]
 
 The store defaults to $RESUMABLE_STORE, then [tool.resumable] in
 ./pyproject.toml, then sqlite:///.resumable/state.db (config.py).
@@ -89,6 +90,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     _store_option(retry)
     retry.add_argument("run_id", metavar="RUN")
+    send = runs_sub.add_parser(
+        "send-event", help="send an event to a run (its next wait_event(NAME) receives it)"
+    )
+    _store_option(send)
+    send.add_argument("run_id", metavar="RUN")
+    send.add_argument("name", metavar="NAME")
+    send.add_argument("payload", metavar="JSON", nargs="?", help="the payload (JSON; default null)")
+    send.add_argument("--dedup-key", help="a resend with the same key is ignored")
     return parser
 
 
@@ -114,6 +123,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "worker":
             return _worker(args, origin)
         print(f"resumable: store {describe(args.store)} (from {origin})", file=sys.stderr)
+        if args.runs_command == "send-event":
+            return _send_event(args)
         return _runs(args)
     except ResumableError as e:
         print(f"resumable: {e}", file=sys.stderr)
@@ -185,6 +196,32 @@ def _retry(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(f"run {args.run_id} is pending again: a worker resumes it from its last checkpoint")
+    return 0
+
+
+def _send_event(args: argparse.Namespace) -> int:
+    import json
+
+    from .errors import SerializationError
+    from .runtime import Runtime
+
+    try:
+        payload = None if args.payload is None else json.loads(args.payload)
+    except ValueError as e:
+        print(f"resumable: the payload is not JSON ({e}): {args.payload!r:.200}", file=sys.stderr)
+        return 2
+    with Runtime(args.store) as rt:
+        try:
+            new = rt.send_event(args.run_id, args.name, payload, dedup_key=args.dedup_key)
+        except (LookupError, ValueError, TypeError, SerializationError) as e:
+            print(f"resumable: {e}", file=sys.stderr)
+            return 1
+    if new:
+        print(f"event {args.name!r} sent to run {args.run_id}")
+    else:
+        print(
+            f"event {args.name!r} with key {args.dedup_key!r} was sent to run {args.run_id} already"
+        )
     return 0
 
 

@@ -32,15 +32,23 @@ from typing import Any, NoReturn, Protocol
 from .errors import InternalError, ResumableError
 from .machine import DONE, THROW, Locals, Machine
 
-__all__ = ["Steps", "drive", "interrupted", "propagate"]
+__all__ = ["Steps", "Unwind", "drive", "interrupted", "propagate"]
 
 #: resumable's own errors (a value that cannot be stored, changed code, a
 #: child run blocked, the store failing...) are never the function's to catch.
 _NOT_ROUTED = ResumableError
 
 
+class Unwind(BaseException):
+    """Internal: leaves the driver at an await without being routed into the
+    function's handlers (the run waits as a row: run.Park)."""
+
+
 class Steps(Protocol):
     """What the driver asks of the run it drives (`m.run`)."""
+
+    #: The awaitable of the await in flight.
+    direct: Any
 
     async def checkpoint(self, m: Machine, state: int, L: Locals) -> Locals:
         """Save the checkpoint of await `state`; the locals to go on with."""
@@ -83,18 +91,21 @@ async def drive(m: Machine, L: Locals, state: int, *, resumed: bool = False) -> 
             except BaseException as e:
                 exc = e
             if exc is None:
+                run.direct = awaitable
                 try:
                     if active:
                         m.sent = await _await_in(awaitable, active, 0)
                     else:
                         m.sent = await awaitable
                 except BaseException as e:
-                    if interrupted(e):
+                    if interrupted(e) or isinstance(e, Unwind):
                         raise
                     exc = e
                 else:
                     state = resume[0]
                     continue
+                finally:
+                    run.direct = None
             if isinstance(exc, Exception) and not isinstance(exc, _NOT_ROUTED):
                 await run.retry_await(exc)  # raises Park to try the step again
         else:

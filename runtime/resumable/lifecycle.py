@@ -3,7 +3,8 @@ next wait, and write how it ended.
 
     outcome = await drive_owned(rt, fn, run_id, contain=False)   # the caller owns the run
     Finished(value)   the run returned (or had already ended): its result
-    Parked(wake_at)   it waits, as a row with a wake time, to try a step again
+    Parked(wake_at)   it waits, as a row with a wake time (None: until an
+                      event), to try a step again or for a timer or an event
 
 `own_and_drive` is the same for a caller that waits for the run: it takes
 ownership (waiting while another driver has it), sleeps out parks, and
@@ -27,6 +28,8 @@ How a run ends, and what is written (each write fenced by the run's lease):
 from __future__ import annotations
 
 import asyncio
+import math
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +51,7 @@ from .errors import (
 )
 from .function import Function
 from .machine import Locals, Machine
+from .retry import wait_until
 from .run import CURRENT, Park, Run, decode_checkpoint, one_line
 from .store import ACTIVE, BLOCKED, COMPLETED, FAILED, FINISHED, WAITING, RunRecord
 from .store.base import Lease, Write, finish_write, owner_name
@@ -70,8 +74,9 @@ BLOCKING = (
 )
 #: Errors after which nothing is written: the run stays as it is.
 _UNWRITTEN = (OwnershipLost, StoreUnavailable)
-#: The longest a waiting caller sleeps before it looks at the run again.
-_MAX_NAP = 60.0
+#: How often a caller waiting for a run looks whether it became due early
+#: (an event sent to it).
+_POLL = 1.0
 
 
 @dataclass(frozen=True)
@@ -81,12 +86,23 @@ class Finished:
 
 @dataclass(frozen=True)
 class Parked:
-    wake_at: float
+    wake_at: float | None  # None: until an event makes it due
+    reason: str = ""
+    early: bool = True  # something other than the time may make it due
 
 
-async def own_and_drive(rt: Runtime, fn: Function, run_id: str, *, contain: bool = False) -> Any:
+async def own_and_drive(
+    rt: Runtime,
+    fn: Function,
+    run_id: str,
+    *,
+    contain: bool = False,
+    unload: Callable[[Parked], Awaitable[None]] | None = None,
+) -> Any:
     """Own the run (waiting while another driver has it), drive it, sleep
-    out its waits, and return its result (or raise its exception)."""
+    out its waits, and return its result (or raise its exception).
+    `unload`: called with a wait instead of sleeping it out (a parent
+    awaiting this child run directly unloads itself too: it raises)."""
     store, clock = rt.store, rt.clock
     while True:
         delay = 0.005
@@ -102,7 +118,22 @@ async def own_and_drive(rt: Runtime, fn: Function, run_id: str, *, contain: bool
             store.unlock(run_id)
         if isinstance(result, Finished):
             return result.value
-        await clock.sleep(max(0.0, min(result.wake_at - clock.time(), _MAX_NAP)))
+        if unload is not None:
+            await unload(result)
+        poll = _POLL if result.early else math.inf
+        await wait_until(clock, result.wake_at, _due(rt, run_id, result), poll)
+
+
+def _due(rt: Runtime, run_id: str, parked: Parked) -> Callable[[], Awaitable[bool]]:
+    """Whether the waiting run is due before its wake time (an event made it
+    due, or it is no longer waiting)."""
+    store = rt.store
+
+    async def due() -> bool:
+        record = await store.io(store.get, run_id)
+        return record is None or record.status != WAITING or record.wake_at != parked.wake_at
+
+    return due
 
 
 async def drive_owned(rt: Runtime, fn: Function, run_id: str, *, contain: bool) -> Any:
@@ -127,8 +158,8 @@ async def drive_owned(rt: Runtime, fn: Function, run_id: str, *, contain: bool) 
     if record.status in FINISHED:
         return Finished(outcome(record, machine, rt.limits))
     wake_at = record.wake_at
-    if record.status == WAITING and wake_at is not None and wake_at > rt.clock.time():
-        return Parked(wake_at)
+    if record.status == WAITING and (wake_at is None or wake_at > rt.clock.time()):
+        return Parked(wake_at, record.reason or "")
     lease = await store.claim_async(run_id, owner_name(), machine.run_fingerprint)
     if lease is None:  # it ended meanwhile (another process)
         record = await store.io(store.get, run_id)
@@ -196,7 +227,7 @@ async def _drive(run: Run, record: RunRecord) -> Finished | Parked:
             run.end_step()
             blob = _encode_result(machine, value)
         except Park as p:
-            return Parked(p.wake_at)
+            return Parked(p.wake_at, p.reason, p.early)
         except _UNWRITTEN:
             raise
         except Exception as exc:
@@ -205,7 +236,7 @@ async def _drive(run: Run, record: RunRecord) -> Finished | Parked:
                 try:
                     await run.retry_exit(exc)
                 except Park as p:
-                    return Parked(p.wake_at)
+                    return Parked(p.wake_at, p.reason, p.early)
             await _end(run, FAILED if not isinstance(exc, BLOCKING) else BLOCKED, exc)
             raise
         except BaseException as exc:
@@ -215,7 +246,8 @@ async def _drive(run: Run, record: RunRecord) -> Finished | Parked:
             aborted = _aborted(run, exc)
             await _end(run, BLOCKED, aborted)
             raise aborted from exc
-        if not await store.commit(finish_write(run.lease, COMPLETED, result=blob)):
+        write = finish_write(run.lease, COMPLETED, result=blob, takes=tuple(run.takes))
+        if not await store.commit(write):
             raise run.lost("its result")
         await run.settle_abandoned()
         return Finished(codec.decode(blob, imports=machine.import_set, verify=False))

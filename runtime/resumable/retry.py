@@ -21,6 +21,7 @@ import asyncio
 import math
 import random
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -34,6 +35,7 @@ __all__ = [
     "Clock",
     "Retry",
     "SystemClock",
+    "wait_until",
 ]
 
 #: The longest a retry may wait (a year): a longer delay, an infinite or a
@@ -125,6 +127,26 @@ class Clock(Protocol):
     def time(self) -> float: ...
 
     async def sleep(self, seconds: float) -> None: ...
+
+
+async def wait_until(
+    clock: Clock, until: float | None, due: Callable[[], Awaitable[bool]], poll: float
+) -> None:
+    """Sleep until the time `until` (None: no end), or until `due()` says
+    something else made the wait end, asked every `poll` seconds. A clock
+    with its own `wait_until(until, due, poll)` does it its way (a test
+    clock jumps to `until` at once)."""
+    own = getattr(clock, "wait_until", None)
+    if own is not None:
+        await own(until, due, poll)
+        return
+    while True:
+        if await due():
+            return
+        now = clock.time()
+        if until is not None and now >= until:
+            return
+        await clock.sleep(poll if until is None else max(0.0, min(poll, until - now)))
 
 
 class SystemClock:

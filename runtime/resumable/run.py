@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from . import codec, contexts
 from .codec import Unencodable
 from .codec.encoder import type_name
+from .driver import Unwind
 from .errors import (
     CheckpointError,
     NondeterminismError,
@@ -41,7 +42,7 @@ from .ids import child_id
 from .machine import Locals, Machine
 from .retry import DEFAULT_RETRY, Retry
 from .store import Lease, RunRecord
-from .store.base import checkpoint_write, park_write
+from .store.base import Operation, Wake, checkpoint_write, operation_write, park_write, wait_write
 
 if TYPE_CHECKING:
     from .function import Call, Function
@@ -129,13 +130,17 @@ class CheckpointInfo:
     size: int
 
 
-class Park(BaseException):
-    """Internal: the run waits, as a row with a wake time, to try again from
-    its checkpoint; raised out of the driver (never into user code)."""
+class Park(Unwind):
+    """Internal: the run waits, as a row with a wake time (None: until an
+    event), to go on from its checkpoint (a step tried again, a timer, an
+    event); raised out of the driver (never into user code)."""
 
-    def __init__(self, wake_at: float) -> None:
-        super().__init__(wake_at)
+    def __init__(self, wake_at: float | None, reason: str, *, early: bool = False) -> None:
+        super().__init__(wake_at, reason)
         self.wake_at = wake_at
+        self.reason = reason
+        #: Something other than the time can end the wait (an event).
+        self.early = early
 
 
 class Run:
@@ -177,6 +182,14 @@ class Run:
         self.in_flight: dict[str, asyncio.Task[Any] | None] = {}
         #: A task called a decorated function after its step had ended.
         self.outlived: NondeterminismError | None = None
+        #: What the driver awaits at the current await (a wait that is it
+        #: may unload the run).
+        self.direct: Any = None
+        #: Events the step took (event id, op id): bound at the next checkpoint.
+        self.takes: list[tuple[int, str]] = []
+        #: Outcomes of resumable's own waits raised in this step (a
+        #: timeout): never retried.
+        self.own_outcomes: list[BaseException] = []
 
     # -- steps --------------------------------------------------------------------
 
@@ -188,6 +201,8 @@ class Run:
         self.step = Step(self, self.seq)
         CURRENT.set(self.step)
         self.child_failures = []
+        self.takes = []
+        self.own_outcomes = []
         self.carried = _exceptions_in(values) if _EXC_TAG in blob else []
 
     async def child(self, call: Call, step: Step) -> Any:
@@ -258,7 +273,9 @@ class Run:
             raise self._unencodable(state, e) from None
         line = m.source_line(state)
         store = self.runtime.store
-        write = checkpoint_write(self.lease, blob, seq, line, cls.run_fingerprint)
+        write = checkpoint_write(
+            self.lease, blob, seq, line, cls.run_fingerprint, takes=tuple(self.takes)
+        )
         if not await store.commit(write):
             raise self.lost("its checkpoint")
         self.seq, self.line, self.attempt = seq, line, 0
@@ -329,8 +346,11 @@ class Run:
     # -- failed attempts ------------------------------------------------------------
 
     def _from_child(self, exc: BaseException) -> bool:
-        """Is `exc` a child run's final failure, or a group holding one?"""
+        """Is `exc` a child run's final failure or an outcome of resumable's
+        own waits (a timeout), or a group holding one?"""
         if any(exc is failure for failure in self.child_failures):
+            return True
+        if any(exc is outcome for outcome in self.own_outcomes):
             return True
         if isinstance(exc, BaseExceptionGroup):
             return any(self._from_child(inner) for inner in exc.exceptions)
@@ -379,7 +399,56 @@ class Run:
         if not await runtime.store.commit(write):
             raise self.lost("its wait to try again")
         self.attempt = attempt
-        raise Park(wake_at)
+        raise Park(wake_at, f"waiting to try a step again (attempt {attempt + 1})")
+
+    # -- durable waits (waits.py) ---------------------------------------------------
+
+    async def operation(self, op_id: str) -> Operation | None:
+        store = self.runtime.store
+        return await store.io(store.operation, self.run_id, op_id)
+
+    async def record(self, *operations: Operation) -> None:
+        """Commit operations of this run now (a timer started, a timeout decided)."""
+        if not await self.runtime.store.commit(operation_write(self.lease, *operations)):
+            raise self.lost("the start or the outcome of a wait")
+
+    def may_unload(self, awaitable: Any) -> bool:
+        """May a wait unload the run here: is it what the run's await awaits
+        directly, with nothing else of the step in flight?"""
+        return awaitable is self.direct and not self.in_flight
+
+    async def unload(
+        self,
+        wake_at: float | None,
+        reason: str,
+        operations: tuple[Operation, ...] = (),
+        wake: Wake | None = None,
+        *,
+        early: bool = False,
+    ) -> None:
+        """The run waits as a row until `wake_at` (None: until an event or
+        `wake` makes it due) and its task ends: raises Park. `early`: an
+        event may make it due before `wake_at`."""
+        write = wait_write(
+            self.lease, wake_at=wake_at, reason=reason, operations=operations, wake=wake
+        )
+        if not await self.runtime.store.commit(write):
+            raise self.lost("its wait")
+        raise Park(wake_at, reason, early=early)
+
+    def taken_ids(self) -> list[int]:
+        return [event_id for event_id, _ in self.takes]
+
+    def take(self, event_id: int, op_id: str) -> None:
+        self.takes.append((event_id, op_id))
+
+    def payload(self, blob: bytes) -> Any:
+        return codec.decode(blob, self.runtime.limits, self.machine.import_set)
+
+    def own_outcome(self, exc: BaseException) -> BaseException:
+        """`exc` is raised by one of resumable's waits: never retried."""
+        self.own_outcomes.append(exc)
+        return exc
 
 
 def one_line(exc: BaseException, limit: int = 300) -> str:

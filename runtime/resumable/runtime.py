@@ -31,10 +31,11 @@ from . import codec
 from .codec import FORMAT_VERSION, Unencodable
 from .codec.encoder import type_name
 from .config import configured_store, log, set_store
+from .driver import Unwind
 from .errors import NondeterminismError, SerializationError, StaleCodeError, VersionMismatch
 from .function import BoundFunction, Call, Function, registered, unbind
 from .ids import check_run_id, shown
-from .lifecycle import BLOCKING, block_if_active, outcome, own_and_drive
+from .lifecycle import BLOCKING, Parked, block_if_active, outcome, own_and_drive
 from .machine import Machine
 from .retry import Clock, Retry, SystemClock
 from .run import CheckpointInfo, Run, decode_checkpoint
@@ -49,7 +50,7 @@ from .store import (
     describe,
     open_store,
 )
-from .store.base import requeue_write, storable_text
+from .store.base import Wake, requeue_write, storable_text
 
 __all__ = [
     "BLOCKING",
@@ -188,6 +189,26 @@ class Runtime:
             return None
         return asyncio.run(own_and_drive(self, fn, run_id))
 
+    # -- events ---------------------------------------------------------------------
+
+    def send_event(
+        self, run_id: str, name: str, payload: Any = None, *, dedup_key: str | None = None
+    ) -> bool:
+        """Send an event to a run (from any process): the next
+        `resumable.wait_event(name)` of the run receives `payload`, also when
+        it starts waiting later. A resend with the same `dedup_key` is
+        ignored: False. Raises LookupError for an unknown run, ValueError for
+        a run that has ended, SerializationError for a payload that cannot be stored."""
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"send_event takes an event name (a non-empty str), not {name!r:.80}")
+        if dedup_key is not None and not isinstance(dedup_key, str):
+            raise TypeError(f"send_event: dedup_key is a str or None, not {dedup_key!r:.80}")
+        try:
+            blob = codec.encode(payload)
+        except SerializationError as e:
+            raise SerializationError(f"cannot send event {name!r} to run {run_id!r}: {e}") from None
+        return self.store.send_event(run_id, name, blob, dedup_key, self.clock.time())
+
     # -- internals ------------------------------------------------------------------
 
     @staticmethod
@@ -248,12 +269,23 @@ class Runtime:
             await store.io(store.create, new)
         else:
             _check_child(parent, record, machine, digest)
+        unload = None
+        if parent.direct is call:  # the parent awaits it directly: it unloads with it
+
+            async def unload(parked: Parked) -> None:
+                if parent.in_flight.keys() == {child_id}:
+                    reason = f"waiting for child run {child_id}: {parked.reason}"
+                    wake = Wake(self.clock.time(), child=child_id)
+                    await parent.unload(parked.wake_at, reason, wake=wake, early=parked.early)
+
         try:
-            value = await own_and_drive(self, fn, child_id, contain=parent.contain)
+            value = await own_and_drive(self, fn, child_id, contain=parent.contain, unload=unload)
         except Exception as exc:
             if not isinstance(exc, BLOCKING):
                 parent.child_failures.append(exc)
             raise
+        except Unwind:
+            raise  # the parent unloads with it: it awaits the child again when due
         except BaseException:
             # Cancelled (a wait_for timeout, a cancelled gather): if the parent
             # goes on without it, Run.settle_abandoned marks it failed.

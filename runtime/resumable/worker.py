@@ -279,8 +279,11 @@ class _Worker:
                 self.log(f"run {run_id}: completed")
             else:
                 report.waiting += 1
-                when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(result.wake_at))
-                self.log(f"run {run_id}: waiting until {when} to try a step again")
+                if result.wake_at is None:
+                    self.log(f"run {run_id}: {result.reason or 'waiting for an event'}")
+                else:
+                    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(result.wake_at))
+                    self.log(f"run {run_id}: {result.reason or 'waiting'} (due {when})")
         elif isinstance(error, OwnershipLost):
             report.lost += 1
             self.log(str(error))

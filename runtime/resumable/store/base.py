@@ -39,26 +39,33 @@ __all__ = [
     "SUMMARY_FIELDS",
     "WAITING",
     "Claim",
+    "Event",
     "Lease",
+    "Operation",
     "Ownership",
     "RunRecord",
     "RunSummary",
     "Store",
+    "Wake",
     "Write",
+    "ancestors",
     "checkpoint_write",
     "damage",
+    "event_target_error",
     "finish_write",
+    "operation_write",
     "owner_name",
     "park_write",
     "requeue_write",
     "storable_text",
+    "wait_write",
 ]
 
 T = TypeVar("T")
 
 PENDING = "pending"  # created (dispatched), not started yet
 RUNNING = "running"  # being driven, or was when its owner died (resumable)
-WAITING = "waiting"  # parked until wake_at (a retry delay): a row, not a task
+WAITING = "waiting"  # parked until wake_at (a retry delay, a timer), or an event: a row, not a task
 COMPLETED = "completed"
 FAILED = "failed"  # an exception left the function
 BLOCKED = "blocked"  # cannot go on until `retry` (unencodable value, changed code, ...)
@@ -196,6 +203,24 @@ def storable_text(text: str) -> str:
     return text
 
 
+def ancestors(run_id: str) -> list[str]:
+    """The runs above a child run, its parent first (child ids nest with `/`)."""
+    parts = run_id.split("/")
+    return ["/".join(parts[:i]) for i in range(len(parts) - 1, 0, -1)]
+
+
+def event_target_error(run_id: str, status: str | None, url: str) -> Exception | None:
+    """Why an event cannot be sent to a run in `status` (None: no such run)."""
+    if status is None:
+        return LookupError(f"cannot send an event to run {run_id!r}: there is no such run in {url}")
+    if status in FINISHED:
+        return ValueError(
+            f"cannot send an event to run {run_id!r}: it has ended ({status}), and nothing "
+            "will wait for it again"
+        )
+    return None
+
+
 def owner_name() -> str:
     """How the current process is named as a run's owner."""
     return f"{os.getpid()}@{socket.gethostname()}"
@@ -222,22 +247,80 @@ class Claim:
 
 
 @dataclass(frozen=True)
+class Operation:
+    """A durable operation of a run that outlives its step: a timer's wake
+    time, an event wait's deadline, or its outcome once decided (a timeout).
+    `op_id` is `<kind>:<seq>.<n>`, as the step numbered it (run.py)."""
+
+    run_id: str
+    op_id: str
+    wake_at: float | None = None
+    outcome: str | None = None  # "timeout": the wait ended without an event
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event sent to a run: kept until a wait of the run takes it."""
+
+    event_id: int  # send order (one counter per store)
+    run_id: str
+    name: str
+    payload: bytes  # a codec document
+    dedup_key: str | None
+    sent_at: float
+    taken_by: str | None  # the op id of the wait that took it
+
+
+@dataclass(frozen=True)
+class Wake:
+    """What a waiting run's wake time also depends on, decided in the write's
+    own transaction, so that nothing sent or woken meanwhile is missed:
+    `event`: an event of that name not taken yet (other than `skip`) makes the
+    run due at once; `child`: the run is due when that child run is (its wake
+    time, or now if it is no longer waiting). `now`: the driver's clock."""
+
+    now: float
+    event: str | None = None
+    skip: tuple[int, ...] = ()
+    child: str | None = None
+
+
+@dataclass(frozen=True)
 class Write:
     """One change of a run's row, built by the constructors below.
 
     `generation`: applied only while the row has it and is running (a
     driver's write); None for an operator's write (`requeue_write`), which
-    applies only while the row's status is in `statuses`."""
+    applies only while the row's status is in `statuses`. `operations` are
+    recorded, and `takes` (event id, op id) bind events to the waits that
+    took them, in the same transaction and only if the row was changed."""
 
-    kind: str  # checkpoint, park, finish, requeue: what the write is
+    kind: str  # checkpoint, park, wait, operation, finish, requeue: what the write is
     run_id: str
     sets: tuple[tuple[str, Any], ...]
     generation: int | None = None
     statuses: tuple[str, ...] = (RUNNING,)
+    operations: tuple[Operation, ...] = ()
+    takes: tuple[tuple[int, str], ...] = ()
+    wake: Wake | None = None
+
+    @property
+    def compound(self) -> bool:
+        """More than the one UPDATE of the run's row."""
+        return bool(self.operations or self.takes or self.wake)
 
 
-def checkpoint_write(lease: Lease, blob: bytes, seq: int, line: int, fingerprint: str) -> Write:
-    """Checkpoint `seq`: it replaces the last one; the attempt count restarts."""
+def checkpoint_write(
+    lease: Lease,
+    blob: bytes,
+    seq: int,
+    line: int,
+    fingerprint: str,
+    *,
+    takes: tuple[tuple[int, str], ...] = (),
+) -> Write:
+    """Checkpoint `seq`: it replaces the last one; the attempt count restarts;
+    the events the step took are bound to their waits."""
     sets = (
         ("checkpoint", blob),
         ("seq", seq),
@@ -246,7 +329,7 @@ def checkpoint_write(lease: Lease, blob: bytes, seq: int, line: int, fingerprint
         ("reason", None),
         ("fingerprint", fingerprint),
     )
-    return Write("checkpoint", lease.run_id, sets, lease.generation)
+    return Write("checkpoint", lease.run_id, sets, lease.generation, takes=takes)
 
 
 def park_write(lease: Lease, *, attempt: int, attempts: int, wake_at: float, reason: str) -> Write:
@@ -261,6 +344,26 @@ def park_write(lease: Lease, *, attempt: int, attempts: int, wake_at: float, rea
     return Write("park", lease.run_id, sets, lease.generation)
 
 
+def wait_write(
+    lease: Lease,
+    *,
+    wake_at: float | None,
+    reason: str,
+    operations: tuple[Operation, ...] = (),
+    wake: Wake | None = None,
+) -> Write:
+    """The run waits for a timer or an event (`wake_at` None: only an event,
+    or `wake`, makes it due), with the operations that started the wait."""
+    sets = (("status", WAITING), ("wake_at", wake_at), ("reason", storable_text(reason)))
+    return Write("wait", lease.run_id, sets, lease.generation, operations=operations, wake=wake)
+
+
+def operation_write(lease: Lease, *operations: Operation) -> Write:
+    """Record operations of the running run (a timer started, a timeout
+    decided), fenced by its lease."""
+    return Write("operation", lease.run_id, (), lease.generation, operations=operations)
+
+
 def finish_write(
     lease: Lease,
     status: str,
@@ -268,6 +371,7 @@ def finish_write(
     result: bytes | None = None,
     error: bytes | None = None,
     reason: str | None = None,
+    takes: tuple[tuple[int, str], ...] = (),
 ) -> Write:
     """The end of a run: completed with `result`, failed or blocked with `error`."""
     if status not in FINISHED:
@@ -279,7 +383,7 @@ def finish_write(
         ("reason", None if reason is None else storable_text(reason)),
         ("wake_at", None),
     )
-    return Write("finish", lease.run_id, sets, lease.generation)
+    return Write("finish", lease.run_id, sets, lease.generation, takes=takes)
 
 
 def requeue_write(run_id: str) -> Write:
@@ -383,6 +487,31 @@ class Store:
 
     def block_damaged(self, rowid: int, reason: str) -> bool:
         """Block a row that cannot be read as a run (by its rowid)."""
+        raise NotImplementedError
+
+    # -- durable waits
+    def operation(self, run_id: str, op_id: str) -> Operation | None:
+        raise NotImplementedError
+
+    def send_event(
+        self, run_id: str, name: str, payload: bytes, dedup_key: str | None, now: float
+    ) -> bool:
+        """Keep an event for the active run `run_id` and make it (and the
+        runs above it) due if waiting. False: an event of that name with that
+        `dedup_key` was sent already (nothing changes). Raises LookupError
+        (no such run) or ValueError (it has ended)."""
+        raise NotImplementedError
+
+    def next_event(self, run_id: str, name: str, skip: Sequence[int] = ()) -> Event | None:
+        """The first event of `name` sent to the run and not taken yet (nor in `skip`)."""
+        raise NotImplementedError
+
+    def taken_event(self, run_id: str, op_id: str) -> Event | None:
+        """The event the wait `op_id` of the run took, once that was committed."""
+        raise NotImplementedError
+
+    def events(self, run_id: str) -> list[Event]:
+        """Every event sent to the run, in send order."""
         raise NotImplementedError
 
     # -- ownership, plumbing

@@ -19,11 +19,16 @@ from .base import (
     RUNNING,
     SUMMARY_FIELDS,
     WAITING,
+    Event,
     Lease,
+    Operation,
     RunRecord,
     RunSummary,
     Store,
+    Wake,
     Write,
+    ancestors,
+    event_target_error,
 )
 from .ownership import LocalOwnership
 
@@ -46,6 +51,8 @@ class MemoryStore(Store):
     def __init__(self) -> None:
         self.url = "memory://"
         self.runs: dict[str, RunRecord] = {}
+        self.operations: dict[tuple[str, str], Operation] = {}
+        self.sent: list[Event] = []
         self.ownership = LocalOwnership()
 
     def create(self, record: RunRecord) -> bool:
@@ -87,7 +94,73 @@ class MemoryStore(Store):
         if write.generation is not None and record.generation != write.generation:
             return False
         self._set(write.run_id, **dict(write.sets))
+        for op in write.operations:
+            self.operations[(op.run_id, op.op_id)] = op
+        for event_id, op_id in write.takes:
+            i = event_id - 1
+            event = self.sent[i]
+            if event.run_id == write.run_id and event.taken_by is None:
+                self.sent[i] = dataclasses.replace(event, taken_by=op_id)
+        if write.wake is not None:
+            self._wake_rule(write.run_id, write.wake)
         return True
+
+    def _wake_rule(self, run_id: str, wake: Wake) -> None:
+        now = wake.now
+        if wake.event is not None and self.next_event(run_id, wake.event, wake.skip):
+            self._wake(run_id, now)
+        if wake.child is not None:
+            child = self.runs.get(wake.child)
+            if child is not None and self.runs[run_id].status == WAITING:
+                self._set(run_id, wake_at=child.wake_at if child.status == WAITING else now)
+
+    def _wake(self, run_id: str, now: float) -> None:
+        record = self.runs.get(run_id)
+        if (
+            record is not None
+            and record.status == WAITING
+            and (record.wake_at is None or record.wake_at > now)
+        ):
+            self._set(run_id, wake_at=now)
+
+    def operation(self, run_id: str, op_id: str) -> Operation | None:
+        return self.operations.get((run_id, op_id))
+
+    def send_event(
+        self, run_id: str, name: str, payload: bytes, dedup_key: str | None, now: float
+    ) -> bool:
+        record = self.runs.get(run_id)
+        error = event_target_error(run_id, None if record is None else record.status, self.url)
+        if error is not None:
+            raise error
+        if dedup_key is not None and any(
+            e.run_id == run_id and e.name == name and e.dedup_key == dedup_key for e in self.sent
+        ):
+            return False
+        self.sent.append(Event(len(self.sent) + 1, run_id, name, payload, dedup_key, now, None))
+        for woken in (run_id, *ancestors(run_id)):
+            self._wake(woken, now)
+        return True
+
+    def next_event(self, run_id: str, name: str, skip: Sequence[int] = ()) -> Event | None:
+        for e in self.sent:
+            if (
+                e.run_id == run_id
+                and e.name == name
+                and e.taken_by is None
+                and e.event_id not in skip
+            ):
+                return e
+        return None
+
+    def taken_event(self, run_id: str, op_id: str) -> Event | None:
+        for e in self.sent:
+            if e.run_id == run_id and e.taken_by == op_id:
+                return e
+        return None
+
+    def events(self, run_id: str) -> list[Event]:
+        return [e for e in self.sent if e.run_id == run_id]
 
     def abandon(self, parent: Lease, child_ids: Sequence[str], error: bytes, reason: str) -> None:
         owner = self.runs.get(parent.run_id)

@@ -3,6 +3,10 @@
     version 1  runs: one row per run
     version 2  + generation (owner generation, for fenced writes)
                + args_digest (child runs are matched by it)
+    version 3  + operations: timers' wake times and event waits' deadlines
+                 and outcomes, by run and operation id
+               + events: events sent to runs, in send order, and the wait
+                 that took each
 
 A store opened for writing creates the schema, or migrates an older one in
 one transaction, the first time it is opened; a store opened read-only
@@ -19,7 +23,7 @@ from ..errors import StoreError
 __all__ = ["SCHEMA_VERSION", "read_columns", "set_up"]
 
 #: Bump with a step in MIGRATIONS when the tables change.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS resumable_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -50,12 +54,39 @@ CREATE INDEX IF NOT EXISTS runs_by_status ON runs (status, created_at) WHERE par
 CREATE INDEX IF NOT EXISTS runs_by_parent ON runs (parent) WHERE parent IS NOT NULL;
 """
 
+#: The tables of durable waits (version 3).
+_WAITS = """
+CREATE TABLE IF NOT EXISTS operations (
+    run_id  TEXT NOT NULL,
+    op_id   TEXT NOT NULL,
+    wake_at REAL,
+    outcome TEXT,
+    PRIMARY KEY (run_id, op_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    event_id  INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id    TEXT NOT NULL,
+    name      TEXT NOT NULL,
+    payload   BLOB NOT NULL,
+    dedup_key TEXT,
+    sent_at   REAL NOT NULL,
+    taken_by  TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS events_dedup ON events (run_id, name, dedup_key)
+    WHERE dedup_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_waiting ON events (run_id, name, event_id)
+    WHERE taken_by IS NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS events_taken ON events (run_id, taken_by)
+    WHERE taken_by IS NOT NULL
+"""
+
 #: version -> the statements that take a store from it to the next version.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
         "ALTER TABLE runs ADD COLUMN generation INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE runs ADD COLUMN args_digest TEXT NOT NULL DEFAULT ''",
     ),
+    2: tuple(s for s in _WAITS.split(";") if s.strip()),
 }
 
 
@@ -99,7 +130,7 @@ def set_up(conn: sqlite3.Connection, path: str, *, readonly: bool) -> None:
     try:
         version = _version(conn, path)  # again, now that no one else can change it
         if version is None:
-            for statement in _SCHEMA.split(";"):
+            for statement in (_SCHEMA + ";" + _WAITS).split(";"):
                 if statement.strip():
                     conn.execute(statement)
         else:

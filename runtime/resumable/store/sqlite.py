@@ -54,12 +54,17 @@ from .base import (
     MAX_TIME,
     SUMMARY_FIELDS,
     Claim,
+    Event,
     Lease,
+    Operation,
     RunRecord,
     RunSummary,
     Store,
+    Wake,
     Write,
+    ancestors,
     damage,
+    event_target_error,
     storable_text,
 )
 from .migrations import SCHEMA_VERSION, read_columns, set_up
@@ -139,6 +144,7 @@ class SQLiteStore(Store):
         self._conn: sqlite3.Connection | None = None
         #: The runs table's columns (an older schema, read-only, has fewer).
         self._columns: frozenset[str] = frozenset(FIELDS)
+        self._has_waits = True
         #: Writes waiting for the next group commit (see _flush).
         self._queue: list[Any] = []
         self._queue_lock = threading.Lock()
@@ -174,6 +180,11 @@ class SQLiteStore(Store):
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
             set_up(conn, self.path, readonly=self.readonly)
             self._columns = read_columns(conn)
+            self._has_waits = bool(
+                conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'"
+                ).fetchone()
+            )
         except sqlite3.DatabaseError as e:
             conn.close()
             if isinstance(e, sqlite3.OperationalError) and not _is_format_error(e):
@@ -364,17 +375,145 @@ class SQLiteStore(Store):
         return self._apply(write)
 
     def _apply(self, write: Write) -> bool:
-        sets = ", ".join(f"{name} = ?" for name, _ in write.sets)
+        if not write.compound:
+            return self._update(write)
+        conn = self.conn
+        conn.execute("SAVEPOINT write")  # a transaction of its own when not in one
+        try:
+            changed = self._update(write)
+            if changed:
+                self._record_parts(write)
+        except BaseException:
+            conn.execute("ROLLBACK TO write")
+            conn.execute("RELEASE write")
+            raise
+        conn.execute("RELEASE write")
+        return changed
+
+    def _update(self, write: Write) -> bool:
+        """The fenced UPDATE of the run's row."""
+        sets = "".join(f"{name} = ?, " for name, _ in write.sets)
         values: list[Any] = [v for _, v in write.sets]
         values += [time.time(), write.run_id, *write.statuses]
         sql = (
-            f"UPDATE runs SET {sets}, updated_at = ? "
+            f"UPDATE runs SET {sets}updated_at = ? "
             f"WHERE run_id = ? AND status IN ({_marks(write.statuses)})"
         )
         if write.generation is not None:
             sql += " AND generation = ?"
             values.append(write.generation)
         return self.conn.execute(sql, values).rowcount == 1
+
+    def _record_parts(self, write: Write) -> None:
+        """The operations, event takes and wake rule of a write whose row changed."""
+        conn, run_id = self.conn, write.run_id
+        for op in write.operations:
+            conn.execute(
+                "INSERT OR REPLACE INTO operations (run_id, op_id, wake_at, outcome) "
+                "VALUES (?, ?, ?, ?)",
+                (op.run_id, op.op_id, op.wake_at, op.outcome),
+            )
+        for event_id, op_id in write.takes:
+            conn.execute(
+                "UPDATE events SET taken_by = ? WHERE event_id = ? AND run_id = ? "
+                "AND taken_by IS NULL",
+                (op_id, event_id, run_id),
+            )
+        if write.wake is not None:
+            self._wake_rule(run_id, write.wake)
+
+    def _wake_rule(self, run_id: str, wake: Wake) -> None:
+        now = wake.now
+        if wake.event is not None:
+            conn = self.conn
+            conn.execute(
+                "UPDATE runs SET wake_at = ? WHERE run_id = ? AND status = 'waiting' AND EXISTS "
+                "(SELECT 1 FROM events WHERE run_id = ? AND name = ? AND taken_by IS NULL "
+                f"AND event_id NOT IN ({_marks(wake.skip)}))",
+                (now, run_id, run_id, wake.event, *wake.skip),
+            )
+        if wake.child is not None:
+            self.conn.execute(
+                "UPDATE runs SET wake_at = (SELECT CASE WHEN c.status = 'waiting' THEN c.wake_at "
+                "ELSE ? END FROM runs AS c WHERE c.run_id = ?) "
+                "WHERE run_id = ? AND status = 'waiting'",
+                (now, wake.child, run_id),
+            )
+
+    # -- durable waits ---------------------------------------------------------------
+
+    @_on_store_thread
+    def operation(self, run_id: str, op_id: str) -> Operation | None:
+        row = self.conn.execute(
+            "SELECT wake_at, outcome FROM operations WHERE run_id = ? AND op_id = ?",
+            (run_id, op_id),
+        ).fetchone()
+        if row is None:
+            return None
+        wake_at, outcome = row
+        if wake_at is not None and type(wake_at) not in (int, float):
+            wake_at = 0.0  # damaged: due now, and decided again
+        return Operation(run_id, op_id, wake_at, outcome if type(outcome) is str else None)
+
+    @_on_store_thread
+    def send_event(
+        self, run_id: str, name: str, payload: bytes, dedup_key: str | None, now: float
+    ) -> bool:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute("SELECT status FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            error = event_target_error(run_id, None if row is None else row[0], self.url)
+            if error is not None:
+                raise error
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO events (run_id, name, payload, dedup_key, sent_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (run_id, storable_text(name), payload, dedup_key, now),
+            )
+            new = cursor.rowcount == 1
+            if new:
+                woken = [run_id, *ancestors(run_id)]
+                conn.execute(
+                    f"UPDATE runs SET wake_at = ? WHERE run_id IN ({_marks(woken)}) "
+                    "AND status = 'waiting' AND (wake_at IS NULL OR wake_at > ?)",
+                    (now, *woken, now),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+        return new
+
+    _EVENT = "event_id, run_id, name, payload, dedup_key, sent_at, taken_by"
+
+    @_on_store_thread
+    def next_event(self, run_id: str, name: str, skip: Sequence[int] = ()) -> Event | None:
+        row = self.conn.execute(
+            f"SELECT {self._EVENT} FROM events WHERE run_id = ? AND name = ? "
+            f"AND taken_by IS NULL AND event_id NOT IN ({_marks(skip)}) "
+            "ORDER BY event_id LIMIT 1",
+            (run_id, name, *skip),
+        ).fetchone()
+        return None if row is None else _event(row)
+
+    @_on_store_thread
+    def taken_event(self, run_id: str, op_id: str) -> Event | None:
+        row = self.conn.execute(
+            f"SELECT {self._EVENT} FROM events WHERE run_id = ? AND taken_by = ?",
+            (run_id, op_id),
+        ).fetchone()
+        return None if row is None else _event(row)
+
+    @_on_store_thread
+    def events(self, run_id: str) -> list[Event]:
+        if not self._has_waits:
+            return []  # an older schema, read-only
+        rows = self.conn.execute(
+            f"SELECT {self._EVENT} FROM events WHERE run_id = ? ORDER BY event_id", (run_id,)
+        )
+        return [_event(row) for row in rows]
 
     @_on_store_thread
     def abandon(self, parent: Lease, child_ids: Sequence[str], error: bytes, reason: str) -> None:
@@ -573,6 +712,19 @@ def _record(row: tuple[Any, ...]) -> RunRecord:
     values = dict(zip(FIELDS, row[1:], strict=True))
     damaged = damage(values)
     return RunRecord(**values, rowid=row[0], damaged=damaged)
+
+
+def _event(row: tuple[Any, ...]) -> Event:
+    event_id, run_id, name, payload, dedup_key, sent_at, taken_by = row
+    return Event(
+        event_id,
+        run_id,
+        name,
+        payload if type(payload) is bytes else b"",
+        dedup_key,
+        sent_at if type(sent_at) in (int, float) else 0.0,
+        taken_by,
+    )
 
 
 def _summary(row: tuple[Any, ...]) -> RunSummary:

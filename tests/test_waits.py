@@ -1,0 +1,434 @@
+"""Durable waits in one process, on a real SQLite file and a clock that does
+not sleep (a week passes at once): `resumable.sleep`, `sleep_until`,
+`wait_event` and `Runtime.send_event`.
+
+    timers       the wake time is stored before the run sleeps; the run is a
+                 waiting row (not a task) until due; a step run again waits
+                 only for what is left; a parent awaiting a sleeping child
+                 unloads with it
+    events       kept when sent before the wait; send order; dedup keys;
+                 delivered once per wait, bound at the next checkpoint; a
+                 timeout is TimeoutError at the await, never retried, and
+                 decided once (a later event does not undo it)
+    errors       bad arguments, unknown and finished runs, native mode
+
+Real processes killed with SIGKILL: tests/test_waits_crash.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sqlite3
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+import resumable
+from resumable import Retry, Runtime
+from tests.compiled import compile_and_import
+
+MODULE = "waits_cases"
+SOURCE = """
+import resumable
+
+LOG = []
+
+
+async def note(what):
+    LOG.append(what)
+    return what
+
+
+@resumable.function
+async def napper(seconds):
+    await note("before")
+    await resumable.sleep(seconds)
+    await note("after")
+    return "rested"
+
+
+@resumable.function
+async def until(when):
+    await resumable.sleep_until(when)
+    return await note("woke")
+
+
+@resumable.function
+async def parent(seconds):
+    first = await note("parent")
+    return first, await napper(seconds)
+
+
+@resumable.function
+async def nested(seconds):
+    # the sleep is inside a helper coroutine: the run cannot unload
+    async def helper():
+        await resumable.sleep(seconds)
+        return "helped"
+
+    return await note(await helper())
+
+
+@resumable.function
+async def approval(order):
+    await note(("charge", order))
+    try:
+        who = await resumable.wait_event("approved", timeout=3 * 86400)
+    except TimeoutError as e:
+        await note(("refund", order))
+        return "refunded", str(e)
+    await note(("ship", order, who))
+    return "approved", who
+
+
+@resumable.function
+async def two_waits():
+    a = await resumable.wait_event("item")
+    b = await resumable.wait_event("item")
+    return a, b
+
+
+@resumable.function(retry=resumable.Retry(max_attempts=5, initial_delay=1))
+async def timeout_not_retried():
+    await note("start")
+    return await resumable.wait_event("never", timeout=10)
+
+
+@resumable.function
+async def child_waits():
+    return "child", await resumable.wait_event("go")
+
+
+@resumable.function
+async def parent_of_waiter():
+    return await child_waits()
+"""
+
+
+class Clock:
+    """Never sleeps: moves time on, and runs `during` at each sleep (to send
+    an event while the run waits, or to look at the store)."""
+
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+        self.slept = 0.0
+        self.naps = 0
+        self.during: Callable[[], None] = lambda: None
+
+    def time(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.naps += 1
+        self.slept += seconds
+        self.during()
+        self.now += seconds
+        await asyncio.sleep(0)
+
+    async def wait_until(self, until: float | None, due: Callable[[], Any], poll: float) -> None:
+        """Wait as the runtime's own loop does, in `poll` steps, but jump
+        to `until` once nothing happened in a step (`during` runs at each)."""
+        while True:
+            self.during()
+            if await due():
+                return
+            if until is not None and self.now >= until:
+                return
+            step = poll if until is None else min(poll, until - self.now)
+            await self.sleep(step)
+            if until is not None and not await due():
+                await self.sleep(max(0.0, until - self.now))
+                return
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
+    folder = tmp_path_factory.mktemp("waits")
+    module = compile_and_import(folder / f"{MODULE}.py", MODULE, textwrap.dedent(SOURCE))
+    yield module
+    sys.modules.pop(MODULE, None)
+
+
+@pytest.fixture
+def m(cases: ModuleType) -> ModuleType:
+    cases.LOG.clear()
+    return cases
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "runs.db"
+
+
+@pytest.fixture
+def rt(db: Path, clock: Clock) -> Iterator[Runtime]:
+    with Runtime(f"sqlite:///{db}", clock=clock) as runtime:
+        yield runtime
+
+
+def table(db: Path, sql: str, *values: Any) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return conn.execute(sql, values).fetchall()
+    finally:
+        conn.close()
+
+
+# ----------------------------------------------------------------------- timers
+
+
+def test_a_week_long_sleep_is_a_waiting_row_with_its_wake_time(
+    m: ModuleType, rt: Runtime, clock: Clock, db: Path
+) -> None:
+    week = 7 * 86400
+    start = clock.now
+    seen: list[tuple[Any, ...]] = []
+    clock.during = lambda: seen.extend(
+        table(db, "SELECT status, wake_at, reason FROM runs WHERE run_id = 'n'")
+    )
+    assert rt.run(m.napper, week, run_id="n") == "rested"
+    assert m.LOG == ["before", "after"]  # the step before the sleep ran once
+    assert seen and seen[0][:2] == ("waiting", start + week)
+    assert "sleeping until" in seen[0][2]
+    assert table(db, "SELECT op_id, wake_at FROM operations") == [("timer:2.0", start + week)]
+    assert clock.now >= start + week
+
+
+def test_a_sleep_run_again_waits_only_for_what_is_left(
+    m: ModuleType, db: Path, clock: Clock
+) -> None:
+    """The process dies an hour into a day's sleep; the next one sleeps 23 h."""
+
+    class Died(BaseException):
+        pass
+
+    def die() -> None:
+        clock.now += 3600  # an hour passes, then the process dies
+        raise Died
+
+    clock.during = die
+    start = clock.now
+    with Runtime(f"sqlite:///{db}", clock=clock) as first, pytest.raises(Died):
+        first.run(m.napper, 86400, run_id="n")
+    clock.during = lambda: None
+    clock.slept = 0.0
+    with Runtime(f"sqlite:///{db}", clock=clock) as second:
+        assert second.run(m.napper, 86400, run_id="n") == "rested"
+    assert clock.now == pytest.approx(start + 86400, abs=1.0)
+    assert clock.slept == pytest.approx(86400 - 3600)
+    assert m.LOG == ["before", "after"]
+
+
+def test_sleep_until_an_aware_datetime(m: ModuleType, rt: Runtime, clock: Clock) -> None:
+    when = dt.datetime.fromtimestamp(clock.now + 5000, dt.UTC)
+    assert rt.run(m.until, when, run_id="u") == "woke"
+    assert clock.now >= when.timestamp()
+    past = dt.datetime.fromtimestamp(clock.now - 10, dt.UTC)
+    naps = clock.naps
+    assert rt.run(m.until, past, run_id="u2") == "woke"
+    assert clock.naps == naps  # already due: no wait at all
+
+
+def test_a_parent_awaiting_a_sleeping_child_unloads_with_it(
+    m: ModuleType, rt: Runtime, clock: Clock, db: Path
+) -> None:
+    seen: list[list[tuple[Any, ...]]] = []
+    clock.during = lambda: seen.append(
+        table(db, "SELECT run_id, status, wake_at FROM runs ORDER BY run_id")
+    )
+    start = clock.now
+    assert rt.run(m.parent, 600, run_id="p") == ("parent", "rested")
+    assert seen[0] == [("p", "waiting", start + 600), ("p/2.0", "waiting", start + 600)]
+    assert m.LOG == ["parent", "before", "after"]
+
+
+def test_a_sleep_in_a_helper_coroutine_waits_in_the_process(
+    m: ModuleType, rt: Runtime, clock: Clock, db: Path
+) -> None:
+    seen: list[tuple[Any, ...]] = []
+    clock.during = lambda: seen.extend(table(db, "SELECT status FROM runs"))
+    assert rt.run(m.nested, 50, run_id="h") == "helped"
+    assert seen == [("running",)]
+    assert table(db, "SELECT op_id FROM operations") == [("timer:1.0",)]
+
+
+# ----------------------------------------------------------------------- events
+
+
+def test_an_event_sent_before_the_wait_is_kept(m: ModuleType, rt: Runtime, db: Path) -> None:
+    rt.dispatch(m.approval, "o1", run_id="a")
+    assert rt.send_event("a", "approved", {"by": "ann"}) is True
+    assert rt.run(m.approval, "o1", run_id="a") == ("approved", {"by": "ann"})
+    assert m.LOG == [("charge", "o1"), ("ship", "o1", {"by": "ann"})]
+    assert table(db, "SELECT taken_by FROM events") == [("event:2.0",)]
+
+
+def test_an_event_sent_while_the_run_waits_wakes_it(
+    m: ModuleType, rt: Runtime, clock: Clock, db: Path
+) -> None:
+    def send() -> None:
+        (status,) = table(db, "SELECT status FROM runs WHERE run_id = 'a'")[0]
+        if status == "waiting" and not rt.store.events("a"):
+            rt.send_event("a", "approved", "bob")
+
+    clock.during = send
+    start = clock.now
+    assert rt.run(m.approval, "o2", run_id="a") == ("approved", "bob")
+    assert clock.now - start < 10  # woken at once, not at the deadline
+
+
+def test_events_of_one_name_arrive_in_send_order_once_each(m: ModuleType, rt: Runtime) -> None:
+    rt.dispatch(m.two_waits, run_id="t")
+    for item in ("first", "second", "third"):
+        rt.send_event("t", "item", item)
+    assert rt.run(m.two_waits, run_id="t") == ("first", "second")
+    taken = [(e.payload != b"", e.taken_by) for e in rt.store.events("t")]
+    assert [t for _, t in taken] == ["event:1.0", "event:2.0", None]
+
+
+def test_a_dedup_key_makes_a_resend_harmless(m: ModuleType, rt: Runtime) -> None:
+    rt.dispatch(m.two_waits, run_id="t")
+    assert rt.send_event("t", "item", 1, dedup_key="k1") is True
+    assert rt.send_event("t", "item", 99, dedup_key="k1") is False
+    assert rt.send_event("t", "item", 2, dedup_key="k2") is True
+    assert rt.run(m.two_waits, run_id="t") == (1, 2)
+
+
+def test_a_timeout_is_timeout_error_at_the_await(m: ModuleType, rt: Runtime, clock: Clock) -> None:
+    start = clock.now
+    result = rt.run(m.approval, "o3", run_id="a")
+    assert result[0] == "refunded" and "'approved'" in result[1]
+    assert clock.now >= start + 3 * 86400
+    assert m.LOG == [("charge", "o3"), ("refund", "o3")]
+
+
+def test_a_timeout_is_never_retried(m: ModuleType, rt: Runtime) -> None:
+    with pytest.raises(TimeoutError):
+        rt.run(m.timeout_not_retried, run_id="r")
+    record = rt.get("r")
+    assert record.status == "failed" and record.attempts == 0
+    assert m.LOG == ["start"]
+
+
+def test_a_timeout_is_decided_once(m: ModuleType, db: Path, clock: Clock) -> None:
+    """The process dies after the timeout, in the refund; an event sent
+    before it restarts does not turn the run into an approval."""
+
+    class Died(BaseException):
+        pass
+
+    def die_at_refund(what: Any) -> None:
+        if isinstance(what, tuple) and what[0] == "refund" and m.LOG.count(what) == 1:
+            raise Died
+
+    original = m.note
+
+    async def note(what: Any) -> Any:
+        m.LOG.append(what)
+        die_at_refund(what)
+        return what
+
+    m.note = note
+    try:
+        with Runtime(f"sqlite:///{db}", clock=clock) as first, pytest.raises(Died):
+            first.run(m.approval, "o4", run_id="a")
+        with Runtime(f"sqlite:///{db}", clock=clock) as second:
+            second.send_event("a", "approved", "late")
+            assert second.run(m.approval, "o4", run_id="a")[0] == "refunded"
+    finally:
+        m.note = original
+    assert m.LOG.count(("refund", "o4")) == 2  # the refund step ran again, at least once
+    assert ("ship", "o4", "late") not in m.LOG
+
+
+def test_an_event_for_a_child_wakes_its_parent(
+    m: ModuleType, rt: Runtime, clock: Clock, db: Path
+) -> None:
+    seen: list[Any] = []
+
+    def send() -> None:
+        if not seen:
+            seen.extend(table(db, "SELECT run_id, status, wake_at FROM runs ORDER BY run_id"))
+            rt.send_event("w/1.0", "go", 7)
+
+    clock.during = send
+    assert rt.run(m.parent_of_waiter, run_id="w") == ("child", 7)
+    assert seen == [("w", "waiting", None), ("w/1.0", "waiting", None)]
+
+
+def test_a_waiting_run_without_timeout_is_never_due_by_time(
+    m: ModuleType, rt: Runtime, clock: Clock
+) -> None:
+    rt.dispatch(m.two_waits, run_id="t")
+
+    async def drive_once() -> Any:
+        from resumable.lifecycle import drive_owned
+
+        assert rt.store.lock("t")
+        try:
+            return await drive_owned(rt, m.two_waits, "t", contain=True)
+        finally:
+            rt.store.unlock("t")
+
+    parked = asyncio.run(drive_once())
+    assert parked.wake_at is None and "waiting for event 'item'" in parked.reason
+    clock.now += 10 * 365 * 86400
+    assert rt.store.runnable(clock.now, [rt.get("t").function]) == []
+    assert asyncio.run(drive_once()) == parked  # looked at, not driven
+    rt.send_event("t", "item", 1)
+    assert [r.run_id for r in rt.store.runnable(clock.now, [rt.get("t").function])] == ["t"]
+
+
+# ----------------------------------------------------------------------- errors
+
+
+def test_sending_to_an_unknown_or_finished_run_is_a_clear_error(m: ModuleType, rt: Runtime) -> None:
+    with pytest.raises(LookupError, match="no such run"):
+        rt.send_event("nope", "approved")
+    rt.run(m.napper, 0, run_id="done")
+    with pytest.raises(ValueError, match=r"it has ended \(completed\)"):
+        rt.send_event("done", "approved")
+    rt.dispatch(m.two_waits, run_id="t")
+    with pytest.raises(TypeError, match="event name"):
+        rt.send_event("t", "")
+    with pytest.raises(resumable.SerializationError, match="cannot send event 'item'"):
+        rt.send_event("t", "item", object())
+    assert rt.store.events("t") == []
+
+
+@pytest.mark.parametrize(
+    ("call", "error"),
+    [
+        (lambda: resumable.sleep(-1), ValueError),
+        (lambda: resumable.sleep(float("nan")), ValueError),
+        (lambda: resumable.sleep("5"), TypeError),
+        (lambda: resumable.sleep_until(dt.datetime(2030, 1, 1)), TypeError),
+        (lambda: resumable.wait_event(""), TypeError),
+        (lambda: resumable.wait_event("x", timeout=-1), ValueError),
+    ],
+    ids=["negative", "nan", "text", "naive-datetime", "empty-name", "negative-timeout"],
+)
+def test_bad_arguments(call: Callable[[], Any], error: type[Exception]) -> None:
+    with pytest.raises(error):
+        call()
+
+
+def test_native_mode(m: ModuleType) -> None:
+    assert asyncio.run(m.napper(0)) == "rested"
+    with pytest.raises(RuntimeError, match="outside a durable run"):
+        asyncio.run(m.two_waits())
+
+
+def test_retry_of_a_run_policy_untouched(m: ModuleType) -> None:
+    assert isinstance(m.timeout_not_retried.retry, Retry)

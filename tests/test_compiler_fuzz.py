@@ -188,13 +188,6 @@ def _async_comprehension_in_a_definitions_header(tree: ast.Module) -> bool:
     return False
 
 
-def _await_in_one_line_suite(tree: cst.Module) -> bool:
-    """`if a: await t` (a suite on its header's line)."""
-    return any(
-        isinstance(n, cst.SimpleStatementSuite) and _holds(n, cst.Await) for n in _nodes(tree)
-    )
-
-
 def _concatenation_that_awaits_as_primary(tree: cst.Module) -> bool:
     """`"a" f"{await t}".upper()`, `...[i]`, `...(x)`: unparenthesized."""
     for n in _nodes(tree):
@@ -250,7 +243,6 @@ KNOWN_BUGS: dict[str, Callable[[ast.Module], bool]] = {
 }
 #: the same, for predicates on the module's libcst tree.
 KNOWN_BUGS_CST: dict[str, Callable[[cst.Module], bool]] = {
-    "test_an_await_in_a_one_line_suite": _await_in_one_line_suite,
     "test_method_of_a_concatenated_string_that_awaits": _concatenation_that_awaits_as_primary,
     "test_a_first_statement_concatenating_an_fstring_runs": _first_statement_concatenates_an_fstring,
 }

@@ -148,6 +148,102 @@ def test_lines_are_numbered_as_cpython_numbers_them(char: str, tmp_path: Path) -
     assert_equivalent(fn, 1)
 
 
+def test_an_await_in_a_one_line_suite(tmp_path: Path) -> None:
+    """`if a: await step("a")`: the lowering wrapped the suite's small
+    statements in a new SimpleStatementLine, whose id analyze never saw, so
+    `has_await` was false for it; the check pass reported `no state
+    evaluates await 0` (an InternalError). analyze now makes that line."""
+    body = """\
+        if a: await step("a")
+        while a: a -= 1; await step("b")
+        return a
+        """
+    assert equivalent(body, tmp_path, 1) == 0
+
+
+ONE_LINE_SUITES = PRELUDE + textwrap.dedent(
+    """\
+    import contextlib
+    from dataclasses import dataclass, field
+
+
+    @dataclass
+    class Session:
+        name: str
+        log: list = field(default_factory=list)
+
+        async def __aenter__(self):
+            self.log.append(await step("open", self.name))
+            return self
+
+        async def __aexit__(self, typ, value, tb):
+            self.log.append(await step("close", self.name, typ and typ.__name__))
+            return False
+
+
+    @dataclass
+    class Countdown:
+        n: int
+
+        def __aiter__(self):
+            return self
+
+        async def __anext__(self):
+            if self.n <= 0:
+                raise StopAsyncIteration
+            self.n -= 1
+            return self.n
+
+
+    @resumable.function
+    async def f(a):
+        out = []
+        if a: out.append(await step("if"))
+        elif a is None: out.append(await step("elif"))
+        else: out.append(await step("else")); out.append(a)
+        n = a
+        while n: n -= 1; out.append(await step("while", n))
+        else: out.append(await step("while-else"))
+        for i in range(a or 0): out.append(await step("for", i))
+        else: out.append(await step("for-else"))
+        try: out.append(await step("try")); out.append(1 / (a or 0))
+        except ZeroDivisionError as e: out.append(await step("except", str(e)))
+        else: out.append(await step("try-else"))
+        finally: out.append(await step("finally"))
+        try: out.append(await step("try-star")); raise ExceptionGroup("g", [ValueError(a)])
+        except* ValueError as g: out.append(await step("except*", repr(g.exceptions)))
+        with contextlib.nullcontext(a) as c: out.append(await step("with", c))
+        async with Session("s") as s: out.append(await step("async with"))
+        out.append(s.log)
+        async for v in Countdown(a or 0): out.append(await step("async for", v))
+        match a:
+            case 0: out.append(await step("zero"))
+            case None: pass
+            case _ if await step("guard"): out.append(await step("other"))
+        def inner(): return out
+        return inner()
+    """
+)
+
+
+@pytest.mark.parametrize("a", [0, 1, 2, None])
+def test_an_await_in_a_one_line_suite_of_every_compound_statement(
+    a: object, tmp_path: Path
+) -> None:
+    """Every suite that may stand on its header's line: if/elif/else,
+    while/else, for/else, try/except/else/finally, except*, with, async
+    with, async for, a case body (its guard awaiting too), a nested def."""
+    fn = load(ONE_LINE_SUITES, tmp_path)
+    assert_equivalent(fn, a)
+
+
+def test_a_function_on_one_line(tmp_path: Path) -> None:
+    """The decorated function's own body is a one-line suite."""
+    source = f'{PRELUDE}@resumable.function\nasync def f(a): x = await step("a", a); return x, a\n'
+    fn = load(source, tmp_path)
+    assert_equivalent(fn, 1)
+
+
 # -- open: the lowering and the emitter (not fixed here) ----------------------------------------
 
 
@@ -172,20 +268,6 @@ def test_walrus_in_a_nested_annotation() -> None:
     import annotations`: an annotation CPython accepts, but not under PEP 563
     (a walrus, a yield, an await), fails that check (an InternalError)."""
     generated(module("def inner(p):\n    z: (p := 1) = p\nawait step('a')\n"))
-
-
-@pytest.mark.xfail(strict=True, reason="lowering: a one-line suite's awaits are not seen")
-def test_an_await_in_a_one_line_suite(tmp_path: Path) -> None:
-    """`if a: await step("a")`: builder.statements_of wraps the suite's small
-    statements in a new SimpleStatementLine, whose id analyze never saw, so
-    `has_await` is false for it; the check pass reports `no state evaluates
-    await 0` (an InternalError)."""
-    body = """\
-        if a: await step("a")
-        while a: a -= 1; await step("b")
-        return a
-        """
-    assert equivalent(body, tmp_path, 1) == 0
 
 
 @pytest.mark.xfail(strict=True, reason="lowering: a lowered concatenation loses its grouping")

@@ -36,7 +36,7 @@ from . import (
     matching,
     statements,
 )
-from .builder import Lowering, Tables, statements_of
+from .builder import Lowering, Tables
 from .conditions import lower_condition
 from .ir import Analysis, Lowered
 from .numbering import number_states
@@ -102,7 +102,7 @@ _TABLES = Tables(_STATEMENTS, _EXPRESSIONS, lower_condition)
 
 def lower(analysis: Analysis) -> Lowered:
     b = Lowering(analysis, _TABLES)
-    body = list(statements_of(analysis.function.node.body))
+    body = list(analysis.statements(analysis.function.node.body))
     if body and _is_docstring(body[0]):
         body = body[1:]  # evaluating it does nothing
     b.block(body)

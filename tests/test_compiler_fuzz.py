@@ -83,16 +83,6 @@ def _slow() -> bool:
 # -- known bugs (each pinned by an xfail test in test_fuzz_findings.py) ------------------------
 
 
-def _annotated_target_awaits_without_value(tree: ast.Module) -> bool:
-    """`x[await i]: int` (no value): CPython evaluates the target's parts."""
-    return any(
-        isinstance(n, ast.AnnAssign)
-        and n.value is None
-        and any(isinstance(a, ast.Await) for a in ast.walk(n.target))
-        for n in ast.walk(tree)
-    )
-
-
 def _nested_annotation_invalid_under_pep563(tree: ast.Module) -> bool:
     """An annotation inside a nested def or class holding what PEP 563
     forbids (walrus, yield, await): render checks states under it."""
@@ -232,7 +222,6 @@ def _holds(root: cst.CSTNode, kind: type) -> bool:
 
 #: predicate on the module's ast -> the xfail test that pins the bug.
 KNOWN_BUGS: dict[str, Callable[[ast.Module], bool]] = {
-    "test_an_annotated_target_without_value_evaluates_its_awaits": _annotated_target_awaits_without_value,
     "test_walrus_in_a_nested_annotation": _nested_annotation_invalid_under_pep563,
     "test_an_async_comprehension_in_a_local_annotation": _async_comprehension_in_a_local_annotation,
     "test_an_await_in_an_async_for_target": _await_in_an_async_for_target,

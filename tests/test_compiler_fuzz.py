@@ -178,20 +178,6 @@ def _async_comprehension_in_a_definitions_header(tree: ast.Module) -> bool:
     return False
 
 
-def _concatenation_that_awaits_as_primary(tree: cst.Module) -> bool:
-    """`"a" f"{await t}".upper()`, `...[i]`, `...(x)`: unparenthesized."""
-    for n in _nodes(tree):
-        value = n.func if isinstance(n, cst.Call) else getattr(n, "value", None)
-        if (
-            isinstance(n, cst.Attribute | cst.Subscript | cst.Call)
-            and isinstance(value, cst.ConcatenatedString)
-            and not value.lpar
-            and _holds(value, cst.Await)
-        ):
-            return True
-    return False
-
-
 def _first_statement_concatenates_an_fstring(tree: cst.Module) -> bool:
     """A decorated function opening with `"a" f"{x}"` (not a docstring)."""
     for fn in _nodes(tree):  # functions and methods
@@ -232,7 +218,6 @@ KNOWN_BUGS: dict[str, Callable[[ast.Module], bool]] = {
 }
 #: the same, for predicates on the module's libcst tree.
 KNOWN_BUGS_CST: dict[str, Callable[[cst.Module], bool]] = {
-    "test_method_of_a_concatenated_string_that_awaits": _concatenation_that_awaits_as_primary,
     "test_a_first_statement_concatenating_an_fstring_runs": _first_statement_concatenates_an_fstring,
 }
 

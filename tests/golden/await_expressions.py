@@ -3684,7 +3684,7 @@ def fstring_concatenated_1(m, L):
 
 # state 2, line 398
 def fstring_concatenated_2(m, L):
-    L.s = "plain " + L._t1 + f"{m.sent}" + " tail"
+    L.s = ("plain " + (L._t1 + (f"{m.sent}" + " tail")))
     # line 399: return s
     return m.done(L.s)
 

@@ -178,21 +178,6 @@ def _async_comprehension_in_a_definitions_header(tree: ast.Module) -> bool:
     return False
 
 
-def _first_statement_concatenates_an_fstring(tree: cst.Module) -> bool:
-    """A decorated function opening with `"a" f"{x}"` (not a docstring)."""
-    for fn in _nodes(tree):  # functions and methods
-        if isinstance(fn, cst.FunctionDef) and isinstance(fn.body, cst.IndentedBlock):
-            first = fn.body.body[0]
-            if (
-                isinstance(first, cst.SimpleStatementLine)
-                and isinstance(first.body[0], cst.Expr)
-                and isinstance(first.body[0].value, cst.ConcatenatedString)
-                and _holds(first.body[0].value, cst.FormattedString)
-            ):
-                return True
-    return False
-
-
 def _nodes(root: cst.CSTNode) -> list[cst.CSTNode]:
     out, stack = [], [root]
     while stack:
@@ -217,9 +202,7 @@ KNOWN_BUGS: dict[str, Callable[[ast.Module], bool]] = {
     ),
 }
 #: the same, for predicates on the module's libcst tree.
-KNOWN_BUGS_CST: dict[str, Callable[[cst.Module], bool]] = {
-    "test_a_first_statement_concatenating_an_fstring_runs": _first_statement_concatenates_an_fstring,
-}
+KNOWN_BUGS_CST: dict[str, Callable[[cst.Module], bool]] = {}
 
 
 def known_bug(source: str, module: cst.Module) -> str | None:

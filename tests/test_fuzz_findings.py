@@ -317,21 +317,6 @@ def test_a_concatenated_string_that_awaits_keeps_its_grouping(body: str, tmp_pat
     assert_equivalent(fn, 1)
 
 
-# -- open: the lowering and the emitter (not fixed here) ----------------------------------------
-
-
-@pytest.mark.xfail(strict=True, reason="render compiles states under `annotations` (PEP 563)")
-def test_walrus_in_a_nested_annotation() -> None:
-    """render.py checks the generated module with `compile(text, ...)` without
-    `dont_inherit=True`, so it inherits render.py's own `from __future__
-    import annotations`: an annotation CPython accepts, but not under PEP 563
-    (a walrus, a yield, an await), fails that check (an InternalError)."""
-    generated(module("def inner(p):\n    z: (p := 1) = p\nawait step('a')\n"))
-
-
-@pytest.mark.xfail(
-    strict=True, reason="lowering: a first statement `'a' f'{x}'` is taken for a docstring"
-)
 @pytest.mark.parametrize(
     "body",
     [
@@ -342,10 +327,46 @@ def test_walrus_in_a_nested_annotation() -> None:
 )
 def test_a_first_statement_concatenating_an_fstring_runs(body: str, tmp_path: Path) -> None:
     """A string concatenated with an f-string is a JoinedStr, never a
-    docstring: CPython evaluates it. lower.py's `_is_docstring` drops any
-    first string statement, so its walrus never binds, and its await is never
-    evaluated (the check pass reports `no state evaluates await 0`)."""
+    docstring: CPython evaluates it. lower.py's `_is_docstring` dropped any
+    first string statement, so its walrus never bound, and its await was
+    never evaluated (the check pass reported `no state evaluates await 0`)."""
     equivalent(body, tmp_path, [])
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '("a" "b" f"{await step(\'a\')}")\nreturn a\n',  # parenthesized, nested
+        'f"{(a := [*a, 1])}" "b"\nawait step(\'a\')\nreturn a\n',  # the f-string first
+        "f\"{await step('a')}\"\nreturn a\n",  # an f-string alone
+        '"doc" "string"\nreturn await step("a", a)\n',  # a docstring, still dropped
+        'b"bytes"\nreturn await step("a", a)\n',  # not a docstring (nothing to evaluate)
+        '"doc"; a = await step("a")\nreturn a\n',  # a docstring with more on its line
+    ],
+    ids=["parenthesized", "fstring-first", "fstring-alone", "docstring", "bytes", "one-line"],
+)
+def test_only_a_str_constant_first_statement_is_a_docstring(body: str, tmp_path: Path) -> None:
+    """CPython's rule (ast.get_docstring): a first statement that is a `str`
+    constant; everything else is evaluated."""
+    equivalent(body, tmp_path, [])
+
+
+def test_a_docstring_is_not_a_state() -> None:
+    """Evaluating it does nothing: no state holds it."""
+    text = generated(module('"""doc""" "more"\nreturn await step("a")\n'))
+    assert "doc" not in text and "# state 0, line 10: await" in text
+
+
+# -- open: the lowering and the emitter (not fixed here) ----------------------------------------
+
+
+@pytest.mark.xfail(strict=True, reason="render compiles states under `annotations` (PEP 563)")
+def test_walrus_in_a_nested_annotation() -> None:
+    """render.py checks the generated module with `compile(text, ...)` without
+    `dont_inherit=True`, so it inherits render.py's own `from __future__
+    import annotations`: an annotation CPython accepts, but not under PEP 563
+    (a walrus, a yield, an await), fails that check (an InternalError)."""
+    generated(module("def inner(p):\n    z: (p := 1) = p\nawait step('a')\n"))
 
 
 @pytest.mark.xfail(strict=True, reason="locations.py numbers generated lines with str.splitlines")

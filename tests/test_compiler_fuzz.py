@@ -117,18 +117,6 @@ def _async_comprehension_in_a_local_annotation(tree: ast.Module) -> bool:
     )
 
 
-def _await_in_an_async_for_target(tree: ast.Module) -> bool:
-    """`async for d[await k] in it`, or an async comprehension there."""
-    return any(
-        isinstance(n, ast.AsyncFor)
-        and any(
-            isinstance(a, ast.Await) or (isinstance(a, ast.comprehension) and a.is_async)
-            for a in ast.walk(n.target)
-        )
-        for n in ast.walk(tree)
-    )
-
-
 _AST_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
 
 
@@ -195,7 +183,6 @@ def _holds(root: cst.CSTNode, kind: type) -> bool:
 KNOWN_BUGS: dict[str, Callable[[ast.Module], bool]] = {
     "test_walrus_in_a_nested_annotation": _nested_annotation_invalid_under_pep563,
     "test_an_async_comprehension_in_a_local_annotation": _async_comprehension_in_a_local_annotation,
-    "test_an_await_in_an_async_for_target": _await_in_an_async_for_target,
     "test_scopes_matched_with_their_symbol_tables": _scopes_symtable_orders_otherwise,
     "test_an_async_comprehension_in_a_nested_definitions_header": (
         _async_comprehension_in_a_definitions_header

@@ -166,19 +166,6 @@ def _async_comprehension_in_a_definitions_header(tree: ast.Module) -> bool:
     return False
 
 
-def _nodes(root: cst.CSTNode) -> list[cst.CSTNode]:
-    out, stack = [], [root]
-    while stack:
-        n = stack.pop()
-        out.append(n)
-        stack.extend(n.children)
-    return out
-
-
-def _holds(root: cst.CSTNode, kind: type) -> bool:
-    return any(isinstance(n, kind) for n in _nodes(root))
-
-
 #: predicate on the module's ast -> the xfail test that pins the bug.
 KNOWN_BUGS: dict[str, Callable[[ast.Module], bool]] = {
     "test_walrus_in_a_nested_annotation": _nested_annotation_invalid_under_pep563,

@@ -83,16 +83,6 @@ def _slow() -> bool:
 # -- known bugs (each pinned by an xfail test in test_fuzz_findings.py) ------------------------
 
 
-def _annotated_target_awaits_without_value(tree: ast.Module) -> bool:
-    """`x[await i]: int` (no value): CPython evaluates the target's parts."""
-    return any(
-        isinstance(n, ast.AnnAssign)
-        and n.value is None
-        and any(isinstance(a, ast.Await) for a in ast.walk(n.target))
-        for n in ast.walk(tree)
-    )
-
-
 def _nested_annotation_invalid_under_pep563(tree: ast.Module) -> bool:
     """An annotation inside a nested def or class holding what PEP 563
     forbids (walrus, yield, await): render checks states under it."""
@@ -123,18 +113,6 @@ def _async_comprehension_in_a_local_annotation(tree: ast.Module) -> bool:
     return any(
         isinstance(n, ast.AnnAssign)
         and any(isinstance(c, ast.comprehension) and c.is_async for c in ast.walk(n.annotation))
-        for n in ast.walk(tree)
-    )
-
-
-def _await_in_an_async_for_target(tree: ast.Module) -> bool:
-    """`async for d[await k] in it`, or an async comprehension there."""
-    return any(
-        isinstance(n, ast.AsyncFor)
-        and any(
-            isinstance(a, ast.Await) or (isinstance(a, ast.comprehension) and a.is_async)
-            for a in ast.walk(n.target)
-        )
         for n in ast.walk(tree)
     )
 
@@ -188,72 +166,17 @@ def _async_comprehension_in_a_definitions_header(tree: ast.Module) -> bool:
     return False
 
 
-def _await_in_one_line_suite(tree: cst.Module) -> bool:
-    """`if a: await t` (a suite on its header's line)."""
-    return any(
-        isinstance(n, cst.SimpleStatementSuite) and _holds(n, cst.Await) for n in _nodes(tree)
-    )
-
-
-def _concatenation_that_awaits_as_primary(tree: cst.Module) -> bool:
-    """`"a" f"{await t}".upper()`, `...[i]`, `...(x)`: unparenthesized."""
-    for n in _nodes(tree):
-        value = n.func if isinstance(n, cst.Call) else getattr(n, "value", None)
-        if (
-            isinstance(n, cst.Attribute | cst.Subscript | cst.Call)
-            and isinstance(value, cst.ConcatenatedString)
-            and not value.lpar
-            and _holds(value, cst.Await)
-        ):
-            return True
-    return False
-
-
-def _first_statement_concatenates_an_fstring(tree: cst.Module) -> bool:
-    """A decorated function opening with `"a" f"{x}"` (not a docstring)."""
-    for fn in _nodes(tree):  # functions and methods
-        if isinstance(fn, cst.FunctionDef) and isinstance(fn.body, cst.IndentedBlock):
-            first = fn.body.body[0]
-            if (
-                isinstance(first, cst.SimpleStatementLine)
-                and isinstance(first.body[0], cst.Expr)
-                and isinstance(first.body[0].value, cst.ConcatenatedString)
-                and _holds(first.body[0].value, cst.FormattedString)
-            ):
-                return True
-    return False
-
-
-def _nodes(root: cst.CSTNode) -> list[cst.CSTNode]:
-    out, stack = [], [root]
-    while stack:
-        n = stack.pop()
-        out.append(n)
-        stack.extend(n.children)
-    return out
-
-
-def _holds(root: cst.CSTNode, kind: type) -> bool:
-    return any(isinstance(n, kind) for n in _nodes(root))
-
-
 #: predicate on the module's ast -> the xfail test that pins the bug.
 KNOWN_BUGS: dict[str, Callable[[ast.Module], bool]] = {
-    "test_an_annotated_target_without_value_evaluates_its_awaits": _annotated_target_awaits_without_value,
     "test_walrus_in_a_nested_annotation": _nested_annotation_invalid_under_pep563,
     "test_an_async_comprehension_in_a_local_annotation": _async_comprehension_in_a_local_annotation,
-    "test_an_await_in_an_async_for_target": _await_in_an_async_for_target,
     "test_scopes_matched_with_their_symbol_tables": _scopes_symtable_orders_otherwise,
     "test_an_async_comprehension_in_a_nested_definitions_header": (
         _async_comprehension_in_a_definitions_header
     ),
 }
 #: the same, for predicates on the module's libcst tree.
-KNOWN_BUGS_CST: dict[str, Callable[[cst.Module], bool]] = {
-    "test_an_await_in_a_one_line_suite": _await_in_one_line_suite,
-    "test_method_of_a_concatenated_string_that_awaits": _concatenation_that_awaits_as_primary,
-    "test_a_first_statement_concatenating_an_fstring_runs": _first_statement_concatenates_an_fstring,
-}
+KNOWN_BUGS_CST: dict[str, Callable[[cst.Module], bool]] = {}
 
 
 def known_bug(source: str, module: cst.Module) -> str | None:

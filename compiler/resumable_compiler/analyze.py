@@ -54,6 +54,8 @@ class _Scanner:
         self.function_values: dict[str, int] = {}
         self.names: set[str] = set()
         self.imports: set[str] = set()
+        #: id() of each one-line suite -> the line it is lowered as.
+        self.lines: dict[int, cst.SimpleStatementLine] = {}
 
     def error(
         self, node: cst.CSTNode, code: codes.Code, message: str, fix: str, construct: str
@@ -280,6 +282,14 @@ class _Scanner:
     scan_DictComp = _comp
 
     # -- statements -----------------------------------------------------------
+
+    def scan_SimpleStatementSuite(self, node: cst.SimpleStatementSuite) -> bool:
+        # `if a: x; await y` is lowered as a block of one line holding the
+        # suite's small statements: that line is made here, once, so the
+        # lowering asks `has_await` about a node scanned (Analysis.statements).
+        line = cst.SimpleStatementLine(node.body)
+        self.lines[id(node)] = line
+        return self.scan(line)
 
     def scan_For(self, node: cst.For) -> bool:
         found_target = self.scan(node.target)  # the loop is lowered: a target's await is a step
@@ -604,4 +614,5 @@ def analyze(parsed: ParsedModule, fn: FunctionSource) -> Analysis:
         awaits=own_awaits(fn.node, scanner.awaiting),
         reserved=_reserved(scanner.names | set(dir(builtins)) | parsed.module_names),
         errors=tuple(errors),
+        lines=dict(scanner.lines),
     )

@@ -105,7 +105,7 @@ class Lowering:
         return self.analysis.has_await(node)
 
     def body(self, suite: cst.BaseSuite, bound: set[str] | frozenset[str] = frozenset()) -> None:
-        self.block(statements_of(suite), bound)
+        self.block(self.analysis.statements(suite), bound)
 
     def block(
         self,
@@ -284,13 +284,6 @@ def walrus_targets(nodes: Sequence[cst.CSTNode | None]) -> set[str]:
             out.add(n.target.value)
         stack.extend(n.children)
     return out
-
-
-def statements_of(suite: cst.BaseSuite) -> Sequence[cst.BaseStatement]:
-    if isinstance(suite, cst.SimpleStatementSuite):
-        return [cst.SimpleStatementLine(suite.body)]
-    assert isinstance(suite, cst.IndentedBlock)
-    return suite.body
 
 
 def bound_by(stmt: cst.BaseStatement) -> set[str]:

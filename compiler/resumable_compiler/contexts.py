@@ -33,7 +33,8 @@ entry to be storable) and awaits `__anext__` at the head of every step:
     async for x in xs:          L._i1 = m.aloop(L.xs, 3)
         ...                     head: return m.anext(L._i1)     (await state)
                                       if m.sent is m.STOP: return <else>
-                                      L.x = m.sent
+                                      L.x = m.sent      (a target that awaits:
+                                                         `for`'s assign_to)
                                       ... the body (LoopEntry: break, continue)
                                       return <head>
 
@@ -52,6 +53,7 @@ from .builder import Lowering
 from .control import FinallyBodyEntry, Label
 from .exceptions import Complete, try_finally
 from .rewrite import attr, call, target_names
+from .statements import assign_to
 
 __all__ = ["lower_async_for", "lower_with", "next_item", "start_async_loop"]
 
@@ -134,8 +136,13 @@ def lower_async_for(b: Lowering, node: cst.For) -> None:
     orelse = w.new_label() if node.orelse is not None else end
     w.mark(head)
     item = next_item(b, node, iterator, orelse)
-    target = cast(cst.BaseAssignTargetExpression, b.rw.expression(node.target))
-    w.emit_small(cst.Assign([cst.AssignTarget(target)], item))
+    if b.has_await(node.target):
+        # The target's awaits run at every step, after `__anext__` (as in a
+        # `for`): the item waits in a temporary, `m.sent` is theirs then.
+        assign_to(b, node.target, b.spill(item, node.target))
+    else:
+        target = cast(cst.BaseAssignTargetExpression, b.rw.expression(node.target))
+        w.emit_small(cst.Assign([cst.AssignTarget(target)], item))
     loop_body(b, node.body, end, head, bound=target_names(node.target))
     if node.orelse is not None:
         w.mark(orelse)

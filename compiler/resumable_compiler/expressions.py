@@ -270,9 +270,12 @@ def lower_comprehension(
 
 
 def lower_concatenated(b: Lowering, e: cst.ConcatenatedString) -> cst.BaseExpression:
+    # An atom becomes a sum: parenthesized, it keeps its grouping wherever it
+    # stands (`("a" + f"{m.sent}").upper()`, `(...)[i]`, `(...)(x)`).
     left, right = b.operands([(e.left, ""), (e.right, "")])
     assert left is not None and right is not None
-    return cst.BinaryOperation(left=left, operator=cst.Add(), right=right, lpar=e.lpar, rpar=e.rpar)
+    lpar, rpar = (e.lpar, e.rpar) if e.lpar else ([cst.LeftParen()], [cst.RightParen()])
+    return cst.BinaryOperation(left=left, operator=cst.Add(), right=right, lpar=lpar, rpar=rpar)
 
 
 def lower_fstring(b: Lowering, e: cst.FormattedString) -> cst.BaseExpression:

@@ -13,8 +13,9 @@
   may resume under changed code whose await of the same ordinal has the same
   site fingerprint: nothing before the await and no stored variable changed.
   "Before" is the order awaits run: the canonical form puts the clauses of a
-  comprehension that awaits before its element, and the guard of a case
-  that awaits before its body (`_fields`).
+  comprehension that awaits before its element, the guard of a case that
+  awaits before its body, and the iterable of an `async for` before a
+  target that awaits (`_fields`).
 """
 
 from __future__ import annotations
@@ -134,8 +135,9 @@ def canonical(node: cst.CSTNode, sites: list[tuple[AwaitSite, int]] | None = Non
 
 def _fields(item: cst.CSTNode) -> list[dataclasses.Field[object]]:
     """The fields of `item` in the order its awaits run: a comprehension that
-    awaits past its first iterable runs its clauses before its element, and a
-    case whose guard or body awaits tests its guard before its body. (Only
+    awaits past its first iterable runs its clauses before its element, a
+    case whose guard or body awaits tests its guard before its body, and an
+    `async for` whose target awaits gets its item before the target. (Only
     for those, which were refused before: the text of others, and so their
     fingerprints, stay as they were.)"""
     fields = list(dataclasses.fields(item))
@@ -147,7 +149,20 @@ def _fields(item: cst.CSTNode) -> list[dataclasses.Field[object]]:
             first = ("for_in",)
     elif isinstance(item, cst.MatchCase) and _has_await(item):
         first = ("pattern", "guard")
+    elif isinstance(item, cst.For) and item.asynchronous is not None and _awaits(item.target):
+        first = ("iter",)  # each step awaits `__anext__`, then the target's awaits
     return sorted(fields, key=lambda f: first.index(f.name) if f.name in first else len(first))
+
+
+def _awaits(node: cst.CSTNode) -> bool:
+    """An await, or an async comprehension's `__anext__`, in `node`."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, cst.Await) or (isinstance(n, cst.CompFor) and n.asynchronous):
+            return True
+        stack.extend(n.children)
+    return False
 
 
 def _has_await(node: cst.CSTNode, skip: cst.CSTNode | None = None) -> bool:

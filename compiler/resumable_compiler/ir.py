@@ -10,7 +10,7 @@ emit     -> the generated module's text
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -173,9 +173,23 @@ class Analysis:
     #: Locals a nested scope declares `nonlocal`: a closure called during an
     #: await may change them, so they are read before it where CPython does.
     rebound: frozenset[str] = frozenset()
+    #: id() of every one-line suite (`if a: x; y`) of the function's own
+    #: scope -> the line its small statements are lowered as. analyze made it
+    #: and marked it in `awaiting`, so the lowering sees the node analyze saw.
+    lines: Mapping[int, cst.SimpleStatementLine] = field(default_factory=dict)
 
     def has_await(self, node: cst.CSTNode | None) -> bool:
         return node is not None and id(node) in self.awaiting
+
+    def statements(self, suite: cst.BaseSuite) -> Sequence[cst.BaseStatement]:
+        """The statements of a block: a one-line suite's are one line."""
+        if isinstance(suite, cst.SimpleStatementSuite):
+            line = self.lines.get(id(suite))
+            if line is None:
+                raise InternalError("a one-line suite analyze did not see")
+            return [line]
+        assert isinstance(suite, cst.IndentedBlock)
+        return suite.body
 
     def implicit_await(
         self, node: cst.WithItem | cst.For | cst.CompFor, method: str

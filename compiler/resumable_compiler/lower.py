@@ -36,7 +36,7 @@ from . import (
     matching,
     statements,
 )
-from .builder import Lowering, Tables, statements_of
+from .builder import Lowering, Tables
 from .conditions import lower_condition
 from .ir import Analysis, Lowered
 from .numbering import number_states
@@ -102,7 +102,7 @@ _TABLES = Tables(_STATEMENTS, _EXPRESSIONS, lower_condition)
 
 def lower(analysis: Analysis) -> Lowered:
     b = Lowering(analysis, _TABLES)
-    body = list(statements_of(analysis.function.node.body))
+    body = list(analysis.statements(analysis.function.node.body))
     if body and _is_docstring(body[0]):
         body = body[1:]  # evaluating it does nothing
     b.block(body)
@@ -119,9 +119,19 @@ def lower(analysis: Analysis) -> Lowered:
 
 
 def _is_docstring(stmt: cst.BaseStatement) -> bool:
+    """CPython's rule: a first statement that is a `str` constant (plain
+    strings, implicitly concatenated or not; never bytes, never an f-string,
+    which is evaluated). A line holding more than the string is kept whole:
+    evaluating the string there does nothing."""
     return (
         isinstance(stmt, cst.SimpleStatementLine)
         and len(stmt.body) == 1
         and isinstance(stmt.body[0], cst.Expr)
-        and isinstance(stmt.body[0].value, cst.SimpleString | cst.ConcatenatedString)
+        and _is_str_constant(stmt.body[0].value)
     )
+
+
+def _is_str_constant(e: cst.BaseExpression) -> bool:
+    if isinstance(e, cst.ConcatenatedString):
+        return _is_str_constant(e.left) and _is_str_constant(e.right)
+    return isinstance(e, cst.SimpleString) and "b" not in e.prefix.lower()

@@ -16,7 +16,7 @@ from typing import Any, cast
 
 import libcst as cst
 
-from .builder import Lowering, walrus_targets
+from .builder import Lowering, is_constant, walrus_targets
 from .control import JumpKind
 from .rewrite import attr, call
 
@@ -91,6 +91,46 @@ def lower_ann_assign(b: Lowering, small: cst.AnnAssign) -> None:
     # Annotations of a function's variables are never evaluated.
     if small.value is not None:
         lower_assign(b, cst.Assign([cst.AssignTarget(small.target)], small.value))
+        return
+    # Without a value CPython still evaluates (and discards) the parts of an
+    # attribute or subscript target, in order: `o.a: T` evaluates `o`;
+    # `d[i]: T` evaluates `d`, then `i` (a slice's bounds and a tuple's
+    # elements one by one: no slice or tuple is built, nothing is looked up).
+    target = small.target
+    if isinstance(target, cst.Attribute):
+        _evaluate(b, target.value)
+    elif isinstance(target, cst.Subscript):
+        _evaluate(b, target.value)
+        for element in target.slice:
+            _evaluate_subscript(b, element.slice)
+
+
+def _evaluate_subscript(b: Lowering, part: cst.BaseSlice | cst.BaseExpression) -> None:
+    """CPython's check_ann_subscr: a subscript's parts of an annotated target."""
+    if isinstance(part, cst.Slice):
+        for bound in (part.lower, part.upper, part.step):
+            if bound is not None:
+                _evaluate(b, bound)
+    elif isinstance(part, cst.Index):
+        _evaluate_subscript(b, part.value)
+    elif isinstance(part, cst.Tuple):  # `d[(a, b)]` is `d[a, b]`
+        for el in part.elements:
+            _evaluate_subscript(b, el.value)
+    else:
+        assert isinstance(part, cst.BaseExpression)
+        _evaluate(b, part)
+
+
+def _evaluate(b: Lowering, e: cst.BaseExpression) -> None:
+    """Evaluate `e` for its effects only (CPython's `e; POP_TOP`)."""
+    value = b.value(e)
+    if is_constant(e) or value in b.w.sent_nodes or b.is_hidden(value):
+        return
+    if isinstance(e, cst.Name):
+        if e.value not in b.analysis.locals or b.maybe_unbound(e.value):
+            b.touch(value)  # an unbound local, a missing global
+        return
+    b.w.emit_small(cst.Expr(value))
 
 
 def lower_aug_assign(b: Lowering, small: cst.AugAssign) -> None:

@@ -120,6 +120,8 @@ class StateWriter:
         """The next statement emitted comes from source `node` (for the comment)."""
         parsed = self.analysis.parsed
         line = parsed.line_of(node)
+        if not line and isinstance(node, cst.SimpleStatementLine) and node.body:
+            line = parsed.line_of(node.body[0])  # the line of a one-line suite (analyze made it)
         if line:
             self.line = line
             text = parsed.lines[line - 1].strip()

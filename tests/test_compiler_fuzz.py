@@ -139,39 +139,6 @@ def _await_in_an_async_for_target(tree: ast.Module) -> bool:
     )
 
 
-_AST_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-
-
-def _scopes_symtable_orders_otherwise(tree: ast.Module) -> bool:
-    """Two scopes of one kind where CPython's symtable creates them in
-    another order than the source's: a comprehension in another one's
-    outermost iterable, a lambda in a lambda's defaults, scopes in a dict
-    display's keys and values."""
-    scopes = (*_AST_COMPREHENSIONS, ast.Lambda)
-
-    def holds_scope(node: ast.AST | None) -> bool:
-        return node is not None and any(isinstance(x, scopes) for x in ast.walk(node))
-
-    for n in ast.walk(tree):
-        if isinstance(n, _AST_COMPREHENSIONS):
-            inner = n.generators[0].iter
-            if any(isinstance(x, type(n)) for x in ast.walk(inner)):
-                return True
-        if isinstance(n, ast.Lambda) and any(
-            holds_scope(d) for d in (*n.args.defaults, *n.args.kw_defaults)
-        ):
-            return True
-        if isinstance(n, ast.IfExp) and holds_scope(n.test) and holds_scope(n.body):
-            return True
-        if (
-            isinstance(n, ast.Dict)
-            and any(holds_scope(k) for k in n.keys)
-            and any(holds_scope(v) for v in n.values)
-        ):
-            return True
-    return False
-
-
 def _async_comprehension_in_a_definitions_header(tree: ast.Module) -> bool:
     """`def h(x=[v async for v in it])`, a decorator, a class base or keyword."""
     for n in ast.walk(tree):
@@ -243,7 +210,6 @@ KNOWN_BUGS: dict[str, Callable[[ast.Module], bool]] = {
     "test_walrus_in_a_nested_annotation": _nested_annotation_invalid_under_pep563,
     "test_an_async_comprehension_in_a_local_annotation": _async_comprehension_in_a_local_annotation,
     "test_an_await_in_an_async_for_target": _await_in_an_async_for_target,
-    "test_scopes_matched_with_their_symbol_tables": _scopes_symtable_orders_otherwise,
     "test_an_async_comprehension_in_a_nested_definitions_header": (
         _async_comprehension_in_a_definitions_header
     ),

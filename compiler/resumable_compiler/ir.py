@@ -75,6 +75,9 @@ class ParsedModule:
     errors: tuple[CompileError, ...]
     #: The module's stdlib symtable (the authority on scopes), None on syntax errors.
     table: Any = None
+    #: The module's `__future__` features as code flags (`from __future__
+    #: import annotations`: annotations are not evaluated, nor given scopes).
+    future_flags: int = 0
 
     def error(
         self, node: cst.CSTNode, code: Code, message: str, fix: str = "", construct: str = ""

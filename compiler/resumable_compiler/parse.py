@@ -32,7 +32,7 @@ import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from resumable.errors import CompileError
-from resumable.source import display_path, module_name_for
+from resumable.source import FUTURE_FLAGS, display_path, module_name_for
 
 from . import codes
 from .ir import FunctionSource, ParsedModule
@@ -242,7 +242,7 @@ def parse(path: str, source: str | None = None) -> ParsedModule:
     try:
         # CPython's own compiler: the errors it alone reports (await outside
         # an async function, break outside a loop, ...) come with its message.
-        compile(source, path, "exec", dont_inherit=True)
+        code = compile(source, path, "exec", dont_inherit=True)
         table = symtable.symtable(source, path, "exec")
     except SyntaxError as e:
         return ParsedModule(
@@ -307,4 +307,5 @@ def parse(path: str, source: str | None = None) -> ParsedModule:
     return ParsedModule(
         path, display, parsed.module_name, source, tuple(lines), module, positions,
         tuple(functions), parsed.module_names, tuple(errors), table,
+        code.co_flags & FUTURE_FLAGS,
     )  # fmt: skip

@@ -3,19 +3,24 @@
 Both the compiler (at build time) and the runtime (at the first durable run)
 hash the same text: the function's source block as `inspect.getsource` sees
 it, decorators included, together with resumable's version. If the source
-loaded now hashes differently, the generated code is stale.
+loaded now hashes differently, the generated code is stale. Both also read
+a module's `__future__` features the same way (`FUTURE_FLAGS`).
 """
 
 from __future__ import annotations
+import __future__
 
+import functools
 import hashlib
 import inspect
 import linecache
+import operator
 import os
 from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "FUTURE_FLAGS",
     "GENERATED_DIR",
     "build_hash",
     "display_path",
@@ -27,6 +32,12 @@ __all__ = [
 
 #: Folder beside each source module that holds its generated module.
 GENERATED_DIR = "__resumable__"
+
+#: Code flags of the `__future__` features: `code.co_flags & FUTURE_FLAGS`
+#: are those a module's `from __future__ import ...` turned on.
+FUTURE_FLAGS = functools.reduce(
+    operator.or_, (getattr(__future__, f).compiler_flag for f in __future__.all_feature_names)
+)
 
 
 def display_path(path: str) -> str:

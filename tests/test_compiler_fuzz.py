@@ -93,31 +93,6 @@ def _annotated_target_awaits_without_value(tree: ast.Module) -> bool:
     )
 
 
-def _nested_annotation_invalid_under_pep563(tree: ast.Module) -> bool:
-    """An annotation inside a nested def or class holding what PEP 563
-    forbids (walrus, yield, await): render checks states under it."""
-    forbidden = (ast.NamedExpr, ast.Yield, ast.YieldFrom, ast.Await)
-    scopes = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)
-    decorated = [
-        n for n in ast.walk(tree) if isinstance(n, ast.AsyncFunctionDef) and n.decorator_list
-    ]
-    for fn in decorated:  # functions and methods
-        for scope in ast.walk(fn):
-            if scope is fn or not isinstance(scope, scopes):
-                continue
-            for n in ast.walk(scope):
-                annotations = []
-                if isinstance(n, ast.arg) and n.annotation is not None:
-                    annotations.append(n.annotation)
-                elif isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.returns:
-                    annotations.append(n.returns)
-                elif isinstance(n, ast.AnnAssign):
-                    annotations.append(n.annotation)
-                if any(isinstance(x, forbidden) for a in annotations for x in ast.walk(a)):
-                    return True
-    return False
-
-
 def _async_comprehension_in_a_local_annotation(tree: ast.Module) -> bool:
     """`y: [v async for v in t] = 2` (its `__anext__` is taken for a site)."""
     return any(
@@ -207,7 +182,6 @@ def _holds(root: cst.CSTNode, kind: type) -> bool:
 #: predicate on the module's ast -> the xfail test that pins the bug.
 KNOWN_BUGS: dict[str, Callable[[ast.Module], bool]] = {
     "test_an_annotated_target_without_value_evaluates_its_awaits": _annotated_target_awaits_without_value,
-    "test_walrus_in_a_nested_annotation": _nested_annotation_invalid_under_pep563,
     "test_an_async_comprehension_in_a_local_annotation": _async_comprehension_in_a_local_annotation,
     "test_an_await_in_an_async_for_target": _await_in_an_async_for_target,
     "test_an_async_comprehension_in_a_nested_definitions_header": (

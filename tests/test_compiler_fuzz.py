@@ -93,15 +93,6 @@ def _annotated_target_awaits_without_value(tree: ast.Module) -> bool:
     )
 
 
-def _async_comprehension_in_a_local_annotation(tree: ast.Module) -> bool:
-    """`y: [v async for v in t] = 2` (its `__anext__` is taken for a site)."""
-    return any(
-        isinstance(n, ast.AnnAssign)
-        and any(isinstance(c, ast.comprehension) and c.is_async for c in ast.walk(n.annotation))
-        for n in ast.walk(tree)
-    )
-
-
 def _await_in_an_async_for_target(tree: ast.Module) -> bool:
     """`async for d[await k] in it`, or an async comprehension there."""
     return any(
@@ -112,22 +103,6 @@ def _await_in_an_async_for_target(tree: ast.Module) -> bool:
         )
         for n in ast.walk(tree)
     )
-
-
-def _async_comprehension_in_a_definitions_header(tree: ast.Module) -> bool:
-    """`def h(x=[v async for v in it])`, a decorator, a class base or keyword."""
-    for n in ast.walk(tree):
-        header: list[ast.AST] = []
-        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
-            header += [*n.args.defaults, *(d for d in n.args.kw_defaults if d is not None)]
-        if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
-            header += n.decorator_list
-        if isinstance(n, ast.ClassDef):
-            header += [*n.bases, *(k.value for k in n.keywords)]
-        for part in header:
-            if any(isinstance(c, ast.comprehension) and c.is_async for c in ast.walk(part)):
-                return True
-    return False
 
 
 def _await_in_one_line_suite(tree: cst.Module) -> bool:
@@ -182,11 +157,7 @@ def _holds(root: cst.CSTNode, kind: type) -> bool:
 #: predicate on the module's ast -> the xfail test that pins the bug.
 KNOWN_BUGS: dict[str, Callable[[ast.Module], bool]] = {
     "test_an_annotated_target_without_value_evaluates_its_awaits": _annotated_target_awaits_without_value,
-    "test_an_async_comprehension_in_a_local_annotation": _async_comprehension_in_a_local_annotation,
     "test_an_await_in_an_async_for_target": _await_in_an_async_for_target,
-    "test_an_async_comprehension_in_a_nested_definitions_header": (
-        _async_comprehension_in_a_definitions_header
-    ),
 }
 #: the same, for predicates on the module's libcst tree.
 KNOWN_BUGS_CST: dict[str, Callable[[cst.Module], bool]] = {

@@ -9,6 +9,7 @@ emit     -> the generated module's text
 """
 
 from __future__ import annotations
+import __future__
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -104,6 +105,12 @@ class ParsedModule:
 
     def line_of(self, node: cst.CSTNode) -> int:
         return self.position(node)[0]
+
+    @property
+    def future_annotations(self) -> bool:
+        """Under `from __future__ import annotations` (PEP 563): annotations
+        are strings, never evaluated."""
+        return bool(self.future_flags & __future__.annotations.compiler_flag)
 
 
 @dataclass(frozen=True)

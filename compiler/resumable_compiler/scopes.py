@@ -37,7 +37,6 @@ reads them before an await where CPython does (builder.stabilize).
 """
 
 from __future__ import annotations
-import __future__
 
 import symtable
 import sys
@@ -80,7 +79,7 @@ def captured_names(
     nested scope declares `nonlocal`."""
     out: dict[int, frozenset[str]] = {}
     rebound: set[str] = set()
-    walk = _Walk(bool(parsed.future_flags & __future__.annotations.compiler_flag))
+    walk = _Walk(parsed.future_annotations)
 
     def visit(
         parts: Sequence[cst.CSTNode], t: symtable.SymbolTable, chain: list[symtable.SymbolTable]

@@ -76,8 +76,7 @@ def test_an_await_in_a_local_annotation_is_never_run(tmp_path: Path) -> None:
     """CPython never evaluates the annotation of a local: its awaits are not
     the function's (the check pass found no state evaluating them), and a
     state keeps the annotation as text (an await would not compile there).
-    An async comprehension there is still taken for an `__anext__` site:
-    test_an_async_comprehension_in_a_local_annotation."""
+    An async comprehension there: test_an_async_comprehension_in_a_local_annotation."""
     body = """\
         x: (await step("never")) = await step("a")
         y: [await v for v in step("never")] = 2
@@ -243,6 +242,227 @@ def test_a_function_on_one_line(tmp_path: Path) -> None:
     source = f'{PRELUDE}@resumable.function\nasync def f(a): x = await step("a", a); return x, a\n'
     fn = load(source, tmp_path)
     assert_equivalent(fn, 1)
+
+
+#: Scopes of one kind in one table whose symbol tables CPython's symtable
+#: creates in another order than the source's (each reads `a`, a local, where
+#: the one it would be paired with by source order does not: a closure then
+#: reads `a` as a global, a NameError, or finds no table, an InternalError).
+SCOPE_ORDERS = {
+    # the fuzz's findings
+    "comprehension-first-iterable": (
+        'x = [h() for h in [(lambda: a) for _ in range(2)]]\n', (1,)),
+    "genexp-first-iterable": ('x = list((lambda: a) for v in (w for w in [1]))[0]()\n', (1,)),
+    "lambda-default": ('h = lambda p, q=lambda p, q: 2: {x for x in a}\nx = h(0)\n', ([1],)),
+    "dict-keys": ('x = {**{1: v for v in a for w in [u for u in a]}, {2: v for v in a}.get(2): 3}\n',
+                  ([1],)),
+    "dict-keys-miscompiled": ('d = {**{1: (lambda: a)}, (lambda: G): 2}\nx = d[1]()\n', (1,)),
+    "ifexp-test-before-body": ('x = [2 for v in a] if [(lambda: a) for w in a] else 0\n', ([1],)),
+    # generators and nested comprehensions: the one in the outermost iterable first
+    "genexp-in-genexp-iterable": (
+        'x = [g() for g in list((lambda: v() + 1) for v in ((lambda: a) for w in [1]))]\n', (1,)),
+    "listcomp-in-listcomp-iterable": (
+        'x = [[u() for u in v] for v in [[(lambda: a) for _ in w] for w in [[0]]]]\n', (1,)),
+    "setcomp-in-setcomp-iterable": (
+        'x = sorted(h() for h in {v for v in {(lambda: a) for _ in [1]}})\n', (1,)),
+    "dictcomp-value-before-key": (
+        'd = {(lambda: G): (lambda: a) for _ in [1]}\nx = [v() for v in d.values()]\n', (1,)),
+    "comprehension-condition-before-element": (
+        'x = [(lambda: a + h())() for h in [(lambda: 1)] if (lambda: G)() is None]\n', (1,)),
+    # definitions: defaults, then annotations, then decorators, then the scope
+    "lambda-in-same-lambdas-default": ('x = (lambda k=(lambda k=0: a): k)()()\n', (1,)),
+    "def-default-before-annotations": (
+        'def h(p: (lambda: a) = (lambda: G), *q: (lambda: a), r: (lambda: a) = (lambda: a),\n'
+        '      **s: (lambda: a)) -> (lambda: a):\n'
+        '    pass\n'
+        'x = [h.__defaults__[0](), h.__kwdefaults__["r"](), *(v() for v in h.__annotations__.values())]\n',
+        (1,)),
+    "decorators-after-defaults": (
+        '@(lambda g: (lambda: a + g()))\ndef h(p=(lambda g=0: G)):\n    return 1\nx = h()\n', (1,)),
+    "class-body": (
+        'class C:\n    d = {1: (lambda: a), (lambda: G): 2}\n'
+        '    fs = [v for v in [(lambda: a) for _ in [1]]]\nx = [C.d[1](), C.fs[0]()]\n', (1,)),
+    "class-header": (
+        '@(lambda c: [*c, 3])\nclass C(*[(lambda: a + 1)], k=(lambda: a),\n'
+        '        metaclass=lambda n, b, ns, **kw: [b[0](), kw["k"]()]):\n    pass\nx = C\n', (1,)),
+    # a local's annotation is never evaluated, but its scopes have tables
+    "local-annotation": ('y: [(lambda: G) for _ in [1]] = [(lambda: a) for _ in [1]]\nx = y[0]()\n',
+                         (1,)),
+    # calls: positional arguments (`*` too) before keyword ones
+    "starred-after-keyword": (
+        'def g(*fs, k):\n    return [fs[0](), k()]\nx = g(k=(lambda: G), *[(lambda: a)])\n', (1,)),
+    "ifexp-in-a-set": ('x = {(lambda: a) if (lambda: G)() is None else 0}.pop()()\n', (1,)),
+    "dict-keys-before-values": (
+        'd = {1: (lambda: a), (lambda: G): 2, **{3: (lambda: a)}}\nx = [d[1](), d[3]()]\n', (1,)),
+    "fstrings-in-dict-keys": ('x = {1: f"{(lambda: a)()}", f"{(lambda: G)()}": 2}\n', (1,)),
+    "fstring-spec-in-ifexp": (
+        'x = f"{(lambda: a)()!r:>{(lambda: a + 3)()}}" if (lambda: G)() is None else ""\n', (1,)),
+    "walrus": ('x = [(w := (lambda: a))(), [h() for h in [w]]]\n', (1,)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("body", "args"), SCOPE_ORDERS.values(), ids=SCOPE_ORDERS.keys())
+def test_scopes_matched_with_their_symbol_tables(
+    body: str, args: tuple[object, ...], tmp_path: Path
+) -> None:
+    """scopes.py matched each lambda, nested function, class and
+    comprehension with its symbol table by kind, name, parameters and line,
+    the first one left in source order. CPython's symtable creates them in
+    another order: a scope's header (a comprehension's outermost iterable, a
+    lambda's defaults) before the scope, a dict display's keys before its
+    values, a conditional expression's test before its body. Two of one
+    kind on one line then swapped tables: the one inside found none (`no
+    symbol table for the Lambda`, an InternalError), or, silently, a lambda
+    got another's free names, and read `a` as a global (NameError). They are
+    now paired in the order symtable.c visits the tree."""
+    equivalent(body + 'await step("a")\nreturn x\n', tmp_path, *args)
+
+
+def test_no_symbol_tables_for_annotations_under_pep_563(tmp_path: Path) -> None:
+    """With `from __future__ import annotations` an annotation is never
+    evaluated, and its scopes get no symbol table: the scopes after it are
+    paired with their own."""
+    body = """\
+        def h(p: (lambda: G) = (lambda: a)) -> [(lambda: G) for _ in [1]]:
+            pass
+        y: (lambda: G) = (lambda: a)
+        x = [h.__defaults__[0](), y(), h.__annotations__["p"]]
+        await step("a")
+        return x
+        """
+    fn = load("from __future__ import annotations\n" + module(body), tmp_path)
+    assert_equivalent(fn, 1)
+    assert run_original(fn, 1).value == [1, 1, "lambda: G"]
+
+
+def test_walrus_in_a_nested_annotation(tmp_path: Path) -> None:
+    """render.py checked the generated module with `compile(text, ...)`
+    without `dont_inherit=True`, so it inherited render.py's own `from
+    __future__ import annotations`: an annotation CPython accepts, but not
+    under PEP 563 (a walrus, here), failed that check (an InternalError).
+    A nested definition's annotations are evaluated, a local's are not, as
+    in the original."""
+    body = """\
+        def inner(p):
+            z: (q := p + 1) = p
+            return z
+        r = inner(a)
+        def h(x: (w := a + 1)) -> (v := [w]):
+            pass
+        await step("a")
+        return r, w, v, inner(a)
+        """
+    assert equivalent(body, tmp_path, 1) == (1, 2, [2], 1)
+
+
+@pytest.mark.parametrize(
+    "char", ["\u2028", "\u2029", "\x85", "\x1c", "\x0c"], ids=["ls", "ps", "nel", "fs", "ff"]
+)
+def test_traceback_line_after_a_line_separator_in_a_string(char: str, tmp_path: Path) -> None:
+    """runtime/locations.py maps the generated module's lines to the source's
+    with `text.splitlines()`, which also splits at a U+2028 inside a string
+    literal of a state: the frames of a compiled run named a line two too
+    early here. It numbers them as CPython does now (resumable/source.py
+    `source_lines`, shared with the compiler)."""
+    import traceback
+
+    body = f'x = "a{char}b{char}c"\nawait step("a")\ny = "{char}"\nif a:\n    z = 1\n    1 / 0\n'
+    fn = load(module(body), tmp_path)
+    native, compiled = run_original(fn, 1).error, run_compiled(fn, 1).error
+    assert isinstance(native, ZeroDivisionError) and isinstance(compiled, ZeroDivisionError)
+    line = traceback.extract_tb(compiled.__traceback__)[-1].lineno
+    assert line == traceback.extract_tb(native.__traceback__)[-1].lineno
+
+
+#: A storable async iterator whose every `__anext__` awaits a step.
+TICKER = """\
+import dataclasses
+
+
+@dataclasses.dataclass
+class Ticker:
+    n: int
+    i: int = 0
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        if self.i >= self.n:
+            raise StopAsyncIteration
+        self.i += 1
+        return await step("tick", self.i)
+
+
+"""
+
+
+def ticking(body: str) -> str:
+    """module(body), with `Ticker` defined."""
+    return module(body).replace(PRELUDE, PRELUDE + TICKER, 1)
+
+
+def test_an_async_comprehension_in_a_local_annotation(tmp_path: Path) -> None:
+    """`y: [v async for v in t] = 2` never iterates t (the annotation is not
+    evaluated), but fingerprint.own_awaits counted the implicit `__anext__`
+    of every `async for` among the function's own nodes, annotations
+    included, and the check pass found no state evaluating it (an
+    InternalError). A local's annotation is no longer the function's."""
+    body = """\
+        y: [v async for v in step("never")] = 2
+        d = {}
+        d["k"]: [v async for v in Ticker(1)] = [v async for v in Ticker(2)]
+        return y, d
+        """
+    fn = load(ticking(body), tmp_path)
+    assert_equivalent(fn, 1)
+    assert run_original(fn, 1).value == (2, {"k": [step_value("tick", (i,)) for i in (1, 2)]})
+
+
+#: A nested definition whose header (not its body) iterates an async
+#: comprehension, and what the function returns after an await.
+HEADERS = {
+    "def-default": "def h(x=[v async for v in Ticker(2)]):\n    return x\nr = h()\n",
+    "def-keyword-only-default": "def h(*, k={v async for v in Ticker(2)}):\n    return k\nr = h()\n",
+    "def-decorator": "@(lambda d: lambda g: d)([v async for v in Ticker(2)])\ndef h():\n    pass\n"
+                     "r = h\n",
+    "lambda-default": "h = lambda x={v: 1 async for v in Ticker(2)}: x\nr = h()\n",
+    "class-base": "class C(*[object async for v in Ticker(1)]):\n    pass\nr = len(C.__mro__)\n"
+                  "del C\n",
+    "class-keyword": "class C(metaclass=lambda n, b, ns, **kw: kw, k=[v async for v in Ticker(2)]):\n"
+                     "    pass\nr = C\n",
+    "class-decorator": "@(lambda d: lambda c: d)([v async for v in Ticker(2)])\nclass C:\n    pass\n"
+                       "r = C\n",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("header", HEADERS.values(), ids=HEADERS.keys())
+def test_an_async_comprehension_in_a_nested_definitions_header(header: str, tmp_path: Path) -> None:
+    """A nested definition's decorators, defaults and bases run in the
+    function, and awaits there are lowered where the definition stands; but
+    fingerprint.own_awaits skipped whole FunctionDef, Lambda and ClassDef
+    nodes when it collected implicit awaits, so the `__anext__` of an async
+    comprehension in a header had no site (`no implicit await of __anext__
+    at this node`, an InternalError). Each `__anext__` is a checkpoint now."""
+    fn = load(ticking(header + 'await step("a")\nreturn r\n'), tmp_path)
+    assert_equivalent(fn, 1)
+    assert run_original(fn, 1).error is None
+
+
+@pytest.mark.parametrize("future", [False, True], ids=["evaluated", "pep-563"])
+def test_an_async_comprehension_in_a_nested_functions_annotation_is_refused(
+    future: bool,
+) -> None:
+    """A nested function's annotations are evaluated where it stands (unless
+    `from __future__ import annotations`): an async comprehension there
+    awaits, which is refused there as an await is (E12), not a crash. Under
+    PEP 563 CPython never evaluates it, but a state (a plain `def`) could
+    not hold it either."""
+    source = module("def h(x: [v async for v in it]) -> [v async for v in it]:\n    pass\n")
+    if future:
+        source = "from __future__ import annotations\n" + source
+    _, _, errors = compile_source("mod.py", source)
+    assert [e.code for e in errors] == ["E12"]
 
 
 def test_an_annotated_target_without_value_evaluates_its_awaits(tmp_path: Path) -> None:
@@ -439,92 +659,3 @@ def test_an_async_for_targets_await_is_fingerprinted_after_the_iterable() -> Non
     assert sites("a", "d = 1") == before
     after = sites("G")
     assert after[0] != before[0] and after[1] != before[1]
-
-
-# -- open: the lowering and the emitter (not fixed here) ----------------------------------------
-
-
-@pytest.mark.xfail(strict=True, reason="render compiles states under `annotations` (PEP 563)")
-def test_walrus_in_a_nested_annotation() -> None:
-    """render.py checks the generated module with `compile(text, ...)` without
-    `dont_inherit=True`, so it inherits render.py's own `from __future__
-    import annotations`: an annotation CPython accepts, but not under PEP 563
-    (a walrus, a yield, an await), fails that check (an InternalError)."""
-    generated(module("def inner(p):\n    z: (p := 1) = p\nawait step('a')\n"))
-
-
-@pytest.mark.xfail(strict=True, reason="locations.py numbers generated lines with str.splitlines")
-def test_traceback_line_after_a_line_separator_in_a_string(tmp_path: Path) -> None:
-    """runtime/locations.py maps the generated module's lines to the source's
-    with `text.splitlines()`, which also splits at a U+2028 inside a string
-    literal of a state: the frames of a compiled run name a line two too
-    early here."""
-    import traceback
-
-    body = 'x = "a\u2028b\u2028c"\nawait step("a")\ny = 1\nreturn 1 / 0\n'
-    fn = load(module(body), tmp_path)
-    native, compiled = run_original(fn, 1).error, run_compiled(fn, 1).error
-    assert isinstance(native, ZeroDivisionError) and isinstance(compiled, ZeroDivisionError)
-    line = traceback.extract_tb(compiled.__traceback__)[-1].lineno
-    assert line == traceback.extract_tb(native.__traceback__)[-1].lineno
-
-
-@pytest.mark.xfail(strict=True, reason="fingerprint: an annotation's async for is taken for a site")
-def test_an_async_comprehension_in_a_local_annotation(tmp_path: Path) -> None:
-    """`y: [v async for v in t] = 2` never iterates t (the annotation is not
-    evaluated), but fingerprint.own_awaits counts the implicit `__anext__` of
-    every `async for` among the function's own nodes, annotations included,
-    and the check pass finds no state evaluating it (an InternalError)."""
-    body = """\
-        y: [v async for v in step("never")] = 2
-        return y
-        """
-    assert equivalent(body, tmp_path, 1) == 2
-
-
-@pytest.mark.xfail(strict=True, reason="scopes: scopes matched with symbol tables out of order")
-@pytest.mark.parametrize(
-    ("body", "args"),
-    [
-        ('xs = [h() for h in [(lambda: a) for _ in range(2)]]\nawait step("a")\nreturn xs\n', (1,)),
-        ('xs = list((lambda: a) for v in (w for w in [1]))\nawait step("a")\nreturn xs[0]()\n', (1,)),
-        ('h = lambda p, q=lambda p, q: 2: {x for x in a}\nawait step("a")\nreturn h(0)\n', ([1],)),
-        ('d = {**{1: v for v in a for w in [u for u in a]}, {2: v for v in a}.get(2): 3}\n'
-         'await step("a")\nreturn d\n', ([1],)),
-        ('d = {**{1: (lambda: a)}, (lambda: G): 2}\nawait step("a")\nreturn d[1]()\n', (1,)),
-        ('x = [2 for v in a] if [(lambda: a) for w in a] else 0\nawait step("a")\nreturn x\n',
-         ([1],)),
-    ],
-    ids=["comprehension-first-iterable", "genexp-first-iterable", "lambda-default", "dict-keys",
-         "dict-keys-miscompiled", "ifexp-test-before-body"],
-)  # fmt: skip
-def test_scopes_matched_with_their_symbol_tables(
-    body: str, args: tuple[object, ...], tmp_path: Path
-) -> None:
-    """scopes.py matches each lambda, nested function, class and
-    comprehension with its symbol table by kind, name, parameters and line,
-    the first one left in source order. CPython's symtable creates them in
-    another order: a scope's header (a comprehension's outermost iterable, a
-    lambda's defaults) before the scope, a dict display's keys before its
-    values, a conditional expression's test before its body. Two of one kind on one line then swap tables: the one inside
-    finds none (`no symbol table for the Lambda`, an InternalError), or,
-    silently, a lambda gets another's free names, and reads `a` as a global
-    (NameError: the last case)."""
-    equivalent(body, tmp_path, *args)
-
-
-@pytest.mark.xfail(strict=True, reason="fingerprint: a definition's header is not the function's")
-@pytest.mark.parametrize(
-    "header",
-    ["def h(x=[v async for v in it]):", "@{v async for v in it}\ndef h():",
-     "class C(*[v async for v in it]):"],
-    ids=["def-default", "def-decorator", "class-base"],
-)  # fmt: skip
-def test_an_async_comprehension_in_a_nested_definitions_header(header: str) -> None:
-    """A nested definition's decorators, defaults and bases run in the
-    function, and awaits there are lowered where the definition stands; but
-    fingerprint.own_awaits skips whole FunctionDef, Lambda and ClassDef
-    nodes when it collects implicit awaits, so the `__anext__` of an async
-    comprehension in a header has no site (`no implicit await of __anext__
-    at this node`, an InternalError)."""
-    generated(module(f"{header}\n    pass\nawait step('a')\n"))

@@ -611,7 +611,7 @@ def analyze(parsed: ParsedModule, fn: FunctionSource) -> Analysis:
         captured=captured,
         rebound=rebound,
         awaiting=frozenset(scanner.awaiting),
-        awaits=own_awaits(fn.node, scanner.awaiting),
+        awaits=own_awaits(fn.node, scanner.awaiting, parsed.future_annotations),
         reserved=_reserved(scanner.names | set(dir(builtins)) | parsed.module_names),
         errors=tuple(errors),
         lines=dict(scanner.lines),

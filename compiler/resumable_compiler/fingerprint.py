@@ -181,15 +181,18 @@ def run_fingerprint(fn: cst.FunctionDef) -> str:
     return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def own_awaits(fn: cst.FunctionDef, awaiting: Collection[int]) -> tuple[AwaitSite, ...]:
+def own_awaits(
+    fn: cst.FunctionDef, awaiting: Collection[int], future_annotations: bool = False
+) -> tuple[AwaitSite, ...]:
     """The function's awaits in the source order of `canonical`: a site's
     index is its ordinal, by which the runtime finds it again in changed
     code. Those of nested functions, lambdas and classes are not the
     function's: analyze left their `await` expressions out of `awaiting`,
-    and their `async with` and `async for` are not walked."""
+    and their `async with` and `async for` are not walked; nor are those of
+    annotations that are never evaluated (`_own_nodes`)."""
     sites: list[tuple[AwaitSite, int]] = []
     canonical(fn.body, sites)
-    own = _own_nodes(fn.body)
+    own = _own_nodes(fn.body, future_annotations)
     return tuple(
         s
         for s, _ in sites
@@ -197,15 +200,33 @@ def own_awaits(fn: cst.FunctionDef, awaiting: Collection[int]) -> tuple[AwaitSit
     )
 
 
-def _own_nodes(body: cst.CSTNode) -> set[int]:
-    """id() of the nodes of the function's own scope (not inside a nested
-    function, lambda or class)."""
+def _own_nodes(body: cst.CSTNode, future_annotations: bool) -> set[int]:
+    """id() of the nodes the function itself evaluates: not those inside a
+    nested function, lambda or class body, nor a local's annotation (CPython
+    never evaluates it); but a nested definition's header, which runs where
+    the definition stands: decorators, defaults, a class's bases and
+    keywords, and a nested function's annotations (unless `from __future__
+    import annotations` makes them strings)."""
     own: set[int] = set()
     stack: list[cst.CSTNode] = [body]
     while stack:
         n = stack.pop()
         own.add(id(n))
-        if not isinstance(n, cst.FunctionDef | cst.Lambda | cst.ClassDef):
+        if isinstance(n, cst.FunctionDef | cst.Lambda):
+            p = n.params
+            params = [*p.posonly_params, *p.params, *p.kwonly_params]
+            params += [x for x in (p.star_arg, p.star_kwarg) if isinstance(x, cst.Param)]
+            stack.extend(x.default for x in params if x.default is not None)
+            if isinstance(n, cst.FunctionDef):
+                stack.extend(n.decorators)
+                if not future_annotations:
+                    stack.extend(x.annotation for x in params if x.annotation is not None)
+                    stack.extend([n.returns] if n.returns is not None else [])
+        elif isinstance(n, cst.ClassDef):
+            stack.extend([*n.decorators, *n.bases, *n.keywords])
+        elif isinstance(n, cst.AnnAssign):
+            stack.extend([n.target, *([n.value] if n.value is not None else [])])
+        else:
             stack.extend(n.children)
     return own
 

@@ -9,6 +9,7 @@ emit     -> the generated module's text
 """
 
 from __future__ import annotations
+import __future__
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -75,6 +76,9 @@ class ParsedModule:
     errors: tuple[CompileError, ...]
     #: The module's stdlib symtable (the authority on scopes), None on syntax errors.
     table: Any = None
+    #: The module's `__future__` features as code flags (`from __future__
+    #: import annotations`: annotations are not evaluated, nor given scopes).
+    future_flags: int = 0
 
     def error(
         self, node: cst.CSTNode, code: Code, message: str, fix: str = "", construct: str = ""
@@ -101,6 +105,12 @@ class ParsedModule:
 
     def line_of(self, node: cst.CSTNode) -> int:
         return self.position(node)[0]
+
+    @property
+    def future_annotations(self) -> bool:
+        """Under `from __future__ import annotations` (PEP 563): annotations
+        are strings, never evaluated."""
+        return bool(self.future_flags & __future__.annotations.compiler_flag)
 
 
 @dataclass(frozen=True)

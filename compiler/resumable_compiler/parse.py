@@ -22,7 +22,6 @@ Syntax errors are reported with CPython's own message and position (E00).
 
 from __future__ import annotations
 
-import re
 import symtable
 import tokenize
 from collections import ChainMap
@@ -32,24 +31,13 @@ import libcst as cst
 from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
 
 from resumable.errors import CompileError
-from resumable.source import display_path, module_name_for
+from resumable.source import FUTURE_FLAGS, display_path, module_name_for, source_lines
 
 from . import codes
 from .ir import FunctionSource, ParsedModule
 from .mangle import mangle_function
 
 __all__ = ["module_name_for", "parse", "read_source", "source_lines"]
-
-
-#: A line as Python's tokenizer (and linecache, inspect) sees it: ended by
-#: \n, \r\n or \r only. str.splitlines also ends lines at a form feed,
-#: \x1c-\x1e, \x85, \u2028 and \u2029, which may be in comments and strings.
-_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
-
-
-def source_lines(source: str) -> list[str]:
-    """The source's lines, with their ends, numbered as CPython numbers them."""
-    return _LINE.findall(source)
 
 
 def read_source(path: str) -> str:
@@ -242,7 +230,7 @@ def parse(path: str, source: str | None = None) -> ParsedModule:
     try:
         # CPython's own compiler: the errors it alone reports (await outside
         # an async function, break outside a loop, ...) come with its message.
-        compile(source, path, "exec", dont_inherit=True)
+        code = compile(source, path, "exec", dont_inherit=True)
         table = symtable.symtable(source, path, "exec")
     except SyntaxError as e:
         return ParsedModule(
@@ -307,4 +295,5 @@ def parse(path: str, source: str | None = None) -> ParsedModule:
     return ParsedModule(
         path, display, parsed.module_name, source, tuple(lines), module, positions,
         tuple(functions), parsed.module_names, tuple(errors), table,
+        code.co_flags & FUTURE_FLAGS,
     )  # fmt: skip

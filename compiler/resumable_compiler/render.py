@@ -157,7 +157,10 @@ def render(
         machines=views,
     )
     try:
-        compile(text, f"<generated from {source_name}>", "exec")
+        # As the loader compiles it: not under this module's own `from
+        # __future__ import annotations` (under which an annotation with a
+        # walrus, an await or a yield in a nested definition fails).
+        compile(text, f"<generated from {source_name}>", "exec", dont_inherit=True)
     except SyntaxError as e:
         raise InternalError(
             f"generated code for {source_name} does not compile: {e} (this is a bug in resumable, please report it)"

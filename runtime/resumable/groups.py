@@ -83,7 +83,7 @@ def _skeleton(n: int) -> Callable[..., BaseException | None]:
             ]
         lines += ["    except BaseException as result:", "        return result", "    return None"]
         namespace: dict[str, Any] = {"RERAISED": RERAISED}
-        exec(compile("\n".join(lines), "<resumable except*>", "exec"), namespace)
+        exec(compile("\n".join(lines), "<resumable except*>", "exec", dont_inherit=True), namespace)
         _SKELETONS[n] = namespace["skeleton"]
     return _SKELETONS[n]
 

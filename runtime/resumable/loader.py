@@ -8,13 +8,10 @@ builtins resolve exactly as in the original function.
 """
 
 from __future__ import annotations
-import __future__
 
 import ast
-import functools
 import gc
 import linecache
-import operator
 import os
 import types
 from typing import Any
@@ -24,7 +21,7 @@ from .closures import Closures
 from .errors import StaleCodeError
 from .locations import located_states
 from .machine import Machine
-from .source import build_hash, display_path, generated_path, loaded_source
+from .source import FUTURE_FLAGS, build_hash, display_path, generated_path, loaded_source
 
 __all__ = ["load_machine"]
 
@@ -33,10 +30,6 @@ __all__ = ["load_machine"]
 _modules: dict[str, tuple[str, dict[str, Any]]] = {}
 #: text of a generated module -> its syntax tree (for locations.py).
 _trees: dict[str, ast.Module] = {}
-#: Code flags of the `__future__` features (a module's `from __future__ import ...`).
-_FUTURE_FLAGS = functools.reduce(
-    operator.or_, (getattr(__future__, f).compiler_flag for f in __future__.all_feature_names)
-)
 
 
 def _stale(fn: Any, why: str, source_path: str) -> StaleCodeError:
@@ -84,7 +77,7 @@ def load_machine(function: Any) -> type[Machine]:
         if cls.compiler_version != __version__:
             why += f" (by resumable {cls.compiler_version}; this is {__version__})"
         raise _stale(fn, why, source_path)
-    flags = fn.__code__.co_flags & _FUTURE_FLAGS
+    flags = fn.__code__.co_flags & FUTURE_FLAGS
     bound = _bind(
         cls, fn.__globals__, first_line - cls.first_line, source_path, _modules[path][0], flags
     )

@@ -26,6 +26,8 @@ import types
 from collections.abc import Sequence
 from typing import Any
 
+from .source import source_lines as numbered_lines
+
 __all__ = ["located_states"]
 
 _LINE = re.compile(r"\s*# (?:state \d+, )?line (\d+)\b")
@@ -44,7 +46,7 @@ def located_states(
     (parsed as `tree`), located in the source file: name -> code. `flags`:
     the source module's `__future__` features (`from __future__ import
     annotations`), and only those."""
-    lines = text.splitlines()
+    lines = numbered_lines(text)  # not str.splitlines: a U+2028 in a string ends no line
     wanted = set(names)
     body: list[ast.stmt] = []
     for node in tree.body:

@@ -3,19 +3,26 @@
 Both the compiler (at build time) and the runtime (at the first durable run)
 hash the same text: the function's source block as `inspect.getsource` sees
 it, decorators included, together with resumable's version. If the source
-loaded now hashes differently, the generated code is stale.
+loaded now hashes differently, the generated code is stale. Both also read
+a module's `__future__` features the same way (`FUTURE_FLAGS`), and number
+lines as CPython does (`source_lines`).
 """
 
 from __future__ import annotations
+import __future__
 
+import functools
 import hashlib
 import inspect
 import linecache
+import operator
 import os
+import re
 from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "FUTURE_FLAGS",
     "GENERATED_DIR",
     "build_hash",
     "display_path",
@@ -23,10 +30,29 @@ __all__ = [
     "generated_path",
     "loaded_source",
     "module_name_for",
+    "source_lines",
 ]
 
 #: Folder beside each source module that holds its generated module.
 GENERATED_DIR = "__resumable__"
+
+#: Code flags of the `__future__` features: `code.co_flags & FUTURE_FLAGS`
+#: are those a module's `from __future__ import ...` turned on.
+FUTURE_FLAGS = functools.reduce(
+    operator.or_, (getattr(__future__, f).compiler_flag for f in __future__.all_feature_names)
+)
+
+
+#: A line as Python's tokenizer (and linecache, inspect) sees it: ended by
+#: \n, \r\n or \r only. str.splitlines also ends lines at a form feed,
+#: \x1c-\x1e, \x85, \u2028 and \u2029, which may be in comments and strings.
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+def source_lines(source: str) -> list[str]:
+    """The lines of `source` (a module's, or a generated module's), with
+    their ends, numbered as CPython numbers them."""
+    return _LINE.findall(source)
 
 
 def display_path(path: str) -> str:

@@ -21,6 +21,7 @@ import asyncio
 import datetime as dt
 import sqlite3
 import sys
+import tempfile
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +29,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import resumable
 from resumable import Retry, Runtime
@@ -108,6 +111,34 @@ async def child_waits():
 @resumable.function
 async def parent_of_waiter():
     return await child_waits()
+
+
+KILL = {"at": None}  # "take": in the step that took an event; "note": after its checkpoint
+
+
+class Killed(BaseException):
+    pass
+
+
+def maybe_die(where):
+    if KILL["at"] == where:
+        KILL["at"] = None
+        raise Killed(where)
+
+
+async def noted(value):
+    maybe_die("note")
+    return value
+
+
+@resumable.function
+async def collector(n):
+    got = []
+    for i in range(n):
+        got.append(await resumable.wait_event("e"))
+        maybe_die("take")
+        await noted(got[-1])
+    return got
 """
 
 
@@ -388,6 +419,64 @@ def test_a_waiting_run_without_timeout_is_never_due_by_time(
     assert asyncio.run(drive_once()) == parked  # looked at, not driven
     rt.send_event("t", "item", 1)
     assert [r.run_id for r in rt.store.runnable(clock.now, [rt.get("t").function])] == ["t"]
+
+
+# ------------------------------------------------- exactly once, under kills
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    n=st.integers(1, 4),
+    actions=st.lists(st.sampled_from(["send", "drive", "kill-take", "kill-note"]), max_size=14),
+)
+def test_any_interleaving_of_sends_waits_and_kills_delivers_each_event_once(
+    cases: ModuleType, n: int, actions: list[str]
+) -> None:
+    """Sends, drives and drives killed (in the step that took an event,
+    before its checkpoint; or after it), in any order, each by a fresh
+    Runtime on the same file: the run receives 0, 1, ... n-1, each once, in
+    send order, and the events left over stay untaken."""
+    from resumable.lifecycle import Finished, drive_owned
+
+    with tempfile.TemporaryDirectory() as folder:
+        url = f"sqlite:///{folder}/runs.db"
+        sent = 0
+
+        def drive(kill: str | None) -> Any:
+            cases.KILL["at"] = kill
+            with Runtime(url, clock=Clock()) as rt:
+                assert rt.store.lock("c")
+
+                async def once() -> Any:
+                    return await drive_owned(rt, cases.collector, "c", contain=False)
+
+                try:
+                    return asyncio.run(once())
+                except cases.Killed:
+                    return None
+                finally:
+                    cases.KILL["at"] = None
+                    rt.store.unlock("c")
+
+        with Runtime(url) as rt:
+            rt.dispatch(cases.collector, n, run_id="c")
+        outcome: Any = None
+        for action in [*actions, *["send"] * n, "drive"]:
+            if isinstance(outcome, Finished):
+                break
+            if action == "send":
+                with Runtime(url) as rt:
+                    rt.send_event("c", "e", sent)
+                sent += 1
+            else:
+                outcome = drive(None if action == "drive" else action.removeprefix("kill-"))
+        while not isinstance(outcome, Finished):
+            outcome = drive(None)
+        assert outcome.value == list(range(n))
+        with Runtime(url) as rt:
+            takers = [e.taken_by for e in rt.store.events("c")]
+        assert len(set(takers[:n])) == n and None not in takers[:n]
+        assert takers[n:] == [None] * (sent - n)
 
 
 # ----------------------------------------------------------------------- errors

@@ -497,7 +497,7 @@ class Store:
         self, run_id: str, name: str, payload: bytes, dedup_key: str | None, now: float
     ) -> bool:
         """Keep an event for the active run `run_id` and make it (and the
-        runs above it) due if waiting. False: an event of that name with that
+        runs above it) due at once if waiting (wake time 0). False: an event of that name with that
         `dedup_key` was sent already (nothing changes). Raises LookupError
         (no such run) or ValueError (it has ended)."""
         raise NotImplementedError

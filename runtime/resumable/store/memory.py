@@ -139,7 +139,7 @@ class MemoryStore(Store):
             return False
         self.sent.append(Event(len(self.sent) + 1, run_id, name, payload, dedup_key, now, None))
         for woken in (run_id, *ancestors(run_id)):
-            self._wake(woken, now)
+            self._wake(woken, 0.0)  # due at once, whatever the clocks say
         return True
 
     def next_event(self, run_id: str, name: str, skip: Sequence[int] = ()) -> Event | None:

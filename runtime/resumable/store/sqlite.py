@@ -473,11 +473,13 @@ class SQLiteStore(Store):
             )
             new = cursor.rowcount == 1
             if new:
+                # Due at once (wake time 0), whatever the clocks of the sender
+                # and of the workers say.
                 woken = [run_id, *ancestors(run_id)]
                 conn.execute(
-                    f"UPDATE runs SET wake_at = ? WHERE run_id IN ({_marks(woken)}) "
-                    "AND status = 'waiting' AND (wake_at IS NULL OR wake_at > ?)",
-                    (now, *woken, now),
+                    f"UPDATE runs SET wake_at = 0 WHERE run_id IN ({_marks(woken)}) "
+                    "AND status = 'waiting'",
+                    woken,
                 )
             conn.execute("COMMIT")
         except BaseException:

@@ -18,6 +18,8 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -220,3 +222,40 @@ def test_each_event_is_delivered_once_per_wait_across_a_kill(
     finally:
         conn.close()
     assert [t for _, t in taken] == ["event:1.0", "event:2.0"]
+
+
+# --------------------------------------------------------------- examples/approval.py
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "approval.py"
+
+
+def test_the_approval_example_waits_survives_a_kill_and_ships(tmp_path: Path) -> None:
+    env = clean_env()
+    db = tmp_path / ".resumable" / "state.db"
+
+    def start() -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, str(EXAMPLE), "start", "order-7"],
+            cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    first = start()
+    wait_until(lambda: status(db, "order-7") == "waiting", "the order waiting", proc=first)
+    out, _ = stop(first, kill=True)
+    assert out.count("charging order-7") == 1
+    second = start()
+    time.sleep(0.5)
+    approve = subprocess.run(
+        [sys.executable, str(EXAMPLE), "approve", "order-7", "ann"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert approve.returncode == 0, approve.stderr
+    out, err = second.communicate(timeout=60)
+    assert second.returncode == 0, err
+    assert "charging" not in out  # charged once, by the first process
+    assert out.splitlines()[-1] == "order-7: shipped (approved by ann)"
+    timed_out = subprocess.run(
+        [sys.executable, str(EXAMPLE), "timeout", "order-8"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert timed_out.stdout.splitlines()[-1] == "order-8: refunded", timed_out.stderr

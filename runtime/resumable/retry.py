@@ -122,7 +122,10 @@ NO_RETRY = Retry(max_attempts=1)
 
 class Clock(Protocol):
     """What the runtime reads the time from and waits with (tests pass a
-    clock that does not sleep)."""
+    clock that does not sleep). A clock that does not sleep should also
+    define `async wait_until(until, due, poll)` (see `wait_until` below):
+    otherwise a wait that may end early is looked at every `poll` seconds
+    of its time, which for a wait of days is many looks."""
 
     def time(self) -> float: ...
 

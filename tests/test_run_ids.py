@@ -10,7 +10,7 @@
   adopted), and a set argument, whose order differs between processes, is
   not a mismatch.
 - tests/store_samples/schema1_checkout.db was written by the checkout example
-  of resumable 0.1 (schema 1): opened now it is migrated to schema 2 with
+  of resumable 0.1 (schema 1): opened now it is migrated to the current schema with
   every row intact, its runs resume without repeating a step, and
   `resumable runs list` reads it read-only without migrating it.
 
@@ -33,6 +33,7 @@ import pytest
 
 import resumable
 from resumable import Runtime
+from resumable.store.migrations import SCHEMA_VERSION
 from tests.compiled import import_file
 from tests.rows import Box, clean_env, compile_row_jobs, make_box, resumable_cmd
 
@@ -325,13 +326,15 @@ def test_a_store_of_schema_1_is_migrated_and_its_runs_go_on(tmp_path: Path) -> N
     assert before["order-456/1.0"][4] == "completed"  # the card was charged
     assert before["order-789"][4] == "pending"
 
-    # Opened by the Runtime: migrated to schema 2, every row as it was.
+    # Opened by the Runtime: migrated to today's schema, every row as it was.
     opened = _python(folder, "-c", f"import resumable; resumable.Runtime({url!r}).close()")
     assert opened.returncode == 0, opened.stderr
     version, columns = _schema(db)
-    assert version == "2"
+    assert version == str(SCHEMA_VERSION)
     assert {"generation", "args_digest"} <= columns
     assert _rows(db) == before
+    tables = sqlite3.connect(db).execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+    assert {"operations", "events"} <= {name for (name,) in tables}
     listing = resumable_cmd("runs", "list", "--all", "--json", "--store", url, env=clean_env())
     assert listing.returncode == 0, listing.stderr
     assert "order-456/2.0" in listing.stdout and '"status": "damaged"' not in listing.stdout
@@ -374,7 +377,7 @@ def test_a_store_of_schema_1_is_migrated_and_its_runs_go_on(tmp_path: Path) -> N
         "order-456": "completed",
         "order-789": "completed",
     }
-    assert _schema(db)[0] == "2"
+    assert _schema(db)[0] == str(SCHEMA_VERSION)
 
 
 def test_runs_list_reads_a_store_of_schema_1_without_migrating_it(tmp_path: Path) -> None:

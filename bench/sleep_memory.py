@@ -25,7 +25,7 @@ import textwrap
 import time
 from pathlib import Path
 
-MODULE = '''
+MODULE = """
 import resumable
 
 
@@ -33,7 +33,7 @@ import resumable
 async def sleeper(i, wake_at):
     await resumable.sleep_until(wake_at)
     return i
-'''
+"""
 
 
 def rss_mb(pid: int) -> float:
@@ -110,7 +110,9 @@ def main() -> int:
         worker.terminate()
         worker.wait(timeout=30)
     print(f"runs: {args.runs}, worker concurrency {args.concurrency}")
-    print(f"driven into their sleep in {driven:.1f} s; all completed {late:.1f} s after the wake time")
+    print(
+        f"driven into their sleep in {driven:.1f} s; all completed {late:.1f} s after the wake time"
+    )
     print(f"worker RSS idle:                 {idle:8.1f} MB")
     print(
         f"worker RSS, {args.runs} runs sleeping: {sleeping:8.1f} MB "

@@ -140,6 +140,8 @@ class _Context:
     pure: int = 0
     #: Inside a comprehension's iterable, where CPython forbids a walrus.
     no_walrus: int = 0
+    #: Names no walrus may bind here (see `_test`).
+    kept: list[str] = field(default_factory=list)
     #: The closures defined at the top of f ("g", "h", "k"), and whether `Calc` is.
     closures: tuple[str, ...] = ()
     methods: bool = False
@@ -170,7 +172,7 @@ class _Context:
         """Pool names a walrus may bind here (never a comprehension's variable)."""
         if self.pure or self.no_walrus:
             return []
-        return [n for n in POOL if n not in self.comp_vars]
+        return [n for n in POOL if n not in self.comp_vars and n not in self.kept]
 
 
 # -- expressions ----------------------------------------------------------------------
@@ -357,7 +359,18 @@ def _test(ctx: _Context) -> str:
     if kind == "not":
         return f"not {_expr(ctx, 1)}"
     if kind == "chain":
-        return f"{_expr(ctx, 1)} < {_expr(ctx, 1)} <= {_expr(ctx, 1)}"
+        # No walrus rebinds an operand that is a plain name later in the
+        # chain: the compiled chain would read the name after it, a known bug
+        # (tests/test_fuzz_findings.py,
+        # test_a_comparison_chain_reads_a_name_before_a_later_walrus).
+        operands: list[str] = []
+        kept = len(ctx.kept)
+        for _ in range(3):
+            operands.append(_expr(ctx, 1))
+            if operands[-1] in POOL:
+                ctx.kept.append(operands[-1])
+        del ctx.kept[kept:]
+        return f"{operands[0]} < {operands[1]} <= {operands[2]}"
     left = f"{_expr(ctx, 1)} {ctx.choose(('<', '>', '==', '!=', '<='))} {_expr(ctx, 1)}"
     if kind == "and":
         return f"{left} {ctx.choose(('and', 'or'))} {_expr(ctx, 1)}"

@@ -88,7 +88,7 @@ EXCEPTIONS = (
 )
 MAX_NESTING = 4
 HEADER = (
-    "import dataclasses\n\n"
+    "import dataclasses\nimport sys\n\n"
     "import resumable\n"
     "from resumable.testing import StepError, step\n"
     "from tests.grammar_helpers import AsyncManager, Manager, Ticker\n\n\n"
@@ -224,6 +224,8 @@ def _expr(ctx: _Context, depth: int = 0, *, awaits: bool = True) -> str:
     names = [n for n in ctx.handlers if n] if not (ctx.comp_vars or ctx.pure) else []
     if names:
         kinds.append("exc")
+    if (ctx.handlers or ctx.in_finally) and not ctx.pure and ctx.coin(0.2):
+        kinds.append("handled")
     stale = sorted(ctx.caught - set(names)) if not (ctx.comp_vars or ctx.pure) else []
     if stale and ctx.coin(0.1):
         # Deliberately read a name an earlier handler unbound: UnboundLocalError.
@@ -244,6 +246,8 @@ def _expr(ctx: _Context, depth: int = 0, *, awaits: bool = True) -> str:
         return f"({ctx.choose(targets)} := {_expr(ctx, depth + 1, awaits=awaits)})"
     if kind == "closure":  # h writes a pool name: a side effect inside the expression
         return f"{ctx.choose(sync_closures)}({_expr(ctx, depth + 1, awaits=awaits)})"
+    if kind == "handled":  # the exception being handled, or None
+        return ctx.choose(("len(repr(sys.exception()))", "int(sys.exception() is None)"))
     if kind == "exc":
         name = ctx.choose(names)
         if awaits and depth < 3 and ctx.coin(0.3):
@@ -910,6 +914,9 @@ FOCUS = (
     "chaining",
 )
 
+#: FOCUS, with twice the chance for the constructs that are rarer otherwise.
+_FOCUS_DRAWN = (*FOCUS, "with", "finally", "methods", "async comprehension")
+
 #: Nestings of the block after the function's first statements, forced in 40%
 #: of the examples: each list is the first statements of the next block.
 _FORCED: dict[str, list[list[str]]] = {
@@ -931,7 +938,7 @@ def programs(draw: Callable[[st.SearchStrategy[Any]], Any], max_statements: int 
     """A random module defining `async def f(a, b)`; see the module docstring."""
     ctx = _Context(draw=draw, budget=draw(st.integers(3, max_statements)))
     # One to three favoured constructs: more would make long programs, slow to compile.
-    ctx.focus = frozenset(ctx.choose(FOCUS) for _ in range(ctx.integer(1, 3)))
+    ctx.focus = frozenset(ctx.choose(_FOCUS_DRAWN) for _ in range(ctx.integer(1, 3)))
     ctx.methods = ctx.often("methods", 0.1, 1)
     calc = _calc(ctx) if ctx.methods else []
     closures = _closures(ctx) if ctx.focus & {"closures", "nonlocal"} or ctx.coin(0.2) else []

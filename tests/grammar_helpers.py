@@ -9,6 +9,7 @@ module itself may not be importable by name).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,10 +32,11 @@ def _name(typ: type[BaseException] | None) -> str:
 
 @dataclass
 class Manager:
-    """A `with` manager: logs enter and exit (with the exception it sees),
-    returns an int (or a pair, `pair`) to the `as` target, swallows the
-    exceptions `suppress` names, and raises ValueError from `__exit__` when
-    `fails` (chained to the exception it was handling)."""
+    """A `with` manager: logs enter and exit (the exception given to exit,
+    and `sys.exception()` there), returns an int (or a pair, `pair`) to the
+    `as` target, swallows the exceptions `suppress` names, and raises
+    ValueError from `__exit__` when `fails` (chained to the exception it was
+    handling)."""
 
     log: list[str]
     name: str
@@ -48,7 +50,7 @@ class Manager:
         return (n, n % 3) if self.pair else n
 
     def _exited(self, typ: type[BaseException] | None, value: BaseException | None) -> bool:
-        self.log.append(f"exit {self.name} {_name(typ)} {value!r}")
+        self.log.append(f"exit {self.name} {_name(typ)} {value!r} {sys.exception()!r}")
         if self.fails:
             raise ValueError("exit", self.name)
         return typ is not None and issubclass(typ, SUPPRESSED[self.suppress])

@@ -189,13 +189,8 @@ def test_compiled_matches_original(
     )
     @given(st.data())
     def compiled_matches_original(data: st.DataObject) -> None:
-        limit = sys.getrecursionlimit()
-        try:
+        with recursion_limit_kept():
             check_program(data, directory)
-        finally:
-            # A child run (an awaited method) raises the limit; hypothesis
-            # warns (an error here) unless it finds the one it set.
-            sys.setrecursionlimit(limit)
 
     with _statistics_for(request.node):
         compiled_matches_original()
@@ -213,6 +208,17 @@ def test_compiled_matches_original(
         need = PER_CONSTRUCT * total // 300
         rare = {c: STATS[f"construct: {c}"] for c in CONSTRUCTS if STATS[f"construct: {c}"] < need}
         assert not rare, f"constructs in fewer than {need} of {total} examples: {rare}"
+
+
+@contextlib.contextmanager
+def recursion_limit_kept() -> Iterator[None]:
+    """Restore the recursion limit: a child run (an awaited method) raises it,
+    and hypothesis warns (an error here) unless it finds the one it set."""
+    limit = sys.getrecursionlimit()
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 @contextlib.contextmanager
@@ -292,17 +298,22 @@ def test_property_catches_mutation(tmp_path_factory: pytest.TempPathFactory) -> 
     )
     @given(st.data())
     def mutated_matches_original(data: st.DataObject) -> None:
-        program: Program = data.draw(programs(), label="program")
-        script: Script | None = None
-        try:
-            with finally_skipping_jumps():
-                mutated = load_program(program.source, directory, direct=True)
-            script = draw_script(data, mutated, program.args)
-            assert_equivalent(mutated, *program.args, script=script)
-        except Exception as e:
-            if _real_compiler_fails(program, script, directory):
-                return  # a real bug (test_compiled_matches_original reports it)
-            raise MutationCaught(f"{program!r}\n{script!r}\n{e}") from None
+        with recursion_limit_kept():
+            _check_mutated(data, directory)
 
     with pytest.raises(MutationCaught):
         mutated_matches_original()
+
+
+def _check_mutated(data: st.DataObject, directory: str) -> None:
+    program: Program = data.draw(programs(), label="program")
+    script: Script | None = None
+    try:
+        with finally_skipping_jumps():
+            mutated = load_program(program.source, directory, direct=True)
+        script = draw_script(data, mutated, program.args)
+        assert_equivalent(mutated, *program.args, script=script)
+    except Exception as e:
+        if _real_compiler_fails(program, script, directory):
+            return  # a real bug (test_compiled_matches_original reports it)
+        raise MutationCaught(f"{program!r}\n{script!r}\n{e}") from None

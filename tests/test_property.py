@@ -18,10 +18,11 @@ not run.
     test_property_catches_mutation   the same property over a compiler whose
                                      break/continue skip finally blocks must fail
 
-A long run (docs/semantics.md, "The property test"):
+A long run, in chunks of other seeds (docs/semantics.md, "The property test",
+records the last one's result); -s shows each chunk's counts:
 
-    nice -n 19 pytest tests/test_property.py -k matches_original \
-        --property-examples=20000 --hypothesis-seed=1 -p no:cacheprovider
+    nice -n 19 pytest tests/test_property.py -k matches_original -s \
+        --property-examples=2500 --hypothesis-seed=1
 """
 
 from __future__ import annotations

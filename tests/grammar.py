@@ -140,6 +140,8 @@ class _Context:
     pure: int = 0
     #: Inside a comprehension's iterable, where CPython forbids a walrus.
     no_walrus: int = 0
+    #: Where no comprehension may be (see `_comprehension` and `_expr`).
+    no_comp: int = 0
     #: Names no walrus may bind here (see `_test`).
     kept: list[str] = field(default_factory=list)
     #: The closures defined at the top of f ("g", "h", "k"), and whether `Calc` is.
@@ -205,7 +207,7 @@ def _expr(ctx: _Context, depth: int = 0, *, awaits: bool = True) -> str:
     kinds = ["var", "int", "var"]
     if depth < 2:
         kinds += ["binop", "binop", "call", "logic"]
-    if depth < 2 and ctx.often("comprehension", 0.12, 0.4):
+    if depth < 2 and not ctx.no_comp and ctx.often("comprehension", 0.12, 0.4):
         kinds.append("comp")
     if awaits and depth < 3:
         kinds += ["await", "await"]
@@ -272,7 +274,13 @@ def _expr(ctx: _Context, depth: int = 0, *, awaits: bool = True) -> str:
         form = ctx.choose(("and", "or", "ifexp", "compare", "negate"))
         first, second = (_expr(ctx, depth + 1, awaits=awaits) for _ in range(2))
         if form == "ifexp":
-            return f"({first} if {_expr(ctx, depth + 1, awaits=awaits)} else {second})"
+            # Not a comprehension in both the test and the body: the compiler
+            # matches them with the wrong symbol tables, a known bug
+            # (tests/test_fuzz_findings.py, test_scopes_matched_with_their_symbol_tables).
+            ctx.no_comp += " for " in first
+            test = _expr(ctx, depth + 1, awaits=awaits)
+            ctx.no_comp -= " for " in first
+            return f"({first} if {test} else {second})"
         if form == "compare":
             return f"({first} {ctx.choose(('<', '==', '>='))} {second})"
         if form == "negate":
@@ -304,8 +312,12 @@ def _comprehension(ctx: _Context, depth: int, awaits: bool, *, force_async: bool
     elif awaits:  # an async comprehension is an await (not in a closure's body)
         forms += ["async", "async_clauses"]
     form = ctx.choose(forms)
-    # The first iterable is evaluated outside the comprehension (no walrus there).
+    # The first iterable is evaluated outside the comprehension (no walrus
+    # there), and holds no comprehension: the compiler matches the two with
+    # the wrong symbol tables, a known bug (tests/test_fuzz_findings.py,
+    # test_scopes_matched_with_their_symbol_tables).
     ctx.no_walrus += 1
+    ctx.no_comp += 1
     if form == "async":
         first = _ticker(ctx, depth + 1)
     elif ctx.coin(0.5):
@@ -313,6 +325,7 @@ def _comprehension(ctx: _Context, depth: int, awaits: bool, *, force_async: bool
     else:
         first = f"range(min({_expr(ctx, depth + 1, awaits=awaits)}, 3))"
     ctx.no_walrus -= 1
+    ctx.no_comp -= 1
     var = ctx.choose(("x", "y", "c", "i"))
     ctx.comp_vars.append(var)
     head = f"{'async ' if form == 'async' else ''}for {var} in {first}"

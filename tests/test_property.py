@@ -193,13 +193,15 @@ def test_compiled_matches_original(
         with recursion_limit_kept():
             check_program(data, directory)
 
-    with _statistics_for(request.node):
-        compiled_matches_original()
-    STATS["seconds"] = round(time.perf_counter() - started)
+    try:
+        with _statistics_for(request.node):
+            compiled_matches_original()
+    finally:  # also after a failure, for the record of a long run
+        STATS["seconds"] = round(time.perf_counter() - started)
+        print(f"\nproperty: {STATS['examples']} examples in {STATS['seconds']} s")
+        for key, count in sorted(STATS.items()):
+            print(f"  {key}: {count:.0f}")
     total = STATS["examples"]
-    print(f"\nproperty: {total} examples in {STATS['seconds']} s")
-    for key, count in sorted(STATS.items()):
-        print(f"  {key}: {count:.0f}")
     assert total >= examples, STATS
     refused = STATS["refused"] / total
     assert refused < MAX_REFUSED, f"{refused:.1%} of the programs were refused: {STATS}"

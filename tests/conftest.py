@@ -29,6 +29,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--slow", action="store_true", help="run long property runs (2000 examples) and slow tests"
     )
+    parser.addoption(
+        "--property-examples",
+        type=int,
+        default=0,
+        metavar="N",
+        help="examples of tests/test_property.py's property (default 300; --slow: 2000)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -5,13 +5,24 @@ compiled into `__resumable__/` beside it and imported from that file. The
 decorated function then runs natively (asyncio) and compiled (crashing after
 every checkpoint and resuming from the stored JSON) with the same scripted
 failures of `step`, and `assert_equivalent` compares result, exception chain
-and awaited calls.
+and awaited calls. A program the compiler refuses (a CompileError) is counted,
+not run.
 
-    test_compiled_matches_original   the property (200 examples; --slow: 2000),
-                                     then: at least half of the examples awaited
-                                     two or more loops/try statements deep
+    test_compiled_matches_original   the property (300 examples; --slow: 2000;
+                                     --property-examples=N: N), then: at least
+                                     half of the examples awaited two or more
+                                     loops/try statements deep, each construct
+                                     of grammar.CONSTRUCTS was in 20 of every
+                                     300 examples, and fewer than 1% of the
+                                     programs were refused
     test_property_catches_mutation   the same property over a compiler whose
                                      break/continue skip finally blocks must fail
+
+A long run, in chunks of other seeds (docs/semantics.md, "The property test",
+records the last one's result); -s shows each chunk's counts:
+
+    nice -n 19 pytest tests/test_property.py -k matches_original -s \
+        --property-examples=2500 --hypothesis-seed=1
 """
 
 from __future__ import annotations
@@ -20,6 +31,8 @@ import contextlib
 import importlib.util
 import itertools
 import os
+import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -28,14 +41,19 @@ import pytest
 from hypothesis import HealthCheck, Phase, event, given, note, settings
 from hypothesis import strategies as st
 
-from resumable import Function
+import resumable
+from resumable import CompileError, Function
 from resumable.source import generated_path
 from resumable.testing import Script, assert_equivalent, run_original
 
-from .grammar import Program, crossing_jumps, programs
+from .grammar import CONSTRUCTS, Program, constructs, crossing_jumps, programs
 
 #: Examples of the default run (the slow profile's max_examples when larger).
-DEFAULT_EXAMPLES = 200
+DEFAULT_EXAMPLES = 300
+#: Every construct is in this many of every 300 examples, at least.
+PER_CONSTRUCT = 20
+#: The largest fraction of generated programs the compiler may refuse.
+MAX_REFUSED = 0.01
 #: Fail-at call numbers are drawn up to this many calls past the clean run's last.
 EXTRA_CALLS = 2
 
@@ -47,8 +65,20 @@ _loaded: dict[tuple[str, str], Function | Exception] = {}
 STATS: Counter[str] = Counter()
 
 
-def _examples() -> int:
+def _examples(config: pytest.Config) -> int:
+    """--property-examples, else the default or the slow profile's count."""
+    chosen = config.getoption("--property-examples")
+    if chosen:
+        return int(chosen)
     return max(DEFAULT_EXAMPLES, settings().max_examples)  # settings() is the loaded profile
+
+
+class Refused(Exception):
+    """The compiler refused a generated program (its CompileErrors)."""
+
+    def __init__(self, errors: list[CompileError]) -> None:
+        super().__init__("\n".join(str(e) for e in errors))
+        self.errors = errors
 
 
 def load_program(source: str, directory: str, *, direct: bool = False) -> Function:
@@ -80,7 +110,8 @@ def _load(source: str, directory: str, *, direct: bool = False) -> Function:
         f.write(source)
     if direct:
         text, _, errors = compile_source(path, source)
-        assert not errors, "\n".join(str(e) for e in errors)
+        if errors:
+            raise Refused(errors)
         assert text is not None
         out = generated_path(path)
         os.makedirs(os.path.dirname(out), exist_ok=True)
@@ -88,12 +119,20 @@ def _load(source: str, directory: str, *, direct: bool = False) -> Function:
             f.write(text)
     else:
         result = compile_file(path)
-        assert not result.errors, "\n".join(str(e) for e in result.errors)
+        if result.errors:
+            raise Refused(result.errors)
         assert result.status == "written", result.status
     spec = importlib.util.spec_from_file_location(f"resumable_property_{name}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
+    # In sys.modules, so that a checkpoint holding an instance of its class
+    # (Calc, whose decorated methods f awaits) decodes.
+    sys.modules[spec.name] = module
     spec.loader.exec_module(module)
+    if hasattr(module, "Calc"):
+        # Its classmethod's `cls` is an argument of a child run: a class a
+        # checkpoint may name, though its module is outside the project's roots.
+        resumable.register_alias(f"{spec.name}:Calc", module.Calc)
     fn = module.f
     assert isinstance(fn, Function)
     return fn
@@ -112,35 +151,77 @@ def check_program(data: st.DataObject, directory: str) -> None:
     """One example of the property (also counted in STATS)."""
     program: Program = data.draw(programs(), label="program")
     note(program.source)
-    fn = load_program(program.source, directory)
-    script = draw_script(data, fn, program.args)
-    nesting = program.nesting
     STATS["examples"] += 1
+    started = time.perf_counter()
+    try:
+        fn = load_program(program.source, directory)
+    except Refused as e:
+        STATS["refused"] += 1
+        event("refused by the compiler", e.errors[0].code)
+        return
+    finally:
+        STATS["seconds compiling"] += time.perf_counter() - started
+    nesting = program.nesting
     STATS["nested"] += nesting >= 2
     event("await nesting", "2+" if nesting >= 2 else str(nesting))
     event("break/continue crossing a finally", str(min(crossing_jumps(program.source), 2)))
+    for construct in constructs(program.source):
+        STATS[f"construct: {construct}"] += 1
+        event(f"construct: {construct}")
+    started = time.perf_counter()
+    script = draw_script(data, fn, program.args)
     event("steps failing", str(len(script.fail_at)))
     assert_equivalent(fn, *program.args, script=script)
+    STATS["seconds running"] += time.perf_counter() - started
 
 
 def test_compiled_matches_original(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> None:
     directory = str(tmp_path_factory.mktemp("property"))
-    examples = _examples()
+    examples = _examples(request.config)
     STATS.clear()
+    started = time.perf_counter()
 
-    @settings(max_examples=examples, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
     @given(st.data())
     def compiled_matches_original(data: st.DataObject) -> None:
-        check_program(data, directory)
+        with recursion_limit_kept():
+            check_program(data, directory)
 
-    with _statistics_for(request.node):
-        compiled_matches_original()
-    assert STATS["examples"] >= examples, STATS
-    fraction = STATS["nested"] / STATS["examples"]
-    print(f"awaits nested 2+ deep in {fraction:.0%} of {STATS['examples']} examples")
+    try:
+        with _statistics_for(request.node):
+            compiled_matches_original()
+    finally:  # also after a failure, for the record of a long run
+        STATS["seconds"] = round(time.perf_counter() - started)
+        print(f"\nproperty: {STATS['examples']} examples in {STATS['seconds']} s")
+        for key, count in sorted(STATS.items()):
+            print(f"  {key}: {count:.0f}")
+    total = STATS["examples"]
+    assert total >= examples, STATS
+    refused = STATS["refused"] / total
+    assert refused < MAX_REFUSED, f"{refused:.1%} of the programs were refused: {STATS}"
+    fraction = STATS["nested"] / total
     assert fraction >= 0.5, f"only {fraction:.0%} of the examples awaited 2+ levels deep: {STATS}"
+    if total >= 300:
+        need = PER_CONSTRUCT * total // 300
+        rare = {c: STATS[f"construct: {c}"] for c in CONSTRUCTS if STATS[f"construct: {c}"] < need}
+        assert not rare, f"constructs in fewer than {need} of {total} examples: {rare}"
+
+
+@contextlib.contextmanager
+def recursion_limit_kept() -> Iterator[None]:
+    """Restore the recursion limit: a child run (an awaited method) raises it,
+    and hypothesis warns (an error here) unless it finds the one it set."""
+    limit = sys.getrecursionlimit()
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 @contextlib.contextmanager
@@ -196,6 +277,7 @@ class MutationCaught(Exception):
 
 
 def _real_compiler_fails(program: Program, script: Script | None, directory: str) -> bool:
+    """Whether the real compiler refuses the program, or the property fails for it."""
     try:
         fn = load_program(program.source, directory)
         if script is not None:
@@ -219,17 +301,22 @@ def test_property_catches_mutation(tmp_path_factory: pytest.TempPathFactory) -> 
     )
     @given(st.data())
     def mutated_matches_original(data: st.DataObject) -> None:
-        program: Program = data.draw(programs(), label="program")
-        script: Script | None = None
-        try:
-            with finally_skipping_jumps():
-                mutated = load_program(program.source, directory, direct=True)
-            script = draw_script(data, mutated, program.args)
-            assert_equivalent(mutated, *program.args, script=script)
-        except Exception as e:
-            if _real_compiler_fails(program, script, directory):
-                return  # a real bug (test_compiled_matches_original reports it)
-            raise MutationCaught(f"{program!r}\n{script!r}\n{e}") from None
+        with recursion_limit_kept():
+            _check_mutated(data, directory)
 
     with pytest.raises(MutationCaught):
         mutated_matches_original()
+
+
+def _check_mutated(data: st.DataObject, directory: str) -> None:
+    program: Program = data.draw(programs(), label="program")
+    script: Script | None = None
+    try:
+        with finally_skipping_jumps():
+            mutated = load_program(program.source, directory, direct=True)
+        script = draw_script(data, mutated, program.args)
+        assert_equivalent(mutated, *program.args, script=script)
+    except Exception as e:
+        if _real_compiler_fails(program, script, directory):
+            return  # a real bug (test_compiled_matches_original reports it)
+        raise MutationCaught(f"{program!r}\n{script!r}\n{e}") from None

@@ -197,7 +197,8 @@ def lower_comparison(b: Lowering, e: cst.Comparison) -> cst.BaseExpression:
             break
         # Operands are evaluated left to right: `left` first, whatever
         # happens to the right of it (an await, or a spill).
-        left = b.stabilize(left, left_original)
+        later = [r.comparator for r in rest]  # a walrus there may rebind a name operand
+        left = b.stabilize(left, left_original, later=later)
         right = b.value(c.comparator)
         if i == len(comparisons) - 1:
             w.assign(
@@ -205,7 +206,7 @@ def lower_comparison(b: Lowering, e: cst.Comparison) -> cst.BaseExpression:
                 cst.Comparison(left=left, comparisons=[c.with_changes(comparator=right)]),
             )
             break
-        right = b.stabilize(right, c.comparator)
+        right = b.stabilize(right, c.comparator, later=later[1:])
         w.assign(result, cst.Comparison(left=left, comparisons=[c.with_changes(comparator=right)]))
         w.jump_if(w.local(result), end, when=False)
         left, left_original = right, c.comparator

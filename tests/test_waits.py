@@ -33,7 +33,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import resumable
-from resumable import Retry, Runtime
+from resumable import Runtime
 from tests.compiled import compile_and_import
 
 MODULE = "waits_cases"
@@ -517,7 +517,3 @@ def test_native_mode(m: ModuleType) -> None:
     assert asyncio.run(m.napper(0)) == "rested"
     with pytest.raises(RuntimeError, match="outside a durable run"):
         asyncio.run(m.two_waits())
-
-
-def test_retry_of_a_run_policy_untouched(m: ModuleType) -> None:
-    assert isinstance(m.timeout_not_retried.retry, Retry)

@@ -149,12 +149,12 @@ def _fields(item: cst.CSTNode) -> list[dataclasses.Field[object]]:
             first = ("for_in",)
     elif isinstance(item, cst.MatchCase) and _has_await(item):
         first = ("pattern", "guard")
-    elif isinstance(item, cst.For) and item.asynchronous is not None and _awaits(item.target):
+    elif isinstance(item, cst.For) and item.asynchronous is not None and holds_await(item.target):
         first = ("iter",)  # each step awaits `__anext__`, then the target's awaits
     return sorted(fields, key=lambda f: first.index(f.name) if f.name in first else len(first))
 
 
-def _awaits(node: cst.CSTNode) -> bool:
+def holds_await(node: cst.CSTNode) -> bool:
     """An await, or an async comprehension's `__anext__`, in `node`."""
     stack = [node]
     while stack:

@@ -35,6 +35,7 @@ from contextlib import contextmanager
 
 import libcst as cst
 
+from .fingerprint import holds_await
 from .ir import Analysis
 from .mangle import mangle_name
 
@@ -303,7 +304,7 @@ class Rewriter(cst.CSTTransformer):
         """`x: (await t) = v`: CPython never evaluates the annotation of a local,
         but a state could not even compile one that awaits; it is kept as text."""
         annotation = original_node.annotation.annotation
-        if self.opaque or not _needs_async(annotation):
+        if self.opaque or not holds_await(annotation):
             return updated_node
         text = cst.SimpleString(repr(code(annotation)))
         return updated_node.with_changes(
@@ -636,17 +637,6 @@ def expand_debug(
             whitespace_after_expression=cst.SimpleWhitespace(""),
         ),
     ]
-
-
-def _needs_async(node: cst.CSTNode) -> bool:
-    """Does `node` hold an await or an async comprehension?"""
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, cst.Await) or (isinstance(n, cst.CompFor) and n.asynchronous):
-            return True
-        stack.extend(n.children)
-    return False
 
 
 _TIGHT_EQUAL = cst.AssignEqual(

@@ -216,12 +216,13 @@ def _send_event(args: argparse.Namespace) -> int:
         except (LookupError, ValueError, TypeError, SerializationError) as e:
             print(f"resumable: {e}", file=sys.stderr)
             return 1
+    from .ids import shown
+
     if new:
-        print(f"event {args.name!r} sent to run {args.run_id}")
+        print(shown(f"event {args.name!r} sent to run {args.run_id}"))
     else:
-        print(
-            f"event {args.name!r} with key {args.dedup_key!r} was sent to run {args.run_id} already"
-        )
+        what = f"event {args.name!r} with key {args.dedup_key!r}"
+        print(shown(f"{what} was sent to run {args.run_id} already"))
     return 0
 
 

@@ -22,6 +22,7 @@ PUBLIC = {
     "NondeterminismError",
     "ResumableError",
     "Retry",
+    "RunCancelled",
     "Runtime",
     "SerializationError",
     "StaleCodeError",

@@ -6,6 +6,7 @@
     resumable runs show RUN [--store URL] [--json]
     resumable runs retry RUN [--store URL]
     resumable runs send-event RUN NAME [JSON] [--dedup-key KEY] [--store URL]
+    resumable runs cancel RUN [--store URL]
 
 The store defaults to $RESUMABLE_STORE, then [tool.resumable] in
 ./pyproject.toml, then sqlite:///.resumable/state.db (config.py).
@@ -98,6 +99,13 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("name", metavar="NAME")
     send.add_argument("payload", metavar="JSON", nargs="?", help="the payload (JSON; default null)")
     send.add_argument("--dedup-key", help="a resend with the same key is ignored")
+    cancel = runs_sub.add_parser(
+        "cancel",
+        help="cancel a run and the runs below it (CancelledError at its await; "
+        "its finally blocks run)",
+    )
+    _store_option(cancel)
+    cancel.add_argument("run_id", metavar="RUN")
     return parser
 
 
@@ -125,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"resumable: store {describe(args.store)} (from {origin})", file=sys.stderr)
         if args.runs_command == "send-event":
             return _send_event(args)
+        if args.runs_command == "cancel":
+            return _cancel(args)
         return _runs(args)
     except ResumableError as e:
         print(f"resumable: {e}", file=sys.stderr)
@@ -223,6 +233,23 @@ def _send_event(args: argparse.Namespace) -> int:
     else:
         what = f"event {args.name!r} with key {args.dedup_key!r}"
         print(shown(f"{what} was sent to run {args.run_id} already"))
+    return 0
+
+
+def _cancel(args: argparse.Namespace) -> int:
+    from .ids import shown
+    from .runtime import Runtime
+
+    with Runtime(args.store) as rt:
+        try:
+            asked = rt.cancel(args.run_id)
+        except (LookupError, ValueError) as e:
+            print(shown(f"resumable: {e}"), file=sys.stderr)
+            return 1
+    if asked:
+        print(shown(f"run {args.run_id} is being cancelled: it ends once its finally blocks ran"))
+    else:
+        print(shown(f"run {args.run_id} was asked to be cancelled already"))
     return 0
 
 

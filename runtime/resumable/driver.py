@@ -21,7 +21,9 @@ being handled and runs the state -- and awaits its awaitable -- inside.
 A cancellation of the task driving the run (a worker stopping, Ctrl-C under
 `asyncio.run`, an `asyncio.wait_for` giving up on a child run) is not the
 function's own exception: it is never routed into its handlers, and leaves
-the run where its last checkpoint put it, as a crash would.
+the run where its last checkpoint put it, as a crash would. A cancellation
+resumable delivers (`Runtime.cancel`, a timeout: cancel.py) is: the run gets
+RunCancelled at its await.
 """
 
 from __future__ import annotations
@@ -49,6 +51,14 @@ class Steps(Protocol):
 
     #: The awaitable of the await in flight.
     direct: Any
+    #: Raised at the next await instead of evaluating its operand (cancel.py).
+    cancel_pending: BaseException | None
+
+    def cancelled_here(self, error: BaseException) -> Any:
+        """The awaitable that delivers `error` at a resumed await."""
+
+    def on_cancelled(self, exc: BaseException) -> BaseException:
+        """The exception a CancelledError from the await is, for the run."""
 
     async def checkpoint(self, m: Machine, state: int, L: Locals) -> Locals:
         """Save the checkpoint of await `state`; the locals to go on with."""
@@ -86,10 +96,13 @@ async def drive(m: Machine, L: Locals, state: int, *, resumed: bool = False) -> 
                 resumed = False
             else:
                 L = await run.checkpoint(m, state, L)
-            try:
-                awaitable = _call(states[state], m, L, active)
-            except BaseException as e:
-                exc = e
+            if run.cancel_pending is not None:  # resumed to be cancelled: not the operand
+                awaitable, run.cancel_pending = run.cancelled_here(run.cancel_pending), None
+            else:
+                try:
+                    awaitable = _call(states[state], m, L, active)
+                except BaseException as e:
+                    exc = e
             if exc is None:
                 run.direct = awaitable
                 try:
@@ -98,6 +111,8 @@ async def drive(m: Machine, L: Locals, state: int, *, resumed: bool = False) -> 
                     else:
                         m.sent = await awaitable
                 except BaseException as e:
+                    if isinstance(e, asyncio.CancelledError):
+                        e = run.on_cancelled(e)
                     if interrupted(e) or isinstance(e, Unwind):
                         raise
                     exc = e

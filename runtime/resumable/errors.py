@@ -7,13 +7,17 @@ our own bugs: seeing one means resumable is wrong, not the user's code.
 
 from __future__ import annotations
 
+import asyncio
+
 __all__ = [
+    "BLOCKING",
     "CheckpointError",
     "CompileError",
     "InternalError",
     "NondeterminismError",
     "OwnershipLost",
     "ResumableError",
+    "RunCancelled",
     "SerializationError",
     "StaleCodeError",
     "StepAborted",
@@ -141,3 +145,28 @@ class OwnershipLost(ResumableError):
     """Internal: a fenced write of a run changed no row, so another driver
     took the run over (its owner generation moved on). The driver stops
     driving that run at once, writes nothing more for it, and logs this."""
+
+
+class RunCancelled(asyncio.CancelledError):
+    """A run was cancelled (`Runtime.cancel`, or as a loser of
+    `resumable.race`/`any`, or a `gather` that failed): raised at the
+    run's current await, and by `Runtime.result` / `await rt.call(...)` once
+    it has ended cancelled. `run_id` says which run, so that a caller can
+    tell it from a cancellation of its own task."""
+
+    def __init__(self, message: str = "", run_id: str = "") -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+
+#: Errors that block a run instead of failing it: fixing the code or the
+#: deployment and calling `retry` lets it go on from its last checkpoint.
+BLOCKING = (
+    SerializationError,
+    VersionMismatch,
+    StaleCodeError,
+    CheckpointError,
+    InternalError,
+    NondeterminismError,
+    StepAborted,
+)

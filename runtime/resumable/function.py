@@ -33,6 +33,7 @@ from __future__ import annotations
 import collections.abc
 import functools
 import inspect
+import math
 import types
 from collections.abc import Callable, Generator
 from typing import Any, overload
@@ -73,7 +74,9 @@ class Function:
     __name__: str
     __qualname__: str
 
-    def __init__(self, fn: Callable[..., Any], retry: Any = None) -> None:
+    def __init__(
+        self, fn: Callable[..., Any], retry: Any = None, timeout: float | None = None
+    ) -> None:
         #: "staticmethod" or "classmethod" when it decorates one (`@resumable.function`
         #: above `@staticmethod`/`@classmethod`), else None.
         self.kind: str | None = None
@@ -96,6 +99,9 @@ class Function:
             )
         functools.update_wrapper(self, fn)
         self.retry: Retry | None = retry
+        #: Seconds from the run's first start (waits included) after which
+        #: its body is cancelled and its callers see TimeoutError.
+        self.timeout: float | None = _check_timeout(timeout)
         self._machine: Any = None
         #: `module:qualname`, the module named after the source file (as the compiler does).
         self.function_id = f"{module_name_for(fn.__code__.co_filename)}:{fn.__qualname__}"
@@ -236,15 +242,39 @@ class Call(collections.abc.Coroutine[Any, Any, Any]):
         return f"<resumable call {self.function.__qualname__}>"
 
 
+def _check_timeout(timeout: Any) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float):
+        raise TypeError(
+            f"@resumable.function(timeout=...) takes seconds (an int or a float), not {timeout!r:.80}"
+        )
+    if not (math.isfinite(timeout) and timeout > 0):
+        raise ValueError(
+            f"@resumable.function(timeout=...): {timeout!r} is not a positive number of seconds"
+        )
+    return float(timeout)
+
+
 @overload
 def function(fn: Callable[..., Any], /) -> Function: ...
 @overload
-def function(*, retry: Any = None) -> Callable[[Callable[..., Any]], Function]: ...
+def function(
+    *, retry: Any = None, timeout: float | None = None
+) -> Callable[[Callable[..., Any]], Function]: ...
 
 
-def function(fn: Callable[..., Any] | None = None, /, *, retry: Any = None) -> Any:
-    """Make an `async def` resumable: `@resumable.function` or
-    `@resumable.function(retry=...)`."""
+def function(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    retry: Any = None,
+    timeout: float | None = None,
+) -> Any:
+    """Make an `async def` resumable: `@resumable.function`, or with
+    `retry=resumable.Retry(...)` and `timeout=seconds` (from the run's first
+    start, waits included: its body sees CancelledError at the await it
+    stands at, its callers TimeoutError; never retried)."""
     if fn is None:
-        return lambda f: Function(f, retry=retry)
-    return Function(fn, retry=retry)
+        return lambda f: Function(f, retry=retry, timeout=timeout)
+    return Function(fn, retry=retry, timeout=timeout)

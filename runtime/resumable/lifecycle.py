@@ -34,48 +34,45 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import codec
+from .cancel import Watch, cancelled_error
 from .codec import DEFAULT_LIMITS, FORMAT_VERSION, Limits, Unencodable
 from .codec.encoder import type_name
 from .config import log
 from .driver import drive, interrupted
 from .errors import (
+    BLOCKING,
     CheckpointError,
-    InternalError,
-    NondeterminismError,
     OwnershipLost,
     SerializationError,
     StaleCodeError,
     StepAborted,
     StoreUnavailable,
-    VersionMismatch,
 )
 from .function import Function
 from .machine import Locals, Machine
 from .retry import wait_until
 from .run import CURRENT, Park, Run, decode_checkpoint, one_line
-from .store import ACTIVE, BLOCKED, COMPLETED, FAILED, FINISHED, WAITING, RunRecord
-from .store.base import Lease, Write, finish_write, owner_name
+from .store import ACTIVE, BLOCKED, CANCELLED, COMPLETED, FAILED, FINISHED, WAITING, RunRecord
+from .store.base import (
+    CANCEL_OP,
+    DEADLINE_OP,
+    DELIVERED,
+    Lease,
+    Operation,
+    Write,
+    finish_write,
+    owner_name,
+)
 
 if TYPE_CHECKING:
     from .runtime import Runtime
 
 __all__ = ["BLOCKING", "Finished", "Parked", "drive_owned", "outcome", "own_and_drive"]
 
-#: Errors that block a run instead of failing it: fixing the code or the
-#: deployment and calling `retry` lets it go on from its last checkpoint.
-BLOCKING = (
-    SerializationError,
-    VersionMismatch,
-    StaleCodeError,
-    CheckpointError,
-    InternalError,
-    NondeterminismError,
-    StepAborted,
-)
 #: Errors after which nothing is written: the run stays as it is.
 _UNWRITTEN = (OwnershipLost, StoreUnavailable)
 #: How often a caller waiting for a run looks whether it became due early
-#: (an event sent to it).
+#: (an event sent to it, a sleep cancelled).
 _POLL = 1.0
 
 
@@ -166,7 +163,41 @@ async def drive_owned(rt: Runtime, fn: Function, run_id: str, *, contain: bool) 
         assert record is not None
         return Finished(outcome(record, machine, rt.limits))
     run = Run(rt, fn, machine, record, lease, contain=contain)
-    return await _drive(run, record)
+    if not await _cancellation(run, record):
+        return await _drive(run, record)
+    # Asked to be cancelled before it ever started: none of its code runs.
+    error = cancelled_error(run_id, why=" before it started")
+    await _end(run, CANCELLED, error)
+    raise error
+
+
+async def _cancellation(run: Run, record: RunRecord) -> bool:
+    """Read what the run knows of its cancellation and deadline (cancel.py),
+    recording the deadline at its first start. True: it is to be cancelled
+    and has not started."""
+    rt, run_id = run.runtime, run.run_id
+    store, now = rt.store, rt.clock.time()
+    request = await store.io(store.operation, run_id, CANCEL_OP)
+    if request is not None:
+        run.cancel_requested = True
+        if request.outcome != DELIVERED:
+            if record.checkpoint is None:
+                return True
+            run.cancel_pending = cancelled_error(run_id)
+    timeout = run.function.timeout
+    if timeout is None:
+        return False
+    deadline = await store.io(store.operation, run_id, DEADLINE_OP)
+    if deadline is None or deadline.wake_at is None:
+        deadline = Operation(run_id, DEADLINE_OP, now + timeout)
+        await run.record(deadline)
+    run.deadline = deadline.wake_at
+    if deadline.outcome == DELIVERED:
+        run.timed_out = True
+    elif run.deadline is not None and now >= run.deadline:
+        run.timed_out = True
+        run.cancel_pending = cancelled_error(run_id, why=" (its timeout passed)")
+    return False
 
 
 async def block_if_active(rt: Runtime, record: RunRecord, exc: Exception) -> None:
@@ -220,6 +251,7 @@ async def _drive(run: Run, record: RunRecord) -> Finished | Parked:
     """Drive a claimed run from its last checkpoint to its end or next wait."""
     store, machine = run.runtime.store, run.machine
     token = CURRENT.set(None)
+    watch = Watch(run, top=record.parent is None)
     try:
         try:
             L, state, resumed = _start(run, record)
@@ -232,6 +264,12 @@ async def _drive(run: Run, record: RunRecord) -> Finished | Parked:
             raise
         except Exception as exc:
             run.leave_step()
+            ending = run.ending(exc)
+            if ending is not None:  # cancelled, or timed out: never tried again
+                await _end(run, *ending)
+                if ending[1] is exc:
+                    raise
+                raise ending[1]
             if not isinstance(exc, BLOCKING):
                 try:
                     await run.retry_exit(exc)
@@ -241,6 +279,12 @@ async def _drive(run: Run, record: RunRecord) -> Finished | Parked:
             raise
         except BaseException as exc:
             run.leave_step()
+            ending = None if interrupted(exc) else run.ending(exc)
+            if ending is not None:
+                await _end(run, *ending)
+                if ending[1] is exc:
+                    raise
+                raise ending[1]
             if interrupted(exc) or not run.contain:
                 raise  # the run stays where its last checkpoint put it
             aborted = _aborted(run, exc)
@@ -252,6 +296,7 @@ async def _drive(run: Run, record: RunRecord) -> Finished | Parked:
         await run.settle_abandoned()
         return Finished(codec.decode(blob, imports=machine.import_set, verify=False))
     finally:
+        watch.close()
         run.leave_step()
         CURRENT.reset(token)
 
@@ -267,7 +312,7 @@ def _aborted(run: Run, exc: BaseException) -> StepAborted:
 
 
 async def _end(run: Run, status: str, exc: BaseException) -> None:
-    """Write the end of a run: failed or blocked with `exc`."""
+    """Write the end of a run: failed, blocked or cancelled with `exc`."""
     if not await run.runtime.store.commit(_end_write(run.lease, status, exc)):
         raise run.lost("its end")
     await run.settle_abandoned()

@@ -27,14 +27,16 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from . import codec, contexts
+from . import cancel, codec, contexts
 from .codec import Unencodable
 from .codec.encoder import type_name
-from .driver import Unwind
+from .driver import Unwind, interrupted
 from .errors import (
+    BLOCKING,
     CheckpointError,
     NondeterminismError,
     OwnershipLost,
+    RunCancelled,
     SerializationError,
     VersionMismatch,
 )
@@ -42,7 +44,17 @@ from .ids import child_id
 from .machine import Locals, Machine
 from .retry import DEFAULT_RETRY, Retry
 from .store import Lease, RunRecord
-from .store.base import Operation, Wake, checkpoint_write, operation_write, park_write, wait_write
+from .store.base import (
+    CANCEL_OP,
+    DEADLINE_OP,
+    DELIVERED,
+    Operation,
+    Wake,
+    checkpoint_write,
+    operation_write,
+    park_write,
+    wait_write,
+)
 
 if TYPE_CHECKING:
     from .function import Call, Function
@@ -190,6 +202,15 @@ class Run:
         #: Outcomes of resumable's own waits raised in this step (a
         #: timeout): never retried.
         self.own_outcomes: list[BaseException] = []
+        #: Cancellation (cancel.py): the run was asked to be cancelled, or
+        #: its deadline (`timeout=`) passed; what to raise at the next await
+        #: (a request not delivered yet); the delivery this step made (the
+        #: operation it commits with the next checkpoint).
+        self.cancel_requested = False
+        self.timed_out = False
+        self.deadline: float | None = None
+        self.cancel_pending: BaseException | None = None
+        self.delivered: Operation | None = None
 
     # -- steps --------------------------------------------------------------------
 
@@ -273,11 +294,19 @@ class Run:
             raise self._unencodable(state, e) from None
         line = m.source_line(state)
         store = self.runtime.store
+        delivered = () if self.delivered is None else (self.delivered,)
         write = checkpoint_write(
-            self.lease, blob, seq, line, cls.run_fingerprint, takes=tuple(self.takes)
+            self.lease,
+            blob,
+            seq,
+            line,
+            cls.run_fingerprint,
+            takes=tuple(self.takes),
+            operations=delivered,
         )
         if not await store.commit(write):
             raise self.lost("its checkpoint")
+        self.delivered = None
         self.seq, self.line, self.attempt = seq, line, 0
         await self.settle_abandoned()
         # The function goes on from the decoded values, in the same locals
@@ -343,6 +372,57 @@ class Run:
         await store.io(store.abandon, self.lease, sorted(self.abandoned), error, reason)
         self.abandoned.clear()
 
+    # -- cancellation (cancel.py) ---------------------------------------------------
+
+    def on_cancelled(self, exc: BaseException) -> BaseException:
+        """A CancelledError came out of the current await: the exception to
+        raise there. A delivery marked for this run (or a run above it) is
+        the run's own RunCancelled; any CancelledError while the run is to be
+        cancelled delivers its request."""
+        mark = cancel.claims(self.run_id, exc)
+        if mark is not None:
+            cancel.uncancel()
+            self.cancel_requested = True
+            error = cancel.cancelled_error(self.run_id)
+            error.__traceback__ = exc.__traceback__
+            exc = error
+        elif interrupted(exc):
+            return exc
+        if self.cancel_requested or self.timed_out:
+            self._deliver()
+        return exc
+
+    def _deliver(self) -> None:
+        op = DEADLINE_OP if self.timed_out else CANCEL_OP
+        self.delivered = Operation(self.run_id, op, self.deadline, DELIVERED)
+
+    async def cancelled_here(self, error: BaseException) -> Any:
+        """What the run's await awaits instead of its operand when it
+        resumes to be cancelled: the child runs of the step that have not
+        ended are finished (each cancelled at its own await), then `error`."""
+        await self.runtime._finish_children(self)
+        self._deliver()
+        raise error
+
+    def ending(self, exc: BaseException) -> tuple[str, BaseException] | None:
+        """(status, error) of a run asked to be cancelled, or timed out,
+        that `exc` leaves; None: it ends as any other run."""
+        if not (self.cancel_requested or self.timed_out):
+            return None
+        if isinstance(exc, (asyncio.CancelledError, *BLOCKING)):
+            if self.timed_out:
+                final: BaseException = cancel.timeout_error(self.run_id, self.function.timeout)
+                status = "failed"
+            else:
+                if isinstance(exc, RunCancelled) and exc.run_id == self.run_id:
+                    return "cancelled", exc
+                final, status = cancel.cancelled_error(self.run_id), "cancelled"
+            final.__context__ = exc
+            return status, final
+        if isinstance(exc, Exception):
+            return "failed", exc  # never tried again
+        return None
+
     # -- failed attempts ------------------------------------------------------------
 
     def _from_child(self, exc: BaseException) -> bool:
@@ -389,6 +469,8 @@ class Run:
         self.attempts += 1
         delay = self.policy.delay(attempt, runtime.random)
         wake_at = runtime.clock.time() + delay
+        if self.deadline is not None:
+            wake_at = min(wake_at, self.deadline)
         write = park_write(
             self.lease,
             attempt=attempt,
@@ -429,6 +511,8 @@ class Run:
         """The run waits as a row until `wake_at` (None: until an event or
         `wake` makes it due) and its task ends: raises Park. `early`: an
         event may make it due before `wake_at`."""
+        if self.deadline is not None and (wake_at is None or wake_at > self.deadline):
+            wake_at, early = self.deadline, True  # due at its deadline at the latest
         write = wait_write(
             self.lease, wake_at=wake_at, reason=reason, operations=operations, wake=wake
         )

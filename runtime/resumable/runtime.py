@@ -28,11 +28,18 @@ from typing import Any
 import orjson
 
 from . import codec
+from .cancel import Watch
 from .codec import FORMAT_VERSION, Unencodable
 from .codec.encoder import type_name
 from .config import configured_store, log, set_store
 from .driver import Unwind
-from .errors import NondeterminismError, SerializationError, StaleCodeError, VersionMismatch
+from .errors import (
+    NondeterminismError,
+    RunCancelled,
+    SerializationError,
+    StaleCodeError,
+    VersionMismatch,
+)
 from .function import BoundFunction, Call, Function, registered, unbind
 from .ids import check_run_id, shown
 from .lifecycle import BLOCKING, Parked, block_if_active, outcome, own_and_drive
@@ -40,7 +47,9 @@ from .machine import Machine
 from .retry import Clock, Retry, SystemClock
 from .run import CheckpointInfo, Run, decode_checkpoint
 from .store import (
+    ACTIVE,
     BLOCKED,
+    CANCELLED,
     FAILED,
     FINISHED,
     PENDING,
@@ -98,6 +107,10 @@ class Runtime:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.random = random.Random(seed)
         self.limits = codec.Limits(accept_format_1=accept_format_1)
+        #: The top-level runs driven here now, whose cancel requests are
+        #: watched (cancel.py), and the task that watches them.
+        self._live: dict[str, Watch] = {}
+        self._watcher: asyncio.Task[None] | None = None
 
     def close(self) -> None:
         self.store.close()
@@ -158,7 +171,7 @@ class Runtime:
         return record
 
     def status(self, run_id: str) -> str:
-        """pending, running, waiting, completed, failed or blocked."""
+        """pending, running, waiting, completed, failed, blocked or cancelled."""
         return self.get(run_id).status
 
     def result(self, run_id: str) -> Any:
@@ -208,6 +221,40 @@ class Runtime:
         except SerializationError as e:
             raise SerializationError(f"cannot send event {name!r} to run {run_id!r}: {e}") from None
         return self.store.send_event(run_id, name, blob, dedup_key, self.clock.time())
+
+    # -- cancellation -----------------------------------------------------------------
+
+    def cancel(self, run_id: str) -> bool:
+        """Cancel a top-level run and the runs below it (from any process):
+        each gets RunCancelled (an asyncio.CancelledError) at the await it
+        stands at, its `finally` blocks run (durably), and it ends
+        `cancelled`, its result raising RunCancelled. A run that has not
+        started ends without running any code. False: it was asked already.
+        Raises LookupError (no such run) or ValueError (a child run, or a
+        run that has ended)."""
+        asked = self.store.request_cancel(run_id)
+        watch = self._live.get(run_id)
+        if watch is not None:
+            watch.tell()  # driven here: at once
+        return asked
+
+    async def _finish_children(self, parent: Run) -> None:
+        """Drive to their end the child runs of the parent's current step
+        that have not ended (a parent resumed to be cancelled: they are
+        cancelled too, each at its own await)."""
+        store = self.store
+        prefix = f"{parent.run_id}/{parent.seq}."
+        for row in await store.io(store.list_runs, parent=parent.run_id, statuses=ACTIVE):
+            fn = registered(row.function)
+            if not row.run_id.startswith(prefix) or fn is None:
+                continue
+            try:
+                await own_and_drive(self, fn, row.run_id, contain=parent.contain)
+            except Exception:
+                pass  # its end is stored: the parent is cancelled either way
+            except RunCancelled as e:
+                if e.run_id != row.run_id:
+                    raise
 
     # -- internals ------------------------------------------------------------------
 
@@ -286,6 +333,12 @@ class Runtime:
             raise
         except Unwind:
             raise  # the parent unloads with it: it awaits the child again when due
+        except RunCancelled as exc:
+            if exc.run_id != child_id:
+                parent.abandoned.add(child_id)
+                raise
+            parent.child_failures.append(exc)  # it ended cancelled
+            raise
         except BaseException:
             # Cancelled (a wait_for timeout, a cancelled gather): if the parent
             # goes on without it, Run.settle_abandoned marks it failed.
@@ -371,6 +424,11 @@ def requeue(store: Store, run_id: str) -> None:
     record = store.get(run_id)
     if record is None:
         raise KeyError(f"no run {run_id!r} in {store.url}")
+    if record.status == CANCELLED:
+        raise ValueError(
+            f"run {run_id!r} was cancelled, and a cancelled run stays so: start a new run "
+            "(with another run id) to do its work again"
+        )
     if record.status not in (FAILED, BLOCKED):
         raise ValueError(
             f"run {run_id!r} is {record.status}: only failed or blocked runs can be retried"

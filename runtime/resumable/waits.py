@@ -152,7 +152,9 @@ class Sleep(_Wait):
         if wake_at <= clock.time():
             return
         if run.may_unload(self):
-            await run.unload(wake_at, f"sleeping until {_shown(wake_at)}", (op,) if new else ())
+            reason = f"sleeping until {_shown(wake_at)}"
+            # early: a cancellation (Runtime.cancel) may end the sleep
+            await run.unload(wake_at, reason, (op,) if new else (), early=True)
         if new:
             await run.record(op)
         await clock.sleep(max(0.0, wake_at - clock.time()))

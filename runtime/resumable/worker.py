@@ -42,7 +42,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import OwnershipLost, StepAborted, StoreUnavailable
+from .errors import OwnershipLost, RunCancelled, StepAborted, StoreUnavailable
 from .function import Function, registered
 from .ids import shown
 from .lifecycle import BLOCKING, Finished, drive_owned
@@ -66,6 +66,7 @@ class WorkerReport:
     interrupted: int = 0
     waiting: int = 0  # parked to try a step again later
     lost: int = 0  # taken over by another driver
+    cancelled: int = 0  # ended cancelled (Runtime.cancel)
     unknown: set[str] = field(default_factory=set)  # functions not imported here
     store_error: str | None = None  # why a draining worker gave up
 
@@ -260,6 +261,10 @@ class _Worker:
     async def _drive(self, fn: Function, run_id: str) -> Any:
         try:
             return await drive_owned(self.rt, fn, run_id, contain=True)
+        except RunCancelled as e:
+            if e.run_id != run_id:
+                raise
+            return e  # it ended cancelled (not this worker's task)
         finally:
             self.store.unlock(run_id)
 
@@ -277,6 +282,9 @@ class _Worker:
             if isinstance(result, Finished):
                 report.completed += 1
                 self.log(f"run {run_id}: completed")
+            elif isinstance(result, RunCancelled):
+                report.cancelled += 1
+                self.log(f"run {run_id}: cancelled")
             else:
                 report.waiting += 1
                 if result.wake_at is None:

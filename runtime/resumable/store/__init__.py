@@ -27,6 +27,7 @@ from ..errors import StoreError
 from .base import (
     ACTIVE,
     BLOCKED,
+    CANCELLED,
     COMPLETED,
     FAILED,
     FINISHED,
@@ -44,6 +45,7 @@ from .base import (
 __all__ = [
     "ACTIVE",
     "BLOCKED",
+    "CANCELLED",
     "COMPLETED",
     "FAILED",
     "FINISHED",

@@ -27,13 +27,18 @@ from typing import Any, TypeVar
 __all__ = [
     "ACTIVE",
     "BLOCKED",
+    "CANCELLED",
+    "CANCEL_OP",
     "COMPLETED",
+    "DEADLINE_OP",
+    "DELIVERED",
     "FAILED",
     "FIELDS",
     "FINISHED",
     "MAX_COUNT",
     "MAX_TIME",
     "PENDING",
+    "REQUESTED",
     "RUNNING",
     "STATUSES",
     "SUMMARY_FIELDS",
@@ -49,6 +54,7 @@ __all__ = [
     "Wake",
     "Write",
     "ancestors",
+    "cancel_target_error",
     "checkpoint_write",
     "damage",
     "event_target_error",
@@ -69,9 +75,10 @@ WAITING = "waiting"  # parked until wake_at (a retry delay, a timer), or an even
 COMPLETED = "completed"
 FAILED = "failed"  # an exception left the function
 BLOCKED = "blocked"  # cannot go on until `retry` (unencodable value, changed code, ...)
-STATUSES = (PENDING, RUNNING, WAITING, COMPLETED, FAILED, BLOCKED)
+CANCELLED = "cancelled"  # `Runtime.cancel`: a CancelledError left the function
+STATUSES = (PENDING, RUNNING, WAITING, COMPLETED, FAILED, BLOCKED, CANCELLED)
 #: A run in one of these has ended: it is never picked up again by itself.
-FINISHED = (COMPLETED, FAILED, BLOCKED)
+FINISHED = (COMPLETED, FAILED, BLOCKED, CANCELLED)
 ACTIVE = (PENDING, RUNNING, WAITING)
 
 #: Counters (seq, attempts, generation) beyond this are damage, not data.
@@ -221,6 +228,23 @@ def event_target_error(run_id: str, status: str | None, url: str) -> Exception |
     return None
 
 
+def cancel_target_error(
+    run_id: str, status: str | None, parent: str | None, url: str
+) -> Exception | None:
+    """Why the run `run_id` in `status` (None: absent) cannot be cancelled."""
+    if status is None:
+        return LookupError(f"cannot cancel run {run_id!r}: there is no such run in {url}")
+    if parent is not None:
+        top = run_id.split("/", 1)[0]
+        return ValueError(
+            f"cannot cancel run {run_id!r}: it is a child run of {parent!r}; cancel "
+            f"the top-level run {top!r}, which cancels the runs below it"
+        )
+    if status in FINISHED:
+        return ValueError(f"cannot cancel run {run_id!r}: it has ended ({status})")
+    return None
+
+
 def owner_name() -> str:
     """How the current process is named as a run's owner."""
     return f"{os.getpid()}@{socket.gethostname()}"
@@ -244,6 +268,14 @@ class Claim:
     run_id: str
     owner: str
     fingerprint: str
+
+
+#: The operation of a run that says it is to be cancelled: outcome
+#: "requested" (by `Runtime.cancel`, for the run and the runs below it),
+#: then "delivered" (raised at one of its awaits, committed with the next
+#: checkpoint). And the one that holds a run's deadline (`timeout=`).
+CANCEL_OP, DEADLINE_OP = "cancel", "deadline"
+REQUESTED, DELIVERED = "requested", "delivered"
 
 
 @dataclass(frozen=True)
@@ -318,9 +350,11 @@ def checkpoint_write(
     fingerprint: str,
     *,
     takes: tuple[tuple[int, str], ...] = (),
+    operations: tuple[Operation, ...] = (),
 ) -> Write:
     """Checkpoint `seq`: it replaces the last one; the attempt count restarts;
-    the events the step took are bound to their waits."""
+    the events the step took are bound to their waits; `operations` (a
+    cancellation delivered) are recorded."""
     sets = (
         ("checkpoint", blob),
         ("seq", seq),
@@ -329,7 +363,9 @@ def checkpoint_write(
         ("reason", None),
         ("fingerprint", fingerprint),
     )
-    return Write("checkpoint", lease.run_id, sets, lease.generation, takes=takes)
+    return Write(
+        "checkpoint", lease.run_id, sets, lease.generation, operations=operations, takes=takes
+    )
 
 
 def park_write(lease: Lease, *, attempt: int, attempts: int, wake_at: float, reason: str) -> Write:
@@ -500,6 +536,18 @@ class Store:
         runs above it) due at once if waiting (wake time 0). False: an event of that name with that
         `dedup_key` was sent already (nothing changes). Raises LookupError
         (no such run) or ValueError (it has ended)."""
+        raise NotImplementedError
+
+    def request_cancel(self, run_id: str) -> bool:
+        """Ask the active top-level run `run_id`, and the active runs below
+        it, to be cancelled: each waiting one is due at once, a blocked one
+        pending again (to run its `finally` blocks). False: it was asked
+        already. Raises LookupError (no such run) or ValueError (a child
+        run, or one that has ended)."""
+        raise NotImplementedError
+
+    def cancel_requests(self, run_ids: Sequence[str]) -> set[str]:
+        """Those of `run_ids` asked to be cancelled and not told yet."""
         raise NotImplementedError
 
     def next_event(self, run_id: str, name: str, skip: Sequence[int] = ()) -> Event | None:

@@ -13,9 +13,11 @@ from typing import Any
 from .base import (
     ACTIVE,
     BLOCKED,
+    CANCEL_OP,
     FAILED,
     FINISHED,
     PENDING,
+    REQUESTED,
     RUNNING,
     SUMMARY_FIELDS,
     WAITING,
@@ -28,6 +30,7 @@ from .base import (
     Wake,
     Write,
     ancestors,
+    cancel_target_error,
     event_target_error,
 )
 from .ownership import LocalOwnership
@@ -141,6 +144,38 @@ class MemoryStore(Store):
         for woken in (run_id, *ancestors(run_id)):
             self._wake(woken, 0.0)  # due at once, whatever the clocks say
         return True
+
+    def request_cancel(self, run_id: str) -> bool:
+        record = self.runs.get(run_id)
+        error = cancel_target_error(
+            run_id,
+            None if record is None else record.status,
+            None if record is None else record.parent,
+            self.url,
+        )
+        if error is not None:
+            raise error
+        changed = False
+        for tree_id, member in list(self.runs.items()):
+            in_tree = tree_id == run_id or tree_id.startswith(run_id + "/")
+            if not in_tree or member.status not in (*ACTIVE, BLOCKED):
+                continue
+            if (tree_id, CANCEL_OP) not in self.operations:
+                self.operations[tree_id, CANCEL_OP] = Operation(tree_id, CANCEL_OP, None, REQUESTED)
+                changed = True
+            if member.status == BLOCKED:
+                self._set(tree_id, status=PENDING, wake_at=0.0)
+            elif member.status == WAITING:
+                self._set(tree_id, wake_at=0.0)
+        return changed
+
+    def cancel_requests(self, run_ids: Sequence[str]) -> set[str]:
+        return {
+            run_id
+            for run_id in run_ids
+            if (op := self.operations.get((run_id, CANCEL_OP))) is not None
+            and op.outcome == REQUESTED
+        }
 
     def next_event(self, run_id: str, name: str, skip: Sequence[int] = ()) -> Event | None:
         for e in self.sent:

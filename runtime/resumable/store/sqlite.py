@@ -49,9 +49,11 @@ from ..errors import StoreError, StoreUnavailable
 from .base import (
     ACTIVE,
     BLOCKED,
+    CANCEL_OP,
     FIELDS,
     FINISHED,
     MAX_TIME,
+    REQUESTED,
     SUMMARY_FIELDS,
     Claim,
     Event,
@@ -63,6 +65,7 @@ from .base import (
     Wake,
     Write,
     ancestors,
+    cancel_target_error,
     damage,
     event_target_error,
     storable_text,
@@ -487,6 +490,57 @@ class SQLiteStore(Store):
                 conn.execute("ROLLBACK")
             raise
         return new
+
+    @_on_store_thread
+    def request_cancel(self, run_id: str) -> bool:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute(
+                "SELECT status, parent FROM runs WHERE run_id = ?", (run_id,)
+            ).fetchone()
+            error = cancel_target_error(
+                run_id, None if row is None else row[0], None if row is None else row[1], self.url
+            )
+            if error is not None:
+                raise error
+            # The run and the runs below it that have not ended: child ids
+            # are `<run>/...`, the range [<run>/, <run>0) ("0" follows "/").
+            live = (*ACTIVE, BLOCKED)
+            tree = f"(run_id = ? OR (run_id >= ? AND run_id < ?)) AND status IN ({_marks(live)})"
+            where = (run_id, run_id + "/", run_id + "0", *live)
+            changed = conn.execute(
+                "INSERT OR IGNORE INTO operations (run_id, op_id, wake_at, outcome) "
+                f"SELECT run_id, ?, NULL, ? FROM runs WHERE {tree}",
+                (CANCEL_OP, REQUESTED, *where),
+            ).rowcount
+            conn.execute(
+                "UPDATE runs SET wake_at = 0, status = CASE WHEN status = 'blocked' "
+                f"THEN 'pending' ELSE status END WHERE {tree} "
+                "AND status IN ('waiting', 'blocked')",
+                where,
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+        return changed > 0
+
+    @_on_store_thread
+    def cancel_requests(self, run_ids: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        for i in range(0, len(run_ids), 500):
+            chunk = run_ids[i : i + 500]
+            found.update(
+                r[0]
+                for r in self.conn.execute(
+                    f"SELECT run_id FROM operations WHERE op_id = ? AND outcome = ? "
+                    f"AND run_id IN ({_marks(chunk)})",
+                    (CANCEL_OP, REQUESTED, *chunk),
+                )
+            )
+        return found
 
     _EVENT = "event_id, run_id, name, payload, dedup_key, sent_at, taken_by"
 

@@ -240,7 +240,7 @@ def cancel_target_error(
             f"cannot cancel run {run_id!r}: it is a child run of {parent!r}; cancel "
             f"the top-level run {top!r}, which cancels the runs below it"
         )
-    if status in FINISHED:
+    if status in FINISHED and status != BLOCKED:
         return ValueError(f"cannot cancel run {run_id!r}: it has ended ({status})")
     return None
 

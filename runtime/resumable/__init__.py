@@ -13,6 +13,8 @@ Layout of this package (the runtime; the compiler is `resumable_compiler`):
     driver.py    runs a machine's states, routes exceptions, awaits
     retry.py     retry policies and the clock
     waits.py     durable waits: sleep, sleep_until, wait_event
+    fanout.py    gather, race, any: concurrent children, decisions committed
+    cancel.py    Runtime.cancel and timeouts: RunCancelled at a run's await
     store/       where runs live: memory://, sqlite:///; ownership locks
     worker.py    the worker: drives dispatched runs
     config.py    store URL and modules from the environment or pyproject.toml
@@ -46,6 +48,8 @@ from .errors import (
     StoreUnavailable,
     VersionMismatch,
 )
+from .fanout import any_ as any
+from .fanout import gather, race
 from .function import Function, function
 from .retry import Retry
 from .run import CheckpointInfo, idempotency_key
@@ -70,9 +74,12 @@ __all__ = [
     "StoreUnavailable",
     "VersionMismatch",
     "__version__",
+    "any",
     "configure",
     "function",
+    "gather",
     "idempotency_key",
+    "race",
     "register_alias",
     "register_codec",
     "sleep",

@@ -209,7 +209,7 @@ def unbind(fn: Any, args: tuple[Any, ...]) -> tuple[Function, tuple[Any, ...]]:
 class Call(collections.abc.Coroutine[Any, Any, Any]):
     """A call of a decorated function made inside a running compiled function."""
 
-    __slots__ = ("_coro", "args", "function", "kwargs", "step")
+    __slots__ = ("_coro", "args", "child_id", "function", "kwargs", "step")
 
     def __init__(
         self, function: Function, args: tuple[Any, ...], kwargs: dict[str, Any], step: Step
@@ -218,6 +218,9 @@ class Call(collections.abc.Coroutine[Any, Any, Any]):
         self.args = args
         self.kwargs = kwargs
         self.step = step
+        #: Set by resumable.gather/race/any, which number their children in
+        #: argument order before any starts (None: numbered when it starts).
+        self.child_id: str | None = None
         self._coro: Any = None
 
     def _started(self) -> Any:

@@ -73,9 +73,10 @@ __all__ = [
 
 
 #: The kinds of durable operations a step numbers, each counted on its own:
-#: child runs, idempotency keys, timers (`resumable.sleep`) and event waits.
-CHILD, KEY, TIMER, EVENT = "child", "key", "timer", "event"
-OPERATION_KINDS = (CHILD, KEY, TIMER, EVENT)
+#: child runs, idempotency keys, timers (`resumable.sleep`), event waits
+#: and fan-outs (`resumable.gather`, `race`, `any`).
+CHILD, KEY, TIMER, EVENT, FANOUT = "child", "key", "timer", "event", "fanout"
+OPERATION_KINDS = (CHILD, KEY, TIMER, EVENT, FANOUT)
 
 
 class Step:
@@ -237,7 +238,7 @@ class Run:
             if self.outlived is None:
                 self.outlived = error  # the run is blocked at its next await (or its end)
             raise error
-        child_id = step.next_child_id()
+        child_id = call.child_id or step.next_child_id()
         # In flight from now on (before anything is awaited), so that the end
         # of the step never misses a child that a task is starting.
         self.in_flight[child_id] = asyncio.current_task()

@@ -138,6 +138,8 @@ class Fanout:
                 if task in pending:
                     continue
                 error = _error(task)
+                if error is not None and not isinstance(error, Exception | asyncio.CancelledError):
+                    raise error  # KeyboardInterrupt, SystemExit...: nothing is decided
                 if self.mode == GATHER:
                     if error is not None and not self.return_exceptions:
                         await self._commit(i, tasks)
@@ -241,8 +243,10 @@ async def _stop(tasks: list[asyncio.Future[Any]], marks: Sequence[str | None]) -
     for task, mark in zip(tasks, marks, strict=False):
         task.cancel(mark)
     await asyncio.wait(tasks)
-    for task in tasks:
-        _error(task)  # retrieved: no "exception never retrieved" warning
+    errors = [_error(task) for task in tasks]  # retrieved: no "never retrieved" warning
+    for error in errors:
+        if error is not None and not isinstance(error, Exception | asyncio.CancelledError):
+            raise error  # KeyboardInterrupt, SystemExit... in a finally block
 
 
 def _close(aws: Sequence[Any]) -> None:

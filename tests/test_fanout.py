@@ -1,0 +1,272 @@
+"""resumable.gather, race and any in one process, on a real SQLite file,
+each checked against the same coroutine run natively under asyncio (the
+oracle), and across a crash (a BaseException that stops the process's
+driving, as SIGKILL would; real SIGKILL: tests/test_fanout_crash.py).
+
+    semantics    results in argument order; the first failure raised and the
+                 others cancelled (their finally blocks run); race's first
+                 outcome; any's first success, or an ExceptionGroup
+    ids          children numbered in argument order when the fan-out starts
+    crashes      completed children never run again; a committed winner is
+                 the winner after a resume, even if another would now finish
+                 first; a plain winner's result is stored and not recomputed;
+                 a loser cut off in its finally block finishes it
+    errors       no awaitables, a non-awaitable
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+import resumable
+from resumable import Runtime
+from tests.compiled import compile_and_import
+
+MODULE = "fanout_cases"
+SOURCE = """
+import asyncio
+
+import resumable
+
+LOG = []
+DELAY = {}  # name -> seconds (set by the tests)
+DIE = {"at": None}
+
+
+class Died(BaseException):
+    pass
+
+
+async def note(what):
+    LOG.append(what)
+    if DIE["at"] == what:
+        DIE["at"] = None
+        raise Died(what)
+    return what
+
+
+@resumable.function
+async def work(name, fail=False):
+    try:
+        await note(("start", name))
+        await asyncio.sleep(DELAY.get(name, 0.01))
+        if fail:
+            raise ValueError(f"{name} failed")
+        await note(("end", name))
+        return name.upper()
+    finally:
+        await note(("finally", name))
+
+
+counter = {"plain": 0}
+
+
+async def plain(name):
+    counter["plain"] += 1
+    await asyncio.sleep(DELAY.get(name, 0.01))
+    return f"plain {name}"
+
+
+@resumable.function
+async def fan():
+    got = await resumable.gather(work("a"), work("b"), plain("p"))
+    await note(("gathered", got))
+    return got
+
+
+@resumable.function
+async def fan_fails():
+    try:
+        await resumable.gather(work("a"), work("bad", fail=True), work("c"))
+    except ValueError as e:
+        await note(("caught", str(e)))
+        return str(e)
+
+
+@resumable.function
+async def fan_keeps():
+    got = await resumable.gather(work("a"), work("bad", fail=True), return_exceptions=True)
+    return [type(x).__name__ if isinstance(x, Exception) else x for x in got]
+
+
+@resumable.function
+async def racer():
+    won = await resumable.race(work("slow"), work("fast"))
+    await note(("won", won))
+    return won
+
+
+@resumable.function
+async def race_plain():
+    won = await resumable.race(plain("p"), work("slow"))
+    await note(("won", won))
+    return won
+
+
+@resumable.function
+async def race_error():
+    try:
+        return await resumable.race(work("bad", fail=True), work("slow"))
+    except ValueError as e:
+        return "race raised " + str(e)
+
+
+@resumable.function
+async def anyone():
+    return await resumable.any(work("bad", fail=True), work("fast"), work("slow"))
+
+
+@resumable.function
+async def all_fail():
+    try:
+        await resumable.any(work("bad", fail=True), work("worse", fail=True))
+    except ExceptionGroup as group:
+        return [str(e) for e in group.exceptions]
+
+
+@resumable.function
+async def numbered():
+    await note("first")
+    return await resumable.gather(work("slow"), work("a"), plain("p"), work("b"))
+"""
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
+    folder = tmp_path_factory.mktemp("fanout")
+    module = compile_and_import(folder / f"{MODULE}.py", MODULE, textwrap.dedent(SOURCE))
+    yield module
+    sys.modules.pop(MODULE, None)
+
+
+@pytest.fixture
+def m(cases: ModuleType) -> ModuleType:
+    cases.LOG.clear()
+    cases.DELAY.clear()
+    cases.DELAY.update(slow=0.3, fast=0.01, a=0.05, b=0.01, p=0.02, bad=0.02, worse=0.03)
+    cases.DIE["at"] = None
+    cases.counter["plain"] = 0
+    return cases
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "runs.db"
+
+
+@pytest.fixture
+def rt(db: Path) -> Iterator[Runtime]:
+    with Runtime(f"sqlite:///{db}", retry=resumable.Retry(max_attempts=1)) as runtime:
+        yield runtime
+
+
+def native(m: ModuleType, fn: Any) -> tuple[Any, list[Any]]:
+    m.LOG.clear()
+    result = asyncio.run(fn.__wrapped__())
+    log = list(m.LOG)
+    m.LOG.clear()
+    return result, log
+
+
+def statuses(rt: Runtime, run_id: str) -> dict[str, str]:
+    return {r.run_id: r.status for r in rt.store.list_runs() if r.run_id.startswith(run_id + "/")}
+
+
+CASES = ["fan", "fan_fails", "fan_keeps", "racer", "race_plain", "race_error", "anyone", "all_fail"]
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_compiled_matches_native(m: ModuleType, rt: Runtime, name: str) -> None:
+    fn = getattr(m, name)
+    expected, native_log = native(m, fn)
+    assert rt.run(fn, run_id=name) == expected
+    # The same steps ran (concurrent children may interleave differently).
+    assert sorted(map(repr, m.LOG)) == sorted(map(repr, native_log))
+
+
+def test_a_gather_failure_cancels_the_others_durably(m: ModuleType, rt: Runtime) -> None:
+    assert rt.run(m.fan_fails, run_id="g") == "bad failed"
+    # c finished before bad failed; a was still going, and was cancelled.
+    assert statuses(rt, "g") == {"g/1.0": "cancelled", "g/1.1": "failed", "g/1.2": "completed"}
+    assert ("finally", "a") in m.LOG and ("end", "a") not in m.LOG
+    ops = rt.store.operation("g", "fanout:1.0")
+    assert ops is not None and ops.outcome == '{"i":1}'
+    cancel = rt.store.operation("g/1.0", "cancel")
+    assert cancel is not None and cancel.outcome == "delivered"
+
+
+def test_race_losers_are_cancelled_through_their_finally(m: ModuleType, rt: Runtime) -> None:
+    assert rt.run(m.racer, run_id="r") == "FAST"
+    assert statuses(rt, "r") == {"r/1.0": "cancelled", "r/1.1": "completed"}
+    assert m.LOG.index(("finally", "slow")) < m.LOG.index(("won", "FAST"))
+
+
+def test_children_are_numbered_in_argument_order(m: ModuleType, rt: Runtime) -> None:
+    assert rt.run(m.numbered, run_id="n") == ["SLOW", "A", "plain p", "B"]
+    assert statuses(rt, "n") == dict.fromkeys(["n/2.0", "n/2.1", "n/2.2"], "completed")
+    assert [rt.result(f"n/2.{i}") for i in range(3)] == ["SLOW", "A", "B"]
+
+
+# --------------------------------------------------------------------- crashes
+
+
+def test_a_crash_in_a_gather_does_not_run_completed_children_again(m: ModuleType, db: Path) -> None:
+    m.DIE["at"] = ("finally", "a")  # b has completed; a dies in its finally block
+    with Runtime(f"sqlite:///{db}") as first, pytest.raises(m.Died):
+        first.run(m.fan, run_id="f")
+    assert ("end", "b") in m.LOG
+    m.LOG.clear()
+    with Runtime(f"sqlite:///{db}") as second:
+        assert second.run(m.fan, run_id="f") == ["A", "B", "plain p"]
+    assert ("start", "b") not in m.LOG and ("end", "b") not in m.LOG
+    assert m.LOG[:1] == [("finally", "a")]  # a resumed at its last checkpoint
+
+
+def test_a_committed_winner_stays_the_winner_after_a_crash(m: ModuleType, db: Path) -> None:
+    """fast won and was committed; the process dies in slow's finally block.
+    Resumed where slow would now win, the race still returns fast's result,
+    and slow finishes its finally block, cancelled."""
+    m.DIE["at"] = ("finally", "slow")
+    with Runtime(f"sqlite:///{db}") as first, pytest.raises(m.Died):
+        first.run(m.racer, run_id="r")
+    m.DELAY.update(slow=0.0, fast=0.5)
+    m.LOG.clear()
+    with Runtime(f"sqlite:///{db}") as second:
+        assert second.run(m.racer, run_id="r") == "FAST"
+        assert statuses(second, "r") == {"r/1.0": "cancelled", "r/1.1": "completed"}
+    assert m.LOG == [("finally", "slow"), ("won", "FAST")]
+
+
+def test_a_plain_winner_is_stored_and_not_computed_again(m: ModuleType, db: Path) -> None:
+    m.DIE["at"] = ("finally", "slow")
+    with Runtime(f"sqlite:///{db}") as first, pytest.raises(m.Died):
+        first.run(m.race_plain, run_id="p")
+    assert m.counter["plain"] == 1
+    with Runtime(f"sqlite:///{db}") as second:
+        assert second.run(m.race_plain, run_id="p") == "plain p"
+    assert m.counter["plain"] == 1
+
+
+# ---------------------------------------------------------------------- errors
+
+
+def test_bad_fanouts_say_what_is_wrong() -> None:
+    with pytest.raises(ValueError, match="at least one awaitable"):
+        resumable.race()
+    with pytest.raises(ValueError, match="at least one awaitable"):
+        resumable.any()
+    with pytest.raises(TypeError, match="argument 1 is not awaitable"):
+        resumable.gather(asyncio.sleep(0), print)
+    assert asyncio.run(_empty_gather()) == []
+
+
+async def _empty_gather() -> Any:
+    return await resumable.gather()

@@ -132,6 +132,17 @@ async def all_fail():
         return [str(e) for e in group.exceptions]
 
 
+async def later(name, arg):
+    await asyncio.sleep(DELAY[name + " helper"])
+    return await work(arg)
+
+
+@resumable.function
+async def helpers():
+    # asyncio.gather of plain helpers: which child starts first depends on time
+    return await asyncio.gather(later("x", "a"), later("y", DELAY.get("y arg", "b")))
+
+
 @resumable.function
 async def numbered():
     await note("first")
@@ -253,6 +264,37 @@ def test_a_plain_winner_is_stored_and_not_computed_again(m: ModuleType, db: Path
     with Runtime(f"sqlite:///{db}") as second:
         assert second.run(m.race_plain, run_id="p") == "plain p"
     assert m.counter["plain"] == 1
+
+
+def test_children_started_in_another_order_are_matched_by_function_and_arguments(
+    m: ModuleType, db: Path
+) -> None:
+    """asyncio.gather of helpers that call children after an await: the
+    process dies in b's child; run again, b's helper starts first and gets a's number, yet
+    each call finds its own child (a's completed one is not run again)."""
+    m.DELAY.update({"x helper": 0.0, "y helper": 0.03, "b": 0.2})
+    m.DIE["at"] = ("finally", "b")
+    with Runtime(f"sqlite:///{db}") as first:
+        with pytest.raises(m.Died):
+            first.run(m.helpers, run_id="h")
+        assert first.result("h/1.0") == "A"
+    m.DELAY.update({"x helper": 0.05, "y helper": 0.0})
+    m.LOG.clear()
+    with Runtime(f"sqlite:///{db}") as second:
+        assert second.run(m.helpers, run_id="h") == ["A", "B"]
+    assert m.LOG == [("finally", "b")]  # a: its stored result; b: from its checkpoint
+
+
+def test_a_child_started_with_other_arguments_blocks_the_run(m: ModuleType, db: Path) -> None:
+    m.DELAY.update({"x helper": 0.0, "y helper": 0.03, "b": 0.2})
+    m.DIE["at"] = ("finally", "b")
+    with Runtime(f"sqlite:///{db}") as first, pytest.raises(m.Died):
+        first.run(m.helpers, run_id="h")
+    m.DELAY["y arg"] = "c"  # the step, run again, calls work("c") instead of work("b")
+    with Runtime(f"sqlite:///{db}") as second:
+        with pytest.raises(resumable.NondeterminismError, match="other arguments"):
+            second.run(m.helpers, run_id="h")
+        assert second.status("h") == "blocked"
 
 
 # ---------------------------------------------------------------------- errors

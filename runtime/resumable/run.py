@@ -88,13 +88,15 @@ class Step:
     run k of step n is `<run>/<n>.<k>`, its k-th idempotency key
     `<run>:<n>.<k>` (`<run>:<n>` for the first)."""
 
-    __slots__ = ("closed", "counts", "run", "seq")
+    __slots__ = ("closed", "counts", "matched", "run", "seq")
 
     def __init__(self, run: Run, seq: int) -> None:
         self.run = run
         self.seq = seq
         self.counts = dict.fromkeys(OPERATION_KINDS, 0)
         self.closed = False  # its run went on past it
+        #: The stored child runs calls of this step were matched with.
+        self.matched: set[str] = set()
 
     def next(self, kind: str) -> int:
         """The number of the next operation of `kind` this step starts."""
@@ -238,14 +240,14 @@ class Run:
             if self.outlived is None:
                 self.outlived = error  # the run is blocked at its next await (or its end)
             raise error
-        child_id = call.child_id or step.next_child_id()
+        child_id = call.child_id = call.child_id or step.next_child_id()
         # In flight from now on (before anything is awaited), so that the end
         # of the step never misses a child that a task is starting.
         self.in_flight[child_id] = asyncio.current_task()
         try:
             return await self.runtime._child(self, call, child_id)
         finally:
-            self.in_flight.pop(child_id, None)
+            self.in_flight.pop(call.child_id, None)  # matched with another: runtime._child
 
     def end_step(self) -> None:
         """The current step ends (the run reached its next await, or its end):

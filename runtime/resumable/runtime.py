@@ -301,6 +301,25 @@ class Runtime:
         store.create(_new_record(fn, machine, run_id, blob, digest, None, PENDING))
         return run_id
 
+    async def _sibling(self, parent: Run, child_id: str, function: str, digest: str) -> str | None:
+        """The first child of the parent's current step (by number) that is
+        a call of `function` with arguments `digest`, not matched yet by
+        another call of the step."""
+        store = self.store
+        prefix = child_id.rsplit(".", 1)[0] + "."
+        rows = await store.io(store.list_runs, parent=parent.run_id)
+        candidates = sorted(
+            (r for r in rows if r.run_id.startswith(prefix) and r.function == function),
+            key=lambda r: _child_number(r.run_id),
+        )
+        for row in candidates:
+            if row.run_id in parent.step.matched:
+                continue
+            record = await store.io(store.get, row.run_id)
+            if record is not None and record.args_digest == digest:
+                return row.run_id
+        return None
+
     async def _child(self, parent: Run, call: Call, child_id: str) -> Any:
         """A decorated function awaited by a running one: a child run with a
         deterministic id, driven inline; once it has ended, its stored outcome.
@@ -315,7 +334,18 @@ class Runtime:
             new = _new_record(fn, machine, child_id, blob, digest, parent.run_id, RUNNING)
             await store.io(store.create, new)
         else:
-            _check_child(parent, record, machine, digest)
+            try:
+                _check_child(parent, record, machine, digest)
+            except (NondeterminismError, VersionMismatch):
+                # Concurrent tasks may start their children in another order
+                # than the first time: the stored child of this call is the
+                # first one of its function and arguments not matched yet.
+                found = await self._sibling(parent, child_id, machine.function_id, digest)
+                if found is None:
+                    raise
+                parent.in_flight[found] = parent.in_flight.pop(child_id, None)
+                child_id = call.child_id = found
+        parent.step.matched.add(child_id)
         unload = None
         if parent.direct is call:  # the parent awaits it directly: it unloads with it
 
@@ -371,6 +401,11 @@ def _check_depth(parent: Run, machine: type[Machine], child_id: str) -> None:
     needed = (depth + 2) * _FRAMES_PER_CHILD + 2_000
     if sys.getrecursionlimit() < needed:
         sys.setrecursionlimit(needed)
+
+
+def _child_number(run_id: str) -> int:
+    tail = run_id.rsplit(".", 1)[-1]
+    return int(tail) if tail.isdigit() else -1
 
 
 def _check_child(parent: Run, record: RunRecord, machine: type[Machine], digest: str) -> None:

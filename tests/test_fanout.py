@@ -17,8 +17,11 @@ driving, as SIGKILL would; real SIGKILL: tests/test_fanout_crash.py).
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -144,6 +147,23 @@ async def helpers():
 
 
 @resumable.function
+async def napper(name, seconds):
+    await note(("nap", name))
+    await resumable.sleep(seconds)
+    return name
+
+
+@resumable.function
+async def waiter(name):
+    return await resumable.wait_event(name)
+
+
+@resumable.function
+async def sleepy_tree():
+    return await resumable.gather(napper("a", 0.3), napper("b", 0.6), waiter("go"))
+
+
+@resumable.function
 async def numbered():
     await note("first")
     return await resumable.gather(work("slow"), work("a"), plain("p"), work("b"))
@@ -224,6 +244,42 @@ def test_children_are_numbered_in_argument_order(m: ModuleType, rt: Runtime) -> 
     assert rt.run(m.numbered, run_id="n") == ["SLOW", "A", "plain p", "B"]
     assert statuses(rt, "n") == dict.fromkeys(["n/2.0", "n/2.1", "n/2.2"], "completed")
     assert [rt.result(f"n/2.{i}") for i in range(3)] == ["SLOW", "A", "B"]
+
+
+def test_a_tree_whose_children_all_wait_is_a_waiting_row(m: ModuleType, db: Path) -> None:
+    """Every child of the gather waits (two sleeps, an event): the run
+    unloads as a row, due when its first child is; an event sent to a
+    child wakes it."""
+    seen: list[list[tuple[Any, ...]]] = []
+
+    def watch() -> None:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        try:
+            for _ in range(200):
+                time.sleep(0.02)
+                found = conn.execute("SELECT run_id, status, wake_at FROM runs ORDER BY run_id")
+                seen.append(found.fetchall())
+                if len(seen[-1]) == 4 and seen[-1][2][1] == "completed":
+                    break  # b woke: the parent waits for the event alone
+        finally:
+            conn.close()
+        with Runtime(f"sqlite:///{db}") as sender:
+            sender.send_event("t/1.2", "go", "now")
+
+    with Runtime(f"sqlite:///{db}") as rt:
+        rt.dispatch(m.sleepy_tree, run_id="t")
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        assert rt.run(m.sleepy_tree, run_id="t") == ["a", "b", "now"]
+        watcher.join()
+    assert m.LOG == [("nap", "a"), ("nap", "b")]  # each step before a sleep ran once
+    unloaded = [rows for rows in seen if len(rows) == 4 and all(r[1] == "waiting" for r in rows)]
+    assert unloaded, seen
+    (root, a, b, go) = unloaded[0]
+    assert root[2] == a[2] < b[2] and go[2] is None  # due with its first child
+    assert [r[0] for r in (root, a, b, go)] == ["t", "t/1.0", "t/1.1", "t/1.2"]
+    after_b = [rows for rows in seen if rows[2][1] == "completed"]
+    assert after_b and after_b[-1][0][1:] == ("waiting", None)  # only the event is left
 
 
 # --------------------------------------------------------------------- crashes

@@ -39,15 +39,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import RunCancelled
 
-if TYPE_CHECKING:
-    from .run import Run
-    from .runtime import Runtime
-
-__all__ = ["CANCEL_POLL", "MARK", "TIMEOUT_MARK", "Watch", "claims", "marked", "timed_out"]
+__all__ = ["CANCEL_POLL", "MARK", "TIMEOUT_MARK", "Watch", "claims", "deliver", "marked"]
 
 #: How often a process looks for cancel requests of the runs it drives.
 CANCEL_POLL = 1.0
@@ -74,10 +70,6 @@ def claims(run_id: str, exc: BaseException) -> str | None:
     return None
 
 
-def timed_out(mark: str) -> bool:
-    return mark.startswith(TIMEOUT_MARK)
-
-
 def cancelled_error(run_id: str, *, why: str = "") -> RunCancelled:
     return RunCancelled(f"run {run_id!r} was cancelled{why}", run_id)
 
@@ -96,58 +88,92 @@ def uncancel() -> None:
         task.uncancel()
 
 
-def cancel_task(task: asyncio.Task[Any], message: str) -> None:
-    """`task.cancel(message)` from any thread."""
+def deliver(rt: Any, task: asyncio.Task[Any], target: str, *, timeout: bool = False) -> None:
+    """Deliver the cancellation of run `target` to `task`, which drives it
+    (or, for a plain task of a fan-out, the child runs below it): each run
+    of the task at or below `target` is to be cancelled; the innermost one
+    gets it at the await it stands at. If that run is inside its awaitable,
+    through the task (`task.cancel(mark)`); if it is in resumable's own code
+    (writing a checkpoint), at its next await, so no write is cut off."""
+    stack = rt._stacks.get(task, [])
+    below = [r for r in stack if r.run_id == target or r.run_id.startswith(target + "/")]
+    for run in below:
+        if timeout and run.run_id == target:
+            run.timed_out = True
+        else:
+            run.cancel_requested = True
+    if below and below[-1] is stack[-1] and stack[-1].direct is None:
+        inner = stack[-1]
+        if inner.cancel_pending is None:
+            inner.cancel_pending = cancelled_error(inner.run_id)
+        return
+    task.cancel(marked(target, timeout=timeout))
+
+
+def deliver_soon(rt: Any, task: asyncio.Task[Any], target: str) -> None:
+    """`deliver` from any thread."""
     loop = task.get_loop()
     try:
         running = asyncio.get_running_loop()
     except RuntimeError:
         running = None
     if running is loop:
-        task.cancel(message)
+        deliver(rt, task, target)
     else:
-        loop.call_soon_threadsafe(task.cancel, message)
+        loop.call_soon_threadsafe(deliver, rt, task, target)
 
 
 class Watch:
-    """While a run is driven: its deadline's timer, and (a top-level run)
-    its place among the runs whose cancel requests the runtime watches."""
+    """While a run is driven: its place on its task's stack of runs (the
+    innermost run of a task gets the task's cancellations), its deadline's
+    timer (`arm`), and (a top-level run) its place among the runs whose
+    cancel requests the runtime watches."""
 
-    def __init__(self, run: Run, *, top: bool) -> None:
+    def __init__(self, run: Any, *, top: bool) -> None:
         self.run = run
+        self.rt = rt = run.runtime
         self.task = asyncio.current_task()
         self.told = False
         self.timer: asyncio.TimerHandle | None = None
-        rt = run.runtime
-        if run.deadline is not None and not run.timed_out and self.task is not None:
-            delay = max(0.0, run.deadline - rt.clock.time())
-            self.timer = asyncio.get_running_loop().call_later(delay, self._time_out)
         self.top = top and self.task is not None
+        if self.task is not None:
+            rt._stacks.setdefault(self.task, []).append(run)
         if self.top:
             rt._live[run.run_id] = self
             _ensure_watcher(rt)
 
+    def arm(self) -> None:
+        """Start the deadline's timer (once the run knows its deadline)."""
+        run = self.run
+        if run.deadline is not None and not run.timed_out and self.task is not None:
+            delay = max(0.0, run.deadline - self.rt.clock.time())
+            self.timer = asyncio.get_running_loop().call_later(delay, self._time_out)
+
     def _time_out(self) -> None:
-        self.run.timed_out = True
         if self.task is not None:
-            self.task.cancel(marked(self.run.run_id, timeout=True))
+            deliver(self.rt, self.task, self.run.run_id, timeout=True)
 
     def tell(self) -> None:
         """Deliver the run's cancel request through its task (once)."""
         if self.told or self.task is None:
             return
         self.told = True
-        self.run.cancel_requested = True
-        cancel_task(self.task, marked(self.run.run_id))
+        deliver_soon(self.rt, self.task, self.run.run_id)
 
     def close(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
-        if self.top and self.run.runtime._live.get(self.run.run_id) is self:
-            del self.run.runtime._live[self.run.run_id]
+        if self.task is not None:
+            stack = self.rt._stacks.get(self.task, [])
+            if stack and stack[-1] is self.run:
+                stack.pop()
+            if not stack:
+                self.rt._stacks.pop(self.task, None)
+        if self.top and self.rt._live.get(self.run.run_id) is self:
+            del self.rt._live[self.run.run_id]
 
 
-def _ensure_watcher(rt: Runtime) -> None:
+def _ensure_watcher(rt: Any) -> None:
     watcher = rt._watcher
     loop = asyncio.get_running_loop()
     if watcher is not None and not watcher.done() and watcher.get_loop() is loop:
@@ -155,7 +181,7 @@ def _ensure_watcher(rt: Runtime) -> None:
     rt._watcher = loop.create_task(_watch_requests(rt))
 
 
-async def _watch_requests(rt: Runtime) -> None:
+async def _watch_requests(rt: Any) -> None:
     """Deliver the cancel requests (from any process) of the runs `rt` drives."""
     store = rt.store
     while rt._live:

@@ -32,17 +32,19 @@ nothing stored.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Generator, Sequence
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from . import codec
-from .cancel import claims, marked
+from .cancel import claims, deliver
 from .errors import SerializationError
 from .function import Call
+from .lifecycle import Parked, due_check
+from .retry import wait_until
 from .run import CURRENT, FANOUT, Step
-from .store.base import CANCEL_OP, REQUESTED, Operation
+from .store.base import CANCEL_OP, REQUESTED, Operation, Wake
 
 if TYPE_CHECKING:
     from .run import Run
@@ -50,6 +52,9 @@ if TYPE_CHECKING:
 __all__ = ["Fanout", "any_", "gather", "race"]
 
 GATHER, RACE, ANY = "gather", "race", "any"
+#: How often a parked child of a fan-out looks whether it became due early
+#: (an event), as a parked run's caller does (lifecycle.py).
+POLL = 1.0
 
 
 def gather(*aws: Awaitable[Any], return_exceptions: bool = False) -> Any:
@@ -89,6 +94,10 @@ class Fanout:
                 )
         self.mode = mode
         self.aws = list(aws)
+        #: Children that wait as rows now (argument index -> wake time), and
+        #: a signal when that changes (unload_hook).
+        self._parked: dict[int, float | None] = {}
+        self._changed = asyncio.Event()
         self.return_exceptions = return_exceptions
         step: Step | None = CURRENT.get()
         self.run: Run | None = None if step is None else step.run
@@ -101,6 +110,49 @@ class Fanout:
 
     def __await__(self) -> Generator[Any, None, Any]:
         return self.wait().__await__()
+
+    # -- unloading: every child still going waits as a row -----------------------
+
+    def unload_hook(self, call: Any) -> Callable[[Any], Awaitable[None]] | None:
+        """For a child of this fan-out that parks (runtime._child): note it,
+        and wait in the process as a parked child does, until the fan-out
+        unloads the run (when every child still going waits)."""
+        run = self.run
+        index = next((i for i, aw in enumerate(self.aws) if aw is call), None)
+        if run is None or index is None:
+            return None
+
+        async def parked(p: Parked) -> None:
+            self._parked[index] = p.wake_at
+            self._changed.set()
+            try:
+                due = due_check(run.runtime, call.child_id, p)
+                await wait_until(run.runtime.clock, p.wake_at, due, POLL)
+            finally:
+                self._parked.pop(index, None)
+
+        return parked
+
+    def _may_unload(self, pending: set[asyncio.Future[Any]], tasks: list[Any]) -> bool:
+        run = self.run
+        if run is None or run.direct is not self or not pending:
+            return False
+        going = [i for i, t in enumerate(tasks) if t in pending]
+        children = {self._child(i) for i in going}
+        return all(i in self._parked for i in going) and set(run.in_flight) <= children
+
+    async def _unload(self, pending: set[asyncio.Future[Any]], tasks: list[Any]) -> None:
+        """Stop the waiting children's tasks (their rows wait already) and
+        unload the run until the first of them is due (raises Park)."""
+        run = self.run
+        assert run is not None
+        going = [i for i, t in enumerate(tasks) if t in pending]
+        times = [w for i in going if (w := self._parked.get(i)) is not None]
+        ids = tuple(c for i in going if (c := self._child(i)) is not None)
+        await self._stop(list(pending), [None] * len(pending))
+        wake = Wake(run.runtime.clock.time(), children=ids)
+        reason = f"{self.mode}: waiting for child runs {', '.join(ids)}"
+        await run.unload(min(times) if times else None, reason, wake=wake, early=True)
 
     def __repr__(self) -> str:
         return f"<resumable {self.mode} of {len(self.aws)}>"
@@ -124,16 +176,24 @@ class Fanout:
             # Left early (the run cancelled, a worker stopping, the store
             # failing): the tasks still going stop too, with the same mark
             # (a run's cancellation reaches its children) or none.
-            mark = None
+            target = None
             if isinstance(e, asyncio.CancelledError) and run is not None:
-                mark = claims(run.run_id, e)
-            await _stop([t for t in tasks if not t.done()], [mark] * len(tasks))
+                target = run.run_id if claims(run.run_id, e) else None
+            await self._stop([t for t in tasks if not t.done()], [target] * len(tasks))
             raise
 
     async def _decide(self, tasks: list[asyncio.Future[Any]]) -> Any:
         pending = set(tasks)
         while pending:
-            _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            changed = asyncio.ensure_future(self._changed.wait())
+            try:
+                await asyncio.wait({*pending, changed}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                changed.cancel()
+            self._changed.clear()
+            pending = {t for t in pending if not t.done()}
+            if self._may_unload(pending, tasks):
+                await self._unload(pending, tasks)
             for i, task in enumerate(tasks):  # argument order among those done
                 if task in pending:
                     continue
@@ -177,13 +237,28 @@ class Fanout:
             await run.record(*ops)
             if error is not None:
                 run.own_outcome(error)  # decided: never retried
-        marks: list[str | None] = []
-        for j in losers:
-            # A child is told it is cancelled; a plain task is cancelled with
-            # the mark of the run, so that child runs it drives are too.
-            target = self._child(j) or (run.run_id if run is not None else None)
-            marks.append(None if target is None else marked(target))
-        await _stop([tasks[j] for j in losers], marks)
+        # A child is told it is cancelled; a plain task is cancelled as the
+        # run's, so that child runs it drives are too.
+        targets = [self._child(j) or (run.run_id if run is not None else None) for j in losers]
+        await self._stop([tasks[j] for j in losers], targets)
+
+    async def _stop(self, tasks: list[asyncio.Future[Any]], targets: Sequence[str | None]) -> None:
+        """Cancel `tasks`, each as the cancellation of run `target`
+        (cancel.deliver; None: a plain cancellation, which writes nothing),
+        and wait for them to finish (their finally blocks)."""
+        if not tasks:
+            return
+        rt = self.run.runtime if self.run is not None else None
+        for task, target in zip(tasks, targets, strict=False):
+            if target is None or rt is None or not isinstance(task, asyncio.Task):
+                task.cancel()
+            else:
+                deliver(rt, task, target)
+        await asyncio.wait(tasks)
+        errors = [_error(task) for task in tasks]  # retrieved: no "never retrieved" warning
+        for error in errors:
+            if error is not None and not isinstance(error, Exception | asyncio.CancelledError):
+                raise error  # KeyboardInterrupt, SystemExit... in a finally block
 
     def _encode(self, i: int, value: Any) -> bytes:
         try:
@@ -233,20 +308,6 @@ class Fanout:
 
 def _error(task: asyncio.Future[Any]) -> BaseException | None:
     return asyncio.CancelledError() if task.cancelled() else task.exception()
-
-
-async def _stop(tasks: list[asyncio.Future[Any]], marks: Sequence[str | None]) -> None:
-    """Cancel `tasks` (each with its mark: cancel.py) and wait for them to
-    finish (their finally blocks)."""
-    if not tasks:
-        return
-    for task, mark in zip(tasks, marks, strict=False):
-        task.cancel(mark)
-    await asyncio.wait(tasks)
-    errors = [_error(task) for task in tasks]  # retrieved: no "never retrieved" warning
-    for error in errors:
-        if error is not None and not isinstance(error, Exception | asyncio.CancelledError):
-            raise error  # KeyboardInterrupt, SystemExit... in a finally block
 
 
 def _close(aws: Sequence[Any]) -> None:

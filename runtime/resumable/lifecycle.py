@@ -67,7 +67,7 @@ from .store.base import (
 if TYPE_CHECKING:
     from .runtime import Runtime
 
-__all__ = ["BLOCKING", "Finished", "Parked", "drive_owned", "outcome", "own_and_drive"]
+__all__ = ["BLOCKING", "Finished", "Parked", "drive_owned", "due_check", "outcome", "own_and_drive"]
 
 #: Errors after which nothing is written: the run stays as it is.
 _UNWRITTEN = (OwnershipLost, StoreUnavailable)
@@ -118,10 +118,10 @@ async def own_and_drive(
         if unload is not None:
             await unload(result)
         poll = _POLL if result.early else math.inf
-        await wait_until(clock, result.wake_at, _due(rt, run_id, result), poll)
+        await wait_until(clock, result.wake_at, due_check(rt, run_id, result), poll)
 
 
-def _due(rt: Runtime, run_id: str, parked: Parked) -> Callable[[], Awaitable[bool]]:
+def due_check(rt: Runtime, run_id: str, parked: Parked) -> Callable[[], Awaitable[bool]]:
     """Whether the waiting run is due before its wake time (an event made it
     due, or it is no longer waiting)."""
     store = rt.store
@@ -163,12 +163,17 @@ async def drive_owned(rt: Runtime, fn: Function, run_id: str, *, contain: bool) 
         assert record is not None
         return Finished(outcome(record, machine, rt.limits))
     run = Run(rt, fn, machine, record, lease, contain=contain)
-    if not await _cancellation(run, record):
-        return await _drive(run, record)
-    # Asked to be cancelled before it ever started: none of its code runs.
-    error = cancelled_error(run_id, why=" before it started")
-    await _end(run, CANCELLED, error)
-    raise error
+    watch = Watch(run, top=record.parent is None)  # before the requests are read
+    try:
+        if not await _cancellation(run, record):
+            watch.arm()
+            return await _drive(run, record)
+        # Asked to be cancelled before it ever started: none of its code runs.
+        error = cancelled_error(run_id, why=" before it started")
+        await _end(run, CANCELLED, error)
+        raise error
+    finally:
+        watch.close()
 
 
 async def _cancellation(run: Run, record: RunRecord) -> bool:
@@ -251,7 +256,6 @@ async def _drive(run: Run, record: RunRecord) -> Finished | Parked:
     """Drive a claimed run from its last checkpoint to its end or next wait."""
     store, machine = run.runtime.store, run.machine
     token = CURRENT.set(None)
-    watch = Watch(run, top=record.parent is None)
     try:
         try:
             L, state, resumed = _start(run, record)
@@ -296,7 +300,6 @@ async def _drive(run: Run, record: RunRecord) -> Finished | Parked:
         await run.settle_abandoned()
         return Finished(codec.decode(blob, imports=machine.import_set, verify=False))
     finally:
-        watch.close()
         run.leave_step()
         CURRENT.reset(token)
 

@@ -111,6 +111,8 @@ class Runtime:
         #: watched (cancel.py), and the task that watches them.
         self._live: dict[str, Watch] = {}
         self._watcher: asyncio.Task[None] | None = None
+        #: The runs each task drives now, outermost first (cancel.deliver).
+        self._stacks: dict[asyncio.Task[Any], list[Run]] = {}
 
     def close(self) -> None:
         self.store.close()
@@ -355,6 +357,8 @@ class Runtime:
                     wake = Wake(self.clock.time(), child=child_id)
                     await parent.unload(parked.wake_at, reason, wake=wake, early=parked.early)
 
+        elif hasattr(parent.direct, "unload_hook"):  # a child of a fan-out the parent awaits
+            unload = parent.direct.unload_hook(call)
         try:
             value = await own_and_drive(self, fn, child_id, contain=parent.contain, unload=unload)
         except Exception as exc:

@@ -309,12 +309,20 @@ class Wake:
     own transaction, so that nothing sent or woken meanwhile is missed:
     `event`: an event of that name not taken yet (other than `skip`) makes the
     run due at once; `child`: the run is due when that child run is (its wake
-    time, or now if it is no longer waiting). `now`: the driver's clock."""
+    time, or now if it is no longer waiting); `children`: due when the first
+    of those child runs is (a fan-out whose children all wait). `now`: the
+    driver's clock."""
 
     now: float
     event: str | None = None
     skip: tuple[int, ...] = ()
     child: str | None = None
+    children: tuple[str, ...] = ()
+
+    @property
+    def awaited(self) -> tuple[str, ...]:
+        """The child runs the waiting run is due with."""
+        return (self.child, *self.children) if self.child is not None else self.children
 
 
 @dataclass(frozen=True)

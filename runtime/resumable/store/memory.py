@@ -112,10 +112,11 @@ class MemoryStore(Store):
         now = wake.now
         if wake.event is not None and self.next_event(run_id, wake.event, wake.skip):
             self._wake(run_id, now)
-        if wake.child is not None:
-            child = self.runs.get(wake.child)
-            if child is not None and self.runs[run_id].status == WAITING:
-                self._set(run_id, wake_at=child.wake_at if child.status == WAITING else now)
+        awaited = [self.runs[c] for c in wake.awaited if c in self.runs]
+        if awaited and self.runs[run_id].status == WAITING:
+            times = [c.wake_at if c.status == WAITING else now for c in awaited]
+            known = [t for t in (*times, self.runs[run_id].wake_at) if t is not None]
+            self._set(run_id, wake_at=min(known) if known else None)
 
     def _wake(self, run_id: str, now: float) -> None:
         record = self.runs.get(run_id)

@@ -435,12 +435,20 @@ class SQLiteStore(Store):
                 f"AND event_id NOT IN ({_marks(wake.skip)}))",
                 (now, run_id, run_id, wake.event, *wake.skip),
             )
-        if wake.child is not None:
+        awaited = wake.awaited
+        if awaited:
+            # Due when the first of them is: its wake time, or now if it is no
+            # longer waiting (MIN ignores the NULL of a wait for an event);
+            # and at its own wake time (a deadline) at the latest.
+            first = (
+                "(SELECT MIN(CASE WHEN c.status = 'waiting' THEN c.wake_at ELSE ? END) "
+                f"FROM runs AS c WHERE c.run_id IN ({_marks(awaited)}))"
+            )
             self.conn.execute(
-                "UPDATE runs SET wake_at = (SELECT CASE WHEN c.status = 'waiting' THEN c.wake_at "
-                "ELSE ? END FROM runs AS c WHERE c.run_id = ?) "
+                f"UPDATE runs SET wake_at = CASE WHEN wake_at IS NULL THEN {first} "
+                f"ELSE MIN(wake_at, COALESCE({first}, wake_at)) END "
                 "WHERE run_id = ? AND status = 'waiting'",
-                (now, wake.child, run_id),
+                (now, *awaited, now, *awaited, run_id),
             )
 
     # -- durable waits ---------------------------------------------------------------

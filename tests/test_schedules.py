@@ -22,6 +22,7 @@ and the worker read time from `Runtime(clock=...)`).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -265,6 +266,38 @@ def test_a_deleted_schedule_fires_no_more_and_its_runs_stay(
     clock.now = T0 + 3600
     assert drain(rt) == []
     assert len(top_runs(rt)) == 1 and rt.store.schedules() == []
+
+
+def test_without_modules_a_worker_imports_the_schedules_module_from_its_source(
+    m: ModuleType, tmp_path: Path, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As for runs: the source file the schedule recorded, if it is in the
+    project (here: under the working directory)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    compile_module(project, "found_jobs", SOURCE.replace("LOG = []", "LOG = ['found']"))
+    with Runtime(f"sqlite:///{tmp_path / 'runs.db'}", clock=clock) as rt:
+        rt.schedule(m.report, "x", every=60)
+        (mine,) = rt.store.schedules()
+        # The same schedule of a function of a module not imported yet.
+        other = dataclasses.replace(
+            mine,
+            schedule_id="found_jobs:report#0123456789ab",
+            function="found_jobs:report",
+            source=str(project / "found_jobs.py"),
+        )
+        assert rt.store.delete_schedule(mine.schedule_id) and rt.store.upsert_schedule(other)
+        assert "found_jobs" not in sys.modules
+        clock.now = T0 + 61
+        lines: list[str] = []
+        try:
+            asyncio.run(work(rt, drain=True, poll=0.01, log=lines.append, discover=True))
+            assert sys.modules["found_jobs"].LOG == ["found", ("x", "ops")]
+        finally:
+            sys.modules.pop("found_jobs", None)
+        assert "imported found_jobs from found_jobs.py" in lines
+        assert top_runs(rt) == {f"{other.schedule_id}@2025-01-01T12:04:20Z": "completed"}
 
 
 # --------------------------------------------------------------------- bad input

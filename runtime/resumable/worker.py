@@ -158,6 +158,7 @@ class _Worker:
         self.refused: set[str] = set()  # functions whose source is outside the project
         self.unscheduled: set[str] = set()  # functions of schedules not imported here
         self.noted: set[str] = set()  # schedules whose failure to fire was logged
+        self.next_firing: float | None = None  # the next firing time after the last look
 
     # -- what to drive --------------------------------------------------------------
 
@@ -250,6 +251,15 @@ class _Worker:
             if await store.io(store.fire_schedule, schedule, fired_at, next_at, record):
                 self.noted.discard(schedule.schedule_id)
                 self.log(f"{what}: fired run {shown(record.run_id)}")
+        self.next_firing = await store.io(store.next_schedule, now)
+
+    def _until_next_firing(self, poll: float) -> float:
+        """Seconds to wait for the next poll: at most `poll`, and no later
+        than the next firing of a schedule (none is due now: the wait is
+        never 0)."""
+        if self.next_firing is None:
+            return poll
+        return max(0.0, min(poll, self.next_firing - self.rt.clock.time()))
 
     def scheduled(self, schedule: Schedule) -> Function | None:
         """The function of a due schedule, if this worker drives it."""
@@ -379,7 +389,7 @@ class _Worker:
                         return
                     self.backoff.failed(e)
                     continue
-                await self._wait(stopping, poll)
+                await self._wait(stopping, self._until_next_firing(poll))
         finally:
             stopping.cancel()
             for task in list(self.tasks):

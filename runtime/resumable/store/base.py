@@ -641,6 +641,10 @@ class Store:
         """The schedules whose next firing is at or before `now`."""
         raise NotImplementedError
 
+    def next_schedule(self, after: float) -> float | None:
+        """The earliest next firing of a schedule later than `after`."""
+        raise NotImplementedError
+
     def fire_schedule(
         self, schedule: Schedule, fired_at: float, next_at: float, run: RunRecord
     ) -> bool:

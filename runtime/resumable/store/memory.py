@@ -298,6 +298,11 @@ class MemoryStore(Store):
         due = [s for s in self.kept_schedules.values() if s.next_at <= now]
         return sorted(due, key=lambda s: (s.next_at, s.schedule_id))
 
+    def next_schedule(self, after: float) -> float | None:
+        return min(
+            (s.next_at for s in self.kept_schedules.values() if s.next_at > after), default=None
+        )
+
     def fire_schedule(
         self, schedule: Schedule, fired_at: float, next_at: float, run: RunRecord
     ) -> bool:

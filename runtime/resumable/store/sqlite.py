@@ -649,6 +649,15 @@ class SQLiteStore(Store):
         return [_schedule(row) for row in rows]
 
     @_on_store_thread
+    def next_schedule(self, after: float) -> float | None:
+        found = self.conn.execute(
+            "SELECT MIN(next_at) FROM schedules WHERE next_at > ? "
+            f"AND typeof(next_at) IN ('integer', 'real') AND next_at <= {MAX_TIME!r}",
+            (after,),
+        ).fetchone()[0]
+        return found if type(found) in (int, float) else None
+
+    @_on_store_thread
     def fire_schedule(
         self, schedule: Schedule, fired_at: float, next_at: float, run: RunRecord
     ) -> bool:

@@ -7,6 +7,8 @@
     resumable runs retry RUN [--store URL]
     resumable runs send-event RUN NAME [JSON] [--dedup-key KEY] [--store URL]
     resumable runs cancel RUN [--store URL]
+    resumable schedules list [--store URL] [--json]
+    resumable schedules delete SCHEDULE_ID [--store URL]
 
 The store defaults to $RESUMABLE_STORE, then [tool.resumable] in
 ./pyproject.toml, then sqlite:///.resumable/state.db (config.py).
@@ -106,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _store_option(cancel)
     cancel.add_argument("run_id", metavar="RUN")
+    _schedules_parser(sub)
     return parser
 
 
@@ -131,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "worker":
             return _worker(args, origin)
         print(f"resumable: store {describe(args.store)} (from {origin})", file=sys.stderr)
+        if args.command == "schedules":
+            return _schedules(args)
         if args.runs_command == "send-event":
             return _send_event(args)
         if args.runs_command == "cancel":
@@ -250,6 +255,53 @@ def _cancel(args: argparse.Namespace) -> int:
         print(shown(f"run {args.run_id} is being cancelled: it ends once its finally blocks ran"))
     else:
         print(shown(f"run {args.run_id} was asked to be cancelled already"))
+    return 0
+
+
+def _schedules_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    schedules = sub.add_parser("schedules", help="look at schedules and delete them")
+    schedules_sub = schedules.add_subparsers(dest="schedules_command", required=True)
+    listing = schedules_sub.add_parser("list", help="schedules: timing, last and next firing")
+    _store_option(listing)
+    listing.add_argument("--json", action="store_true", help="JSON output")
+    delete = schedules_sub.add_parser(
+        "delete", help="delete a schedule (runs it fired stay; it fires no more)"
+    )
+    _store_option(delete)
+    delete.add_argument("schedule_id", metavar="SCHEDULE_ID")
+
+
+def _schedules(args: argparse.Namespace) -> int:
+    from . import schedules
+    from .ids import shown
+    from .store import describe, open_store
+
+    # Read-only first: a path with no store is an error, never a new empty
+    # store, and listing never migrates, locks or waits.
+    store = open_store(args.store, readonly=True)
+    try:
+        if args.schedules_command == "list":
+            found = store.schedules()
+            if args.json:
+                sys.stdout.buffer.write(schedules.list_json(found) + b"\n")
+            else:
+                print(schedules.list_text(found))
+            return 0
+        known = store.get_schedule(args.schedule_id) is not None
+    finally:
+        store.close()
+    if not known:
+        print(
+            shown(f"resumable: no schedule {args.schedule_id!r} in {describe(args.store)}"),
+            file=sys.stderr,
+        )
+        return 1
+    store = open_store(args.store)
+    try:
+        store.delete_schedule(args.schedule_id)
+    finally:
+        store.close()
+    print(shown(f"schedule {args.schedule_id} deleted: it fires no more (its runs stay)"))
     return 0
 
 

@@ -258,6 +258,34 @@ class Runtime:
                 if e.run_id != row.run_id:
                     raise
 
+    # -- schedules ------------------------------------------------------------------
+
+    def schedule(
+        self,
+        fn: Function | BoundFunction,
+        /,
+        *args: Any,
+        cron: str | None = None,
+        every: Any = None,
+        **kwargs: Any,
+    ) -> str:
+        """Run `fn(*args, **kwargs)` on a schedule, by a worker: `cron` (an
+        expression, UTC) or `every` (a timedelta, or seconds). Upserted: the
+        same function, arguments and timing give the same schedule id, and
+        scheduling it again (at every start of an app) changes nothing.
+        Each firing is a run `<schedule id>@<UTC time>` (schedules.py).
+        Returns the schedule id."""
+        from .schedules import check_timing, new_schedule
+
+        function, args = unbind(fn, args)  # TypeError for anything not decorated
+        timing = check_timing(cron, every)
+        machine = self._machine_of(function)
+        arguments = encode_arguments(function, machine, args, kwargs)
+        schedule = new_schedule(function, machine, arguments, *timing, self.clock.time())
+        if self.store.upsert_schedule(schedule):
+            log.info("resumable: schedule %s created", shown(schedule.schedule_id))
+        return schedule.schedule_id
+
     # -- internals ------------------------------------------------------------------
 
     @staticmethod

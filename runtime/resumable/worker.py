@@ -42,6 +42,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import schedules
 from .errors import OwnershipLost, RunCancelled, StepAborted, StoreUnavailable
 from .function import Function, registered
 from .ids import shown
@@ -51,6 +52,7 @@ from .run import CURRENT, one_line
 from .runtime import Runtime
 from .source import display_path, module_name_for
 from .store import RunSummary, describe
+from .store.base import Schedule
 from .store.sqlite import DamagedText
 
 __all__ = ["ModuleImportError", "WorkerReport", "import_modules", "work"]
@@ -154,13 +156,16 @@ class _Worker:
         self.tasks: dict[asyncio.Task[Any], str] = {}
         self.backoff = _Backoff(log)
         self.refused: set[str] = set()  # functions whose source is outside the project
+        self.unscheduled: set[str] = set()  # functions of schedules not imported here
+        self.noted: set[str] = set()  # schedules whose failure to fire was logged
+        self.next_firing: float | None = None  # the next firing time after the last look
 
     # -- what to drive --------------------------------------------------------------
 
     def function(self, function_id: str, sample: RunSummary | None) -> Function | None:
         fn = registered(function_id)
         if fn is None and self.discover and sample and function_id not in self.report.unknown:
-            fn = self._discover(sample)
+            fn = self._discover(sample.function, sample.source, f"run {shown(sample.run_id)}")
         if fn is None and function_id not in self.report.unknown:
             self.report.unknown.add(function_id)
             if function_id not in self.refused:
@@ -168,19 +173,18 @@ class _Worker:
                 self.log(f"run {run}: {shown(function_id)} is not imported here; skipped")
         return fn
 
-    def _discover(self, record: RunSummary) -> Function | None:
-        """Import the module of a run's function from the source file the run
-        recorded when it started, if that file is in the project and still
-        names the same module."""
-        module = record.function.split(":", 1)[0]
-        source = record.source
+    def _discover(self, function_id: str, source: str, what: str) -> Function | None:
+        """Import the module of a run's (or a schedule's: `what`) function
+        from the source file the run recorded when it started, if that file
+        is in the project and still names the same module."""
+        module = function_id.split(":", 1)[0]
         if not source or not os.path.isfile(source) or module_name_for(source) != module:
             return None
         if not in_project(source):
-            self.refused.add(record.function)
+            self.refused.add(function_id)
             roots = ", ".join(project_roots()) or "none"
             self.log(
-                f"run {shown(record.run_id)}: not importing {shown(source)}: it is outside the "
+                f"{what}: not importing {shown(source)}: it is outside the "
                 f"project (roots: {roots}); left for a worker that has {shown(module)} "
                 "(pass --module, or add its folder to [tool.resumable] roots)"
             )
@@ -188,11 +192,9 @@ class _Worker:
         try:
             import_modules([source])
         except Exception as e:
-            self.log(
-                f"run {shown(record.run_id)}: importing {module} from {source} failed: {e!r:.300}"
-            )
+            self.log(f"{what}: importing {module} from {source} failed: {e!r:.300}")
             return None
-        fn = registered(record.function)
+        fn = registered(function_id)
         if fn is not None:
             self.log(f"imported {module} from {display_path(source)}")
         return fn
@@ -223,6 +225,63 @@ class _Worker:
         if await self.store.io(self.store.block_damaged, row.rowid, reason):
             self.report.failed += 1
             self.log(f"run {shown(row.run_id)}: blocked: {reason}")
+
+    # -- firing schedules -----------------------------------------------------------
+
+    async def fire_schedules(self, now: float) -> None:
+        """Create the run of the latest due firing of each due schedule whose
+        function this worker drives (missed earlier firings are skipped);
+        the run is then an ordinary pending run. The store advances the
+        schedule and creates the run in one transaction, only if no other
+        worker fired it meanwhile."""
+        store = self.store
+        for schedule in await store.io(store.due_schedules, now):
+            fn = self.scheduled(schedule)
+            if fn is None:
+                continue
+            what = f"schedule {shown(schedule.schedule_id)}"
+            try:
+                fire = schedules.firing(schedule, fn, now)
+            except Exception as e:  # its compiled code cannot be loaded: fired once it can
+                self.note(schedule.schedule_id, f"{what}: not fired: {one_line(e, 400)}")
+                continue
+            if fire is None:
+                continue
+            fired_at, next_at, record = fire
+            if await store.io(store.fire_schedule, schedule, fired_at, next_at, record):
+                self.noted.discard(schedule.schedule_id)
+                self.log(f"{what}: fired run {shown(record.run_id)}")
+        self.next_firing = await store.io(store.next_schedule, now)
+
+    def _until_next_firing(self, poll: float) -> float:
+        """Seconds to wait for the next poll: at most `poll`, and no later
+        than the next firing of a schedule (none is due now: the wait is
+        never 0)."""
+        if self.next_firing is None:
+            return poll
+        return max(0.0, min(poll, self.next_firing - self.rt.clock.time()))
+
+    def scheduled(self, schedule: Schedule) -> Function | None:
+        """The function of a due schedule, if this worker drives it."""
+        what = f"schedule {shown(schedule.schedule_id)}"
+        if schedule.damaged is not None:
+            self.note(schedule.schedule_id, f"{what}: not fired: damaged: {schedule.damaged}")
+            return None
+        function_id = schedule.function
+        fn = registered(function_id)
+        if fn is None and self.discover and function_id not in self.unscheduled:
+            fn = self._discover(function_id, schedule.source, what)
+        if fn is None and function_id not in self.unscheduled:
+            self.unscheduled.add(function_id)
+            if function_id not in self.refused:
+                self.log(f"{what}: {shown(function_id)} is not imported here; not fired")
+        return fn
+
+    def note(self, key: str, line: str) -> None:
+        """Log `line` once until `key` is fired again (polls repeat it)."""
+        if key not in self.noted:
+            self.noted.add(key)
+            self.log(line)
 
     # -- starting runs --------------------------------------------------------------
 
@@ -316,6 +375,7 @@ class _Worker:
                         return
                     continue
                 try:
+                    await self.fire_schedules(self.rt.clock.time())
                     started = await self.start_runs()
                     if drain and not self.tasks and not started:
                         wake = await self._next_wake()
@@ -329,7 +389,7 @@ class _Worker:
                         return
                     self.backoff.failed(e)
                     continue
-                await self._wait(stopping, poll)
+                await self._wait(stopping, self._until_next_firing(poll))
         finally:
             stopping.cancel()
             for task in list(self.tasks):

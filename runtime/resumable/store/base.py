@@ -40,6 +40,7 @@ __all__ = [
     "PENDING",
     "REQUESTED",
     "RUNNING",
+    "SCHEDULE_FIELDS",
     "STATUSES",
     "SUMMARY_FIELDS",
     "WAITING",
@@ -50,6 +51,7 @@ __all__ = [
     "Ownership",
     "RunRecord",
     "RunSummary",
+    "Schedule",
     "Store",
     "Wake",
     "Write",
@@ -63,6 +65,7 @@ __all__ = [
     "owner_name",
     "park_write",
     "requeue_write",
+    "schedule_damage",
     "storable_text",
     "wait_write",
 ]
@@ -144,6 +147,61 @@ class RunSummary:
 
 
 SUMMARY_FIELDS = tuple(f.name for f in dataclasses.fields(RunSummary))[:-2]
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """A function run on a schedule (`Runtime.schedule`): exactly one of
+    `cron` (an expression, UTC) and `every` (seconds). Each firing is a
+    top-level run `<schedule_id>@<UTC time>` (schedules.py)."""
+
+    schedule_id: str
+    function: str  # module:qualname
+    args: bytes  # the bound arguments (a codec document)
+    args_digest: str
+    cron: str | None
+    every: float | None
+    created_at: float
+    last_fired: float | None = None  # the time of the last firing created
+    next_at: float = 0.0  # the time of the next firing
+    source: str = ""  # the function's source file (a worker may import it from there)
+    #: Not stored: what is wrong with a row that cannot be read as a schedule.
+    damaged: str | None = None
+
+
+#: The stored fields of a schedule, in the order stores keep them.
+SCHEDULE_FIELDS = tuple(f.name for f in dataclasses.fields(Schedule))[:-1]
+
+
+def schedule_damage(values: dict[str, Any]) -> str | None:
+    """What is wrong with a schedule row (None: nothing); damaged values are
+    replaced by harmless ones, as `damage` does for runs."""
+    problems: list[str] = []
+
+    def bad(name: str, default: Any) -> None:
+        problems.append(f"column {name!r} holds {values[name]!r:.60}")
+        values[name] = default
+
+    for name in ("schedule_id", "function", "args_digest", "source"):
+        if type(values[name]) is not str:
+            bad(name, str(values[name]) if isinstance(values[name], str) else "")
+    if type(values["args"]) is not bytes:
+        bad("args", b"")
+    if values["cron"] is not None and type(values["cron"]) is not str:
+        bad("cron", None)
+    every = values["every"]
+    if every is not None and not (type(every) in (int, float) and 1 <= every <= MAX_TIME):
+        bad("every", None)
+    if (values["cron"] is None) == (values["every"] is None) and not problems:
+        problems.append("it has neither or both of a cron expression and an interval")
+    for name in ("created_at", "last_fired", "next_at"):
+        v = values[name]
+        if v is None and name == "last_fired":
+            continue
+        if type(v) not in (int, float) or not (math.isfinite(v) and 0 <= v <= MAX_TIME):
+            bad(name, None if name == "last_fired" else 0.0)
+    return "; ".join(problems) or None
+
 
 _TEXT = ("run_id", "function", "fingerprint", "status", "source", "args_digest")
 _OPTIONAL_TEXT = ("reason", "parent", "owner")
@@ -568,6 +626,41 @@ class Store:
 
     def events(self, run_id: str) -> list[Event]:
         """Every event sent to the run, in send order."""
+        raise NotImplementedError
+
+    # -- schedules (Runtime.schedule, schedules.py)
+    def upsert_schedule(self, schedule: Schedule) -> bool:
+        """Keep `schedule` unless one with its id exists (nothing of that one
+        changes); True if it was new."""
+        raise NotImplementedError
+
+    def schedules(self) -> list[Schedule]:
+        """Every schedule, by id."""
+        raise NotImplementedError
+
+    def get_schedule(self, schedule_id: str) -> Schedule | None:
+        raise NotImplementedError
+
+    def delete_schedule(self, schedule_id: str) -> bool:
+        """Forget a schedule (its runs stay); False if there was none."""
+        raise NotImplementedError
+
+    def due_schedules(self, now: float) -> list[Schedule]:
+        """The schedules whose next firing is at or before `now`."""
+        raise NotImplementedError
+
+    def next_schedule(self, after: float) -> float | None:
+        """The earliest next firing of a schedule later than `after`."""
+        raise NotImplementedError
+
+    def fire_schedule(
+        self, schedule: Schedule, fired_at: float, next_at: float, run: RunRecord
+    ) -> bool:
+        """In one transaction: if the schedule's last firing is still
+        `schedule.last_fired` (no one fired it meanwhile), record `fired_at`
+        as its last firing and `next_at` as its next, and create `run`
+        unless a run with its id exists. False (nothing changes) if the
+        schedule was fired meanwhile or is gone."""
         raise NotImplementedError
 
     # -- ownership, plumbing

@@ -26,6 +26,7 @@ from .base import (
     Operation,
     RunRecord,
     RunSummary,
+    Schedule,
     Store,
     Wake,
     Write,
@@ -56,6 +57,7 @@ class MemoryStore(Store):
         self.runs: dict[str, RunRecord] = {}
         self.operations: dict[tuple[str, str], Operation] = {}
         self.sent: list[Event] = []
+        self.kept_schedules: dict[str, Schedule] = {}
         self.ownership = LocalOwnership()
 
     def create(self, record: RunRecord) -> bool:
@@ -275,3 +277,41 @@ class MemoryStore(Store):
             and r.function in wanted
         ]
         return min(wakes, default=None)
+
+    # -- schedules (Schedule is frozen: handed out as it is)
+
+    def upsert_schedule(self, schedule: Schedule) -> bool:
+        if schedule.schedule_id in self.kept_schedules:
+            return False
+        self.kept_schedules[schedule.schedule_id] = schedule
+        return True
+
+    def schedules(self) -> list[Schedule]:
+        return [self.kept_schedules[k] for k in sorted(self.kept_schedules)]
+
+    def get_schedule(self, schedule_id: str) -> Schedule | None:
+        return self.kept_schedules.get(schedule_id)
+
+    def delete_schedule(self, schedule_id: str) -> bool:
+        return self.kept_schedules.pop(schedule_id, None) is not None
+
+    def due_schedules(self, now: float) -> list[Schedule]:
+        due = [s for s in self.kept_schedules.values() if s.next_at <= now]
+        return sorted(due, key=lambda s: (s.next_at, s.schedule_id))
+
+    def next_schedule(self, after: float) -> float | None:
+        return min(
+            (s.next_at for s in self.kept_schedules.values() if s.next_at > after), default=None
+        )
+
+    def fire_schedule(
+        self, schedule: Schedule, fired_at: float, next_at: float, run: RunRecord
+    ) -> bool:
+        kept = self.kept_schedules.get(schedule.schedule_id)
+        if kept is None or kept.last_fired != schedule.last_fired:
+            return False
+        self.kept_schedules[schedule.schedule_id] = dataclasses.replace(
+            kept, last_fired=fired_at, next_at=next_at
+        )
+        self.create(run)
+        return True

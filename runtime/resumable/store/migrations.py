@@ -7,6 +7,8 @@
                  and outcomes, by run and operation id
                + events: events sent to runs, in send order, and the wait
                  that took each
+    version 4  + schedules: functions run on a cron expression or an
+                 interval, with the time of the last firing and the next
 
 A store opened for writing creates the schema, or migrates an older one in
 one transaction, the first time it is opened; a store opened read-only
@@ -23,7 +25,7 @@ from ..errors import StoreError
 __all__ = ["SCHEMA_VERSION", "read_columns", "set_up"]
 
 #: Bump with a step in MIGRATIONS when the tables change.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS resumable_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -80,6 +82,24 @@ CREATE UNIQUE INDEX IF NOT EXISTS events_taken ON events (run_id, taken_by)
     WHERE taken_by IS NOT NULL
 """
 
+#: The table of schedules (version 4): one row per `Runtime.schedule`; a
+#: firing is a run `<schedule_id>@<time>`, created with `last_fired` advanced.
+_SCHEDULES = """
+CREATE TABLE IF NOT EXISTS schedules (
+    schedule_id TEXT PRIMARY KEY,
+    function    TEXT NOT NULL,
+    args        BLOB NOT NULL,
+    args_digest TEXT NOT NULL,
+    cron        TEXT,
+    every       REAL,
+    created_at  REAL NOT NULL,
+    last_fired  REAL,
+    next_at     REAL NOT NULL,
+    source      TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS schedules_by_next ON schedules (next_at)
+"""
+
 #: version -> the statements that take a store from it to the next version.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -87,6 +107,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE runs ADD COLUMN args_digest TEXT NOT NULL DEFAULT ''",
     ),
     2: tuple(s for s in _WAITS.split(";") if s.strip()),
+    3: tuple(s for s in _SCHEDULES.split(";") if s.strip()),
 }
 
 
@@ -130,7 +151,7 @@ def set_up(conn: sqlite3.Connection, path: str, *, readonly: bool) -> None:
     try:
         version = _version(conn, path)  # again, now that no one else can change it
         if version is None:
-            for statement in (_SCHEMA + ";" + _WAITS).split(";"):
+            for statement in (_SCHEMA + ";" + _WAITS + ";" + _SCHEDULES).split(";"):
                 if statement.strip():
                     conn.execute(statement)
         else:

@@ -54,6 +54,7 @@ from .base import (
     FINISHED,
     MAX_TIME,
     REQUESTED,
+    SCHEDULE_FIELDS,
     SUMMARY_FIELDS,
     Claim,
     Event,
@@ -61,6 +62,7 @@ from .base import (
     Operation,
     RunRecord,
     RunSummary,
+    Schedule,
     Store,
     Wake,
     Write,
@@ -68,6 +70,7 @@ from .base import (
     cancel_target_error,
     damage,
     event_target_error,
+    schedule_damage,
     storable_text,
 )
 from .migrations import SCHEMA_VERSION, read_columns, set_up
@@ -148,6 +151,7 @@ class SQLiteStore(Store):
         #: The runs table's columns (an older schema, read-only, has fewer).
         self._columns: frozenset[str] = frozenset(FIELDS)
         self._has_waits = True
+        self._has_schedules = True
         #: Writes waiting for the next group commit (see _flush).
         self._queue: list[Any] = []
         self._queue_lock = threading.Lock()
@@ -183,11 +187,8 @@ class SQLiteStore(Store):
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
             set_up(conn, self.path, readonly=self.readonly)
             self._columns = read_columns(conn)
-            self._has_waits = bool(
-                conn.execute(
-                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'"
-                ).fetchone()
-            )
+            self._has_waits = _has_table(conn, "events")
+            self._has_schedules = _has_table(conn, "schedules")
         except sqlite3.DatabaseError as e:
             conn.close()
             if isinstance(e, sqlite3.OperationalError) and not _is_format_error(e):
@@ -350,6 +351,9 @@ class SQLiteStore(Store):
 
     @_on_store_thread
     def create(self, record: RunRecord) -> bool:
+        return self._insert(record)
+
+    def _insert(self, record: RunRecord) -> bool:
         now = time.time()
         values = [getattr(record, f) for f in FIELDS]
         values[FIELDS.index("created_at")] = now
@@ -607,6 +611,82 @@ class SQLiteStore(Store):
         )
         return cursor.rowcount == 1
 
+    # -- schedules -------------------------------------------------------------------
+
+    _SCHEDULE = ", ".join(SCHEDULE_FIELDS)
+
+    @_on_store_thread
+    def upsert_schedule(self, schedule: Schedule) -> bool:
+        values = [getattr(schedule, f) for f in SCHEDULE_FIELDS]
+        cursor = self.conn.execute(
+            f"INSERT INTO schedules ({self._SCHEDULE}) VALUES ({_marks(values)}) "
+            "ON CONFLICT (schedule_id) DO NOTHING",
+            values,
+        )
+        return cursor.rowcount == 1
+
+    @_on_store_thread
+    def schedules(self) -> list[Schedule]:
+        if not self._has_schedules:
+            return []  # an older schema, read-only
+        rows = self.conn.execute(f"SELECT {self._SCHEDULE} FROM schedules ORDER BY schedule_id")
+        return [_schedule(row) for row in rows]
+
+    @_on_store_thread
+    def get_schedule(self, schedule_id: str) -> Schedule | None:
+        if not self._has_schedules:
+            return None
+        row = self.conn.execute(
+            f"SELECT {self._SCHEDULE} FROM schedules WHERE schedule_id = ?", (schedule_id,)
+        ).fetchone()
+        return None if row is None else _schedule(row)
+
+    @_on_store_thread
+    def delete_schedule(self, schedule_id: str) -> bool:
+        cursor = self.conn.execute("DELETE FROM schedules WHERE schedule_id = ?", (schedule_id,))
+        return cursor.rowcount == 1
+
+    @_on_store_thread
+    def due_schedules(self, now: float) -> list[Schedule]:
+        # A next_at that is not a time (text, NULL, 1e300) is never due.
+        rows = self.conn.execute(
+            f"SELECT {self._SCHEDULE} FROM schedules WHERE next_at <= ? "
+            "AND typeof(next_at) IN ('integer', 'real') ORDER BY next_at, schedule_id",
+            (now,),
+        )
+        return [_schedule(row) for row in rows]
+
+    @_on_store_thread
+    def next_schedule(self, after: float) -> float | None:
+        found = self.conn.execute(
+            "SELECT MIN(next_at) FROM schedules WHERE next_at > ? "
+            f"AND typeof(next_at) IN ('integer', 'real') AND next_at <= {MAX_TIME!r}",
+            (after,),
+        ).fetchone()[0]
+        return found if type(found) in (int, float) else None
+
+    @_on_store_thread
+    def fire_schedule(
+        self, schedule: Schedule, fired_at: float, next_at: float, run: RunRecord
+    ) -> bool:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            cursor = conn.execute(
+                "UPDATE schedules SET last_fired = ?, next_at = ? "
+                "WHERE schedule_id = ? AND last_fired IS ?",
+                (fired_at, next_at, schedule.schedule_id, schedule.last_fired),
+            )
+            fired = cursor.rowcount == 1
+            if fired:
+                self._insert(run)
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+        return fired
+
     @_on_store_thread
     def probe(self) -> None:
         """A small write, to learn whether the store takes writes again (after
@@ -789,6 +869,19 @@ def _event(row: tuple[Any, ...]) -> Event:
         sent_at if type(sent_at) in (int, float) else 0.0,
         taken_by,
     )
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    found = conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
+    ).fetchone()
+    return bool(found)
+
+
+def _schedule(row: tuple[Any, ...]) -> Schedule:
+    values = dict(zip(SCHEDULE_FIELDS, row, strict=True))
+    damaged = schedule_damage(values)
+    return Schedule(**values, damaged=damaged)
 
 
 def _summary(row: tuple[Any, ...]) -> RunSummary:

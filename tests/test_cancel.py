@@ -180,6 +180,22 @@ async def until_held(m: ModuleType, name: str) -> None:
     raise AssertionError(f"{name} never started holding")
 
 
+def park(rt: Runtime, fn: Any, run_id: str) -> None:
+    """Drive the dispatched run `run_id` until it waits as a row, then stop
+    waiting for it here (the run stays a waiting row, driven by nobody)."""
+
+    async def main() -> None:
+        task = asyncio.ensure_future(rt.call(fn, run_id=run_id))
+        for _ in range(400):
+            if rt.status(run_id) == "waiting":
+                break
+            await asyncio.sleep(0.005)
+        task.cancel()
+
+    asyncio.run(main())
+    assert rt.status(run_id) == "waiting"
+
+
 def outcome(rt: Runtime, run_id: str) -> BaseException:
     try:
         rt.result(run_id)
@@ -266,15 +282,7 @@ def test_a_run_waiting_for_an_event_as_a_row_is_cancelled_by_the_next_driver(
     rt.dispatch(m.waiter, run_id="w")
     rt.dispatch(m.sleeper, run_id="other")
 
-    async def park() -> None:
-        task = asyncio.ensure_future(rt.call(m.waiter, run_id="w"))
-        for _ in range(400):
-            if rt.status("w") == "waiting":
-                break
-            await asyncio.sleep(0.005)
-        task.cancel()  # this caller stops waiting; the run stays a row
-
-    asyncio.run(park())
+    park(rt, m.waiter, "w")
     assert rt.status("w") == "waiting"
     assert table(db, "SELECT wake_at FROM runs WHERE run_id = 'w'") == [(None,)]
     rt.cancel("w")
@@ -301,15 +309,7 @@ def test_a_blocked_run_is_cancelled_and_runs_its_finally(
 ) -> None:
     rt.dispatch(m.sleeper, run_id="b")
 
-    async def park() -> None:
-        task = asyncio.ensure_future(rt.call(m.sleeper, run_id="b"))
-        for _ in range(400):
-            if rt.status("b") == "waiting":
-                break
-            await asyncio.sleep(0.005)
-        task.cancel()
-
-    asyncio.run(park())
+    park(rt, m.sleeper, "b")
     conn = sqlite3.connect(db)
     conn.execute("UPDATE runs SET status = 'blocked', reason = 'an operator blocked it'")
     conn.commit()
@@ -341,15 +341,7 @@ def test_a_delivered_cancellation_is_not_raised_again_after_a_crash(
     with Runtime(f"sqlite:///{db}") as first:
         first.dispatch(m.sleeper, run_id="d")
 
-        async def park() -> None:
-            task = asyncio.ensure_future(first.call(m.sleeper, run_id="d"))
-            for _ in range(400):
-                if first.status("d") == "waiting":
-                    break
-                await asyncio.sleep(0.005)
-            task.cancel()
-
-        asyncio.run(park())
+        park(first, m.sleeper, "d")
         first.cancel("d")
         first.on_checkpoint = die_at_second_cleanup
         with pytest.raises(Died):
@@ -386,15 +378,7 @@ def test_a_timeout_counts_from_the_first_start_and_includes_waits(
 ) -> None:
     rt.dispatch(m.long_sleeper, run_id="l")
 
-    async def park() -> None:
-        task = asyncio.ensure_future(rt.call(m.long_sleeper, run_id="l"))
-        for _ in range(400):
-            if rt.status("l") == "waiting":
-                break
-            await asyncio.sleep(0.005)
-        task.cancel()
-
-    asyncio.run(park())
+    park(rt, m.long_sleeper, "l")
     ((deadline,),) = table(db, "SELECT wake_at FROM operations WHERE op_id = 'deadline'")
     ((created, wake_at),) = table(db, "SELECT created_at, wake_at FROM runs WHERE run_id = 'l'")
     assert deadline == pytest.approx(created + 3600, abs=5)

@@ -21,9 +21,10 @@ import hashlib
 import os
 import random
 import sys
+import threading
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import orjson
 
@@ -61,6 +62,8 @@ from .store import (
 )
 from .store.base import Wake, requeue_write, storable_text
 
+T = TypeVar("T")
+
 __all__ = [
     "BLOCKING",
     "CheckpointInfo",
@@ -69,6 +72,7 @@ __all__ = [
     "configure",
     "decode_checkpoint",
     "default_runtime",
+    "run_sync",
 ]
 
 
@@ -135,7 +139,7 @@ class Runtime:
         A run that failed raises its exception again. `fn` may be a bound
         decorated method (`obj.method`, `Cls.cmethod`): its object is the
         first argument."""
-        return asyncio.run(self.call(fn, *args, run_id=run_id, **kwargs))
+        return run_sync(lambda: self.call(fn, *args, run_id=run_id, **kwargs))
 
     async def call(
         self, fn: Function | BoundFunction, /, *args: Any, run_id: str | None = None, **kwargs: Any
@@ -202,7 +206,7 @@ class Runtime:
         requeue(self.store, run_id)
         if fn is None:
             return None
-        return asyncio.run(own_and_drive(self, fn, run_id))
+        return run_sync(lambda: own_and_drive(self, fn, run_id))
 
     # -- events ---------------------------------------------------------------------
 
@@ -408,6 +412,32 @@ class Runtime:
             raise
         parent.abandoned.discard(child_id)
         return value
+
+
+def run_sync(start: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run the coroutine `start()` makes to its end and return its result:
+    with `asyncio.run`, or, called from code that runs in an event loop (a
+    sync handler of an async web app), in a thread of its own, so that it
+    works there too (the caller's loop waits, as for any blocking call)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(start())
+    box: list[Any] = []
+
+    def main() -> None:
+        try:
+            box.append((True, asyncio.run(start())))
+        except BaseException as e:  # re-raised in the caller's thread
+            box.append((False, e))
+
+    thread = threading.Thread(target=main, name="resumable-run", daemon=True)
+    thread.start()
+    thread.join()
+    ok, value = box[0]
+    if not ok:
+        raise value
+    return value
 
 
 #: Child runs nested deeper than this (recursion through decorated functions)

@@ -151,7 +151,10 @@ class _Flow:
         if isinstance(stmt, cst.Try | cst.TryStar):
             return self.try_(stmt, live)
         if isinstance(stmt, cst.With):
-            inner = self.suite(stmt.body, live)
+            # An exception anywhere in the body may be suppressed by an
+            # __exit__, which then goes on after the with: what is live there
+            # is live throughout the body (even after a `raise`).
+            inner = self.suite(stmt.body, live) | live
             for item in reversed(stmt.items):
                 if item.asname is not None:
                     inner = self.target(item.asname.name, inner)

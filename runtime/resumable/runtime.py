@@ -421,7 +421,10 @@ def run_sync(start: Callable[[], Coroutine[Any, Any, T]]) -> T:
     works there too (the caller's loop waits, as for any blocking call)."""
     try:
         asyncio.get_running_loop()
+        in_loop = True
     except RuntimeError:
+        in_loop = False
+    if not in_loop:  # (outside the except block: no context chained onto errors)
         return asyncio.run(start())
     box: list[Any] = []
 

@@ -38,6 +38,7 @@ from .base import (
     Lease,
     RunRecord,
     RunSummary,
+    Status,
     Store,
     Write,
 )
@@ -56,6 +57,7 @@ __all__ = [
     "Lease",
     "RunRecord",
     "RunSummary",
+    "Status",
     "Store",
     "Write",
     "describe",

@@ -125,7 +125,7 @@ class SQLStore(Store):
 
     def _ignore(self, insert: str) -> str:
         """`INTO table (...) VALUES/SELECT ...` as an insert that skips conflicts."""
-        return f"INSERT INTO {insert} ON CONFLICT DO NOTHING"
+        return f"INSERT {insert} ON CONFLICT DO NOTHING"
 
     def _IS_NUMBER(self, column: str) -> str:
         return "1 = 1"

@@ -44,6 +44,7 @@ from .base import (
     Store,
     Write,
 )
+from .migrations import SCHEMA_VERSION
 
 __all__ = [
     "ACTIVE",
@@ -54,6 +55,7 @@ __all__ = [
     "FINISHED",
     "PENDING",
     "RUNNING",
+    "SCHEMA_VERSION",
     "STATUSES",
     "WAITING",
     "Lease",

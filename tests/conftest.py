@@ -7,6 +7,9 @@ import gc
 import importlib.util
 import os
 import sys
+import urllib.parse
+import uuid
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -106,3 +109,48 @@ def compiled_case(name: str) -> str:
     if isinstance(outcome, BaseException):
         raise outcome
     return outcome
+
+
+# -------------------------------------------------------------------- PostgreSQL
+
+POSTGRES_ENV = "RESUMABLE_TEST_POSTGRES"
+HOW_TO_ENABLE = (
+    f"PostgreSQL tests: set {POSTGRES_ENV}=postgresql://postgres@127.0.0.1:5432/test "
+    "(a server where that user may create databases) to run them"
+)
+
+
+def _postgres_unavailable(reason: str) -> None:
+    """Skip, or fail in CI (CI_REQUIRE_POSTGRES=1, set by .ci/run)."""
+    if os.environ.get("CI_REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"CI_REQUIRE_POSTGRES=1 but {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_database() -> Iterator[str]:
+    """A database of this test session (dropped at its end): its URL."""
+    url = os.environ.get(POSTGRES_ENV, "")
+    if not url:
+        _postgres_unavailable(HOW_TO_ENABLE)
+    try:
+        import psycopg
+    except ImportError:
+        _postgres_unavailable("psycopg is not installed: pip install -e '.[dev]'")
+    name = f"resumable_test_{uuid.uuid4().hex[:12]}"
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=5) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+    except psycopg.Error as e:
+        _postgres_unavailable(f"the PostgreSQL server of {POSTGRES_ENV}={url} is unusable: {e}")
+    parts = urllib.parse.urlsplit(url)
+    yield urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def postgres_url(postgres_database: str) -> str:
+    """An empty store of its own (a schema) with short leases."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    return f"{postgres_database}?schema={schema}&lease=3&heartbeat=0.5"

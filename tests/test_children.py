@@ -37,6 +37,7 @@ import pytest
 import resumable
 from resumable import CheckpointInfo, Runtime
 from tests.compiled import compile_and_import
+from tests.stores import KINDS, store_url
 
 MODULE = "children_cases"
 
@@ -328,9 +329,9 @@ def seen() -> list[CheckpointInfo]:
     return []
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=KINDS)
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'runs.db'}"
+    return store_url(request, request.param, tmp_path)
 
 
 @pytest.fixture

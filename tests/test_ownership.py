@@ -34,6 +34,7 @@ import pytest
 
 from resumable import Runtime
 from tests.compiled import compile_and_import
+from tests.stores import KINDS, store_url
 
 PROGRAMS = Path(__file__).resolve().parent / "crash_programs"
 OWNER = PROGRAMS / "owner.py"
@@ -434,12 +435,14 @@ def test_a_process_forked_by_the_owner_does_not_keep_its_runs_after_it_died(
 # ------------------------------------------- fenced writes, one by one
 
 
-@pytest.mark.parametrize("kind", ["memory", "sqlite"])
-def test_a_write_under_an_earlier_claim_changes_nothing(kind: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_write_under_an_earlier_claim_changes_nothing(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     from resumable.store import RunRecord, open_store
     from resumable.store.base import checkpoint_write, finish_write, park_write
 
-    store = open_store("memory://" if kind == "memory" else f"sqlite:///{tmp_path / 's.db'}")
+    store = open_store(store_url(request, kind, tmp_path, "s.db"))
     try:
         assert store.create(RunRecord(run_id="w", function="m:f", fingerprint="fp", args=b"{}"))
         first = store.claim("w", "a@host", "fp")

@@ -39,6 +39,7 @@ import resumable
 from resumable import Retry, Runtime
 from resumable.store import RunRecord
 from tests.compiled import compile_and_import
+from tests.stores import KINDS, store_url
 
 MODULE = "retries_cases"
 
@@ -275,9 +276,9 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=KINDS)
 def rt(request: pytest.FixtureRequest, tmp_path: Path, clock: FakeClock) -> Iterator[Runtime]:
-    url = "memory://" if request.param == "memory" else sqlite_url(tmp_path / "runs.db")
+    url = store_url(request, request.param, tmp_path)
     runtime = Runtime(url, clock=clock, seed=7)
     clock.rt = runtime
     yield runtime

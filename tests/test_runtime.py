@@ -194,7 +194,7 @@ def test_bad_arguments_raise_the_same_type_error(
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("postgresql://db/runs", "PostgreSQL is not available in this version"),
+        ("postgresql://db/runs?lease=never", "lease must be seconds"),
         ("redis://x", "unknown store URL 'redis://x'"),
         ("sqlite://host/x.db", "a SQLite URL has no host"),
         ("sqlite:///", "names no file"),

@@ -45,6 +45,7 @@ from resumable.store.migrations import SCHEMA_VERSION
 from resumable.worker import work
 from tests.compiled import compile_and_import
 from tests.procs import clean_env, compile_module, python, rows, start_worker, stop, wait_until
+from tests.stores import store_url
 
 MODULE = "schedule_cases"
 SOURCE = """
@@ -103,9 +104,9 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture(params=["sqlite", "memory"])
+@pytest.fixture(params=["sqlite", "memory", "postgres"])
 def rt(request: pytest.FixtureRequest, tmp_path: Path, clock: Clock) -> Iterator[Runtime]:
-    url = f"sqlite:///{tmp_path / 'runs.db'}" if request.param == "sqlite" else "memory://"
+    url = store_url(request, request.param, tmp_path)
     with Runtime(url, clock=clock) as runtime:
         yield runtime
 

@@ -41,6 +41,7 @@ from resumable.store.base import Claim, owner_name
 from resumable.store.sqlite import SCHEMA_VERSION, SQLiteStore
 from resumable.worker import work
 from tests.compiled import compile_and_import
+from tests.stores import store_url
 
 MODULE = '''\
 """Store test module."""
@@ -152,8 +153,14 @@ def mod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'state.db'}"
+def url(tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """SQLite (tests of its files, settings and commits), or the store a
+    test is parametrized over with `ENGINES`."""
+    return store_url(request, getattr(request, "param", "sqlite"), tmp_path, "state.db")
+
+
+#: The same semantics, checked on every SQL store.
+ENGINES = pytest.mark.parametrize("url", ["sqlite", "postgres"], indirect=True)
 
 
 def on_store_thread(store: Any, fn: Callable[[], Any]) -> Any:
@@ -267,6 +274,7 @@ def test_a_store_of_a_newer_schema_is_refused(tmp_path: Path) -> None:
 # ----------------------------------------------------------------- the run record
 
 
+@ENGINES
 def test_run_record_holds_everything_about_a_run(mod: ModuleType, url: str) -> None:
     clock = FakeClock()
     snapshots: list[RunRecord] = []
@@ -378,6 +386,7 @@ def test_each_checkpoint_is_one_committed_write(mod: ModuleType, url: str, tmp_p
     assert point["state"] in mod.three.machine().awaits
 
 
+@ENGINES
 @pytest.mark.parametrize("k", [1, 2, 3])
 def test_a_fresh_runtime_resumes_a_crashed_run(mod: ModuleType, url: str, k: int) -> None:
     expected = asyncio.run(mod.three.__wrapped__(10))
@@ -641,6 +650,7 @@ def test_lock_is_exclusive_across_processes_and_dies_with_its_owner(url: str) ->
     store.close()
 
 
+@ENGINES
 def test_two_calls_of_the_same_run_drive_it_once(mod: ModuleType, url: str) -> None:
     mod.steps.clear()
     expected = asyncio.run(mod.three.__wrapped__(6))

@@ -109,6 +109,12 @@ def _parser() -> argparse.ArgumentParser:
     _store_option(cancel)
     cancel.add_argument("run_id", metavar="RUN")
     _schedules_parser(sub)
+    db = sub.add_parser("db", help="the store's schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    migrate = db_sub.add_parser(
+        "migrate", help="create the store's schema, or bring it to this version's"
+    )
+    _store_option(migrate)
     return parser
 
 
@@ -136,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"resumable: store {describe(args.store)} (from {origin})", file=sys.stderr)
         if args.command == "schedules":
             return _schedules(args)
+        if args.command == "db":
+            return _db_migrate(args)
         if args.runs_command == "send-event":
             return _send_event(args)
         if args.runs_command == "cancel":
@@ -255,6 +263,16 @@ def _cancel(args: argparse.Namespace) -> int:
         print(shown(f"run {args.run_id} is being cancelled: it ends once its finally blocks ran"))
     else:
         print(shown(f"run {args.run_id} was asked to be cancelled already"))
+    return 0
+
+
+def _db_migrate(args: argparse.Namespace) -> int:
+    """Open the store for writing, which creates or migrates its schema
+    (under a lock, once however many processes do it at once)."""
+    from .store import SCHEMA_VERSION, open_store
+
+    open_store(args.store).close()
+    print(f"the store's schema is at version {SCHEMA_VERSION}")
     return 0
 
 

@@ -4,12 +4,14 @@
     open_store("sqlite:///.resumable/state.db") # the embedded default (relative path)
     open_store("sqlite:////var/lib/app/state.db?synchronous=NORMAL")
     open_store("sqlite:///state.db", readonly=True)   # to look, never to write
+    open_store("postgresql://app@db/shop?lease=30")    # many workers, many machines
 
 Every write is one atomic statement, fenced by the writer's lease (base.py):
 a checkpoint replaces the previous one together with the step's
 bookkeeping, so no crash leaves a run half-written, and a driver that lost
 its run writes nothing. Ownership (who may drive a run) dies with its
-process (ownership.py), so a run whose owner was killed is taken over at once.
+process (ownership.py), so a run whose owner was killed is taken over at once
+(SQLite), or once its lease expires (PostgreSQL).
 
 Store methods are synchronous; from async code the runtime calls them through
 `await store.io(method, *args)` and `await store.commit(write)`, which run
@@ -38,9 +40,11 @@ from .base import (
     Lease,
     RunRecord,
     RunSummary,
+    Status,
     Store,
     Write,
 )
+from .migrations import SCHEMA_VERSION
 
 __all__ = [
     "ACTIVE",
@@ -51,11 +55,13 @@ __all__ = [
     "FINISHED",
     "PENDING",
     "RUNNING",
+    "SCHEMA_VERSION",
     "STATUSES",
     "WAITING",
     "Lease",
     "RunRecord",
     "RunSummary",
+    "Status",
     "Store",
     "Write",
     "describe",
@@ -83,13 +89,12 @@ def open_store(url: str, *, readonly: bool = False) -> Store:
         path, options = _sqlite_url(url)
         return SQLiteStore(path, url=url, readonly=readonly, **options)
     if url.startswith(("postgresql://", "postgres://")):
-        raise StoreError(
-            f"store {url!r}: PostgreSQL is not available in this version of resumable; "
-            "use 'sqlite:///path.db'"
-        )
+        from .postgres import PostgresStore
+
+        return PostgresStore(url, readonly=readonly)
     raise StoreError(
         f"unknown store URL {url!r}: use 'sqlite:///relative/path.db', "
-        "'sqlite:////absolute/path.db' or 'memory://'"
+        "'sqlite:////absolute/path.db', 'postgresql://user@host/db' or 'memory://'"
     )
 
 
@@ -101,6 +106,10 @@ def describe(url: str) -> str:
         except StoreError:
             return url
         return "sqlite:///:memory:" if path == ":memory:" else f"sqlite:///{path}"
+    if url.startswith(("postgresql://", "postgres://")):
+        from .postgres import redact
+
+        return redact(url)
     return url
 
 

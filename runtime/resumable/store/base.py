@@ -22,6 +22,7 @@ import os
 import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, TypeVar
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "RunRecord",
     "RunSummary",
     "Schedule",
+    "Status",
     "Store",
     "Wake",
     "Write",
@@ -72,14 +74,33 @@ __all__ = [
 
 T = TypeVar("T")
 
-PENDING = "pending"  # created (dispatched), not started yet
-RUNNING = "running"  # being driven, or was when its owner died (resumable)
-WAITING = "waiting"  # parked until wake_at (a retry delay, a timer), or an event: a row, not a task
-COMPLETED = "completed"
-FAILED = "failed"  # an exception left the function
-BLOCKED = "blocked"  # cannot go on until `retry` (unencodable value, changed code, ...)
-CANCELLED = "cancelled"  # `Runtime.cancel`: a CancelledError left the function
-STATUSES = (PENDING, RUNNING, WAITING, COMPLETED, FAILED, BLOCKED, CANCELLED)
+
+class Status(StrEnum):
+    """A run's status, stored as its text (a Status equals its string; its
+    repr is the string's, so messages read as before)."""
+
+    PENDING = "pending"  # created (dispatched), not started yet
+    RUNNING = "running"  # being driven, or was when its owner died (resumable)
+    WAITING = (
+        "waiting"  # parked until wake_at (a retry delay, a timer), or an event: a row, not a task
+    )
+    COMPLETED = "completed"
+    FAILED = "failed"  # an exception left the function
+    BLOCKED = "blocked"  # cannot go on until `retry` (unencodable value, changed code, ...)
+    CANCELLED = "cancelled"  # `Runtime.cancel`: a CancelledError left the function
+
+    def __repr__(self) -> str:
+        return repr(self.value)
+
+
+PENDING, RUNNING, WAITING = Status.PENDING, Status.RUNNING, Status.WAITING
+COMPLETED, FAILED, BLOCKED, CANCELLED = (
+    Status.COMPLETED,
+    Status.FAILED,
+    Status.BLOCKED,
+    Status.CANCELLED,
+)
+STATUSES = tuple(Status)
 #: A run in one of these has ended: it is never picked up again by itself.
 FINISHED = (COMPLETED, FAILED, BLOCKED, CANCELLED)
 ACTIVE = (PENDING, RUNNING, WAITING)

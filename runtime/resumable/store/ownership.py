@@ -1,4 +1,5 @@
-"""Ownership of runs: one owner at a time, released by the OS when it dies.
+"""Ownership of runs: one owner at a time, released by the OS when it dies
+(SQLite), or when its lease ends (PostgreSQL: `LeaseOwnership`, at the end).
 
 `FileOwnership` (SQLite) owns a run by holding an open-file-description
 (OFD) write lock on one byte of the database file itself, at an offset
@@ -40,14 +41,19 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import logging
 import os
 import struct
 import threading
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ..errors import StoreError
 from .base import Ownership
 
-__all__ = ["FileOwnership", "LocalOwnership"]
+__all__ = ["FileOwnership", "LeaseOwnership", "LocalOwnership"]
+
+_log = logging.getLogger("resumable")
 
 _OFD_SETLK = getattr(fcntl, "F_OFD_SETLK", None)
 _BASE = 2**62
@@ -229,3 +235,115 @@ class FileOwnership(Ownership):
                 if table.fd is not None:
                     os.close(table.fd)
                     table.fd = None
+
+
+class LeaseOwnership(Ownership):
+    """Ownership by leases in the database (PostgreSQL): a run is owned by a
+    row of `leases` naming this object's `holder` and an expiry measured
+    with the database's clock (`now()`), never a worker's. `acquire` takes
+    the row in one statement only if there is none, it has expired (its
+    owner died, or froze past it), or it is this holder's own; a heartbeat
+    thread renews the runs held every `heartbeat` seconds; `release`
+    deletes the row. A holder that lost a lease (frozen past its expiry,
+    then taken over) writes nothing more: the takeover's claim bumped the
+    owner generation that fences its writes (base.py).
+
+    `run(sql, params)` runs one statement on the store and returns its rows."""
+
+    def __init__(
+        self,
+        run: Callable[[str, Sequence[Any]], list[tuple[Any, ...]]],
+        *,
+        lease: float,
+        heartbeat: float,
+        holder: str,
+    ) -> None:
+        self.run = run
+        self.lease = lease
+        self.heartbeat = heartbeat
+        self.holder = holder
+        self.mine: set[str] = set()
+        self._guard = threading.Lock()
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
+
+    def acquire(self, run_id: str) -> bool:
+        with self._guard:
+            if run_id in self.mine:
+                return False  # another driver of this process has it
+            self.mine.add(run_id)  # reserved while the statement runs
+        try:
+            got = self.run(
+                "INSERT INTO leases (run_id, holder, expires_at) "
+                "VALUES (?, ?, now() + make_interval(secs => ?)) "
+                "ON CONFLICT (run_id) DO UPDATE SET holder = excluded.holder, "
+                "expires_at = excluded.expires_at "
+                "WHERE leases.expires_at <= now() OR leases.holder = excluded.holder "
+                "RETURNING run_id",
+                (run_id, self.holder, self.lease),
+            )
+        except BaseException:
+            with self._guard:
+                self.mine.discard(run_id)
+            raise
+        with self._guard:
+            if not got:
+                self.mine.discard(run_id)
+                return False
+            if self._beat is None:
+                self._beat = threading.Thread(
+                    target=self._renew, name="resumable-lease-heartbeat", daemon=True
+                )
+                self._beat.start()
+        return True
+
+    def release(self, run_id: str) -> None:
+        with self._guard:
+            if run_id not in self.mine:
+                return
+            self.mine.discard(run_id)
+        try:
+            self.run(
+                "DELETE FROM leases WHERE run_id = ? AND holder = ? RETURNING run_id",
+                (run_id, self.holder),
+            )
+        except StoreError as e:  # then the lease expires by itself
+            _log.warning("resumable: the lease of run %r was not released: %s", run_id, e)
+
+    def _renew(self) -> None:
+        while not self._stop.wait(self.heartbeat):
+            with self._guard:
+                held = sorted(self.mine)
+            if not held:
+                continue
+            try:
+                renewed = self.run(
+                    "UPDATE leases SET expires_at = now() + make_interval(secs => ?) "
+                    "WHERE holder = ? AND run_id = ANY(?) RETURNING run_id",
+                    (self.lease, self.holder, held),
+                )
+            except Exception as e:  # the store is down: try again at the next beat
+                _log.warning("resumable: leases not renewed: %s", e)
+                continue
+            lost = set(held) - {row[0] for row in renewed}
+            with self._guard:
+                lost &= self.mine  # released meanwhile: not lost
+            for run_id in sorted(lost):
+                _log.warning(
+                    "resumable: the lease of run %r ended before it was renewed; another "
+                    "driver may have taken the run over (its writes are fenced)",
+                    run_id,
+                )
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._beat is not None and self._beat is not threading.current_thread():
+            self._beat.join()
+        with self._guard:
+            held, self.mine = sorted(self.mine), set()
+        if held:
+            with contextlib.suppress(StoreError):
+                self.run(
+                    "DELETE FROM leases WHERE holder = ? AND run_id = ANY(?) RETURNING run_id",
+                    (self.holder, held),
+                )

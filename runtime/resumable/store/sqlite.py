@@ -35,73 +35,26 @@ import asyncio
 import concurrent.futures
 import contextlib
 import errno
-import functools
 import logging
 import os
 import sqlite3
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from ..errors import StoreError, StoreUnavailable
-from .base import (
-    ACTIVE,
-    BLOCKED,
-    CANCEL_OP,
-    FIELDS,
-    FINISHED,
-    MAX_TIME,
-    REQUESTED,
-    SCHEDULE_FIELDS,
-    SUMMARY_FIELDS,
-    Claim,
-    Event,
-    Lease,
-    Operation,
-    RunRecord,
-    RunSummary,
-    Schedule,
-    Store,
-    Wake,
-    Write,
-    ancestors,
-    cancel_target_error,
-    damage,
-    event_target_error,
-    schedule_damage,
-    storable_text,
-)
+from .base import FIELDS, FINISHED, MAX_TIME, Claim, Lease, Write
 from .migrations import SCHEMA_VERSION, read_columns, set_up
 from .ownership import FileOwnership, LocalOwnership
+from .sql import DamagedText, SQLStore, engine_call
 
 __all__ = ["SCHEMA_VERSION", "DamagedText", "SQLiteStore"]
 
 T = TypeVar("T")
 
-#: A wake time a run can be woken at (base.damage says the same of a record).
-_VALID_WAKE = f"typeof(wake_at) IN ('integer', 'real') AND wake_at BETWEEN 0 AND {MAX_TIME!r}"
-#: Top-level runs a worker may drive at time `?`. A waiting run whose wake
-#: time is not a time (1e300, text) is never due: it is picked up at once,
-#: to be blocked as damaged, instead of keeping a draining worker waiting.
-_RUNNABLE = (
-    "parent IS NULL AND (status IN ('pending', 'running') OR (status = 'waiting' AND "
-    f"(wake_at <= ? OR (wake_at IS NOT NULL AND NOT ({_VALID_WAKE})))))"
-)
 _WAL_LIMIT = 64 * 1024 * 1024
-
-
-class DamagedText(str):
-    """Text read from a TEXT column that is not valid UTF-8: shown escaped;
-    `raw` holds the stored bytes (to find the row again)."""
-
-    raw: bytes
-
-    def __new__(cls, raw: bytes) -> DamagedText:
-        text = super().__new__(cls, raw.decode("utf-8", "backslashreplace"))
-        text.raw = raw
-        return text
 
 
 def _text(data: bytes) -> str:
@@ -111,23 +64,15 @@ def _text(data: bytes) -> str:
         return DamagedText(data)
 
 
-def _on_store_thread(method: Callable[..., T]) -> Callable[..., T]:
-    """Run the method on the store's thread (directly when already there),
-    its sqlite3 errors as StoreUnavailable."""
+class SQLiteStore(SQLStore):
+    # A column may hold a value of any type: a time is checked to be a number.
+    _VALID_WAKE = f"typeof(wake_at) IN ('integer', 'real') AND wake_at BETWEEN 0 AND {MAX_TIME!r}"
+    _LEAST = "MIN"
+    _IS = "IS"
+    _NOT_FINISHED = (
+        f"(typeof(status) != 'text' OR status NOT IN ({', '.join('?' * len(FINISHED))}))"
+    )
 
-    @functools.wraps(method)
-    def wrapper(self: SQLiteStore, *args: Any, **kwargs: Any) -> T:
-        if threading.get_ident() == self._thread_id:
-            try:
-                return method(self, *args, **kwargs)
-            except sqlite3.Error as e:
-                raise self.unavailable(e) from None
-        return self._executor.submit(wrapper, self, *args, **kwargs).result()
-
-    return wrapper
-
-
-class SQLiteStore(Store):
     def __init__(
         self,
         path: str,
@@ -264,430 +209,7 @@ class SQLiteStore(Store):
             )
         return StoreUnavailable(f"{where} failed: {e} ({name or type(e).__name__})")
 
-    # -- reads -----------------------------------------------------------------------
-
-    def _select(self, fields: Sequence[str]) -> str:
-        """The select list of `fields`, defaults for columns an older schema lacks."""
-        out = ["rowid"]
-        for name in fields:
-            if name in self._columns:
-                out.append(name)
-            else:
-                out.append(f"{'0' if name == 'generation' else repr('')} AS {name}")
-        return ", ".join(out)
-
-    @_on_store_thread
-    def get(self, run_id: str) -> RunRecord | None:
-        row = self.conn.execute(
-            f"SELECT {self._select(FIELDS)} FROM runs WHERE run_id = ?", (run_id,)
-        ).fetchone()
-        return None if row is None else _record(row)
-
-    @_on_store_thread
-    def list_runs(
-        self,
-        *,
-        statuses: Iterable[str] | None = None,
-        parent: str | None = None,
-        top_only: bool = False,
-        limit: int | None = None,
-    ) -> list[RunSummary]:
-        where: list[str] = []
-        values: list[Any] = []
-        if statuses is not None:
-            wanted = tuple(statuses)
-            where.append(f"status IN ({_marks(wanted)})")
-            values += wanted
-        if parent is not None:
-            where.append("parent = ?")
-            values.append(parent)
-        if top_only:
-            where.append("parent IS NULL")
-        sql = f"SELECT {self._select(SUMMARY_FIELDS)} FROM runs"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY created_at DESC, rowid DESC"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return [_summary(row) for row in self.conn.execute(sql, values)]
-
-    @_on_store_thread
-    def runnable_functions(self, now: float) -> set[str]:
-        sql = f"SELECT DISTINCT function FROM runs WHERE {_RUNNABLE}"
-        return {row[0] for row in self.conn.execute(sql, (now,))}
-
-    @_on_store_thread
-    def runnable(
-        self,
-        now: float,
-        functions: Sequence[str],
-        *,
-        after: tuple[float, int] = (-1.0, -1),
-        limit: int = 100,
-    ) -> list[RunSummary]:
-        if not functions:
-            return []
-        match, values = _function_match(functions)
-        sql = (
-            f"SELECT {self._select(SUMMARY_FIELDS)} FROM runs WHERE {_RUNNABLE} AND ({match}) "
-            "AND (created_at, rowid) > (?, ?) ORDER BY created_at, rowid LIMIT ?"
-        )
-        rows = self.conn.execute(sql, (now, *values, *after, limit))
-        return [_summary(row) for row in rows]
-
-    @_on_store_thread
-    def next_wake(self, functions: Sequence[str]) -> float | None:
-        if not functions:
-            return None
-        match, values = _function_match(functions)
-        sql = (
-            "SELECT MIN(wake_at) FROM runs WHERE parent IS NULL AND status = 'waiting' "
-            f"AND {_VALID_WAKE} AND ({match})"
-        )
-        found = self.conn.execute(sql, values).fetchone()[0]
-        return found if type(found) in (int, float) else None
-
-    # -- writes ----------------------------------------------------------------------
-
-    @_on_store_thread
-    def create(self, record: RunRecord) -> bool:
-        return self._insert(record)
-
-    def _insert(self, record: RunRecord) -> bool:
-        now = time.time()
-        values = [getattr(record, f) for f in FIELDS]
-        values[FIELDS.index("created_at")] = now
-        values[FIELDS.index("updated_at")] = now
-        cursor = self.conn.execute(
-            f"INSERT OR IGNORE INTO runs ({', '.join(FIELDS)}) VALUES ({_marks(values)})", values
-        )
-        return cursor.rowcount == 1
-
-    @_on_store_thread
-    def claim(self, run_id: str, owner: str, fingerprint: str) -> Lease | None:
-        return self._claim(Claim(run_id, owner, fingerprint))
-
-    def _claim(self, claim: Claim) -> Lease | None:
-        run_id = claim.run_id
-        rows = self.conn.execute(
-            "UPDATE runs SET status = 'running', generation = generation + 1, owner = ?, "
-            "fingerprint = ?, wake_at = NULL, updated_at = ? "
-            f"WHERE run_id = ? AND status IN ({_marks(ACTIVE)}) RETURNING generation",
-            (storable_text(claim.owner), claim.fingerprint, time.time(), run_id, *ACTIVE),
-        ).fetchall()
-        return Lease(run_id, rows[0][0]) if rows else None
-
-    @_on_store_thread
-    def apply(self, write: Write) -> bool:
-        return self._apply(write)
-
-    def _apply(self, write: Write) -> bool:
-        if not write.compound:
-            return self._update(write)
-        conn = self.conn
-        conn.execute("SAVEPOINT write")  # a transaction of its own when not in one
-        try:
-            changed = self._update(write)
-            if changed:
-                self._record_parts(write)
-        except BaseException:
-            conn.execute("ROLLBACK TO write")
-            conn.execute("RELEASE write")
-            raise
-        conn.execute("RELEASE write")
-        return changed
-
-    def _update(self, write: Write) -> bool:
-        """The fenced UPDATE of the run's row."""
-        sets = "".join(f"{name} = ?, " for name, _ in write.sets)
-        values: list[Any] = [v for _, v in write.sets]
-        values += [time.time(), write.run_id, *write.statuses]
-        sql = (
-            f"UPDATE runs SET {sets}updated_at = ? "
-            f"WHERE run_id = ? AND status IN ({_marks(write.statuses)})"
-        )
-        if write.generation is not None:
-            sql += " AND generation = ?"
-            values.append(write.generation)
-        return self.conn.execute(sql, values).rowcount == 1
-
-    def _record_parts(self, write: Write) -> None:
-        """The operations, event takes and wake rule of a write whose row changed."""
-        conn, run_id = self.conn, write.run_id
-        for op in write.operations:
-            conn.execute(
-                "INSERT OR REPLACE INTO operations (run_id, op_id, wake_at, outcome) "
-                "VALUES (?, ?, ?, ?)",
-                (op.run_id, op.op_id, op.wake_at, op.outcome),
-            )
-        for event_id, op_id in write.takes:
-            conn.execute(
-                "UPDATE events SET taken_by = ? WHERE event_id = ? AND run_id = ? "
-                "AND taken_by IS NULL",
-                (op_id, event_id, run_id),
-            )
-        if write.wake is not None:
-            self._wake_rule(run_id, write.wake)
-
-    def _wake_rule(self, run_id: str, wake: Wake) -> None:
-        now = wake.now
-        if wake.event is not None:
-            conn = self.conn
-            conn.execute(
-                "UPDATE runs SET wake_at = ? WHERE run_id = ? AND status = 'waiting' AND EXISTS "
-                "(SELECT 1 FROM events WHERE run_id = ? AND name = ? AND taken_by IS NULL "
-                f"AND event_id NOT IN ({_marks(wake.skip)}))",
-                (now, run_id, run_id, wake.event, *wake.skip),
-            )
-        awaited = wake.awaited
-        if awaited:
-            # Due when the first of them is: its wake time, or now if it is no
-            # longer waiting (MIN ignores the NULL of a wait for an event);
-            # and at its own wake time (a deadline) at the latest.
-            first = (
-                "(SELECT MIN(CASE WHEN c.status = 'waiting' THEN c.wake_at ELSE ? END) "
-                f"FROM runs AS c WHERE c.run_id IN ({_marks(awaited)}))"
-            )
-            self.conn.execute(
-                f"UPDATE runs SET wake_at = CASE WHEN wake_at IS NULL THEN {first} "
-                f"ELSE MIN(wake_at, COALESCE({first}, wake_at)) END "
-                "WHERE run_id = ? AND status = 'waiting'",
-                (now, *awaited, now, *awaited, run_id),
-            )
-
-    # -- durable waits ---------------------------------------------------------------
-
-    @_on_store_thread
-    def operation(self, run_id: str, op_id: str) -> Operation | None:
-        row = self.conn.execute(
-            "SELECT wake_at, outcome FROM operations WHERE run_id = ? AND op_id = ?",
-            (run_id, op_id),
-        ).fetchone()
-        if row is None:
-            return None
-        wake_at, outcome = row
-        if wake_at is not None and type(wake_at) not in (int, float):
-            wake_at = 0.0  # damaged: due now, and decided again
-        return Operation(run_id, op_id, wake_at, outcome if type(outcome) is str else None)
-
-    @_on_store_thread
-    def send_event(
-        self, run_id: str, name: str, payload: bytes, dedup_key: str | None, now: float
-    ) -> bool:
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            row = conn.execute("SELECT status FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-            error = event_target_error(run_id, None if row is None else row[0], self.url)
-            if error is not None:
-                raise error
-            cursor = conn.execute(
-                "INSERT OR IGNORE INTO events (run_id, name, payload, dedup_key, sent_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (run_id, storable_text(name), payload, dedup_key, now),
-            )
-            new = cursor.rowcount == 1
-            if new:
-                # Due at once (wake time 0), whatever the clocks of the sender
-                # and of the workers say.
-                woken = [run_id, *ancestors(run_id)]
-                conn.execute(
-                    f"UPDATE runs SET wake_at = 0 WHERE run_id IN ({_marks(woken)}) "
-                    "AND status = 'waiting'",
-                    woken,
-                )
-            conn.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            raise
-        return new
-
-    @_on_store_thread
-    def request_cancel(self, run_id: str) -> bool:
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            row = conn.execute(
-                "SELECT status, parent FROM runs WHERE run_id = ?", (run_id,)
-            ).fetchone()
-            error = cancel_target_error(
-                run_id, None if row is None else row[0], None if row is None else row[1], self.url
-            )
-            if error is not None:
-                raise error
-            # The run and the runs below it that have not ended: child ids
-            # are `<run>/...`, the range [<run>/, <run>0) ("0" follows "/").
-            live = (*ACTIVE, BLOCKED)
-            tree = f"(run_id = ? OR (run_id >= ? AND run_id < ?)) AND status IN ({_marks(live)})"
-            where = (run_id, run_id + "/", run_id + "0", *live)
-            changed = conn.execute(
-                "INSERT OR IGNORE INTO operations (run_id, op_id, wake_at, outcome) "
-                f"SELECT run_id, ?, NULL, ? FROM runs WHERE {tree}",
-                (CANCEL_OP, REQUESTED, *where),
-            ).rowcount
-            conn.execute(
-                "UPDATE runs SET wake_at = 0, status = CASE WHEN status = 'blocked' "
-                f"THEN 'pending' ELSE status END WHERE {tree} "
-                "AND status IN ('waiting', 'blocked')",
-                where,
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            raise
-        return changed > 0
-
-    @_on_store_thread
-    def cancel_requests(self, run_ids: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        for i in range(0, len(run_ids), 500):
-            chunk = run_ids[i : i + 500]
-            found.update(
-                r[0]
-                for r in self.conn.execute(
-                    f"SELECT run_id FROM operations WHERE op_id = ? AND outcome = ? "
-                    f"AND run_id IN ({_marks(chunk)})",
-                    (CANCEL_OP, REQUESTED, *chunk),
-                )
-            )
-        return found
-
-    _EVENT = "event_id, run_id, name, payload, dedup_key, sent_at, taken_by"
-
-    @_on_store_thread
-    def next_event(self, run_id: str, name: str, skip: Sequence[int] = ()) -> Event | None:
-        row = self.conn.execute(
-            f"SELECT {self._EVENT} FROM events WHERE run_id = ? AND name = ? "
-            f"AND taken_by IS NULL AND event_id NOT IN ({_marks(skip)}) "
-            "ORDER BY event_id LIMIT 1",
-            (run_id, name, *skip),
-        ).fetchone()
-        return None if row is None else _event(row)
-
-    @_on_store_thread
-    def taken_event(self, run_id: str, op_id: str) -> Event | None:
-        row = self.conn.execute(
-            f"SELECT {self._EVENT} FROM events WHERE run_id = ? AND taken_by = ?",
-            (run_id, op_id),
-        ).fetchone()
-        return None if row is None else _event(row)
-
-    @_on_store_thread
-    def events(self, run_id: str) -> list[Event]:
-        if not self._has_waits:
-            return []  # an older schema, read-only
-        rows = self.conn.execute(
-            f"SELECT {self._EVENT} FROM events WHERE run_id = ? ORDER BY event_id", (run_id,)
-        )
-        return [_event(row) for row in rows]
-
-    @_on_store_thread
-    def abandon(self, parent: Lease, child_ids: Sequence[str], error: bytes, reason: str) -> None:
-        if not child_ids:
-            return
-        self.conn.execute(
-            "UPDATE runs SET status = 'failed', error = ?, reason = ?, updated_at = ? "
-            f"WHERE run_id IN ({_marks(child_ids)}) AND status IN ({_marks(ACTIVE)}) "
-            "AND EXISTS (SELECT 1 FROM runs AS p WHERE p.run_id = ? AND p.generation = ?)",
-            (
-                error,
-                storable_text(reason),
-                time.time(),
-                *child_ids,
-                *ACTIVE,
-                parent.run_id,
-                parent.generation,
-            ),
-        )
-
-    @_on_store_thread
-    def block_damaged(self, rowid: int, reason: str) -> bool:
-        cursor = self.conn.execute(
-            "UPDATE runs SET status = ?, reason = ?, updated_at = ? WHERE rowid = ? "
-            f"AND (typeof(status) != 'text' OR status NOT IN ({_marks(FINISHED)}))",
-            (BLOCKED, storable_text(reason)[:500], time.time(), rowid, *FINISHED),
-        )
-        return cursor.rowcount == 1
-
-    # -- schedules -------------------------------------------------------------------
-
-    _SCHEDULE = ", ".join(SCHEDULE_FIELDS)
-
-    @_on_store_thread
-    def upsert_schedule(self, schedule: Schedule) -> bool:
-        values = [getattr(schedule, f) for f in SCHEDULE_FIELDS]
-        cursor = self.conn.execute(
-            f"INSERT INTO schedules ({self._SCHEDULE}) VALUES ({_marks(values)}) "
-            "ON CONFLICT (schedule_id) DO NOTHING",
-            values,
-        )
-        return cursor.rowcount == 1
-
-    @_on_store_thread
-    def schedules(self) -> list[Schedule]:
-        if not self._has_schedules:
-            return []  # an older schema, read-only
-        rows = self.conn.execute(f"SELECT {self._SCHEDULE} FROM schedules ORDER BY schedule_id")
-        return [_schedule(row) for row in rows]
-
-    @_on_store_thread
-    def get_schedule(self, schedule_id: str) -> Schedule | None:
-        if not self._has_schedules:
-            return None
-        row = self.conn.execute(
-            f"SELECT {self._SCHEDULE} FROM schedules WHERE schedule_id = ?", (schedule_id,)
-        ).fetchone()
-        return None if row is None else _schedule(row)
-
-    @_on_store_thread
-    def delete_schedule(self, schedule_id: str) -> bool:
-        cursor = self.conn.execute("DELETE FROM schedules WHERE schedule_id = ?", (schedule_id,))
-        return cursor.rowcount == 1
-
-    @_on_store_thread
-    def due_schedules(self, now: float) -> list[Schedule]:
-        # A next_at that is not a time (text, NULL, 1e300) is never due.
-        rows = self.conn.execute(
-            f"SELECT {self._SCHEDULE} FROM schedules WHERE next_at <= ? "
-            "AND typeof(next_at) IN ('integer', 'real') ORDER BY next_at, schedule_id",
-            (now,),
-        )
-        return [_schedule(row) for row in rows]
-
-    @_on_store_thread
-    def next_schedule(self, after: float) -> float | None:
-        found = self.conn.execute(
-            "SELECT MIN(next_at) FROM schedules WHERE next_at > ? "
-            f"AND typeof(next_at) IN ('integer', 'real') AND next_at <= {MAX_TIME!r}",
-            (after,),
-        ).fetchone()[0]
-        return found if type(found) in (int, float) else None
-
-    @_on_store_thread
-    def fire_schedule(
-        self, schedule: Schedule, fired_at: float, next_at: float, run: RunRecord
-    ) -> bool:
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            cursor = conn.execute(
-                "UPDATE schedules SET last_fired = ?, next_at = ? "
-                "WHERE schedule_id = ? AND last_fired IS ?",
-                (fired_at, next_at, schedule.schedule_id, schedule.last_fired),
-            )
-            fired = cursor.rowcount == 1
-            if fired:
-                self._insert(run)
-            conn.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            raise
-        return fired
-
-    @_on_store_thread
+    @engine_call
     def probe(self) -> None:
         """A small write, to learn whether the store takes writes again (after
         a full disk, say); truncates the WAL first. Raises StoreUnavailable."""
@@ -697,6 +219,51 @@ class SQLiteStore(Store):
         conn.execute(
             "INSERT OR REPLACE INTO resumable_meta VALUES ('probed_at', ?)", (str(time.time()),)
         )
+
+    # -- the engine's hooks (sql.py) -------------------------------------------------
+
+    def _call(self, method: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run the method on the store's thread (directly when already there),
+        its sqlite3 errors as StoreUnavailable."""
+        if threading.get_ident() == self._thread_id:
+            try:
+                return method(*args, **kwargs)
+            except sqlite3.Error as e:
+                raise self.unavailable(e) from None
+        return self._executor.submit(self._call, method, *args, **kwargs).result()
+
+    def _exec(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, params)
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            conn.execute("COMMIT")
+        except BaseException:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            raise
+
+    @contextlib.contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        conn = self.conn
+        conn.execute("SAVEPOINT write")  # a transaction of its own when not in one
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK TO write")
+            conn.execute("RELEASE write")
+            raise
+        conn.execute("RELEASE write")
+
+    def _ignore(self, insert: str) -> str:
+        return f"INSERT OR IGNORE {insert}"
+
+    def _IS_NUMBER(self, column: str) -> str:
+        return f"typeof({column}) IN ('integer', 'real')"
 
     # -- ownership, plumbing ---------------------------------------------------------
 
@@ -806,22 +373,6 @@ def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | Non
         future.set_result(result)
 
 
-def _marks(values: Sequence[Any]) -> str:
-    return ", ".join("?" * len(values))
-
-
-def _function_match(functions: Sequence[str]) -> tuple[str, list[Any]]:
-    """SQL matching `function` against names; damaged names by their bytes."""
-    names = [f for f in functions if type(f) is str]
-    raw = [f.raw for f in functions if isinstance(f, DamagedText)]
-    parts = []
-    if names:
-        parts.append(f"function IN ({_marks(names)})")
-    if raw:
-        parts.append(f"CAST(function AS BLOB) IN ({_marks(raw)})")
-    return " OR ".join(parts) or "0", [*names, *raw]
-
-
 def _refuse_other_names(path: str) -> None:
     """Refuse a database file with more than one name (hard links): SQLite
     keeps the WAL and shared memory of a database beside the name it was
@@ -852,39 +403,8 @@ def _is_format_error(e: sqlite3.Error) -> bool:
     return name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")) or "not a database" in str(e)
 
 
-def _record(row: tuple[Any, ...]) -> RunRecord:
-    values = dict(zip(FIELDS, row[1:], strict=True))
-    damaged = damage(values)
-    return RunRecord(**values, rowid=row[0], damaged=damaged)
-
-
-def _event(row: tuple[Any, ...]) -> Event:
-    event_id, run_id, name, payload, dedup_key, sent_at, taken_by = row
-    return Event(
-        event_id,
-        run_id,
-        name,
-        payload if type(payload) is bytes else b"",
-        dedup_key,
-        sent_at if type(sent_at) in (int, float) else 0.0,
-        taken_by,
-    )
-
-
 def _has_table(conn: sqlite3.Connection, name: str) -> bool:
     found = conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)
     ).fetchone()
     return bool(found)
-
-
-def _schedule(row: tuple[Any, ...]) -> Schedule:
-    values = dict(zip(SCHEDULE_FIELDS, row, strict=True))
-    damaged = schedule_damage(values)
-    return Schedule(**values, damaged=damaged)
-
-
-def _summary(row: tuple[Any, ...]) -> RunSummary:
-    values = dict(zip(SUMMARY_FIELDS, row[1:], strict=True))
-    damaged = damage(values)
-    return RunSummary(**values, rowid=row[0], damaged=damaged)

@@ -1,0 +1,268 @@
+"""`postgresql://user@host:port/db`: the store for many workers on many machines.
+
+    open_store("postgresql://app@db.internal/shop")
+    open_store("postgresql://app@db/shop?lease=10&heartbeat=3&schema=tenant_a")
+
+The queries are SQLStore's (sql.py); what differs here:
+
+- psycopg 3, synchronous, over a psycopg_pool connection pool: each store
+  method is one transaction on a pooled connection, run on a small thread
+  pool of the store's own (`io`, `commit`), so the event loop never waits
+  for the database. `?pool=N` (default 4) threads, N + 2 connections.
+- Ownership is a lease with fencing (ownership.py `LeaseOwnership`): a row
+  in `leases` with an expiry measured with the database's `now()`,
+  `?lease=` seconds long (default 30), renewed every `?heartbeat=` seconds
+  (default a third of the lease) while held. A running run whose lease
+  expired is runnable again (its owner died or froze); one under a live
+  lease is not. The owner generation fences every write, as on SQLite.
+- Rows read or written by a transaction that must see concurrent writes
+  are locked first (`FOR UPDATE`): an event sent while its run parks, a
+  cancellation while a run parks. A deadlock or serialization failure is
+  retried (the transaction is tried again whole).
+- The schema (pg_schema.py) is created on first use under an advisory
+  lock; `?schema=NAME` keeps the tables in that schema (created if absent).
+- Text PostgreSQL cannot hold (a NUL character) is stored escaped (`\\x00`).
+- Every psycopg error becomes a `StoreUnavailable` naming the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import re
+import threading
+import urllib.parse
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from ..errors import StoreError, StoreUnavailable
+from .base import owner_name
+from .ownership import LeaseOwnership
+from .pg_schema import set_up
+from .sql import SQLStore, engine_call
+
+__all__ = ["PostgresStore", "connect_options"]
+
+T = TypeVar("T")
+
+_SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
+_RETRIES = 5
+
+
+def _missing_driver(url: str) -> StoreError:
+    return StoreError(
+        f"store {redact(url)}: the PostgreSQL store needs psycopg 3 and psycopg_pool; "
+        "install them with: pip install 'resumable[postgres]'"
+    )
+
+
+def redact(url: str) -> str:
+    """The URL without its password (for messages and logs)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = netloc[0].split(":", 1)[0]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
+
+
+def server(url: str) -> str:
+    """Where the server is, as people say it: host:port, or the local socket."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "an unreadable address"
+    if not host:
+        return "the local socket"
+    return f"{host}:{port or 5432}"
+
+
+def connect_options(url: str) -> tuple[str, dict[str, Any]]:
+    """The libpq URL (our options removed) and our options. Raises StoreError."""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        parts.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError as e:
+        raise StoreError(f"store {redact(url)}: {e}") from None
+    options: dict[str, Any] = {}
+    passed: list[tuple[str, str]] = []
+    for key, value in urllib.parse.parse_qsl(parts.query, keep_blank_values=True):
+        if key in ("lease", "heartbeat"):
+            try:
+                seconds = float(value)
+            except ValueError:
+                seconds = -1.0
+            if not 0.1 <= seconds <= 86400:
+                raise StoreError(
+                    f"store {redact(url)}: {key} must be seconds between 0.1 and 86400, "
+                    f"not {value!r}"
+                )
+            options[key] = seconds
+        elif key == "pool":
+            if not (value.isdigit() and 1 <= int(value) <= 64):
+                raise StoreError(f"store {redact(url)}: pool must be 1 to 64, not {value!r}")
+            options["pool"] = int(value)
+        elif key == "schema":
+            if not _SCHEMA_NAME.fullmatch(value):
+                raise StoreError(
+                    f"store {redact(url)}: schema must be a plain SQL name (letters, digits, "
+                    f"_), not {value!r}"
+                )
+            options["schema"] = value
+        else:
+            passed.append((key, value))  # libpq's own (sslmode, connect_timeout, ...)
+    if "schema" in options:
+        passed.append(("options", f"-csearch_path={options['schema']}"))
+    if not any(k == "connect_timeout" for k, _ in passed):
+        passed.append(("connect_timeout", "10"))
+    lease = options.setdefault("lease", 30.0)
+    options.setdefault("heartbeat", min(10.0, lease / 3))
+    if options["heartbeat"] >= lease:
+        raise StoreError(f"store {redact(url)}: the heartbeat must be shorter than the lease")
+    conninfo = urllib.parse.urlunsplit(
+        parts._replace(scheme="postgresql", query=urllib.parse.urlencode(passed))
+    )
+    return conninfo, options
+
+
+def _clean(value: Any) -> Any:
+    """A parameter as PostgreSQL takes it: str subclasses (a Status) as
+    plain text, NUL characters escaped."""
+    if isinstance(value, str):
+        value = str.__str__(value)
+        if "\x00" in value:
+            value = value.replace("\x00", "\\x00")
+    return value
+
+
+@functools.lru_cache(maxsize=512)
+def _dialect(sql: str) -> str:
+    """SQLStore's `?` placeholders as psycopg's `%s`."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class PostgresStore(SQLStore):
+    def __init__(self, url: str, *, readonly: bool = False) -> None:
+        try:
+            import psycopg
+            import psycopg_pool
+        except ImportError:
+            raise _missing_driver(url) from None
+        self._psycopg = psycopg
+        self.url = redact(url)
+        self.readonly = readonly
+        self.where = f"{self.url} (PostgreSQL at {server(url)})"
+        conninfo, options = connect_options(url)
+        self.lease, self.heartbeat = options["lease"], options["heartbeat"]
+        self.schema: str | None = options.get("schema")
+        threads = options.get("pool", 4)
+        try:
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                set_up(conn, self.where, readonly=readonly, schema=self.schema)
+        except psycopg.Error as e:
+            raise StoreError(
+                f"cannot open the store {self.url}: the PostgreSQL server at {server(url)} "
+                f"said: {_first_line(e)}"
+            ) from None
+        self._local = threading.local()
+        self.pool = psycopg_pool.ConnectionPool(
+            conninfo,
+            min_size=1,
+            max_size=threads + 2,  # + the heartbeat and `lock` from the event loop
+            kwargs={"autocommit": True},
+            open=False,
+            name="resumable",
+        )
+        self.pool.open(wait=True, timeout=30)
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix="resumable-postgres"
+        )
+        self.ownership = LeaseOwnership(
+            self._rows,
+            lease=self.lease,
+            heartbeat=self.heartbeat,
+            holder=f"{owner_name()}/{uuid.uuid4().hex[:12]}",
+        )
+
+    # -- the engine's hooks (sql.py) -------------------------------------------------
+
+    _UNOWNED = (
+        "NOT EXISTS (SELECT 1 FROM leases AS l WHERE l.run_id = runs.run_id "
+        "AND l.expires_at > now())"
+    )
+
+    def _call(self, method: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """Run the method in one transaction on a pooled connection (within
+        the current one when nested); a deadlock is tried again."""
+        if getattr(self._local, "conn", None) is not None:
+            return method(*args, **kwargs)
+        errors = self._psycopg.errors
+        for attempt in range(_RETRIES):
+            try:
+                with self.pool.connection(timeout=30) as conn:
+                    self._local.conn = conn
+                    try:
+                        with conn.transaction():
+                            return method(*args, **kwargs)
+                    finally:
+                        self._local.conn = None
+            except (errors.DeadlockDetected, errors.SerializationFailure) as e:
+                if attempt == _RETRIES - 1:
+                    raise self.unavailable(e) from None
+            except self._psycopg.Error as e:
+                raise self.unavailable(e) from None
+            except Exception as e:
+                if type(e).__module__.startswith("psycopg_pool"):  # PoolTimeout, PoolClosed
+                    raise self.unavailable(e) from None
+                raise
+        raise AssertionError("unreachable")
+
+    def _exec(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._local.conn.execute(_dialect(sql), [_clean(p) for p in params])
+
+    def _lock_runs(self, where: str, params: Sequence[Any]) -> None:
+        self._exec(f"SELECT 1 FROM runs WHERE {where} ORDER BY run_id FOR UPDATE", params)
+
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """One statement in a transaction of its own: its rows (for ownership)."""
+
+        def rows() -> list[tuple[Any, ...]]:
+            return list(self._exec(sql, params).fetchall())
+
+        return self._call(rows)
+
+    def unavailable(self, e: BaseException) -> StoreUnavailable:
+        return StoreUnavailable(
+            f"the store {self.where} failed: {_first_line(e)} ({type(e).__name__}); "
+            "runs go on from their last checkpoint when it is reachable again"
+        )
+
+    @engine_call
+    def probe(self) -> None:
+        """A small write, to learn whether the store takes writes again."""
+        self._exec(
+            "INSERT INTO resumable_meta VALUES ('probed_at', now()::text) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+        )
+
+    # -- plumbing ----------------------------------------------------------------------
+
+    async def io(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        future = self._executor.submit(fn, *args, **kwargs)
+        return await asyncio.wrap_future(future)
+
+    def close(self) -> None:
+        if getattr(self, "_closed", False):
+            return
+        self._closed = True
+        super().close()  # the leases first, while the pool is open
+        self._executor.shutdown(wait=True)
+        self.pool.close()
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

@@ -1,0 +1,128 @@
+"""The PostgreSQL store's own behaviour: URLs and errors, the schema created
+once by processes starting together, and leases measured by the database.
+(Its semantics are checked with the other stores': tests/stores.py.)"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import urllib.parse
+
+import pytest
+
+from resumable import StoreError
+from resumable.store import RunRecord, open_store
+from resumable.store.base import checkpoint_write
+
+
+def psql(url: str, sql: str) -> list[tuple[object, ...]]:
+    import psycopg
+
+    parts = urllib.parse.urlsplit(url)
+    query = dict(urllib.parse.parse_qsl(parts.query))
+    base = urllib.parse.urlunsplit(parts._replace(query=""))
+    with psycopg.connect(base, autocommit=True) as conn:
+        if "schema" in query:
+            conn.execute(f"SET search_path = {query['schema']}")
+        cursor = conn.execute(sql)
+        return cursor.fetchall() if cursor.description else []
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql://u@127.0.0.1:1/db", "PostgreSQL server at 127.0.0.1:1"),
+        ("postgresql://u@host.invalid/db", "host.invalid:5432"),
+        ("postgres://u@127.0.0.1:x/db", "Port could not be cast"),
+        ("postgresql://u@127.0.0.1/db?lease=0", "lease must be seconds"),
+        ("postgresql://u@127.0.0.1/db?lease=5&heartbeat=9", "heartbeat must be shorter"),
+        ("postgresql://u@127.0.0.1/db?schema=a;b", "schema must be a plain SQL name"),
+    ],
+)
+def test_bad_urls_and_unreachable_servers_say_where(url: str, message: str) -> None:
+    with pytest.raises(StoreError, match=message.replace(".", r"\.")):
+        open_store(url)
+
+
+def test_a_password_is_never_shown() -> None:
+    with pytest.raises(StoreError) as info:
+        open_store("postgresql://u:secret@127.0.0.1:1/db")
+    assert "secret" not in str(info.value) and "u:***@" in str(info.value)
+
+
+def test_without_psycopg_the_error_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "psycopg", None)
+    with pytest.raises(StoreError, match=r"pip install 'resumable\[postgres\]'"):
+        open_store("postgresql://u@127.0.0.1/db")
+
+
+def test_processes_opening_an_empty_database_at_once_create_the_schema_once(
+    postgres_url: str,
+) -> None:
+    code = "import sys; from resumable.store import open_store; open_store(sys.argv[1]).close()"
+    procs = [subprocess.Popen([sys.executable, "-c", code, postgres_url]) for _ in range(3)]
+    assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
+    assert psql(postgres_url, "SELECT value FROM resumable_meta") == [("4",)]
+    tables = psql(
+        postgres_url,
+        "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()",
+    )
+    assert tables == [(6,)]
+
+
+def test_a_running_run_is_runnable_only_once_its_lease_expired(postgres_url: str) -> None:
+    store = open_store(postgres_url)
+    other = open_store(postgres_url)
+    try:
+        assert store.create(RunRecord("r", "m:f", "fp", b"{}"))
+        assert store.lock("r")
+        lease = store.claim("r", "a@host", "fp")
+        assert lease is not None
+        assert other.runnable(time.time(), ["m:f"]) == []
+        assert other.runnable_functions(time.time()) == set()
+        assert not other.lock("r")
+        # The owner dies (its lease is not renewed): by the database's clock,
+        # the lease has ended.
+        store.ownership.close()
+        psql(postgres_url, "INSERT INTO leases VALUES ('r', 'dead', now() - interval '1 s')")
+        assert [r.run_id for r in other.runnable(time.time(), ["m:f"])] == ["r"]
+        assert other.lock("r")
+        taken = other.claim("r", "b@host", "fp")
+        assert taken is not None and taken.generation == lease.generation + 1
+        # The old owner's write changes nothing.
+        assert not store.apply(checkpoint_write(lease, b"late", 1, 1, "fp"))
+        assert other.apply(checkpoint_write(taken, b"mine", 1, 1, "fp"))
+        record = store.get("r")
+        assert record is not None and record.checkpoint == b"mine"
+    finally:
+        store.close()
+        other.close()
+
+
+def test_the_heartbeat_keeps_a_lease_past_its_length(postgres_url: str) -> None:
+    url = postgres_url.replace("lease=3&heartbeat=0.5", "lease=1&heartbeat=0.2")
+    store = open_store(url)
+    other = open_store(url)
+    try:
+        assert store.create(RunRecord("r", "m:f", "fp", b"{}"))
+        assert store.lock("r")
+        time.sleep(1.5)
+        assert not other.lock("r")
+        store.unlock("r")
+        assert other.lock("r")
+    finally:
+        store.close()
+        other.close()
+
+
+def test_text_postgresql_cannot_hold_is_stored_escaped(postgres_url: str) -> None:
+    store = open_store(postgres_url)
+    try:
+        assert store.create(RunRecord("r", "m:f", "fp", b"{}"))
+        lease = store.claim("r", "a\x00b", "fp")
+        assert lease is not None
+        record = store.get("r")
+        assert record is not None and record.owner == "a\\x00b"
+    finally:
+        store.close()

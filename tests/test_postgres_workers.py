@@ -1,0 +1,120 @@
+"""Real worker processes on PostgreSQL: two workers share dispatched runs,
+each step once; a worker frozen past its lease loses its run to another
+and, resumed, commits nothing for it."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import time
+from pathlib import Path
+
+from resumable.store import open_store
+from tests.procs import clean_env, compile_module, python, start_worker, stop, wait_until
+
+JOBS = """
+import asyncio
+import os
+
+import resumable
+
+
+async def effect(label):
+    fd = os.open(os.environ["EFFECTS"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    try:
+        os.write(fd, f"{label} {os.getpid()}\\n".encode())
+    finally:
+        os.close(fd)
+    await asyncio.sleep(float(os.environ.get("PAUSE", "0")))
+    return label
+
+
+@resumable.function
+async def job(i):
+    a = await effect(f"{i}:a")
+    b = await effect(f"{i}:b")
+    c = await effect(f"{i}:c")
+    return [a, b, c]
+"""
+
+
+def effects(path: Path) -> list[tuple[str, int]]:
+    if not path.exists():
+        return []
+    return [(w[0], int(w[1])) for w in (line.split() for line in path.read_text().splitlines())]
+
+
+def test_two_workers_drive_fifty_runs_each_step_once(tmp_path: Path, postgres_url: str) -> None:
+    compile_module(tmp_path, "jobs", JOBS)
+    log = tmp_path / "effects.log"
+    env = clean_env(RESUMABLE_STORE=postgres_url, EFFECTS=str(log), PAUSE="0.01")
+    made = python(
+        "import resumable, jobs\nrt = resumable.Runtime()\n"
+        "for i in range(50): rt.dispatch(jobs.job, i, run_id=f'r{i}')\nrt.close()",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert made.returncode == 0, made.stderr
+    workers = [
+        start_worker("--module", "jobs", "--drain", "--poll", "0.05", cwd=tmp_path, env=env)
+        for _ in range(2)
+    ]
+    outputs = [stop_when_done(w) for w in workers]
+    counts = collections.Counter(label for label, _ in effects(log))
+    assert counts == {f"{i}:{s}": 1 for i in range(50) for s in "abc"}, outputs
+    store = open_store(postgres_url)
+    try:
+        assert {r.status for r in store.list_runs()} == {"completed"}
+        assert len(store.list_runs()) == 50
+    finally:
+        store.close()
+
+
+def stop_when_done(proc: object) -> str:
+    import subprocess
+
+    assert isinstance(proc, subprocess.Popen)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    return str(out) + str(err)
+
+
+def test_a_worker_frozen_past_its_lease_commits_nothing_after_a_takeover(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    compile_module(tmp_path, "jobs", JOBS)
+    log = tmp_path / "effects.log"
+    url = postgres_url.replace("lease=3&heartbeat=0.5", "lease=1&heartbeat=0.2")
+    env = clean_env(RESUMABLE_STORE=url, EFFECTS=str(log), PAUSE="1.5")
+    made = python(
+        "import resumable, jobs\nrt = resumable.Runtime()\nrt.dispatch(jobs.job, 0, run_id='r')",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert made.returncode == 0, made.stderr
+    frozen = start_worker("--module", "jobs", "--poll", "0.05", cwd=tmp_path, env=env)
+    try:
+        wait_until(lambda: ("0:b", frozen.pid) in effects(log), "step b started", proc=frozen)
+        os.kill(frozen.pid, signal.SIGSTOP)
+        time.sleep(2.0)  # past its lease, by the database's clock
+        heir = start_worker("--module", "jobs", "--drain", "--poll", "0.05", cwd=tmp_path, env=env)
+        stop_when_done(heir)
+        os.kill(frozen.pid, signal.SIGCONT)
+        time.sleep(2.5)  # its step b ends; its checkpoint is refused
+    finally:
+        os.kill(frozen.pid, signal.SIGCONT)
+        out, err = stop(frozen)
+    done = effects(log)
+    # The heir re-ran step b (in flight at the takeover) and ran c; the frozen
+    # worker never ran c: its checkpoint after b changed nothing.
+    assert ("0:c", frozen.pid) not in done, done
+    assert [label for label, pid in done if pid == heir.pid] == ["0:b", "0:c"]
+    assert "another driver took the run over" in out + err
+    store = open_store(url)
+    try:
+        record = store.get("r")
+        assert record is not None and record.status == "completed"
+        assert record.owner is not None and record.owner.startswith(f"{heir.pid}@")
+    finally:
+        store.close()

@@ -104,6 +104,27 @@ async def swallows():
     return "went on"
 
 
+@resumable.function
+async def refund(who):
+    await asyncio.sleep(1.3)  # longer than the runtime's look for cancel requests
+    await note(("refunded", who))
+    return "refunded"
+
+
+@resumable.function
+async def inner():
+    try:
+        await resumable.sleep(3600)
+    finally:
+        await note("inner finally")
+        await refund("inner")
+
+
+@resumable.function
+async def outer():
+    return await inner()
+
+
 @resumable.function(timeout=0.5)
 async def slow():
     try:
@@ -293,6 +314,22 @@ def test_a_run_waiting_for_an_event_as_a_row_is_cancelled_by_the_next_driver(
     assert m.LOG == ["cleanup"]
     with pytest.raises(ValueError, match="has ended"):
         rt.send_event("w", "go")
+
+
+def test_a_child_run_in_a_cancelled_childs_finally_block_runs_to_its_end(
+    m: ModuleType, rt: Runtime
+) -> None:
+    """outer waits (as a row) on inner's sleep; cancelled, inner's finally
+    block awaits refund, a new child run that takes longer than the watch
+    interval: it is not cancelled (it started after the request)."""
+    rt.dispatch(m.outer, run_id="o")
+    park(rt, m.outer, "o")
+    rt.cancel("o")
+    with pytest.raises(RunCancelled):
+        rt.run(m.outer, run_id="o")
+    assert m.LOG == ["inner finally", ("refunded", "inner")]
+    assert rt.status("o/1.0") == "cancelled"
+    assert rt.status("o/1.0/3.0") == "completed"
 
 
 def test_a_pending_run_is_cancelled_without_running_any_code(m: ModuleType, rt: Runtime) -> None:

@@ -163,6 +163,30 @@ async def sleepy_tree():
     return await resumable.gather(napper("a", 0.3), napper("b", 0.6), waiter("go"))
 
 
+class Opaque:
+    pass
+
+
+FIXED = {"yet": False}
+
+
+@resumable.function
+async def maker():
+    await asyncio.sleep(0.01)
+    return "fixed" if FIXED["yet"] else Opaque()  # cannot be stored until fixed
+
+
+@resumable.function
+async def fine(n):
+    await asyncio.sleep(0.05)
+    return n
+
+
+@resumable.function
+async def fan_blocks():
+    return await resumable.gather(fine(1), maker(), fine(2))
+
+
 @resumable.function
 async def numbered():
     await note("first")
@@ -229,7 +253,7 @@ def test_a_gather_failure_cancels_the_others_durably(m: ModuleType, rt: Runtime)
     assert statuses(rt, "g") == {"g/1.0": "cancelled", "g/1.1": "failed", "g/1.2": "completed"}
     assert ("finally", "a") in m.LOG and ("end", "a") not in m.LOG
     ops = rt.store.operation("g", "fanout:1.0")
-    assert ops is not None and ops.outcome == '{"i":1}'
+    assert ops is not None and ops.outcome == '{"i":1,"ok":false}'
     cancel = rt.store.operation("g/1.0", "cancel")
     assert cancel is not None and cancel.outcome == "delivered"
 
@@ -280,6 +304,20 @@ def test_a_tree_whose_children_all_wait_is_a_waiting_row(m: ModuleType, db: Path
     assert [r[0] for r in (root, a, b, go)] == ["t", "t/1.0", "t/1.1", "t/1.2"]
     after_b = [rows for rows in seen if rows[2][1] == "completed"]
     assert after_b and after_b[-1][0][1:] == ("waiting", None)  # only the event is left
+
+
+def test_a_blocked_child_decides_nothing_and_a_retry_gathers_all(
+    m: ModuleType, rt: Runtime
+) -> None:
+    """A child that blocks (its result cannot be stored) blocks the run; the
+    gather commits no decision, so once fixed a retry gathers every result."""
+    m.FIXED["yet"] = False
+    with pytest.raises(resumable.SerializationError):
+        rt.run(m.fan_blocks, run_id="k")
+    assert rt.status("k") == "blocked"
+    assert rt.store.operation("k", "fanout:1.0") is None
+    m.FIXED["yet"] = True
+    assert rt.retry("k") == [1, "fixed", 2]
 
 
 # --------------------------------------------------------------------- crashes

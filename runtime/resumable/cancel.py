@@ -154,8 +154,10 @@ class Watch:
             deliver(self.rt, self.task, self.run.run_id, timeout=True)
 
     def tell(self) -> None:
-        """Deliver the run's cancel request through its task (once)."""
-        if self.told or self.task is None:
+        """Deliver the run's cancel request through its task (once; never
+        to a run that knows of it already: it was resumed to be cancelled,
+        and is delivering it, or its finally blocks are running)."""
+        if self.told or self.task is None or self.run.cancel_requested:
             return
         self.told = True
         deliver_soon(self.rt, self.task, self.run.run_id)
@@ -186,7 +188,11 @@ async def _watch_requests(rt: Any) -> None:
     store = rt.store
     while rt._live:
         await asyncio.sleep(CANCEL_POLL)
-        ids = [run_id for run_id, watch in rt._live.items() if not watch.told]
+        ids = [
+            run_id
+            for run_id, watch in rt._live.items()
+            if not (watch.told or watch.run.cancel_requested)
+        ]
         if not ids:
             continue
         with contextlib.suppress(Exception):  # the store failing: the runs notice it

@@ -39,7 +39,7 @@ import orjson
 
 from . import codec
 from .cancel import claims, deliver
-from .errors import SerializationError
+from .errors import BLOCKING, NondeterminismError, SerializationError
 from .function import Call
 from .lifecycle import Parked, due_check
 from .retry import wait_until
@@ -198,8 +198,14 @@ class Fanout:
                 if task in pending:
                     continue
                 error = _error(task)
-                if error is not None and not isinstance(error, Exception | asyncio.CancelledError):
-                    raise error  # KeyboardInterrupt, SystemExit...: nothing is decided
+                if error is not None and (
+                    isinstance(error, BLOCKING)
+                    or not isinstance(error, Exception | asyncio.CancelledError)
+                ):
+                    # A child blocked (resumable's own error), KeyboardInterrupt,
+                    # SystemExit...: nothing is decided, the others stop as they
+                    # are (a retry of the run goes on with them).
+                    raise error
                 if self.mode == GATHER:
                     if error is not None and not self.return_exceptions:
                         await self._commit(i, tasks)
@@ -223,10 +229,9 @@ class Fanout:
         losers = [j for j, t in enumerate(tasks) if j != i and not t.done()]
         error = _error(tasks[i])
         if run is not None:
-            decision: dict[str, Any] = {"i": i}
+            decision: dict[str, Any] = {"i": i, "ok": error is None}
             if self._child(i) is None:  # a plain awaitable: its outcome is stored here
                 value = error if error is not None else tasks[i].result()
-                decision["ok"] = error is None
                 decision["doc"] = self._encode(i, value).decode()
             ops = [Operation(run.run_id, self.op_id, None, orjson.dumps(decision).decode())]
             ops += [
@@ -296,7 +301,14 @@ class Fanout:
                     raise
         winner = self.aws[i]
         if self._child(i) is not None:
-            return await winner
+            value = await winner  # its stored outcome (a failure raises here)
+            if decision.get("ok", True):
+                return value
+            raise NondeterminismError(
+                f"run {run.run_id!r}: resumable.{self.mode} ({self.op_id}) committed that child "
+                f"run {self._child(i)!r} failed, but it has completed since (it was retried): "
+                "the fan-out cannot be decided again; start a new run to do its work again"
+            )
         _close([winner])
         value = run.payload(str(decision.get("doc", "null")).encode())
         if decision.get("ok"):

@@ -43,7 +43,7 @@ from .errors import BLOCKING, NondeterminismError, SerializationError
 from .function import Call
 from .lifecycle import Parked, due_check
 from .retry import wait_until
-from .run import CURRENT, FANOUT, Step
+from .run import CURRENT, FANOUT, Step, own_error
 from .store.base import CANCEL_OP, REQUESTED, Operation, Wake
 
 if TYPE_CHECKING:
@@ -84,7 +84,7 @@ class Fanout:
         self, mode: str, aws: Sequence[Awaitable[Any]], *, return_exceptions: bool = False
     ) -> None:
         if mode != GATHER and not aws:
-            raise ValueError(f"resumable.{mode}() needs at least one awaitable")
+            raise own_error(ValueError(f"resumable.{mode}() needs at least one awaitable"))
         for i, aw in enumerate(aws):
             if not isinstance(aw, Awaitable):
                 _close(aws)

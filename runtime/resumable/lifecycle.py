@@ -332,8 +332,41 @@ def _end_write(lease: Lease, status: str, exc: BaseException) -> Write:
         try:
             error = codec.encode(exc)
         except SerializationError:
-            error = codec.encode(RuntimeError(f"{type(exc).__qualname__}: {exc}"))
+            error = _storable_copy(exc)
     return finish_write(lease, status, error=error, reason=one_line(exc, 500))
+
+
+def _storable_copy(exc: BaseException) -> bytes:
+    """`exc` encoded with the parts that cannot be stored replaced: an
+    attribute or argument by a text naming what it held, a context or cause
+    left out; the type and what can be stored are kept, so an `except` of
+    the type still matches it when it is raised again from the store."""
+
+    def storable(value: Any) -> bool:
+        try:
+            codec.encode(value)
+        except SerializationError:
+            return False
+        return True
+
+    def shown(value: Any) -> str:
+        return f"<not stored: a {type_name(type(value))}>"
+
+    cls = type(exc)
+    args = tuple(a if storable(a) else shown(a) for a in exc.args)
+    try:
+        clone = cls.__new__(cls, *args)
+        BaseException.__setattr__(clone, "args", args)
+        for name, value in vars(exc).items():
+            clone.__dict__[name] = value if storable(value) else shown(value)
+        clone.__traceback__ = exc.__traceback__
+        clone.__suppress_context__ = exc.__suppress_context__
+        for link in ("__context__", "__cause__"):
+            linked = getattr(exc, link)
+            setattr(clone, link, linked if linked is None or storable(linked) else None)
+        return codec.encode(clone)
+    except Exception:  # a type that cannot even be rebuilt: its name and text
+        return codec.encode(RuntimeError(f"{cls.__qualname__}: {exc}"))
 
 
 def _encode_result(machine: type[Machine], value: Any) -> bytes:

@@ -538,6 +538,15 @@ class Run:
         return exc
 
 
+def own_error(exc: BaseException) -> BaseException:
+    """`exc`, a bad argument to one of resumable's primitives (a negative
+    sleep), raised in a run: never retried (it would fail the same way)."""
+    step = CURRENT.get()
+    if step is not None:
+        step.run.own_outcomes.append(exc)
+    return exc
+
+
 def one_line(exc: BaseException, limit: int = 300) -> str:
     """`Type: message`, first line only, at most `limit` characters: a run's reason."""
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -44,7 +44,7 @@ from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 from .retry import wait_until
-from .run import CURRENT, EVENT, TIMER, Step
+from .run import CURRENT, EVENT, TIMER, Step, own_error
 from .store.base import Operation, Wake
 
 if TYPE_CHECKING:
@@ -105,7 +105,9 @@ def _check_seconds(what: str, seconds: object) -> None:
     if isinstance(seconds, bool) or not isinstance(seconds, int | float):
         raise TypeError(f"{what} takes seconds (an int or a float), not {seconds!r:.80}")
     if not (math.isfinite(seconds) and 0 <= seconds <= MAX_SLEEP):
-        raise ValueError(f"{what}: {seconds!r} is not a number of seconds from 0 to a century")
+        raise own_error(
+            ValueError(f"{what}: {seconds!r} is not a number of seconds from 0 to a century")
+        )
 
 
 class _Wait:

@@ -705,3 +705,15 @@ def test_a_with_that_suppresses_a_raise_keeps_what_is_live_after_it(
     it was left out of the checkpoint, and the compiled function raised
     UnboundLocalError (found by the 20,000-example property run, seed 6)."""
     assert equivalent("import contextlib\n" + body, tmp_path, 1) is not None
+
+
+def test_a_default_kept_when_a_with_suppresses_the_assignment(tmp_path: Path) -> None:
+    """`x = default; with suppress(KeyError): x = d[k]`: when the lookup
+    raises, x keeps its default after the with, so x is live at an await
+    before it (the with's body assigning x does not make it dead there)."""
+    body = (
+        'x = "default"\nd = {}\nawait step("a")\n'
+        "with contextlib.suppress(KeyError):\n    x = d[a]\n"
+        'return x, await step("b")\n'
+    )
+    assert equivalent("import contextlib\n" + body, tmp_path, 1)[0] == "default"  # type: ignore[index]

@@ -345,6 +345,7 @@ def test_without_modules_a_worker_imports_the_schedules_module_from_its_source(
         ({"cron": "61 * * * *"}, ValueError, "'61 * * * *' is not a valid cron expression"),
         ({"cron": "every day"}, ValueError, "'every day' is not a valid cron expression"),
         ({"cron": ""}, ValueError, "'' is not a valid cron expression"),
+        ({"cron": "* * * * * * *"}, ValueError, "'* * * * * * *' is not a valid cron expression"),
         ({"cron": "0 0 30 2 *"}, ValueError, "cron expression '0 0 30 2 *' never fires"),
         ({"cron": 5}, TypeError, "cron is a str such as '*/5 * * * *', not 5"),
         ({"every": 0}, ValueError, "every=0 is not a positive interval"),

@@ -321,7 +321,10 @@ def test_blocked_run_is_left_alone_by_the_worker_and_retry_resumes_it(
     assert worker.returncode == 0, worker.stderr
     assert "run fresh: completed" in worker.stdout
     assert "run blocked:" not in worker.stdout
-    assert "1 completed, 0 failed or blocked, 0 waiting, 0 left to resume" in worker.stdout
+    assert (
+        "1 completed, 0 failed or blocked, 0 cancelled, 0 waiting, 0 left to resume"
+        in worker.stdout
+    )
     with deployment.runtime() as rt:
         assert rt.result("fresh") == oracle(changed, "flow", 2)
         after = rt.get("blocked")
@@ -378,8 +381,9 @@ FIXES = {
     await tick("second")
     return n + len(f.read())
 """,
-        """    with open(path) as f:
-        text = f.read()
+        """    f = open(path)
+    text = f.read()
+    f.close()
     await tick("second")
     return n + len(text)
 """,

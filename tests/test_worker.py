@@ -140,7 +140,7 @@ def test_dispatch_returns_a_pending_run_at_once_and_a_worker_runs_it(
     )
     assert proc.returncode == 0, proc.stderr
     assert summary(proc) == (
-        "resumable worker: 3 completed, 0 failed or blocked, 0 waiting, 0 left to resume"
+        "resumable worker: 3 completed, 0 failed or blocked, 0 cancelled, 0 waiting, 0 left to resume"
     )
     assert [ctx.rt.result(i) for i in ids] == [2, 4, 6]
     assert sorted(ctx.tags()) == ["double 1", "double 2", "double 3"]
@@ -283,7 +283,7 @@ def test_twenty_runs_progress_concurrently_in_one_worker(jobs: ModuleType, ctx: 
     assert len({r[2] for r in results}) == 1  # all in one process
     assert (
         summary(proc)
-        == "resumable worker: 20 completed, 0 failed or blocked, 0 waiting, 0 left to resume"
+        == "resumable worker: 20 completed, 0 failed or blocked, 0 cancelled, 0 waiting, 0 left to resume"
     )
 
 
@@ -294,7 +294,7 @@ def test_drain_exits_when_only_failed_or_blocked_runs_are_left(jobs: ModuleType,
     proc = drain(ctx)
     assert (
         summary(proc)
-        == "resumable worker: 1 completed, 2 failed or blocked, 0 waiting, 0 left to resume"
+        == "resumable worker: 1 completed, 2 failed or blocked, 0 cancelled, 0 waiting, 0 left to resume"
     )
     assert ctx.rt.status(good) == "completed"
     assert ctx.rt.status(bad) == "failed"
@@ -307,7 +307,7 @@ def test_drain_exits_when_only_failed_or_blocked_runs_are_left(jobs: ModuleType,
     proc = drain(ctx)
     assert (
         summary(proc)
-        == "resumable worker: 0 completed, 0 failed or blocked, 0 waiting, 0 left to resume"
+        == "resumable worker: 0 completed, 0 failed or blocked, 0 cancelled, 0 waiting, 0 left to resume"
     )
     assert ctx.lines() == before
     assert [ctx.rt.status(r) for r in (good, bad, stuck)] == ["completed", "failed", "blocked"]
@@ -340,7 +340,7 @@ def test_sigterm_stops_the_worker_and_leaves_runs_resumable(jobs: ModuleType, ct
             worker.communicate()
     assert worker.returncode == 0, err
     assert out.strip().splitlines()[-1] == (
-        "resumable worker: 0 completed, 0 failed or blocked, 0 waiting, 3 left to resume"
+        "resumable worker: 0 completed, 0 failed or blocked, 0 cancelled, 0 waiting, 3 left to resume"
     )
     stopped = ctx.tags()
     records = [ctx.rt.get(run) for run in ids]
@@ -360,7 +360,7 @@ def test_sigterm_stops_the_worker_and_leaves_runs_resumable(jobs: ModuleType, ct
     proc = drain(ctx, "--concurrency", "3")
     assert (
         summary(proc)
-        == "resumable worker: 3 completed, 0 failed or blocked, 0 waiting, 0 left to resume"
+        == "resumable worker: 3 completed, 0 failed or blocked, 0 cancelled, 0 waiting, 0 left to resume"
     )
     assert [ctx.rt.result(run) for run in ids] == [sum(range(n))] * 3
     for i in range(3):

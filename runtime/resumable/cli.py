@@ -37,7 +37,7 @@ def _store_option(parser: argparse.ArgumentParser) -> None:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="resumable", description="Resumable async functions.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     comp = sub.add_parser(
         "compile",
         help="compile @resumable.function definitions into __resumable__/ modules",
@@ -72,10 +72,12 @@ def _parser() -> argparse.ArgumentParser:
         "--concurrency", type=int, default=16, metavar="N", help="runs driven at once (default 16)"
     )
     worker.add_argument("--drain", action="store_true", help="exit once no runnable run is left")
-    worker.add_argument("--poll", type=float, default=0.2, help="seconds between store polls")
+    worker.add_argument(
+        "--poll", type=_positive, default=0.2, help="seconds between store polls (> 0)"
+    )
 
     runs = sub.add_parser("runs", help="look at runs and retry them")
-    runs_sub = runs.add_subparsers(dest="runs_command", required=True)
+    runs_sub = runs.add_subparsers(dest="runs_command", required=True, metavar="COMMAND")
     listing = runs_sub.add_parser("list", help="runs, newest first")
     _store_option(listing)
     listing.add_argument(
@@ -110,12 +112,23 @@ def _parser() -> argparse.ArgumentParser:
     cancel.add_argument("run_id", metavar="RUN")
     _schedules_parser(sub)
     db = sub.add_parser("db", help="the store's schema")
-    db_sub = db.add_subparsers(dest="db_command", required=True)
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="COMMAND")
     migrate = db_sub.add_parser(
         "migrate", help="create the store's schema, or bring it to this version's"
     )
     _store_option(migrate)
     return parser
+
+
+def _positive(text: str) -> float:
+    """A number of seconds above 0 (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not (value > 0 and value < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds above 0")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -278,7 +291,9 @@ def _db_migrate(args: argparse.Namespace) -> int:
 
 def _schedules_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     schedules = sub.add_parser("schedules", help="look at schedules and delete them")
-    schedules_sub = schedules.add_subparsers(dest="schedules_command", required=True)
+    schedules_sub = schedules.add_subparsers(
+        dest="schedules_command", required=True, metavar="COMMAND"
+    )
     listing = schedules_sub.add_parser("list", help="schedules: timing, last and next firing")
     _store_option(listing)
     listing.add_argument("--json", action="store_true", help="JSON output")

@@ -368,8 +368,9 @@ class Run:
             return
         store = self.runtime.store
         reason = (
-            f"cancelled: run {self.run_id!r} went on without it "
-            "(asyncio.wait_for timed out, or the task awaiting it was cancelled)"
+            f"cancelled: run {self.run_id!r} went on without it (it stopped awaiting it: "
+            "asyncio.wait_for timed out, a fan-out was left, or the task awaiting it was "
+            "cancelled)"
         )
         error = codec.encode(asyncio.CancelledError(reason))
         await store.io(store.abandon, self.lease, sorted(self.abandoned), error, reason)

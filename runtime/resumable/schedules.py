@@ -68,7 +68,8 @@ def check_timing(cron: object, every: object) -> tuple[str | None, float | None]
         if not isinstance(cron, str):
             raise TypeError(f"schedule: cron is a str such as '*/5 * * * *', not {cron!r:.80}")
         expression = " ".join(cron.split())
-        if not expression or not croniter.is_valid(expression):
+        fields = len(expression.split())
+        if fields not in (5, 6) or not croniter.is_valid(expression):
             raise ValueError(
                 f"schedule: {cron!r:.100} is not a valid cron expression (five fields: minute, "
                 "hour, day of month, month, day of week, as in '*/5 * * * *'; times are UTC)"

@@ -555,7 +555,8 @@ def run_worker(
         rt.close()
     print(
         f"resumable worker: {report.completed} completed, {report.failed} failed or blocked, "
-        f"{report.waiting} waiting, {report.interrupted} left to resume",
+        f"{report.cancelled} cancelled, {report.waiting} waiting, "
+        f"{report.interrupted} left to resume",
         flush=True,
     )
     if report.store_error is not None:

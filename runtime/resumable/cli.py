@@ -7,6 +7,7 @@
     resumable runs retry RUN [--store URL]
     resumable runs send-event RUN NAME [JSON] [--dedup-key KEY] [--store URL]
     resumable runs cancel RUN [--store URL]
+    resumable runs purge --older-than AGE [--dry-run] [--store URL]
     resumable schedules list [--store URL] [--json]
     resumable schedules delete SCHEDULE_ID [--store URL]
 
@@ -103,6 +104,20 @@ def _parser() -> argparse.ArgumentParser:
     send.add_argument("name", metavar="NAME")
     send.add_argument("payload", metavar="JSON", nargs="?", help="the payload (JSON; default null)")
     send.add_argument("--dedup-key", help="a resend with the same key is ignored")
+    purge = runs_sub.add_parser(
+        "purge",
+        help="delete runs that ended (completed, failed, cancelled) before a given age, "
+        "with their children and events",
+    )
+    _store_option(purge)
+    purge.add_argument(
+        "--older-than",
+        required=True,
+        type=_age,
+        metavar="AGE",
+        help="how long ago they were last written: 30d, 12h, 90m or 3600s",
+    )
+    purge.add_argument("--dry-run", action="store_true", help="only count them")
     cancel = runs_sub.add_parser(
         "cancel",
         help="cancel a run and the runs below it (CancelledError at its await; "
@@ -118,6 +133,25 @@ def _parser() -> argparse.ArgumentParser:
     )
     _store_option(migrate)
     return parser
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _age(text: str) -> float:
+    """`30d`, `12h`, `90m`, `3600s`: seconds (argparse type)."""
+    number, unit = text[:-1], text[-1:].lower()
+    try:
+        if unit not in _UNITS:
+            raise ValueError
+        seconds = float(number) * _UNITS[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an age: give a number and a unit, as in 30d, 12h, 90m or 3600s"
+        ) from None
+    if not (seconds >= 0 and seconds < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r}: an age is 0 or more")
+    return seconds
 
 
 def _positive(text: str) -> float:
@@ -161,6 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _send_event(args)
         if args.runs_command == "cancel":
             return _cancel(args)
+        if args.runs_command == "purge":
+            return _purge(args)
         return _runs(args)
     except ResumableError as e:
         print(f"resumable: {e}", file=sys.stderr)
@@ -259,6 +295,34 @@ def _send_event(args: argparse.Namespace) -> int:
     else:
         what = f"event {args.name!r} with key {args.dedup_key!r}"
         print(shown(f"{what} was sent to run {args.run_id} already"))
+    return 0
+
+
+def _purge(args: argparse.Namespace) -> int:
+    import time
+
+    from .store import open_store
+
+    before = time.time() - args.older_than
+    store = open_store(args.store, readonly=args.dry_run)
+    try:
+        if args.dry_run:
+            ended = [
+                r
+                for r in store.list_runs(statuses=("completed", "failed", "cancelled"))
+                if r.parent is None and r.updated_at < before
+            ]
+            print(f"{len(ended)} ended runs would be deleted (with their children and events)")
+            return 0
+        total = 0
+        while True:
+            deleted = store.purge(before)
+            total += len(deleted)
+            if not deleted:
+                break
+    finally:
+        store.close()
+    print(f"deleted {total} ended runs (with their children and events)")
     return 0
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "MAX_COUNT",
     "MAX_TIME",
     "PENDING",
+    "PURGEABLE",
     "REQUESTED",
     "RUNNING",
     "SCHEDULE_FIELDS",
@@ -103,6 +104,8 @@ COMPLETED, FAILED, BLOCKED, CANCELLED = (
 STATUSES = tuple(Status)
 #: A run in one of these has ended: it is never picked up again by itself.
 FINISHED = (COMPLETED, FAILED, BLOCKED, CANCELLED)
+#: Ended for good: a purge may delete them (a blocked run waits for a retry).
+PURGEABLE = (COMPLETED, FAILED, CANCELLED)
 ACTIVE = (PENDING, RUNNING, WAITING)
 
 #: Counters (seq, attempts, generation) beyond this are damage, not data.
@@ -610,6 +613,13 @@ class Store:
 
     def block_damaged(self, rowid: int, reason: str) -> bool:
         """Block a row that cannot be read as a run (by its rowid)."""
+        raise NotImplementedError
+
+    def purge(self, before: float, *, limit: int = 500) -> list[str]:
+        """Delete up to `limit` top-level runs that ended (completed, failed
+        or cancelled; never blocked: those wait for a retry) and were last
+        written before `before`, with their child runs, operations and
+        events; the ids of those deleted."""
         raise NotImplementedError
 
     # -- durable waits

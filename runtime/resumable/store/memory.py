@@ -17,6 +17,7 @@ from .base import (
     FAILED,
     FINISHED,
     PENDING,
+    PURGEABLE,
     REQUESTED,
     RUNNING,
     SUMMARY_FIELDS,
@@ -215,6 +216,20 @@ class MemoryStore(Store):
                 self._set(record.run_id, status=BLOCKED, reason=reason)
                 return True
         return False
+
+    def purge(self, before: float, *, limit: int = 500) -> list[str]:
+        ended = sorted(
+            (r for r in self.runs.values() if r.parent is None and r.status in PURGEABLE),
+            key=lambda r: r.updated_at,
+        )
+        ids = [r.run_id for r in ended if r.updated_at < before][:limit]
+        for run_id in ids:
+            for tree_id in [k for k in self.runs if k == run_id or k.startswith(run_id + "/")]:
+                del self.runs[tree_id]
+                for key in [k for k in self.operations if k[0] == tree_id]:
+                    del self.operations[key]
+                self.sent = [e for e in self.sent if e.run_id != tree_id]
+        return ids
 
     def list_runs(
         self,

@@ -38,6 +38,7 @@ from .base import (
     FIELDS,
     FINISHED,
     MAX_TIME,
+    PURGEABLE,
     REQUESTED,
     SCHEDULE_FIELDS,
     SUMMARY_FIELDS,
@@ -476,6 +477,27 @@ class SQLStore(Store):
             (BLOCKED, storable_text(reason)[:500], time.time(), rowid, *FINISHED),
         )
         return cursor.rowcount == 1
+
+    @engine_call
+    def purge(self, before: float, *, limit: int = 500) -> list[str]:
+        with self._transaction():
+            ids = [
+                row[0]
+                for row in self._exec(
+                    f"SELECT run_id FROM runs WHERE parent IS NULL AND status IN "
+                    f"({_marks(PURGEABLE)}) AND updated_at < ? ORDER BY updated_at LIMIT ?",
+                    (*PURGEABLE, before, limit),
+                )
+            ]
+            for run_id in ids:
+                # The run and its children: `<run>/...` is [<run>/, <run>0).
+                tree = "(run_id = ? OR (run_id >= ? AND run_id < ?))"
+                values = (run_id, run_id + "/", run_id + "0")
+                for table in ("operations", "events", "runs"):
+                    if table != "runs" and not self._has_waits:
+                        continue
+                    self._exec(f"DELETE FROM {table} WHERE {tree}", values)
+        return ids
 
     # -- schedules ---------------------------------------------------------------------
 

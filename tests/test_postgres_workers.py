@@ -118,3 +118,37 @@ def test_a_worker_frozen_past_its_lease_commits_nothing_after_a_takeover(
         assert record.owner is not None and record.owner.startswith(f"{heir.pid}@")
     finally:
         store.close()
+
+
+def test_an_idle_worker_is_woken_by_notify_not_by_its_poll(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The worker's fallback poll is 2 s on PostgreSQL: a run dispatched to
+    an idle worker is driven at once, through LISTEN/NOTIFY (with the poll
+    alone, six runs dispatched at random times would wait 1 s or more at
+    least once, but for one time in 64)."""
+    compile_module(tmp_path, "jobs", JOBS)
+    env = clean_env(RESUMABLE_STORE=postgres_url, EFFECTS=str(tmp_path / "effects.log"))
+    worker = start_worker("--module", "jobs", cwd=tmp_path, env=env)
+    try:
+        time.sleep(1.0)  # the worker is up and idle, past its first look
+        proc = python(
+            """
+            import random, time, resumable, jobs
+            rt = resumable.Runtime()
+            for i in range(6):
+                time.sleep(random.uniform(0.1, 0.6))
+                rt.dispatch(jobs.job, i, run_id=f"n{i}")
+                sent = time.monotonic()
+                while rt.status(f"n{i}") != "completed":
+                    time.sleep(0.005)
+                print(round(time.monotonic() - sent, 3))
+            """,
+            cwd=tmp_path,
+            env=env,
+        )
+        assert proc.returncode == 0, proc.stderr
+        delays = [float(line) for line in proc.stdout.split()]
+        assert len(delays) == 6 and max(delays) < 1.0, delays
+    finally:
+        stop(worker)

@@ -74,7 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.add_argument("--drain", action="store_true", help="exit once no runnable run is left")
     worker.add_argument(
-        "--poll", type=_positive, default=0.2, help="seconds between store polls (> 0)"
+        "--poll",
+        type=_positive,
+        default=None,
+        help="seconds between looks at the store (> 0; default 0.2, or 2 as a fallback on "
+        "PostgreSQL, whose LISTEN/NOTIFY wakes the worker)",
     )
 
     runs = sub.add_parser("runs", help="look at runs and retry them")

@@ -58,6 +58,9 @@ from .store.sqlite import DamagedText
 __all__ = ["ModuleImportError", "WorkerReport", "import_modules", "work"]
 
 PAGE = 100
+#: Seconds between looks at the store; on a store that tells the worker of
+#: changes (PostgreSQL's LISTEN/NOTIFY), only a fallback.
+POLL, FALLBACK_POLL = 0.2, 2.0
 _BACKOFF_FIRST, _BACKOFF_MAX = 0.5, 30.0
 
 
@@ -159,6 +162,8 @@ class _Worker:
         self.unscheduled: set[str] = set()  # functions of schedules not imported here
         self.noted: set[str] = set()  # schedules whose failure to fire was logged
         self.next_firing: float | None = None  # the next firing time after the last look
+        #: Set when the store says runs became runnable (LISTEN/NOTIFY), if it can.
+        self.changed: asyncio.Event | None = None
 
     # -- what to drive --------------------------------------------------------------
 
@@ -366,8 +371,11 @@ class _Worker:
 
     # -- the loop -------------------------------------------------------------------
 
-    async def loop(self, stop: asyncio.Event, drain: bool, poll: float) -> None:
+    async def loop(self, stop: asyncio.Event, drain: bool, poll: float | None) -> None:
         stopping = asyncio.ensure_future(stop.wait())
+        listener = self._listen()
+        if poll is None:  # a store that tells of changes is looked at rarely
+            poll = FALLBACK_POLL if listener is not None else POLL
         try:
             while not stop.is_set():
                 if self.backoff.active and not await self._recovered(stop, stopping, drain):
@@ -389,8 +397,10 @@ class _Worker:
                         return
                     self.backoff.failed(e)
                     continue
-                await self._wait(stopping, self._until_next_firing(poll))
+                await self._wait(stopping, await self._until_due(poll, listener is not None))
         finally:
+            if listener is not None:
+                await asyncio.to_thread(listener.close)
             stopping.cancel()
             for task in list(self.tasks):
                 task.cancel()
@@ -415,13 +425,40 @@ class _Worker:
         self.backoff.recovered()
         return True
 
+    def _listen(self) -> Any:
+        """Have the store tell of changes (PostgreSQL's LISTEN), if it can."""
+        listen = getattr(self.store, "listen", None)
+        if listen is None:
+            return None
+        loop = asyncio.get_running_loop()
+        changed = self.changed = asyncio.Event()
+        return listen(lambda: loop.call_soon_threadsafe(changed.set))
+
+    async def _until_due(self, poll: float, told: bool) -> float:
+        """Seconds to wait before looking again: at most `poll`, no later
+        than the next firing; on a store that tells of changes, also no
+        later than the next wake time of a waiting run (nothing else would
+        wake the worker for it)."""
+        wait = self._until_next_firing(poll)
+        if told:
+            wake = await self._next_wake()
+            if wake is not None:
+                wait = max(0.0, min(wait, wake - self.rt.clock.time()))
+        return wait
+
     async def _wait(self, stopping: Any, seconds: float) -> None:
-        if self.tasks:
-            await asyncio.wait(
-                [*self.tasks, stopping], timeout=seconds, return_when=asyncio.FIRST_COMPLETED
-            )
-        else:
-            await asyncio.wait([stopping], timeout=seconds)
+        waits = [*self.tasks, stopping]
+        changed = None
+        if self.changed is not None:
+            changed = asyncio.ensure_future(self.changed.wait())
+            waits.append(changed)
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if changed is not None:
+                changed.cancel()
+                assert self.changed is not None
+                self.changed.clear()
 
     async def _next_wake(self) -> float | None:
         """When a waiting run this worker could take is due; None if there is
@@ -442,12 +479,14 @@ async def work(
     *,
     concurrency: int = 1,
     drain: bool = False,
-    poll: float = 0.2,
+    poll: float | None = None,
     log: Callable[[str], None] = print,
     stop: asyncio.Event | None = None,
     discover: bool = False,
 ) -> WorkerReport:
     """Drive runs until `stop` is set (or, with `drain`, nothing is left).
+    `poll`: seconds between looks at the store (None: POLL, or
+    FALLBACK_POLL on a store that tells of changes: PostgreSQL).
     `discover`: import the module of a run's function, when it is not
     imported yet, from the source file the run recorded (in the project only)."""
     if concurrency < 1:
@@ -513,7 +552,7 @@ def run_worker(
     *,
     concurrency: int,
     drain: bool,
-    poll: float,
+    poll: float | None,
     origin: str = "the argument",
 ) -> int:
     """The `resumable worker` command. Without `modules`, each run's module

@@ -23,6 +23,9 @@ The queries are SQLStore's (sql.py); what differs here:
   lock; `?schema=NAME` keeps the tables in that schema (created if absent).
 - Text PostgreSQL cannot hold (a NUL character) is stored escaped (`\\x00`).
 - Every psycopg error becomes a `StoreUnavailable` naming the server.
+- Idle workers wait on LISTEN/NOTIFY (`listen`): each write that makes a
+  run runnable or moves a wake time sends a NOTIFY on the store's channel
+  with its commit. Workers still poll, rarely, as a fallback (worker.py).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ from .ownership import LeaseOwnership
 from .pg_schema import set_up
 from .sql import SQLStore, engine_call
 
-__all__ = ["PostgresStore", "connect_options"]
+__all__ = ["Listener", "PostgresStore", "connect_options"]
 
 T = TypeVar("T")
 
@@ -156,8 +159,11 @@ class PostgresStore(SQLStore):
         self.readonly = readonly
         self.where = f"{self.url} (PostgreSQL at {server(url)})"
         conninfo, options = connect_options(url)
+        self._conninfo = conninfo
         self.lease, self.heartbeat = options["lease"], options["heartbeat"]
         self.schema: str | None = options.get("schema")
+        #: The NOTIFY channel of this store's tables (one per schema).
+        self.channel = f"resumable_{self.schema or 'public'}"
         threads = options.get("pool", 4)
         try:
             with psycopg.connect(conninfo, autocommit=True) as conn:
@@ -226,6 +232,17 @@ class PostgresStore(SQLStore):
     def _lock_runs(self, where: str, params: Sequence[Any]) -> None:
         self._exec(f"SELECT 1 FROM runs WHERE {where} ORDER BY run_id FOR UPDATE", params)
 
+    def _changed(self) -> None:
+        # Delivered when the transaction commits (once, however many times
+        # it is sent in it).
+        self._exec("SELECT pg_notify(?, '')", (self.channel,))
+
+    def listen(self, changed: Callable[[], None]) -> Listener:
+        """Call `changed` (from a thread of its own) whenever runs of this
+        store became runnable or a wake time moved, until the listener is
+        closed: LISTEN on a connection of its own."""
+        return Listener(self._conninfo, self.channel, changed, self._psycopg)
+
     def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
         """One statement in a transaction of its own: its rows (for ownership)."""
 
@@ -261,6 +278,42 @@ class PostgresStore(SQLStore):
         super().close()  # the leases first, while the pool is open
         self._executor.shutdown(wait=True)
         self.pool.close()
+
+
+class Listener:
+    """LISTEN for a store's changes on a connection of its own, in a thread;
+    reconnects (after a pause) when the connection breaks."""
+
+    #: How long a wait for notifications lasts before looking at `closed`.
+    TICK = 0.5
+
+    def __init__(
+        self, conninfo: str, channel: str, changed: Callable[[], None], psycopg: Any
+    ) -> None:
+        self.conninfo, self.channel, self.changed = conninfo, channel, changed
+        self.psycopg = psycopg
+        self.closed = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="resumable-listen", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        psycopg = self.psycopg
+        while not self.closed.is_set():
+            try:
+                with psycopg.connect(self.conninfo, autocommit=True) as conn:
+                    conn.execute(
+                        psycopg.sql.SQL("LISTEN {}").format(psycopg.sql.Identifier(self.channel))
+                    )
+                    self.changed()  # anything sent before LISTEN: look once
+                    while not self.closed.is_set():
+                        for _ in conn.notifies(timeout=self.TICK, stop_after=1):
+                            self.changed()
+            except psycopg.Error:
+                self.closed.wait(1.0)  # the server is away: the workers poll meanwhile
+
+    def close(self) -> None:
+        self.closed.set()
+        self.thread.join(timeout=5)
 
 
 def _first_line(e: BaseException) -> str:

@@ -124,6 +124,10 @@ class SQLStore(Store):
     def _lock_runs(self, where: str, params: Sequence[Any]) -> None:
         """Lock the rows of `runs` matching `where` until the transaction ends."""
 
+    def _changed(self) -> None:
+        """Runs became runnable, or a wake time moved: tell idle workers
+        (with the transaction's commit), where the engine can."""
+
     def _ignore(self, insert: str) -> str:
         """`INTO table (...) VALUES/SELECT ...` as an insert that skips conflicts."""
         return f"INSERT {insert} ON CONFLICT DO NOTHING"
@@ -241,7 +245,10 @@ class SQLStore(Store):
         cursor = self._exec(
             self._ignore(f"INTO runs ({', '.join(FIELDS)}) VALUES ({_marks(values)})"), values
         )
-        return cursor.rowcount == 1
+        created = bool(cursor.rowcount == 1)
+        if created and record.parent is None:
+            self._changed()
+        return created
 
     @engine_call
     def claim(self, run_id: str, owner: str, fingerprint: str) -> Lease | None:
@@ -263,11 +270,14 @@ class SQLStore(Store):
 
     def _apply(self, write: Write) -> bool:
         if not write.compound:
-            return self._update(write)
-        with self._savepoint():
             changed = self._update(write)
-            if changed:
-                self._record_parts(write)
+        else:
+            with self._savepoint():
+                changed = self._update(write)
+                if changed:
+                    self._record_parts(write)
+        if changed and write.kind in _WAKING:
+            self._changed()
         return changed
 
     def _update(self, write: Write) -> bool:
@@ -371,6 +381,7 @@ class SQLStore(Store):
                     "AND status = 'waiting'",
                     woken,
                 )
+                self._changed()
         return new
 
     @engine_call
@@ -404,6 +415,7 @@ class SQLStore(Store):
                 "AND status IN ('waiting', 'blocked')",
                 where,
             )
+            self._changed()
         return changed > 0
 
     @engine_call
@@ -567,6 +579,10 @@ class SQLStore(Store):
             if fired:
                 self._insert(run)
         return fired
+
+
+#: Writes after which a run may be due at another time: idle workers look.
+_WAKING = ("park", "wait", "requeue")
 
 
 def _not_in(column: str, values: Sequence[Any]) -> str:

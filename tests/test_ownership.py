@@ -445,6 +445,7 @@ def test_a_write_under_an_earlier_claim_changes_nothing(
     store = open_store(store_url(request, kind, tmp_path, "s.db"))
     try:
         assert store.create(RunRecord(run_id="w", function="m:f", fingerprint="fp", args=b"{}"))
+        assert store.lock("w")  # its ownership (on PostgreSQL a lease its writes need)
         first = store.claim("w", "a@host", "fp")
         assert first is not None
         assert store.apply(checkpoint_write(first, b"one", 1, 10, "fp"))

@@ -100,6 +100,29 @@ def test_a_running_run_is_runnable_only_once_its_lease_expired(postgres_url: str
         other.close()
 
 
+def test_a_driver_past_its_lease_commits_nothing_even_before_a_takeover(
+    postgres_url: str,
+) -> None:
+    """Frozen past its lease (not renewed), a driver's next checkpoint is
+    refused by the database's clock, though no one has claimed the run yet:
+    so it never starts the step after it."""
+    store = open_store(postgres_url)
+    try:
+        assert store.create(RunRecord("r", "m:f", "fp", b"{}"))
+        assert store.lock("r")
+        lease = store.claim("r", "a@host", "fp")
+        assert lease is not None
+        assert store.apply(checkpoint_write(lease, b"one", 1, 1, "fp"))
+        store.ownership.close()  # no more heartbeats: as if frozen
+        psql(postgres_url, "UPDATE leases SET expires_at = now() - interval '1 s'")
+        assert not store.apply(checkpoint_write(lease, b"two", 2, 2, "fp"))
+        record = store.get("r")
+        assert record is not None and record.checkpoint == b"one"
+        assert record.generation == lease.generation  # nobody took it over
+    finally:
+        store.close()
+
+
 def test_the_heartbeat_keeps_a_lease_past_its_length(postgres_url: str) -> None:
     url = postgres_url.replace("lease=3&heartbeat=0.5", "lease=1&heartbeat=0.2")
     store = open_store(url)

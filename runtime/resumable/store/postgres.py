@@ -186,7 +186,7 @@ class PostgresStore(SQLStore):
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=threads, thread_name_prefix="resumable-postgres"
         )
-        self.ownership = LeaseOwnership(
+        self.ownership = self._leases = LeaseOwnership(
             self._rows,
             lease=self.lease,
             heartbeat=self.heartbeat,
@@ -231,6 +231,16 @@ class PostgresStore(SQLStore):
 
     def _lock_runs(self, where: str, params: Sequence[Any]) -> None:
         self._exec(f"SELECT 1 FROM runs WHERE {where} ORDER BY run_id FOR UPDATE", params)
+
+    def _lease_held(self) -> tuple[str, Sequence[Any]]:
+        # A driver's write also needs its lease unexpired by the database's
+        # clock: a worker frozen past it (not taken over yet) commits
+        # nothing, and so never starts the step after it.
+        return (
+            "EXISTS (SELECT 1 FROM leases AS l WHERE l.run_id = runs.run_id "
+            "AND l.holder = ? AND l.expires_at > now())",
+            (self._leases.holder,),
+        )
 
     def _changed(self) -> None:
         # Delivered when the transaction commits (once, however many times

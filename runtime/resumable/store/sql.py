@@ -292,7 +292,16 @@ class SQLStore(Store):
         if write.generation is not None:
             sql += " AND generation = ?"
             values.append(write.generation)
+            held, params = self._lease_held()
+            if held:
+                sql += f" AND {held}"
+                values += params
         return self._exec(sql, values).rowcount == 1
+
+    def _lease_held(self) -> tuple[str, Sequence[Any]]:
+        """SQL that holds while this store's process still holds the run's
+        lease (none: ownership is not by leases)."""
+        return "", ()
 
     def _record_parts(self, write: Write) -> None:
         """The operations, event takes and wake rule of a write whose row changed."""

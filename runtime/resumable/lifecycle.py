@@ -103,7 +103,7 @@ async def own_and_drive(
     store, clock = rt.store, rt.clock
     while True:
         delay = 0.005
-        while not store.lock(run_id):
+        while not await store.lock_async(run_id):
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.25)
         try:

@@ -301,7 +301,7 @@ class Runtime:
     async def _block_stale(self, run_id: str | None, exc: StaleCodeError) -> None:
         """Block the active run `run_id` whose generated code is stale."""
         store = self.store
-        if run_id is None or not store.lock(run_id):
+        if run_id is None or not await store.lock_async(run_id):
             return
         try:
             record = await store.io(store.get, run_id)

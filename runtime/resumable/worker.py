@@ -309,7 +309,7 @@ class _Worker:
                     await self.block(row)
                     continue
                 fn = registered(row.function)
-                if fn is None or row.run_id in running or not store.lock(row.run_id):
+                if fn is None or row.run_id in running or not await store.lock_async(row.run_id):
                     continue  # another process (or task) drives it
                 self.log(f"run {shown(row.run_id)}: {row.status} -> driving {row.function}")
                 task = asyncio.create_task(self._drive(fn, row.run_id))

@@ -698,6 +698,10 @@ class Store:
     def lock(self, run_id: str) -> bool:
         return self.ownership.acquire(run_id)
 
+    async def lock_async(self, run_id: str) -> bool:
+        """`lock` from async code (off the event loop where it does I/O)."""
+        return self.lock(run_id)
+
     def unlock(self, run_id: str) -> None:
         self.ownership.release(run_id)
 

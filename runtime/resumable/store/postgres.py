@@ -277,6 +277,9 @@ class PostgresStore(SQLStore):
 
     # -- plumbing ----------------------------------------------------------------------
 
+    async def lock_async(self, run_id: str) -> bool:
+        return await self.io(self.lock, run_id)  # a round trip: off the event loop
+
     async def io(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         future = self._executor.submit(fn, *args, **kwargs)
         return await asyncio.wrap_future(future)

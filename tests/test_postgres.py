@@ -69,7 +69,7 @@ def test_processes_opening_an_empty_database_at_once_create_the_schema_once(
         postgres_url,
         "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()",
     )
-    assert tables == [(6,)]
+    assert tables == [(8,)]  # version 5 added queues and queue_starts
 
 
 def test_a_running_run_is_runnable_only_once_its_lease_expired(postgres_url: str) -> None:

@@ -352,11 +352,14 @@ class _Worker:
         task.add_done_callback(self.finished)
 
     def _held_delay(self, poll: float) -> float:
-        """Seconds until runs a queue's limits held back are looked at again
-        (at most `poll`; a little, not 0, for a full queue)."""
+        """Seconds until runs a queue's limits held back are looked at again:
+        when its rate window lets one start (at most `poll`); a full queue
+        at the next poll (or when one of this worker's runs ends), never in
+        a busy loop."""
         if self.held_back is None:
             return poll
-        return min(poll, max(0.02, self.held_back - self.rt.clock.time()))
+        delay = self.held_back - self.rt.clock.time()
+        return poll if delay <= 0 else min(poll, max(0.02, delay))
 
     async def _drive(self, fn: Function, run_id: str) -> Any:
         try:

@@ -14,6 +14,7 @@ import pytest
 from resumable import StoreError
 from resumable.store import RunRecord, open_store
 from resumable.store.base import checkpoint_write
+from resumable.store.migrations import SCHEMA_VERSION
 
 
 def psql(url: str, sql: str) -> list[tuple[object, ...]]:
@@ -63,12 +64,12 @@ def test_processes_opening_an_empty_database_at_once_create_the_schema_once(
     code = "import sys; from resumable.store import open_store; open_store(sys.argv[1]).close()"
     procs = [subprocess.Popen([sys.executable, "-c", code, postgres_url]) for _ in range(3)]
     assert [p.wait(timeout=60) for p in procs] == [0, 0, 0]
-    assert psql(postgres_url, "SELECT value FROM resumable_meta") == [("4",)]
+    assert psql(postgres_url, "SELECT value FROM resumable_meta") == [(str(SCHEMA_VERSION),)]
     tables = psql(
         postgres_url,
         "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()",
     )
-    assert tables == [(6,)]
+    assert tables == [(8,)]  # version 5 added queues and queue_starts
 
 
 def test_a_running_run_is_runnable_only_once_its_lease_expired(postgres_url: str) -> None:

@@ -15,6 +15,7 @@ Layout of this package (the runtime; the compiler is `resumable_compiler`):
     waits.py     durable waits: sleep, sleep_until, wait_event
     fanout.py    gather, race, any: concurrent children, decisions committed
     cancel.py    Runtime.cancel and timeouts: RunCancelled at a run's await
+    queues.py    Queue: concurrency, rate and priority of dispatched runs; dedup keys
     store/       where runs live: memory://, sqlite:///; ownership locks
     worker.py    the worker: drives dispatched runs
     config.py    store URL and modules from the environment or pyproject.toml
@@ -37,6 +38,7 @@ from .codec import register_alias, register_codec
 from .errors import (
     CheckpointError,
     CompileError,
+    DuplicateRun,
     InternalError,
     NondeterminismError,
     ResumableError,
@@ -51,6 +53,7 @@ from .errors import (
 from .fanout import any_ as any
 from .fanout import gather, race
 from .function import Function, function
+from .queues import Queue
 from .retry import Retry
 from .run import CheckpointInfo, idempotency_key
 from .runtime import Runtime, configure
@@ -60,9 +63,11 @@ __all__ = [
     "CheckpointError",
     "CheckpointInfo",
     "CompileError",
+    "DuplicateRun",
     "Function",
     "InternalError",
     "NondeterminismError",
+    "Queue",
     "ResumableError",
     "Retry",
     "RunCancelled",

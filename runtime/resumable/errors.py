@@ -8,11 +8,13 @@ our own bugs: seeing one means resumable is wrong, not the user's code.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 __all__ = [
     "BLOCKING",
     "CheckpointError",
     "CompileError",
+    "DuplicateRun",
     "InternalError",
     "NondeterminismError",
     "OwnershipLost",
@@ -145,6 +147,25 @@ class OwnershipLost(ResumableError):
     """Internal: a fenced write of a run changed no row, so another driver
     took the run over (its owner generation moved on). The driver stops
     driving that run at once, writes nothing more for it, and logs this."""
+
+
+class DuplicateRun(ResumableError, ValueError):
+    """A dispatch gave a `dedup_key` that an active run holds (pending,
+    running, waiting or blocked): no second run is created. `run_id` is the
+    id of the run that holds the key; once it has ended (completed, failed,
+    cancelled) the key is free again. Also a ValueError: the argument is
+    refused."""
+
+    def __init__(self, dedup_key: str, run_id: str) -> None:
+        super().__init__(
+            f"dedup_key {dedup_key!r}: run {run_id!r} holds it and has not ended; no new run "
+            "was created (the key is free again once that run has ended)"
+        )
+        self.dedup_key = dedup_key
+        self.run_id = run_id
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.dedup_key, self.run_id))
 
 
 class RunCancelled(asyncio.CancelledError):

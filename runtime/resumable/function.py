@@ -38,6 +38,7 @@ import types
 from collections.abc import Callable, Generator
 from typing import Any, overload
 
+from .queues import Queue
 from .retry import Retry
 from .run import CURRENT, Step
 from .source import module_name_for
@@ -75,7 +76,11 @@ class Function:
     __qualname__: str
 
     def __init__(
-        self, fn: Callable[..., Any], retry: Any = None, timeout: float | None = None
+        self,
+        fn: Callable[..., Any],
+        retry: Any = None,
+        timeout: float | None = None,
+        queue: Any = None,
     ) -> None:
         #: "staticmethod" or "classmethod" when it decorates one (`@resumable.function`
         #: above `@staticmethod`/`@classmethod`), else None.
@@ -97,8 +102,14 @@ class Function:
             raise TypeError(
                 f"@resumable.function(retry=...) takes a resumable.Retry(...), not {retry!r}"
             )
+        if queue is not None and not isinstance(queue, Queue):
+            raise TypeError(
+                f"@resumable.function(queue=...) takes a resumable.Queue(...), not {queue!r:.80}"
+            )
         functools.update_wrapper(self, fn)
         self.retry: Retry | None = retry
+        #: The queue its dispatched runs are claimed through (queues.py), if any.
+        self.queue: Queue | None = queue
         #: Seconds from the run's first start (waits included) after which
         #: its body is cancelled and its callers see TimeoutError.
         self.timeout: float | None = _check_timeout(timeout)
@@ -128,7 +139,8 @@ class Function:
 
     def dispatch(self, *args: Any, **kwargs: Any) -> str:
         """Enqueue a run on the default runtime (`resumable.configure`) and
-        return its id at once; a worker drives it."""
+        return its id at once; a worker drives it. Takes `Runtime.dispatch`'s
+        keywords too (`run_id`, `queue`, `priority`, `dedup_key`)."""
         from .runtime import default_runtime
 
         return default_runtime().dispatch(self, *args, **kwargs)
@@ -263,7 +275,7 @@ def _check_timeout(timeout: Any) -> float | None:
 def function(fn: Callable[..., Any], /) -> Function: ...
 @overload
 def function(
-    *, retry: Any = None, timeout: float | None = None
+    *, retry: Any = None, timeout: float | None = None, queue: Queue | None = None
 ) -> Callable[[Callable[..., Any]], Function]: ...
 
 
@@ -273,11 +285,14 @@ def function(
     *,
     retry: Any = None,
     timeout: float | None = None,
+    queue: Queue | None = None,
 ) -> Any:
     """Make an `async def` resumable: `@resumable.function`, or with
-    `retry=resumable.Retry(...)` and `timeout=seconds` (from the run's first
+    `retry=resumable.Retry(...)`, `timeout=seconds` (from the run's first
     start, waits included: its body sees CancelledError at the await it
-    stands at, its callers TimeoutError; never retried)."""
+    stands at, its callers TimeoutError; never retried) and
+    `queue=resumable.Queue(...)` (its dispatched runs are started by
+    workers within the queue's limits: queues.py)."""
     if fn is None:
-        return lambda f: Function(f, retry=retry, timeout=timeout)
-    return Function(fn, retry=retry, timeout=timeout)
+        return lambda f: Function(f, retry=retry, timeout=timeout, queue=queue)
+    return Function(fn, retry=retry, timeout=timeout, queue=queue)

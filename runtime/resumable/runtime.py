@@ -35,6 +35,7 @@ from .codec.encoder import type_name
 from .config import configured_store, log, set_store
 from .driver import Unwind
 from .errors import (
+    DuplicateRun,
     NondeterminismError,
     RunCancelled,
     SerializationError,
@@ -45,6 +46,7 @@ from .function import BoundFunction, Call, Function, registered, unbind
 from .ids import check_run_id, shown
 from .lifecycle import BLOCKING, Parked, block_if_active, outcome, own_and_drive
 from .machine import Machine
+from .queues import Queue, check_dedup_key, check_priority
 from .retry import Clock, Retry, SystemClock
 from .run import CheckpointInfo, Run, decode_checkpoint
 from .store import (
@@ -158,14 +160,27 @@ class Runtime:
         return await own_and_drive(self, function, run_id)
 
     def dispatch(
-        self, fn: Function | BoundFunction, /, *args: Any, run_id: str | None = None, **kwargs: Any
+        self,
+        fn: Function | BoundFunction,
+        /,
+        *args: Any,
+        run_id: str | None = None,
+        queue: Queue | None = None,
+        priority: int | None = None,
+        dedup_key: str | None = None,
+        **kwargs: Any,
     ) -> str:
         """Enqueue a run for a worker and return its id (an existing `run_id`
-        is returned as it is)."""
+        is returned as it is). `queue`: the queue it is started through,
+        instead of its function's (`@resumable.function(queue=...)`);
+        `priority`: its priority within that queue (default the queue's);
+        `dedup_key`: raise DuplicateRun, creating nothing, while a run with
+        that key has not ended (queues.py)."""
         if run_id is not None:
             check_run_id(run_id)
         function, args = unbind(fn, args)
-        return self._create(function, self._machine_of(function), args, kwargs, run_id)
+        placement = _placement(function, queue, priority, dedup_key)
+        return self._create(function, self._machine_of(function), args, kwargs, run_id, placement)
 
     # -- looking at runs ---------------------------------------------------------------
 
@@ -317,23 +332,37 @@ class Runtime:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         run_id: str | None,
+        placement: Placement | None = None,
     ) -> str:
         """Store a new top-level run unless `run_id` exists; its id.
-        (Blocking: from async code, call it through `store.io`.)"""
+        (Blocking: from async code, call it through `store.io`.) Raises
+        DuplicateRun when an unended run holds its dedup key."""
         store = self.store
-        if run_id is not None:
-            existing = store.get(run_id)
-            if existing is not None:
-                if existing.function != machine.function_id:
-                    raise ValueError(
-                        f"run {run_id!r} is a run of {existing.function}, "
-                        f"not of {machine.function_id}"
-                    )
-                return run_id
+        if run_id is not None and self._existing(machine, run_id):
+            return run_id
+        queue, priority, dedup_key = placement or _placement(fn, None, None, None)
         blob, digest = encode_arguments(fn, machine, args, kwargs)
         run_id = run_id or uuid.uuid4().hex
-        store.create(_new_record(fn, machine, run_id, blob, digest, None, PENDING))
-        return run_id
+        record = _new_record(fn, machine, run_id, blob, digest, None, PENDING)
+        record.queue = None if queue is None else queue.name
+        record.priority = priority
+        record.dedup_key = dedup_key
+        holder = store.create_run(record, queue)
+        if holder is None or (holder == run_id and self._existing(machine, run_id)):
+            return run_id
+        assert dedup_key is not None
+        raise DuplicateRun(dedup_key, holder)
+
+    def _existing(self, machine: type[Machine], run_id: str) -> bool:
+        """Whether the run `run_id` exists (then it must be a run of `machine`)."""
+        existing = self.store.get(run_id)
+        if existing is None:
+            return False
+        if existing.function != machine.function_id:
+            raise ValueError(
+                f"run {run_id!r} is a run of {existing.function}, not of {machine.function_id}"
+            )
+        return True
 
     async def _sibling(self, parent: Run, child_id: str, function: str, digest: str) -> str | None:
         """The first child of the parent's current step (by number) that is
@@ -518,6 +547,30 @@ def _new_record(
     )
 
 
+#: Where a new top-level run goes: its queue, its priority, its dedup key.
+Placement = tuple[Queue | None, int, str | None]
+
+
+def _placement(fn: Function, queue: Any, priority: Any, dedup_key: Any) -> Placement:
+    """A dispatch's queue (given, else the function's), priority (given,
+    else the queue's) and dedup key, checked. TypeError or ValueError."""
+    if queue is None:
+        queue = fn.queue
+    elif not isinstance(queue, Queue):
+        raise TypeError(f"dispatch(queue=...) takes a resumable.Queue(...), not {queue!r:.80}")
+    if priority is None:
+        priority = 0 if queue is None else queue.priority
+    else:
+        check_priority(priority, "dispatch(priority=...)")
+        if queue is None:
+            raise ValueError(
+                f"dispatch(priority={priority}): a priority orders the runs of a queue, and "
+                f"{fn.__qualname__} has none: give it one (@resumable.function(queue=...)) "
+                "or pass queue=resumable.Queue(...)"
+            )
+    return queue, priority, check_dedup_key(dedup_key)
+
+
 def requeue(store: Store, run_id: str) -> None:
     """Make a failed or blocked run pending again, with the failed or blocked
     children its current step awaits. Raises KeyError or ValueError."""
@@ -533,6 +586,10 @@ def requeue(store: Store, run_id: str) -> None:
         raise ValueError(
             f"run {run_id!r} is {record.status}: only failed or blocked runs can be retried"
         )
+    if record.dedup_key is not None:
+        holder = store.dedup_holder(record.dedup_key)
+        if holder is not None and holder != run_id:  # a new run took the key meanwhile
+            raise DuplicateRun(record.dedup_key, holder)
     store.apply(requeue_write(run_id))
     prefix = f"{run_id}/{record.seq}."
     for child in store.list_runs(parent=run_id, statuses=(FAILED, BLOCKED)):

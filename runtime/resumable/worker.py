@@ -52,7 +52,7 @@ from .run import CURRENT, one_line
 from .runtime import Runtime
 from .source import display_path, module_name_for
 from .store import RunSummary, describe
-from .store.base import Schedule
+from .store.base import Schedule, owner_name
 from .store.sqlite import DamagedText
 
 __all__ = ["ModuleImportError", "WorkerReport", "import_modules", "work"]
@@ -164,6 +164,8 @@ class _Worker:
         self.next_firing: float | None = None  # the next firing time after the last look
         #: Set when the store says runs became runnable (LISTEN/NOTIFY), if it can.
         self.changed: asyncio.Event | None = None
+        #: When runs a queue's limits held back at the last look may start (None: none were).
+        self.held_back: float | None = None
 
     # -- what to drive --------------------------------------------------------------
 
@@ -212,7 +214,7 @@ class _Worker:
         out = []
         for function_id in sorted(functions):
             if isinstance(function_id, DamagedText):
-                for row in await store.io(store.runnable, now, [function_id]):
+                for row in await store.io(store.runnable, now, [function_id], queued=True):
                     await self.block(row)
                 continue
             if registered(function_id) is not None:
@@ -220,7 +222,7 @@ class _Worker:
                 continue
             if function_id in self.report.unknown:
                 continue
-            sample = await store.io(store.runnable, now, [function_id], limit=1)
+            sample = await store.io(store.runnable, now, [function_id], limit=1, queued=True)
             if self.function(function_id, sample[0] if sample else None) is not None:
                 out.append(function_id)
         return out
@@ -292,14 +294,15 @@ class _Worker:
 
     async def start_runs(self) -> int:
         """Start runs in the free slots; how many were started."""
+        self.held_back = None
         free = self.concurrency - len(self.tasks)
         if free <= 0:
             return 0
         store = self.store
         now = self.rt.clock.time()
         functions = await self.ours(now)
+        started = await self.start_queued(now, functions, free)
         running = set(self.tasks.values())
-        started = 0
         after = (-1.0, -1)
         while started < free and functions:
             page = await store.io(store.runnable, now, functions, after=after, limit=PAGE)
@@ -312,15 +315,57 @@ class _Worker:
                 if fn is None or row.run_id in running or not await store.lock_async(row.run_id):
                     continue  # another process (or task) drives it
                 self.log(f"run {shown(row.run_id)}: {row.status} -> driving {row.function}")
-                task = asyncio.create_task(self._drive(fn, row.run_id))
-                self.tasks[task] = row.run_id
-                task.add_done_callback(self.finished)
+                self._start(fn, row.run_id)
                 started += 1
                 if started >= free:
                     break
             if len(page) < PAGE:
                 break
         return started
+
+    async def start_queued(self, now: float, functions: list[str], free: int) -> int:
+        """Start runs of queues (queues.py) in up to `free` slots: the store
+        counts each queue's runs driven now and its starts in the rate
+        window, and owns and marks running those within its limits, in one
+        transaction. Runs held back by a limit set `held_back`."""
+        store = self.store
+        started = 0
+        for queue in sorted(await store.io(store.runnable_queues, now, functions)):
+            if started >= free:
+                break
+            claim = await store.io(
+                store.claim_queued, queue, now, functions, owner_name(), free - started
+            )
+            for row in claim.damaged:
+                await self.block(row)
+            if claim.retry_at is not None:
+                held = self.held_back
+                self.held_back = claim.retry_at if held is None else min(held, claim.retry_at)
+            for run_id, function_id in claim.taken:
+                fn = registered(function_id)
+                if fn is None:  # not one of ours after all: left for another worker
+                    store.unlock(run_id)
+                    continue
+                self.log(f"run {shown(run_id)}: queue {shown(queue)} -> driving {function_id}")
+                self._start(fn, run_id)
+                started += 1
+        return started
+
+    def _start(self, fn: Function, run_id: str) -> None:
+        task = asyncio.create_task(self._drive(fn, run_id))
+        self.tasks[task] = run_id
+        task.add_done_callback(self.finished)
+
+    def _held_delay(self, poll: float) -> float:
+        """Seconds until runs a queue's limits held back are looked at again:
+        when its rate window lets one start (at most `poll`); a full queue
+        at the next poll (or when one of this worker's runs ends), never in
+        a busy loop."""
+        if self.held_back is None:
+            return poll
+        poll = min(poll, POLL)  # a slot frees when a run ends: nothing notifies that
+        delay = self.held_back - self.rt.clock.time()
+        return poll if delay <= 0 else min(poll, max(0.02, delay))
 
     async def _drive(self, fn: Function, run_id: str) -> Any:
         try:
@@ -387,6 +432,9 @@ class _Worker:
                     started = await self.start_runs()
                     if drain and not self.tasks and not started:
                         wake = await self._next_wake()
+                        if self.held_back is not None:  # a queue's runs wait for its limits
+                            await _sleep_or_stop(stop, self._held_delay(poll))
+                            continue
                         if wake is None:
                             return
                         await _sleep_or_stop(stop, max(0.0, min(wake - self.rt.clock.time(), poll)))
@@ -397,7 +445,9 @@ class _Worker:
                         return
                     self.backoff.failed(e)
                     continue
-                await self._wait(stopping, await self._until_due(poll, listener is not None))
+                await self._wait(
+                    stopping, await self._until_due(self._held_delay(poll), listener is not None)
+                )
         finally:
             if listener is not None:
                 await asyncio.to_thread(listener.close)

@@ -23,7 +23,10 @@ import socket
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from ..queues import Queue
 
 __all__ = [
     "ACTIVE",
@@ -51,6 +54,7 @@ __all__ = [
     "Lease",
     "Operation",
     "Ownership",
+    "QueueClaim",
     "RunRecord",
     "RunSummary",
     "Schedule",
@@ -139,6 +143,9 @@ class RunRecord:
     owner: str | None = None  # "pid@host" of the process that last drove it
     generation: int = 0  # owner generation: bumped by every claim, checked by every write
     args_digest: str = ""  # digest of the arguments (child runs are matched by it)
+    queue: str | None = None  # the queue it is claimed through (top-level runs only)
+    priority: int = 0  # within its queue: higher starts first
+    dedup_key: str | None = None  # no two unended runs share one (DuplicateRun)
     #: Not stored: the row's position (to address a damaged row), and what is
     #: wrong with the row when it cannot be read as a run (then it is blocked).
     rowid: int = 0
@@ -228,7 +235,7 @@ def schedule_damage(values: dict[str, Any]) -> str | None:
 
 
 _TEXT = ("run_id", "function", "fingerprint", "status", "source", "args_digest")
-_OPTIONAL_TEXT = ("reason", "parent", "owner")
+_OPTIONAL_TEXT = ("reason", "parent", "owner", "queue", "dedup_key")
 _BLOBS = ("args",)
 _OPTIONAL_BLOBS = ("checkpoint", "result", "error")
 _COUNTS = ("seq", "line", "attempt", "attempts", "generation")
@@ -272,6 +279,10 @@ def damage(values: dict[str, Any]) -> str | None:
         v = values.get(name, 0)
         if type(v) is not int or not 0 <= v < MAX_COUNT:
             bad(name, 0)
+    if "priority" in values:
+        v = values["priority"]
+        if type(v) is not int or not -MAX_COUNT < v < MAX_COUNT:
+            bad("priority", 0)
     for name in (*_TIMES, "wake_at"):
         if name not in values:
             continue
@@ -333,6 +344,19 @@ def owner_name() -> str:
 
 
 # -- fenced writes -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueClaim:
+    """What `Store.claim_queued` took: `taken` (run id, function) pairs,
+    now owned by the caller; `damaged` rows seen (to be blocked); `retry_at`:
+    runnable runs were held back by a limit: when to look again (a rate
+    window's next free start, or `now` for a full concurrency); None: none
+    were held back."""
+
+    taken: tuple[tuple[str, str], ...] = ()
+    damaged: tuple[RunSummary, ...] = ()
+    retry_at: float | None = None
 
 
 @dataclass(frozen=True)
@@ -540,6 +564,15 @@ class Ownership:
     def release(self, run_id: str) -> None:
         raise NotImplementedError
 
+    def held(self, run_id: str) -> bool:
+        """Whether a driver (of this process or another) owns the run now.
+        (Counts a queue's running runs on SQLite; called inside the claiming
+        transaction, so no other claimer acquires meanwhile.)"""
+        if self.acquire(run_id):
+            self.release(run_id)
+            return False
+        return True
+
     def close(self) -> None:
         """Release everything this object holds."""
 
@@ -580,10 +613,12 @@ class Store:
         *,
         after: tuple[float, int] = (-1.0, -1),
         limit: int = 100,
+        queued: bool = False,
     ) -> list[RunSummary]:
         """Top-level runs of `functions` a worker may drive now, oldest
         first, from after `after` (created_at, rowid): pending, running (an
-        owner may have died: ownership tells), waiting and due."""
+        owner may have died: ownership tells), waiting and due. Runs of a
+        queue are left out (they are taken by `claim_queued`) unless `queued`."""
         raise NotImplementedError
 
     def next_wake(self, functions: Sequence[str]) -> float | None:
@@ -620,6 +655,31 @@ class Store:
         or cancelled; never blocked: those wait for a retry) and were last
         written before `before`, with their child runs, operations and
         events; the ids of those deleted."""
+        raise NotImplementedError
+
+    # -- queues (queues.py; the SQL in store/queueing.py)
+    def create_run(self, record: RunRecord, queue: Queue | None = None) -> str | None:
+        """Insert `record` and keep `queue`'s limits, in one transaction.
+        None: inserted; else the id of the run in the way: the run with its
+        id, or the unended run that holds its `dedup_key` (nothing changes)."""
+        raise NotImplementedError
+
+    def dedup_holder(self, dedup_key: str) -> str | None:
+        """The unended run (pending, running, waiting, blocked) holding the key."""
+        raise NotImplementedError
+
+    def runnable_queues(self, now: float, functions: Sequence[str]) -> set[str]:
+        """The queues with top-level runs of `functions` a worker may drive now."""
+        raise NotImplementedError
+
+    def claim_queued(
+        self, queue: str, now: float, functions: Sequence[str], owner: str, limit: int
+    ) -> QueueClaim:
+        """In one transaction: count the queue's runs driven now and its
+        starts in the rate window, and take (own, and mark running) as many
+        of its runnable runs of `functions` as its limits and `limit` allow,
+        highest priority first, then oldest. The caller drives (and unlocks)
+        the runs taken."""
         raise NotImplementedError
 
     # -- durable waits

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from ..queues import Queue
 from .base import (
     ACTIVE,
     BLOCKED,
@@ -25,6 +26,7 @@ from .base import (
     Event,
     Lease,
     Operation,
+    QueueClaim,
     RunRecord,
     RunSummary,
     Schedule,
@@ -59,6 +61,9 @@ class MemoryStore(Store):
         self.operations: dict[tuple[str, str], Operation] = {}
         self.sent: list[Event] = []
         self.kept_schedules: dict[str, Schedule] = {}
+        #: Queues (queues.py): each one's limits, and its starts in the rate window.
+        self.queues: dict[str, Queue] = {}
+        self.starts: dict[str, list[float]] = {}
         self.ownership = LocalOwnership()
 
     def create(self, record: RunRecord) -> bool:
@@ -271,12 +276,15 @@ class MemoryStore(Store):
         *,
         after: tuple[float, int] = (-1.0, -1),
         limit: int = 100,
+        queued: bool = False,
     ) -> list[RunSummary]:
         wanted = set(functions)
         out = [
             _summary(r)
             for r in self._runnable(now)
-            if r.function in wanted and (r.created_at, r.rowid) > after
+            if r.function in wanted
+            and (queued or r.queue is None)
+            and (r.created_at, r.rowid) > after
         ]
         out.sort(key=lambda r: (r.created_at, r.rowid))
         return out[:limit]
@@ -292,6 +300,77 @@ class MemoryStore(Store):
             and r.function in wanted
         ]
         return min(wakes, default=None)
+
+    # -- queues (as queueing.py does it in SQL)
+
+    def create_run(self, record: RunRecord, queue: Queue | None = None) -> str | None:
+        if record.run_id in self.runs:
+            return record.run_id
+        if record.dedup_key is not None:
+            holder = self.dedup_holder(record.dedup_key)
+            if holder is not None:
+                return holder
+        if queue is not None:
+            self.queues[queue.name] = queue
+        self.create(record)
+        return None
+
+    def dedup_holder(self, dedup_key: str) -> str | None:
+        for r in self.runs.values():
+            if r.dedup_key == dedup_key and r.status in (*ACTIVE, BLOCKED):
+                return r.run_id
+        return None
+
+    def runnable_queues(self, now: float, functions: Sequence[str]) -> set[str]:
+        wanted = set(functions)
+        return {
+            r.queue for r in self._runnable(now) if r.queue is not None and r.function in wanted
+        }
+
+    def claim_queued(
+        self, queue: str, now: float, functions: Sequence[str], owner: str, limit: int
+    ) -> QueueClaim:
+        limits = self.queues.get(queue)
+        budget, held_back = limit, None
+        if limits is not None and limits.concurrency is not None:
+            running = sum(
+                1
+                for r in self.runs.values()
+                if r.queue == queue
+                and r.parent is None
+                and r.status == RUNNING
+                and self.ownership.held(r.run_id)
+            )
+            if limits.concurrency - running < budget:
+                budget, held_back = limits.concurrency - running, now
+        clock = time.time()
+        starts = self.starts.setdefault(queue, [])
+        if limits is not None and limits.rate is not None:
+            n, period = limits.rate
+            starts[:] = [t for t in starts if t > clock - period]
+            if n - len(starts) < budget:
+                budget = n - len(starts)
+                held_back = (min(starts) if starts else clock) + period
+        if budget <= 0:
+            return QueueClaim(retry_at=held_back)
+        wanted = set(functions)
+        candidates = sorted(
+            (r for r in self._runnable(now) if r.queue == queue and r.function in wanted),
+            key=lambda r: (-r.priority, r.created_at, r.rowid),
+        )
+        taken: list[tuple[str, str]] = []
+        for r in candidates:
+            if len(taken) >= budget:
+                break
+            if not self.ownership.acquire(r.run_id):
+                continue
+            self._set(
+                r.run_id, status=RUNNING, generation=r.generation + 1, owner=owner, wake_at=None
+            )
+            taken.append((r.run_id, r.function))
+            if limits is not None and limits.rate is not None:
+                starts.append(clock)
+        return QueueClaim(tuple(taken), (), held_back if len(taken) >= budget else None)
 
     # -- schedules (Schedule is frozen: handed out as it is)
 

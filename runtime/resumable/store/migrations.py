@@ -9,6 +9,11 @@
                  that took each
     version 4  + schedules: functions run on a cron expression or an
                  interval, with the time of the last firing and the next
+    version 5  + runs.queue, runs.priority, runs.dedup_key (queues.py)
+               + queues: each queue's limits, as its last dispatch gave them
+               + queue_starts: the starts of a rate-limited queue's runs
+                 within its window
+               + a unique index of the dedup keys of runs that have not ended
 
 A store opened for writing creates the schema, or migrates an older one in
 one transaction, the first time it is opened; a store opened read-only
@@ -25,7 +30,7 @@ from ..errors import StoreError
 __all__ = ["SCHEMA_VERSION", "read_columns", "set_up"]
 
 #: Bump with a step in MIGRATIONS when the tables change.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS resumable_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -100,6 +105,27 @@ CREATE TABLE IF NOT EXISTS schedules (
 CREATE INDEX IF NOT EXISTS schedules_by_next ON schedules (next_at)
 """
 
+#: Queues, priorities and dedup keys (version 5). A run holds its dedup key
+#: while it is pending, running, waiting or blocked (the index's condition).
+_QUEUES = """
+ALTER TABLE runs ADD COLUMN queue TEXT;
+ALTER TABLE runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN dedup_key TEXT;
+CREATE INDEX IF NOT EXISTS runs_by_queue ON runs (queue, status, priority, created_at)
+    WHERE queue IS NOT NULL AND parent IS NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS runs_dedup ON runs (dedup_key)
+    WHERE dedup_key IS NOT NULL AND status IN ('pending', 'running', 'waiting', 'blocked');
+CREATE TABLE IF NOT EXISTS queues (
+    name        TEXT PRIMARY KEY,
+    concurrency INTEGER,
+    rate_limit  INTEGER,
+    rate_period REAL,
+    updated_at  REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS queue_starts (queue TEXT NOT NULL, started_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS queue_starts_by_time ON queue_starts (queue, started_at)
+"""
+
 #: version -> the statements that take a store from it to the next version.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -108,6 +134,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
     2: tuple(s for s in _WAITS.split(";") if s.strip()),
     3: tuple(s for s in _SCHEDULES.split(";") if s.strip()),
+    4: tuple(s for s in _QUEUES.split(";") if s.strip()),
 }
 
 
@@ -151,7 +178,7 @@ def set_up(conn: sqlite3.Connection, path: str, *, readonly: bool) -> None:
     try:
         version = _version(conn, path)  # again, now that no one else can change it
         if version is None:
-            for statement in (_SCHEMA + ";" + _WAITS + ";" + _SCHEDULES).split(";"):
+            for statement in (_SCHEMA + ";" + _WAITS + ";" + _SCHEDULES + ";" + _QUEUES).split(";"):
                 if statement.strip():
                     conn.execute(statement)
         else:

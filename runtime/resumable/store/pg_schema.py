@@ -7,6 +7,8 @@ table of PostgreSQL's own: `leases`, who owns a run until when (measured
 with the database's clock: ownership.py's `LeaseOwnership`).
 
     version 4  runs, operations, events, schedules, resumable_meta, leases
+    version 5  + runs.queue, runs.priority, runs.dedup_key, queues,
+               queue_starts, the unique index of unended runs' dedup keys
 
 The first store to open an empty database creates the schema, under a
 transaction-scoped advisory lock, so that any number of processes starting
@@ -95,8 +97,30 @@ CREATE TABLE leases (
 )
 """
 
+#: Queues, priorities and dedup keys (version 5; migrations.py's _QUEUES).
+_QUEUES = """
+ALTER TABLE runs ADD COLUMN queue TEXT COLLATE "C";
+ALTER TABLE runs ADD COLUMN priority BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN dedup_key TEXT COLLATE "C";
+CREATE INDEX runs_by_queue ON runs (queue, status, priority, created_at)
+    WHERE queue IS NOT NULL AND parent IS NULL;
+CREATE UNIQUE INDEX runs_dedup ON runs (dedup_key)
+    WHERE dedup_key IS NOT NULL AND status IN ('pending', 'running', 'waiting', 'blocked');
+CREATE TABLE queues (
+    name        TEXT COLLATE "C" PRIMARY KEY,
+    concurrency BIGINT,
+    rate_limit  BIGINT,
+    rate_period DOUBLE PRECISION,
+    updated_at  DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE queue_starts (queue TEXT COLLATE "C" NOT NULL, started_at DOUBLE PRECISION NOT NULL);
+CREATE INDEX queue_starts_by_time ON queue_starts (queue, started_at)
+"""
+
 #: version -> the statements that take a store from it to the next version.
-MIGRATIONS: dict[int, tuple[str, ...]] = {}
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    4: tuple(s for s in _QUEUES.split(";") if s.strip()),
+}
 
 
 def _version(conn: Any, where: str) -> int | None:
@@ -138,7 +162,7 @@ def set_up(conn: Any, where: str, *, readonly: bool, schema: str | None = None) 
             conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         version = _version(conn, where)  # again, now that no one else changes it
         if version is None:
-            for statement in _SCHEMA.split(";"):
+            for statement in _SCHEMA.split(";") + list(MIGRATIONS[4]):
                 conn.execute(statement)
         else:
             while version < SCHEMA_VERSION:

@@ -199,6 +199,14 @@ class PostgresStore(SQLStore):
         "NOT EXISTS (SELECT 1 FROM leases AS l WHERE l.run_id = runs.run_id "
         "AND l.expires_at > now())"
     )
+    # Queues (queueing.py): the queue's row is locked while its budget is
+    # counted and spent; candidate runs locked elsewhere are skipped.
+    _FOR_UPDATE = " FOR UPDATE"
+    _SKIP_LOCKED = " FOR UPDATE SKIP LOCKED"
+
+    def _clock(self) -> float:
+        """The database's time (the rate window never depends on a worker's clock)."""
+        return float(self._exec("SELECT extract(epoch FROM clock_timestamp())").fetchone()[0])
 
     def _call(self, method: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run the method in one transaction on a pooled connection (within

@@ -49,7 +49,6 @@ from .base import (
     RunRecord,
     RunSummary,
     Schedule,
-    Store,
     Wake,
     Write,
     ancestors,
@@ -59,6 +58,7 @@ from .base import (
     schedule_damage,
     storable_text,
 )
+from .queueing import QueueQueries
 
 __all__ = ["DamagedText", "SQLStore", "engine_call"]
 
@@ -89,8 +89,9 @@ def engine_call(method: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-class SQLStore(Store):
-    """The queries shared by the SQL stores (see the module docstring)."""
+class SQLStore(QueueQueries):
+    """The queries shared by the SQL stores (see the module docstring);
+    those of queues are in queueing.py."""
 
     #: A wake time a run can be woken at (base.damage says the same of a record).
     _VALID_WAKE = f"wake_at BETWEEN 0 AND {MAX_TIME!r}"
@@ -156,7 +157,7 @@ class SQLStore(Store):
             if name in self._columns:
                 out.append(name)
             else:
-                out.append(f"{'0' if name == 'generation' else repr('')} AS {name}")
+                out.append(f"{_MISSING.get(name, repr(''))} AS {name}")
         return ", ".join(out)
 
     @engine_call
@@ -207,13 +208,16 @@ class SQLStore(Store):
         *,
         after: tuple[float, int] = (-1.0, -1),
         limit: int = 100,
+        queued: bool = False,
     ) -> list[RunSummary]:
         if not functions:
             return []
         match, values = _function_match(functions)
+        # Runs of a queue are claimed through it (claim_queued), within its limits.
+        unqueued = " AND queue IS NULL" if "queue" in self._columns and not queued else ""
         sql = (
             f"SELECT {self._select(SUMMARY_FIELDS)} FROM runs WHERE {self._runnable_sql} "
-            f"AND ({match}) "
+            f"AND ({match}){unqueued} "
             "AND (created_at, rowid) > (?, ?) ORDER BY created_at, rowid LIMIT ?"
         )
         rows = self._exec(sql, (now, *values, *after, limit))
@@ -592,6 +596,9 @@ class SQLStore(Store):
 
 #: Writes after which a run may be due at another time: idle workers look.
 _WAKING = ("park", "wait", "requeue")
+
+#: What a column an older schema lacks reads as.
+_MISSING = {"generation": "0", "priority": "0", "queue": "NULL", "dedup_key": "NULL"}
 
 
 def _not_in(column: str, values: Sequence[Any]) -> str:

@@ -150,3 +150,65 @@ def test_text_postgresql_cannot_hold_is_stored_escaped(postgres_url: str) -> Non
         assert record is not None and record.owner == "a\\x00b"
     finally:
         store.close()
+
+
+FROZEN_IN_A_TRANSACTION = """
+import sys, time
+from resumable.store import open_store
+
+store = open_store(sys.argv[1])
+assert store.lock("r") and store.claim("r", "a@host", "fp") is not None
+
+
+def hold():  # in one of the store's transactions, with the run's rows locked
+    store._exec("SELECT 1 FROM runs WHERE run_id = 'r' FOR UPDATE")
+    store._exec("SELECT 1 FROM leases WHERE run_id = 'r' FOR UPDATE")
+    print("holding", flush=True)
+    time.sleep(3600)
+
+
+store._call(hold)
+"""
+
+
+def test_a_worker_frozen_inside_a_transaction_does_not_hold_up_a_takeover(
+    postgres_url: str,
+) -> None:
+    """SIGSTOP while one of the store's transactions is open keeps its row
+    locks on the server. The server ends such a session after half a lease
+    idle, so another worker takes the run over once the lease ended, instead
+    of waiting on the locks for as long as the worker is frozen."""
+    import signal
+    import threading
+
+    url = postgres_url.replace("lease=3&heartbeat=0.5", "lease=1&heartbeat=0.2")
+    other = open_store(url)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", FROZEN_IN_A_TRANSACTION, url], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert other.create(RunRecord("r", "m:f", "fp", b"{}"))
+        assert proc.stdout is not None and proc.stdout.readline() == "holding\n"
+        proc.send_signal(signal.SIGSTOP)
+        frozen_at = time.monotonic()
+        taken: list[object] = []
+
+        def take_over() -> None:
+            while not taken and time.monotonic() - frozen_at < 20:
+                try:
+                    if other.lock("r"):
+                        taken.append(other.claim("r", "b@host", "fp"))
+                except StoreError:
+                    pass  # a lock wait longer than the lease: tried again
+                time.sleep(0.05)
+
+        taker = threading.Thread(target=take_over, daemon=True)
+        taker.start()
+        taker.join(timeout=30)
+        assert taken and taken[0] is not None, "the frozen worker's locks held up the takeover"
+        assert time.monotonic() - frozen_at < 1 + 0.5 + 3.0  # lease, idle limit, a slow machine
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        proc.kill()
+        proc.communicate()
+        other.close()

@@ -117,18 +117,39 @@ def connect_options(url: str) -> tuple[str, dict[str, Any]]:
             options["schema"] = value
         else:
             passed.append((key, value))  # libpq's own (sslmode, connect_timeout, ...)
-    if "schema" in options:
-        passed.append(("options", f"-csearch_path={options['schema']}"))
     if not any(k == "connect_timeout" for k, _ in passed):
         passed.append(("connect_timeout", "10"))
     lease = options.setdefault("lease", 30.0)
     options.setdefault("heartbeat", min(10.0, lease / 3))
     if options["heartbeat"] >= lease:
         raise StoreError(f"store {redact(url)}: the heartbeat must be shorter than the lease")
+    passed.append(("options", _session_options(options)))
     conninfo = urllib.parse.urlunsplit(
-        parts._replace(scheme="postgresql", query=urllib.parse.urlencode(passed))
+        parts._replace(
+            scheme="postgresql", query=urllib.parse.urlencode(passed, quote_via=urllib.parse.quote)
+        )
     )
     return conninfo, options
+
+
+def _session_options(options: dict[str, Any]) -> str:
+    """The settings of every session of the store, in libpq's `options`.
+
+    A worker frozen (SIGSTOP, a paused VM) inside a transaction keeps its
+    row locks: every other worker would wait on them for as long as it is
+    frozen, its lease long expired. So the server ends a session of ours
+    idle in a transaction for half a lease (the frozen worker's transaction
+    rolls back, its locks go, and a takeover gets through within the
+    lease), and a statement waits for a lock at most a lease (one held by
+    another program, say an operator's open psql transaction, is then a
+    StoreUnavailable naming the server, retried later, not a hung worker).
+    """
+    idle = max(100, int(options["lease"] * 500))
+    wait = max(100, int(options["lease"] * 1000))
+    settings = [f"idle_in_transaction_session_timeout={idle}", f"lock_timeout={wait}"]
+    if "schema" in options:
+        settings.append(f"search_path={options['schema']}")
+    return " ".join(f"-c{setting}" for setting in settings)
 
 
 def _clean(value: Any) -> Any:
@@ -167,6 +188,7 @@ class PostgresStore(SQLStore):
         threads = options.get("pool", 4)
         try:
             with psycopg.connect(conninfo, autocommit=True) as conn:
+                conn.execute("SET lock_timeout = 0")  # another process's migration may be long
                 set_up(conn, self.where, readonly=readonly, schema=self.schema)
         except psycopg.Error as e:
             raise StoreError(

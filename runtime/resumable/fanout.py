@@ -122,11 +122,11 @@ class Fanout:
         if run is None or index is None:
             return None
 
-        async def parked(p: Parked) -> None:
+        async def parked(p: Parked, due: Callable[[], Awaitable[bool]] | None = None) -> None:
             self._parked[index] = p.wake_at
             self._changed.set()
             try:
-                due = due_check(run.runtime, call.child_id, p)
+                due = due or due_check(run.runtime, call.child_id, p)
                 await wait_until(run.runtime.clock, p.wake_at, due, POLL)
             finally:
                 self._parked.pop(index, None)
@@ -192,8 +192,6 @@ class Fanout:
                 changed.cancel()
             self._changed.clear()
             pending = {t for t in pending if not t.done()}
-            if self._may_unload(pending, tasks):
-                await self._unload(pending, tasks)
             for i, task in enumerate(tasks):  # argument order among those done
                 if task in pending:
                     continue
@@ -215,6 +213,10 @@ class Fanout:
                     if error is not None:
                         raise error
                     return task.result()
+            # Only once those done decided nothing (a winner among them must
+            # not wait with the others).
+            if self._may_unload(pending, tasks):
+                await self._unload(pending, tasks)
         if self.mode == ANY:
             raise BaseExceptionGroup(
                 f"resumable.any: all {len(tasks)} awaitables failed",

@@ -330,7 +330,7 @@ def test_bad_dispatch_arguments_are_named(m: ModuleType, tmp_path: Path) -> None
 
 
 def test_a_version_4_store_is_migrated_and_its_runs_go_on(m: ModuleType, tmp_path: Path) -> None:
-    assert SCHEMA_VERSION == 5
+    assert SCHEMA_VERSION == 6
     path = tmp_path / "old.db"
     url = f"sqlite:///{path}"
     log = tmp_path / "log"
@@ -344,7 +344,7 @@ def test_a_version_4_store_is_migrated_and_its_runs_go_on(m: ModuleType, tmp_pat
     with Runtime(url) as rt:
         conn = sqlite3.connect(path)
         version = conn.execute("SELECT value FROM resumable_meta WHERE key = 'schema_version'")
-        assert version.fetchone()[0] == "5"
+        assert version.fetchone()[0] == "6"
         conn.close()
         assert rt.get("old").queue is None
         rt.dispatch(m.job, "new", str(log), 0.0, queue=Queue("q", concurrency=1), dedup_key="k")
@@ -366,7 +366,7 @@ def test_a_version_4_postgres_store_is_migrated(
     ):
         psql(postgres_url, statement)
     with Runtime(postgres_url) as rt:
-        assert psql(postgres_url, "SELECT value FROM resumable_meta") == [("5",)]
+        assert psql(postgres_url, "SELECT value FROM resumable_meta") == [("6",)]
         rt.dispatch(m.job, "new", str(log), 0.0, queue=Queue("q", concurrency=1), dedup_key="k")
         with pytest.raises(DuplicateRun):
             rt.dispatch(m.job, "again", str(log), 0.0, dedup_key="k")

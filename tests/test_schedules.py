@@ -496,7 +496,7 @@ def schema(path: Path) -> tuple[str, set[str]]:
 def test_an_older_store_is_listed_as_it_is_and_migrated_when_opened_to_write(
     m: ModuleType, tmp_path: Path, clock: Clock, capsys: pytest.CaptureFixture[str], version: int
 ) -> None:
-    assert SCHEMA_VERSION == 5
+    assert SCHEMA_VERSION == 6
     path = tmp_path / "old.db"
     url = f"sqlite:///{path}"
     with Runtime(url, clock=clock) as rt:

@@ -163,7 +163,8 @@ async def drive_owned(rt: Runtime, fn: Function, run_id: str, *, contain: bool) 
         assert record is not None
         return Finished(outcome(record, machine, rt.limits))
     run = Run(rt, fn, machine, record, lease, contain=contain)
-    watch = Watch(run, top=record.parent is None)  # before the requests are read
+    # Before the requests are read; a dispatched child's own too (no parent drives it).
+    watch = Watch(run, top=record.parent is None or record.queue is not None)
     try:
         if not await _cancellation(run, record):
             watch.arm()
@@ -212,7 +213,7 @@ async def block_if_active(rt: Runtime, record: RunRecord, exc: Exception) -> Non
         return
     lease = await store.claim_async(record.run_id, owner_name(), record.fingerprint)
     if lease is not None:
-        await store.commit(_end_write(lease, BLOCKED, exc))
+        await store.commit(_end_write(lease, BLOCKED, exc, waking(record)))
 
 
 def outcome(
@@ -294,7 +295,9 @@ async def _drive(run: Run, record: RunRecord) -> Finished | Parked:
             aborted = _aborted(run, exc)
             await _end(run, BLOCKED, aborted)
             raise aborted from exc
-        write = finish_write(run.lease, COMPLETED, result=blob, takes=tuple(run.takes))
+        write = finish_write(
+            run.lease, COMPLETED, result=blob, takes=tuple(run.takes), wakes=run.wakes
+        )
         if not await store.commit(write):
             raise run.lost("its result")
         await run.settle_abandoned()
@@ -316,12 +319,17 @@ def _aborted(run: Run, exc: BaseException) -> StepAborted:
 
 async def _end(run: Run, status: str, exc: BaseException) -> None:
     """Write the end of a run: failed, blocked or cancelled with `exc`."""
-    if not await run.runtime.store.commit(_end_write(run.lease, status, exc)):
+    if not await run.runtime.store.commit(_end_write(run.lease, status, exc, run.wakes)):
         raise run.lost("its end")
     await run.settle_abandoned()
 
 
-def _end_write(lease: Lease, status: str, exc: BaseException) -> Write:
+def waking(record: RunRecord) -> str | None:
+    """The run its end makes due: a dispatched child's parent (base.Write.wakes)."""
+    return record.parent if record.queue is not None else None
+
+
+def _end_write(lease: Lease, status: str, exc: BaseException, wakes: str | None) -> Write:
     try:
         error = codec.encode(exc)
     except SerializationError:
@@ -333,7 +341,7 @@ def _end_write(lease: Lease, status: str, exc: BaseException) -> Write:
             error = codec.encode(exc)
         except SerializationError:
             error = _storable_copy(exc)
-    return finish_write(lease, status, error=error, reason=one_line(exc, 500))
+    return finish_write(lease, status, error=error, reason=one_line(exc, 500), wakes=wakes)
 
 
 def _storable_copy(exc: BaseException) -> bytes:

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import orjson
 
 from . import codec
-from .cancel import Watch
+from .cancel import Watch, cancelled_error, claims, marked
 from .codec import FORMAT_VERSION, Unencodable
 from .codec.encoder import type_name
 from .config import configured_store, log, set_store
@@ -47,7 +47,7 @@ from .ids import check_run_id, shown
 from .lifecycle import BLOCKING, Parked, block_if_active, outcome, own_and_drive
 from .machine import Machine
 from .queues import Queue, check_dedup_key, check_priority
-from .retry import Clock, Retry, SystemClock
+from .retry import Clock, Retry, SystemClock, wait_until
 from .run import CheckpointInfo, Run, decode_checkpoint
 from .store import (
     ACTIVE,
@@ -394,8 +394,15 @@ class Runtime:
         store = self.store
         record = await store.io(store.get, child_id)
         if record is None:
-            new = _new_record(fn, machine, child_id, blob, digest, parent.run_id, RUNNING)
-            await store.io(store.create, new)
+            # Under a worker, a child of a queue goes through it (dispatched).
+            queue = fn.queue if parent.contain else None
+            status = RUNNING if queue is None else PENDING
+            record = _new_record(fn, machine, child_id, blob, digest, parent.run_id, status)
+            if queue is None:
+                await store.io(store.create, record)
+            else:
+                record.queue, record.priority = queue.name, queue.priority
+                await store.io(store.create_run, record, queue)
         else:
             try:
                 _check_child(parent, record, machine, digest)
@@ -408,7 +415,9 @@ class Runtime:
                     raise
                 parent.in_flight[found] = parent.in_flight.pop(child_id, None)
                 child_id = call.child_id = found
+                record = await store.io(store.get, child_id) or record
         parent.step.matched.add(child_id)
+        queue = record.queue if record.status not in FINISHED else None
         unload = None
         if parent.direct is call:  # the parent awaits it directly: it unloads with it
 
@@ -421,6 +430,8 @@ class Runtime:
         elif hasattr(parent.direct, "unload_hook"):  # a child of a fan-out the parent awaits
             unload = parent.direct.unload_hook(call)
         try:
+            if queue is not None:
+                await self._await_dispatched(parent, call, child_id, queue)
             value = await own_and_drive(self, fn, child_id, contain=parent.contain, unload=unload)
         except Exception as exc:
             if not isinstance(exc, BLOCKING):
@@ -434,13 +445,46 @@ class Runtime:
                 raise
             parent.child_failures.append(exc)  # it ended cancelled
             raise
-        except BaseException:
+        except BaseException as exc:
             # Cancelled (a wait_for timeout, a cancelled gather): if the parent
-            # goes on without it, Run.settle_abandoned marks it failed.
-            parent.abandoned.add(child_id)
+            # goes on without it, Run.settle_abandoned marks it failed. (Not a
+            # dispatched child a cancellation of the run tree reaches: it is
+            # cancelled where it is driven.)
+            if not (queue is not None and claims(child_id, exc)):
+                parent.abandoned.add(child_id)
             raise
         parent.abandoned.discard(child_id)
         return value
+
+    async def _await_dispatched(self, parent: Run, call: Call, child_id: str, queue: str) -> None:
+        """A dispatched child run (of a queue, under a worker) is driven by
+        whichever worker takes it through its queue: wait for its end, as a
+        row when the parent awaits it directly (Park), else in the process
+        (a fan-out unloads the parent once all its children wait)."""
+        store, clock = self.store, self.clock
+
+        async def ended() -> bool:
+            record = await store.io(store.get, child_id)
+            return record is None or record.status in FINISHED
+
+        if await ended():
+            return
+        reason = f"waiting for child run {child_id} (queue {queue!r}, driven by any worker)"
+        if parent.direct is call and parent.in_flight.keys() == {child_id}:
+            await parent.unload(None, reason, wake=Wake(clock.time(), child=child_id), early=True)
+        hook = getattr(parent.direct, "unload_hook", None)
+        parked = hook(call) if hook is not None else None
+        try:
+            if parked is not None:
+                await parked(Parked(None, reason), ended)
+            else:
+                await wait_until(clock, None, ended, DISPATCHED_POLL)
+        except asyncio.CancelledError as e:
+            if claims(child_id, e) == marked(child_id):
+                # A fan-out's loser: its cancel request is committed (and
+                # wakes it); whoever drives it delivers it. The parent goes on.
+                raise cancelled_error(child_id) from None
+            raise
 
 
 def run_sync(start: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -471,6 +515,10 @@ def run_sync(start: Callable[[], Coroutine[Any, Any, T]]) -> T:
         raise value
     return value
 
+
+#: Seconds between looks at a dispatched child run's row by a parent that
+#: waits for it in its process (not as a row: other awaits are in flight).
+DISPATCHED_POLL = 0.2
 
 #: Child runs nested deeper than this (recursion through decorated functions)
 #: raise RecursionError at the await that would start the next one.

@@ -449,11 +449,14 @@ class Write:
     operations: tuple[Operation, ...] = ()
     takes: tuple[tuple[int, str], ...] = ()
     wake: Wake | None = None
+    #: The end of a dispatched child run (one claimed through its queue):
+    #: its parent, due at once if it waits (for it) as a row.
+    wakes: str | None = None
 
     @property
     def compound(self) -> bool:
         """More than the one UPDATE of the run's row."""
-        return bool(self.operations or self.takes or self.wake)
+        return bool(self.operations or self.takes or self.wake or self.wakes)
 
 
 def checkpoint_write(
@@ -522,8 +525,10 @@ def finish_write(
     error: bytes | None = None,
     reason: str | None = None,
     takes: tuple[tuple[int, str], ...] = (),
+    wakes: str | None = None,
 ) -> Write:
-    """The end of a run: completed with `result`, failed or blocked with `error`."""
+    """The end of a run: completed with `result`, failed or blocked with
+    `error`. `wakes`: the parent of a dispatched child run."""
     if status not in FINISHED:
         raise ValueError(f"finish_write: {status!r} is not an end status")
     sets = (
@@ -533,7 +538,7 @@ def finish_write(
         ("reason", None if reason is None else storable_text(reason)),
         ("wake_at", None),
     )
-    return Write("finish", lease.run_id, sets, lease.generation, takes=takes)
+    return Write("finish", lease.run_id, sets, lease.generation, takes=takes, wakes=wakes)
 
 
 def requeue_write(run_id: str) -> Write:

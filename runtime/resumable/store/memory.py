@@ -50,6 +50,18 @@ def _copy(record: RunRecord, **fields: Any) -> RunRecord:
     return new
 
 
+def _on_its_own(record: RunRecord) -> bool:
+    """Taken by workers on its own: a top-level run or a dispatched child (sql.py)."""
+    return record.parent is None or record.queue is not None
+
+
+def _due(child: RunRecord, now: float) -> float | None:
+    """When a parent waiting for this child is due (sql.py's wake rule)."""
+    if child.queue is not None:  # dispatched: once it has ended
+        return now if child.status in FINISHED else None
+    return child.wake_at if child.status == WAITING else now
+
+
 def _summary(record: RunRecord) -> RunSummary:
     return RunSummary(**{f: getattr(record, f) for f in SUMMARY_FIELDS}, rowid=record.rowid)
 
@@ -107,6 +119,8 @@ class MemoryStore(Store):
         self._set(write.run_id, **dict(write.sets))
         for op in write.operations:
             self.operations[(op.run_id, op.op_id)] = op
+            if op.op_id == CANCEL_OP and op.run_id != write.run_id:
+                self._wake(op.run_id, 0.0)  # a fan-out's loser (sql.py)
         for event_id, op_id in write.takes:
             i = event_id - 1
             event = self.sent[i]
@@ -114,6 +128,8 @@ class MemoryStore(Store):
                 self.sent[i] = dataclasses.replace(event, taken_by=op_id)
         if write.wake is not None:
             self._wake_rule(write.run_id, write.wake)
+        if write.wakes is not None:
+            self._wake(write.wakes, 0.0)
         return True
 
     def _wake_rule(self, run_id: str, wake: Wake) -> None:
@@ -122,7 +138,7 @@ class MemoryStore(Store):
             self._wake(run_id, now)
         awaited = [self.runs[c] for c in wake.awaited if c in self.runs]
         if awaited and self.runs[run_id].status == WAITING:
-            times = [c.wake_at if c.status == WAITING else now for c in awaited]
+            times = [_due(c, now) for c in awaited]
             known = [t for t in (*times, self.runs[run_id].wake_at) if t is not None]
             self._set(run_id, wake_at=min(known) if known else None)
 
@@ -259,7 +275,7 @@ class MemoryStore(Store):
         return [
             r
             for r in self.runs.values()
-            if r.parent is None
+            if _on_its_own(r)
             and (
                 r.status in (PENDING, RUNNING)
                 or (r.status == WAITING and r.wake_at is not None and r.wake_at <= now)
@@ -294,7 +310,7 @@ class MemoryStore(Store):
         wakes = [
             r.wake_at
             for r in self.runs.values()
-            if r.parent is None
+            if _on_its_own(r)
             and r.status == WAITING
             and r.wake_at is not None
             and r.function in wanted
@@ -336,10 +352,7 @@ class MemoryStore(Store):
             running = sum(
                 1
                 for r in self.runs.values()
-                if r.queue == queue
-                and r.parent is None
-                and r.status == RUNNING
-                and self.ownership.held(r.run_id)
+                if r.queue == queue and r.status == RUNNING and self.ownership.held(r.run_id)
             )
             if limits.concurrency - running < budget:
                 budget, held_back = limits.concurrency - running, now

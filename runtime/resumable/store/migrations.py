@@ -14,6 +14,8 @@
                + queue_starts: the starts of a rate-limited queue's runs
                  within its window
                + a unique index of the dedup keys of runs that have not ended
+    version 6  the queue index covers dispatched child runs (those of a
+               queue, claimed through it while their parent waits)
 
 A store opened for writing creates the schema, or migrates an older one in
 one transaction, the first time it is opened; a store opened read-only
@@ -30,7 +32,7 @@ from ..errors import StoreError
 __all__ = ["SCHEMA_VERSION", "read_columns", "set_up"]
 
 #: Bump with a step in MIGRATIONS when the tables change.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS resumable_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -126,6 +128,13 @@ CREATE TABLE IF NOT EXISTS queue_starts (queue TEXT NOT NULL, started_at REAL NO
 CREATE INDEX IF NOT EXISTS queue_starts_by_time ON queue_starts (queue, started_at)
 """
 
+#: Child runs of a queue are claimed through it too (version 6).
+_QUEUED_CHILDREN = """
+DROP INDEX IF EXISTS runs_by_queue;
+CREATE INDEX IF NOT EXISTS runs_by_queue ON runs (queue, status, priority, created_at)
+    WHERE queue IS NOT NULL
+"""
+
 #: version -> the statements that take a store from it to the next version.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -135,6 +144,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
     2: tuple(s for s in _WAITS.split(";") if s.strip()),
     3: tuple(s for s in _SCHEDULES.split(";") if s.strip()),
     4: tuple(s for s in _QUEUES.split(";") if s.strip()),
+    5: tuple(s for s in _QUEUED_CHILDREN.split(";") if s.strip()),
 }
 
 
@@ -178,7 +188,9 @@ def set_up(conn: sqlite3.Connection, path: str, *, readonly: bool) -> None:
     try:
         version = _version(conn, path)  # again, now that no one else can change it
         if version is None:
-            for statement in (_SCHEMA + ";" + _WAITS + ";" + _SCHEDULES + ";" + _QUEUES).split(";"):
+            for statement in (
+                _SCHEMA + ";" + _WAITS + ";" + _SCHEDULES + ";" + _QUEUES + ";" + _QUEUED_CHILDREN
+            ).split(";"):
                 if statement.strip():
                     conn.execute(statement)
         else:

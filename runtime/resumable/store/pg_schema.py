@@ -9,6 +9,7 @@ with the database's clock: ownership.py's `LeaseOwnership`).
     version 4  runs, operations, events, schedules, resumable_meta, leases
     version 5  + runs.queue, runs.priority, runs.dedup_key, queues,
                queue_starts, the unique index of unended runs' dedup keys
+    version 6  the queue index covers dispatched child runs
 
 The first store to open an empty database creates the schema, under a
 transaction-scoped advisory lock, so that any number of processes starting
@@ -117,9 +118,16 @@ CREATE TABLE queue_starts (queue TEXT COLLATE "C" NOT NULL, started_at DOUBLE PR
 CREATE INDEX queue_starts_by_time ON queue_starts (queue, started_at)
 """
 
+#: Child runs of a queue are claimed through it too (version 6; migrations.py's).
+_QUEUED_CHILDREN = """
+DROP INDEX IF EXISTS runs_by_queue;
+CREATE INDEX runs_by_queue ON runs (queue, status, priority, created_at) WHERE queue IS NOT NULL
+"""
+
 #: version -> the statements that take a store from it to the next version.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     4: tuple(s for s in _QUEUES.split(";") if s.strip()),
+    5: tuple(s for s in _QUEUED_CHILDREN.split(";") if s.strip()),
 }
 
 
@@ -162,7 +170,7 @@ def set_up(conn: Any, where: str, *, readonly: bool, schema: str | None = None) 
             conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         version = _version(conn, where)  # again, now that no one else changes it
         if version is None:
-            for statement in _SCHEMA.split(";") + list(MIGRATIONS[4]):
+            for statement in _SCHEMA.split(";") + list(MIGRATIONS[4]) + list(MIGRATIONS[5]):
                 conn.execute(statement)
         else:
             while version < SCHEMA_VERSION:

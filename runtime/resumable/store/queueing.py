@@ -265,7 +265,7 @@ class QueueQueries(Store):
 
     def _running(self, queue: str) -> int:
         """The queue's runs driven now by a live owner."""
-        where = "queue = ? AND parent IS NULL AND status = 'running'"
+        where = "queue = ? AND status = 'running'"  # dispatched child runs too
         if self._UNOWNED:  # leases: those not expired
             row = self._exec(
                 f"SELECT COUNT(*) FROM runs WHERE {where} AND NOT ({self._UNOWNED})", (queue,)

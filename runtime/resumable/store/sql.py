@@ -144,8 +144,18 @@ class SQLStore(QueueQueries):
         waiting."""
         unowned = f" AND {self._UNOWNED}" if self._UNOWNED else ""
         return (
-            "parent IS NULL AND (status IN ('pending', 'running') OR (status = 'waiting' AND "
+            f"{self._on_their_own} AND (status IN ('pending', 'running') OR (status = 'waiting' AND "
             f"(wake_at <= ? OR (wake_at IS NOT NULL AND NOT ({self._VALID_WAKE})))))" + unowned
+        )
+
+    @property
+    def _on_their_own(self) -> str:
+        """Runs workers take on their own: top-level runs, and dispatched
+        child runs (those of a queue: their parent waits for them as a row)."""
+        return (
+            "(parent IS NULL OR queue IS NOT NULL)"
+            if "queue" in self._columns
+            else "parent IS NULL"
         )
 
     # -- reads -------------------------------------------------------------------------
@@ -229,7 +239,7 @@ class SQLStore(QueueQueries):
             return None
         match, values = _function_match(functions)
         sql = (
-            "SELECT MIN(wake_at) FROM runs WHERE parent IS NULL AND status = 'waiting' "
+            f"SELECT MIN(wake_at) FROM runs WHERE {self._on_their_own} AND status = 'waiting' "
             f"AND {self._VALID_WAKE} AND ({match})"
         )
         found = self._exec(sql, values).fetchone()[0]
@@ -250,7 +260,7 @@ class SQLStore(QueueQueries):
             self._ignore(f"INTO runs ({', '.join(FIELDS)}) VALUES ({_marks(values)})"), values
         )
         created = bool(cursor.rowcount == 1)
-        if created and record.parent is None:
+        if created and (record.parent is None or record.queue is not None):
             self._changed()
         return created
 
@@ -277,10 +287,14 @@ class SQLStore(QueueQueries):
             changed = self._update(write)
         else:
             with self._savepoint():
+                if write.wakes is not None:
+                    # The parent first (as its wait does): a wait committed
+                    # meanwhile sees this end, or is seen waiting here.
+                    self._lock_runs("run_id = ?", (write.wakes,))
                 changed = self._update(write)
                 if changed:
                     self._record_parts(write)
-        if changed and write.kind in _WAKING:
+        if changed and (write.kind in _WAKING or write.wakes is not None):
             self._changed()
         return changed
 
@@ -317,6 +331,14 @@ class SQLStore(QueueQueries):
                 "DO UPDATE SET wake_at = excluded.wake_at, outcome = excluded.outcome",
                 (op.run_id, op.op_id, op.wake_at, op.outcome),
             )
+            if op.op_id == CANCEL_OP and op.run_id != run_id:
+                # A fan-out's loser, told to cancel: due now if it waits as a
+                # row (a dispatched child is driven by whoever takes it).
+                self._exec(
+                    "UPDATE runs SET wake_at = 0 WHERE run_id = ? AND status = 'waiting'",
+                    (op.run_id,),
+                )
+                self._changed()
         for event_id, op_id in write.takes:
             self._exec(
                 "UPDATE events SET taken_by = ? WHERE event_id = ? AND run_id = ? "
@@ -325,6 +347,12 @@ class SQLStore(QueueQueries):
             )
         if write.wake is not None:
             self._wake_rule(run_id, write.wake)
+        if write.wakes is not None:
+            # Due at once (wake time 0: whatever the workers' clocks say).
+            self._exec(
+                "UPDATE runs SET wake_at = 0 WHERE run_id = ? AND status = 'waiting'",
+                (write.wakes,),
+            )
 
     def _wake_rule(self, run_id: str, wake: Wake) -> None:
         now = wake.now
@@ -338,17 +366,22 @@ class SQLStore(QueueQueries):
         awaited = wake.awaited
         if awaited:
             # Due when the first of them is: its wake time, or now if it is no
-            # longer waiting (MIN ignores the NULL of a wait for an event);
-            # and at its own wake time (a deadline) at the latest.
+            # longer waiting (MIN ignores the NULL of a wait for an event); a
+            # dispatched child (of a queue, driven by whichever worker takes
+            # it) once it has ended. And at its own wake time (a deadline) at
+            # the latest.
+            ended = ", ".join(f"'{s}'" for s in FINISHED)
             first = (
-                "(SELECT MIN(CASE WHEN c.status = 'waiting' THEN c.wake_at ELSE ? END) "
+                "(SELECT MIN(CASE WHEN c.queue IS NOT NULL THEN "
+                f"(CASE WHEN c.status IN ({ended}) THEN ? END) "
+                "WHEN c.status = 'waiting' THEN c.wake_at ELSE ? END) "
                 f"FROM runs AS c WHERE c.run_id IN ({_marks(awaited)}))"
             )
             self._exec(
                 f"UPDATE runs SET wake_at = CASE WHEN wake_at IS NULL THEN {first} "
                 f"ELSE {self._LEAST}(wake_at, COALESCE({first}, wake_at)) END "
                 "WHERE run_id = ? AND status = 'waiting'",
-                (now, *awaited, now, *awaited, run_id),
+                (now, now, *awaited, now, now, *awaited, run_id),
             )
 
     # -- durable waits -----------------------------------------------------------------

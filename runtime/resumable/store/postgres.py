@@ -208,6 +208,7 @@ class PostgresStore(SQLStore):
         self._executor = concurrent.futures.ThreadPoolExecutor(
             max_workers=threads, thread_name_prefix="resumable-postgres"
         )
+        self._start_grouping()  # grouping.py: concurrent runs' writes share a commit
         self.ownership = self._leases = LeaseOwnership(
             self._rows,
             lease=self.lease,

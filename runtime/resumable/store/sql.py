@@ -58,6 +58,7 @@ from .base import (
     schedule_damage,
     storable_text,
 )
+from .grouping import GroupCommit
 from .queueing import QueueQueries
 
 __all__ = ["DamagedText", "SQLStore", "engine_call"]
@@ -89,7 +90,7 @@ def engine_call(method: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-class SQLStore(QueueQueries):
+class SQLStore(GroupCommit, QueueQueries):
     """The queries shared by the SQL stores (see the module docstring);
     those of queues are in queueing.py."""
 

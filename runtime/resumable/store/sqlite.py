@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from ..errors import StoreError, StoreUnavailable
-from .base import FIELDS, FINISHED, MAX_TIME, Claim, Lease, Write
+from .base import FIELDS, FINISHED, MAX_TIME
 from .migrations import SCHEMA_VERSION, read_columns, set_up
 from .ownership import FileOwnership, LocalOwnership
 from .sql import DamagedText, SQLStore, engine_call
@@ -97,10 +97,7 @@ class SQLiteStore(SQLStore):
         self._columns: frozenset[str] = frozenset(FIELDS)
         self._has_waits = True
         self._has_schedules = True
-        #: Writes waiting for the next group commit (see _flush).
-        self._queue: list[Any] = []
-        self._queue_lock = threading.Lock()
-        self._flushing = False
+        self._start_grouping()  # grouping.py
         try:
             self._executor.submit(self._open).result()
         except BaseException:
@@ -290,87 +287,6 @@ class SQLiteStore(SQLStore):
             self._conn = None
         self._executor.shutdown(wait=True)
         super().close()  # after the connection: see ownership.py
-
-    # -- group commit ----------------------------------------------------------------
-    #
-    # Writes awaited by async callers (claims, checkpoints, parks, ends) queue up
-    # while the store thread commits; it then applies all that queued in one
-    # transaction, so runs driven concurrently share one fsync instead of
-    # waiting for one each. Each write still commits whole or not at all,
-    # and its caller goes on only after the commit. If the shared
-    # transaction fails, each write is tried again alone, so one bad write
-    # fails only its own caller.
-
-    async def commit(self, write: Write) -> bool:
-        result: bool = await self._grouped(write)
-        return result
-
-    async def claim_async(self, run_id: str, owner: str, fingerprint: str) -> Lease | None:
-        result: Lease | None = await self._grouped(Claim(run_id, owner, fingerprint))
-        return result
-
-    async def _grouped(self, op: Write | Claim) -> Any:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        with self._queue_lock:
-            self._queue.append((loop, future, op))
-            start = not self._flushing
-            self._flushing = True
-        if start:
-            self._executor.submit(self._flush)
-        return await future
-
-    def _perform(self, op: Write | Claim) -> Any:
-        return self._apply(op) if isinstance(op, Write) else self._claim(op)
-
-    def _flush(self) -> None:
-        with self._queue_lock:
-            batch, self._queue = self._queue, []
-            self._flushing = False
-        batch = [item for item in batch if not item[1].cancelled()]
-        outcomes: list[tuple[Any, BaseException | None]] = []
-        if len(batch) > 1:
-            with contextlib.suppress(Exception):  # then each alone, below
-                outcomes = self._in_one_transaction([item[2] for item in batch])
-        if not outcomes:
-            outcomes = [self._alone(item[2]) for item in batch]
-        for (loop, future, _), (result, error) in zip(batch, outcomes, strict=True):
-            with contextlib.suppress(RuntimeError):  # its event loop is closed: nobody waits
-                loop.call_soon_threadsafe(_settle, future, result, error)
-
-    def _in_one_transaction(
-        self, ops: list[Write | Claim]
-    ) -> list[tuple[Any, BaseException | None]]:
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            outcomes: list[tuple[Any, BaseException | None]] = [
-                (self._perform(op), None) for op in ops
-            ]
-            conn.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            raise
-        return outcomes
-
-    def _alone(self, op: Write | Claim) -> tuple[Any, BaseException | None]:
-        """One queued write in its own transaction (one statement)."""
-        try:
-            return self._perform(op), None
-        except sqlite3.Error as e:
-            return None, self.unavailable(e)
-        except Exception as e:
-            return None, e
-
-
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.cancelled():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
 
 
 def _refuse_other_names(path: str) -> None:

@@ -34,6 +34,7 @@ PUBLIC = {
     "VersionMismatch",
     "__version__",
     "any",
+    "autocompile",
     "configure",
     "function",
     "gather",

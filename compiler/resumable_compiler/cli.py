@@ -1,4 +1,4 @@
-"""`resumable compile PATH... [--check]`.
+"""`resumable compile PATH... [--check | --watch]`.
 
 Prints every error (all files, all functions) as
 
@@ -23,7 +23,10 @@ from resumable.errors import InternalError
 
 from .build import FileResult, compile_file, find_sources
 
-__all__ = ["main"]
+__all__ = ["main", "watch"]
+
+#: Seconds between looks at the watched files (`watch`).
+WATCH_INTERVAL = 0.5
 
 
 def main(paths: Sequence[str], *, check: bool = False, out: TextIO | None = None) -> int:
@@ -72,3 +75,52 @@ def main(paths: Sequence[str], *, check: bool = False, out: TextIO | None = None
         return 1 if (stale or errors) else 0
     print(f"resumable compile: {summary}, {counted} ({seconds:.2f}s)", file=out)
     return 1 if errors else 0
+
+
+def watch(
+    paths: Sequence[str],
+    *,
+    out: TextIO | None = None,
+    interval: float = WATCH_INTERVAL,
+    rounds: int | None = None,
+) -> int:
+    """Compile `paths`, then compile again each source that changes, appears
+    or goes away (its generated module removed), until Ctrl-C (or `rounds`
+    looks, for tests). It polls (a stat of each source every `interval`
+    seconds): no dependency, and it works where file events do not (network
+    and container file systems, editors that replace files)."""
+    out = out or sys.stdout
+    main(paths, out=out)
+    seen = _stamps(paths)
+    print(f"resumable compile --watch: watching {len(seen)} files (Ctrl-C stops)", file=out)
+    looks = 0
+    try:
+        while rounds is None or looks < rounds:
+            time.sleep(interval)
+            looks += 1
+            now = _stamps(paths)
+            changed = sorted(p for p in seen.keys() | now.keys() if seen.get(p) != now.get(p))
+            seen = now
+            for path in (p for p in changed if not os.path.exists(p)):
+                result = compile_file(path)  # the source is gone: so is its module
+                if result.status == "removed":
+                    print(f"{os.path.relpath(result.output)}: removed", file=out)
+            present = [p for p in changed if os.path.exists(p)]
+            if present:
+                main(present, out=out)
+            out.flush()
+    except KeyboardInterrupt:
+        print("resumable compile --watch: stopped", file=out)
+    return 0
+
+
+def _stamps(paths: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """Each watched source's (modification time, size); absent: gone."""
+    stamps = {}
+    for path in find_sources(p for p in paths if os.path.exists(p)):
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue  # gone: compiling it removes its generated module
+        stamps[path] = (st.st_mtime_ns, st.st_size)
+    return stamps

@@ -23,6 +23,7 @@ Layout of this package (the runtime; the compiler is `resumable_compiler`):
     loops.py     checkpointable for-loop cursors
     codec/       exact, safe JSON encoding of checkpoints
     loader.py    finds and loads generated modules; staleness
+    compile_on_load.py  autocompile(): the development loop compiles stale modules
     locations.py tracebacks of compiled code name the source lines
     errors.py    the exceptions
     cli.py       the `resumable` command (runs_report.py: `resumable runs` output)
@@ -35,6 +36,7 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .codec import register_alias, register_codec
+from .compile_on_load import autocompile
 from .errors import (
     CheckpointError,
     CompileError,
@@ -80,6 +82,7 @@ __all__ = [
     "VersionMismatch",
     "__version__",
     "any",
+    "autocompile",
     "configure",
     "function",
     "gather",

@@ -1,6 +1,6 @@
 """The `resumable` command.
 
-    resumable compile PATH... [--check]        (needs: pip install 'resumable[compiler]')
+    resumable compile PATH... [--check|--watch] (needs: pip install 'resumable[compiler]')
     resumable worker [--store URL] [--module M]... [--concurrency N] [--drain]
     resumable runs list [--store URL] [--status S] [--all] [--json]
     resumable runs show RUN [--store URL] [--json]
@@ -50,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
         "--check",
         action="store_true",
         help="write nothing; exit 1 if any generated module is missing or out of date",
+    )
+    comp.add_argument(
+        "--watch",
+        action="store_true",
+        help="after compiling, compile again each file that changes (until Ctrl-C)",
     )
 
     worker = sub.add_parser(
@@ -181,6 +186,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
+        if args.watch:
+            if args.check:
+                print("resumable compile: --watch and --check do not go together", file=sys.stderr)
+                return 2
+            from resumable_compiler.cli import watch
+
+            return watch(args.paths)
         return compile_main(args.paths, check=args.check)
     from .config import configured_store
     from .errors import ResumableError

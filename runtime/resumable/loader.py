@@ -16,7 +16,7 @@ import os
 import types
 from typing import Any
 
-from . import __version__
+from . import __version__, compile_on_load
 from .closures import Closures
 from .errors import StaleCodeError
 from .locations import located_states
@@ -56,7 +56,20 @@ def load_machine(function: Any) -> type[Machine]:
     """The machine class for `function`, bound to its module's globals.
 
     Raises StaleCodeError when the generated module is missing or was compiled
-    from other source than the one loaded now."""
+    from other source than the one loaded now (with autocompile on, it is
+    compiled first: compile_on_load.py)."""
+    try:
+        return _load_machine(function)
+    except StaleCodeError as stale:
+        if not compile_on_load.enabled():
+            raise
+        compile_on_load.compile_stale(
+            os.path.abspath(function.__wrapped__.__code__.co_filename), stale
+        )
+    return _load_machine(function)
+
+
+def _load_machine(function: Any) -> type[Machine]:
     fn = function.__wrapped__
     source_path = os.path.abspath(fn.__code__.co_filename)
     path = generated_path(source_path)

@@ -9,6 +9,10 @@ from pathlib import Path
 import pytest
 
 KINDS = ["memory", "sqlite", "postgres"]
+#: The stores that outlive a Runtime (memory:// is gone with its Runtime):
+#: for tests where a second Runtime, standing for a process started after
+#: the first died, reads what the first wrote.
+LASTING = ["sqlite", "postgres"]
 
 
 def store_url(

@@ -1,4 +1,5 @@
-"""Cancellation and timeouts in one process, on a real SQLite file:
+"""Cancellation and timeouts in one process, on each store (memory, SQLite,
+PostgreSQL):
 `Runtime.cancel`, `@resumable.function(timeout=...)`, status "cancelled".
 
     live         a run being driven gets RunCancelled at its await, its
@@ -17,7 +18,6 @@ Real processes killed with SIGKILL: tests/test_cancel_crash.py.
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -29,7 +29,9 @@ import pytest
 
 import resumable
 from resumable import RunCancelled, Runtime
+from resumable.retry import SystemClock
 from tests.compiled import compile_and_import
+from tests.stores import KINDS, LASTING, store_url
 
 MODULE = "cancel_cases"
 SOURCE = """
@@ -174,23 +176,30 @@ def m(cases: ModuleType) -> ModuleType:
     return cases
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "runs.db"
+@pytest.fixture(params=KINDS)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return store_url(request, request.param, tmp_path)
+
+
+@pytest.fixture(params=LASTING)
+def lasting_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return store_url(request, request.param, tmp_path)
 
 
 @pytest.fixture
-def rt(db: Path) -> Iterator[Runtime]:
-    with Runtime(f"sqlite:///{db}") as runtime:
+def rt(url: str) -> Iterator[Runtime]:
+    with Runtime(url) as runtime:
         yield runtime
 
 
-def table(db: Path, sql: str, *values: Any) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql, values).fetchall()
-    finally:
-        conn.close()
+class Later(SystemClock):
+    """The system's clock, `offset` seconds on."""
+
+    def __init__(self, offset: float) -> None:
+        self.offset = offset
+
+    def time(self) -> float:
+        return super().time() + self.offset
 
 
 async def until_held(m: ModuleType, name: str) -> None:
@@ -228,9 +237,7 @@ def outcome(rt: Runtime, run_id: str) -> BaseException:
 # ------------------------------------------------------------------ a live run
 
 
-def test_a_live_run_and_its_child_get_cancelled_at_their_awaits(
-    m: ModuleType, rt: Runtime, db: Path
-) -> None:
+def test_a_live_run_and_its_child_get_cancelled_at_their_awaits(m: ModuleType, rt: Runtime) -> None:
     async def main() -> BaseException:
         task = asyncio.ensure_future(rt.call(m.parent, run_id="p"))
         await until_held(m, "child")
@@ -256,7 +263,7 @@ def test_a_live_run_and_its_child_get_cancelled_at_their_awaits(
     child = outcome(rt, "p/2.0")
     assert isinstance(child, RunCancelled) and child.run_id == "p/2.0"
     # The finally blocks' awaits were checkpoints like any other.
-    assert table(db, "SELECT seq FROM runs WHERE run_id = 'p'") == [(4,)]
+    assert rt.get("p").seq == 4
 
 
 def test_a_run_that_catches_its_cancellation_goes_on(m: ModuleType, rt: Runtime) -> None:
@@ -274,7 +281,7 @@ def test_a_run_that_catches_its_cancellation_goes_on(m: ModuleType, rt: Runtime)
 # -------------------------------------------------------------- runs at rest
 
 
-def test_a_sleeping_run_is_cancelled_at_its_sleep(m: ModuleType, rt: Runtime, db: Path) -> None:
+def test_a_sleeping_run_is_cancelled_at_its_sleep(m: ModuleType, rt: Runtime) -> None:
     rt.dispatch(m.sleeper, run_id="z")
 
     async def main() -> None:
@@ -291,12 +298,12 @@ def test_a_sleeping_run_is_cancelled_at_its_sleep(m: ModuleType, rt: Runtime, db
     asyncio.run(main())
     assert m.LOG == ["start", "cleanup", "cleanup 2"]
     assert rt.status("z") == "cancelled"
-    ops = dict(table(db, "SELECT op_id, outcome FROM operations WHERE run_id = 'z'"))
-    assert ops["cancel"] == "delivered"
+    cancel = rt.store.operation("z", "cancel")
+    assert cancel is not None and cancel.outcome == "delivered"
 
 
 def test_a_run_waiting_for_an_event_as_a_row_is_cancelled_by_the_next_driver(
-    m: ModuleType, rt: Runtime, db: Path
+    m: ModuleType, rt: Runtime
 ) -> None:
     """Parked as a row (nobody waits for it here): cancel makes it due, and
     whoever drives it next delivers the cancellation; no event is taken."""
@@ -305,9 +312,9 @@ def test_a_run_waiting_for_an_event_as_a_row_is_cancelled_by_the_next_driver(
 
     park(rt, m.waiter, "w")
     assert rt.status("w") == "waiting"
-    assert table(db, "SELECT wake_at FROM runs WHERE run_id = 'w'") == [(None,)]
+    assert rt.get("w").wake_at is None
     rt.cancel("w")
-    assert table(db, "SELECT wake_at FROM runs WHERE run_id = 'w'") == [(0,)]
+    assert rt.get("w").wake_at == 0
     assert rt.status("other") == "pending"  # another run is not touched
     with pytest.raises(RunCancelled):
         rt.run(m.waiter, run_id="w")
@@ -341,16 +348,12 @@ def test_a_pending_run_is_cancelled_without_running_any_code(m: ModuleType, rt: 
     assert rt.status("q") == "cancelled"
 
 
-def test_a_blocked_run_is_cancelled_and_runs_its_finally(
-    m: ModuleType, rt: Runtime, db: Path
-) -> None:
+def test_a_blocked_run_is_cancelled_and_runs_its_finally(m: ModuleType, rt: Runtime) -> None:
     rt.dispatch(m.sleeper, run_id="b")
 
     park(rt, m.sleeper, "b")
-    conn = sqlite3.connect(db)
-    conn.execute("UPDATE runs SET status = 'blocked', reason = 'an operator blocked it'")
-    conn.commit()
-    conn.close()
+    assert rt.store.block_damaged(rt.get("b").rowid, "an operator blocked it")
+    assert rt.status("b") == "blocked"
     rt.cancel("b")
     assert rt.status("b") == "pending"
     with pytest.raises(RunCancelled):
@@ -359,7 +362,7 @@ def test_a_blocked_run_is_cancelled_and_runs_its_finally(
 
 
 def test_a_delivered_cancellation_is_not_raised_again_after_a_crash(
-    m: ModuleType, db: Path
+    m: ModuleType, lasting_url: str
 ) -> None:
     """The process dies in the finally block, after the cancellation was
     committed with the checkpoint of the first cleanup await: the run resumes
@@ -375,7 +378,7 @@ def test_a_delivered_cancellation_is_not_raised_again_after_a_crash(
         if calls["n"] == 2:  # the checkpoint of `note("cleanup 2")`, committed
             raise Died
 
-    with Runtime(f"sqlite:///{db}") as first:
+    with Runtime(lasting_url) as first:
         first.dispatch(m.sleeper, run_id="d")
 
         park(first, m.sleeper, "d")
@@ -384,7 +387,7 @@ def test_a_delivered_cancellation_is_not_raised_again_after_a_crash(
         with pytest.raises(Died):
             first.run(m.sleeper, run_id="d")
     assert m.LOG == ["start", "cleanup"]
-    with Runtime(f"sqlite:///{db}") as second, pytest.raises(RunCancelled):
+    with Runtime(lasting_url) as second, pytest.raises(RunCancelled):
         second.run(m.sleeper, run_id="d")
     assert m.LOG == ["start", "cleanup", "cleanup 2"]
 
@@ -411,21 +414,19 @@ def test_an_exception_after_a_timeout_is_never_retried(m: ModuleType, rt: Runtim
 
 
 def test_a_timeout_counts_from_the_first_start_and_includes_waits(
-    m: ModuleType, rt: Runtime, db: Path
+    m: ModuleType, rt: Runtime
 ) -> None:
     rt.dispatch(m.long_sleeper, run_id="l")
 
     park(rt, m.long_sleeper, "l")
-    ((deadline,),) = table(db, "SELECT wake_at FROM operations WHERE op_id = 'deadline'")
-    ((created, wake_at),) = table(db, "SELECT created_at, wake_at FROM runs WHERE run_id = 'l'")
-    assert deadline == pytest.approx(created + 3600, abs=5)
-    assert wake_at == deadline  # due at its deadline, not at the end of the week's sleep
-    # A restart does not move the deadline; once past it, the run times out at its sleep.
-    conn = sqlite3.connect(db)
-    conn.execute("UPDATE operations SET wake_at = 1 WHERE op_id = 'deadline'")
-    conn.execute("UPDATE runs SET wake_at = 1 WHERE run_id = 'l'")
-    conn.commit()
-    conn.close()
+    operation = rt.store.operation("l", "deadline")
+    assert operation is not None and operation.wake_at is not None
+    deadline, record = operation.wake_at, rt.get("l")
+    assert deadline == pytest.approx(record.created_at + 3600, abs=5)
+    assert record.wake_at == deadline  # due at its deadline, not at the end of the week's sleep
+    # A restart does not move the deadline; once past it (an hour and a bit
+    # later), the run times out at its sleep.
+    rt.clock = Later(3600 + 10)
     with pytest.raises(TimeoutError):
         rt.run(m.long_sleeper, run_id="l")
     assert m.LOG == ["start"]

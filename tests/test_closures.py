@@ -7,17 +7,17 @@ defaults and attributes, and rebuilt over the run's locals. Returned, put in
 a child run's arguments, or made by another run, it is a SerializationError;
 a checkpoint naming a definition the function does not have, or malformed,
 is a CheckpointError (a changed definition, VersionMismatch), and the run is
-blocked at its last good checkpoint. Real crashes: tests/test_crash.py
-(`tally`).
+blocked at its last good checkpoint. On each store (memory, SQLite,
+PostgreSQL). Real crashes: tests/test_crash.py (`tally`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import sys
 import types
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -28,7 +28,9 @@ from resumable import CheckpointError, SerializationError, VersionMismatch
 from resumable.codec import seal
 from resumable.runtime import decode_checkpoint
 from resumable.store import BLOCKED
+from resumable.store.base import checkpoint_write, owner_name
 from tests.compiled import compile_and_import
+from tests.stores import KINDS, store_url
 
 SOURCE = '''
 from __future__ import annotations
@@ -152,40 +154,75 @@ class Stop(BaseException):
     """Stands for the process dying right after a checkpoint."""
 
 
-def stopped_at(fn: Any, n: int, *args: Any) -> tuple[resumable.Runtime, str]:
-    """A run of `fn` stopped right after its checkpoint `n` (memory store)."""
+@pytest.fixture(params=KINDS)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return store_url(request, request.param, tmp_path)
 
-    def saved(info: Any) -> None:
-        if info.seq == n:
-            raise Stop
 
-    rt = resumable.Runtime("memory://", on_checkpoint=saved)
-    with pytest.raises(Stop):
-        rt.run(fn, *args, run_id="r")
-    rt.on_checkpoint = None
-    return rt, "r"
+@pytest.fixture
+def runtime(url: str) -> Iterator[Callable[..., resumable.Runtime]]:
+    """Runtimes on the test's store (closed at its end)."""
+    opened: list[resumable.Runtime] = []
+
+    def new(**options: Any) -> resumable.Runtime:
+        opened.append(resumable.Runtime(url, **options))
+        return opened[-1]
+
+    yield new
+    for rt in opened:
+        rt.close()
+
+
+@pytest.fixture
+def stopped_at(
+    runtime: Callable[..., resumable.Runtime],
+) -> Callable[..., tuple[resumable.Runtime, str]]:
+    def stop(fn: Any, n: int, *args: Any) -> tuple[resumable.Runtime, str]:
+        """A run of `fn` stopped right after its checkpoint `n`."""
+
+        def saved(info: Any) -> None:
+            if info.seq == n:
+                raise Stop
+
+        rt = runtime(on_checkpoint=saved)
+        with pytest.raises(Stop):
+            rt.run(fn, *args, run_id="r")
+        rt.on_checkpoint = None
+        return rt, "r"
+
+    return stop
 
 
 def checkpoint_tree(rt: resumable.Runtime, run_id: str) -> dict[str, Any]:
-    blob = rt.store.runs[run_id].checkpoint  # type: ignore[attr-defined]
-    assert blob is not None
-    document: dict[str, Any] = orjson.loads(blob)
+    record = rt.store.get(run_id)
+    assert record is not None and record.checkpoint is not None
+    document: dict[str, Any] = orjson.loads(record.checkpoint)
     return document
 
 
 def with_checkpoint(rt: resumable.Runtime, run_id: str, document: dict[str, Any]) -> None:
-    """Replace the stored checkpoint of `run_id` with `document`, sealed."""
+    """Replace the stored checkpoint of `run_id` with `document`, sealed: as
+    a driver writes one (owned, claimed, its number and line kept)."""
     document = {k: v for k, v in document.items() if k != "seal"}
     store = rt.store
-    record = store.runs[run_id]  # type: ignore[attr-defined]
-    blob = seal(orjson.dumps(document))
-    store.runs[run_id] = dataclasses.replace(record, checkpoint=blob)  # type: ignore[attr-defined]
+    record = store.get(run_id)
+    assert record is not None and store.lock(run_id)
+    try:
+        lease = store.claim(run_id, owner_name(), record.fingerprint)
+        assert lease is not None
+        blob = seal(orjson.dumps(document))
+        write = checkpoint_write(lease, blob, record.seq, record.line, record.fingerprint)
+        assert store.apply(write)
+    finally:
+        store.unlock(run_id)
 
 
 # ------------------------------------------------------------------ stored
 
 
-def test_a_closure_is_stored_by_its_definition(mod: types.ModuleType) -> None:
+def test_a_closure_is_stored_by_its_definition(
+    mod: types.ModuleType, stopped_at: Callable[..., tuple[resumable.Runtime, str]]
+) -> None:
     rt, run_id = stopped_at(mod.holds, 1, 3)
     document = checkpoint_tree(rt, run_id)
     assert document["plain"] is False
@@ -201,9 +238,13 @@ def test_a_closure_is_stored_by_its_definition(mod: types.ModuleType) -> None:
     assert rt.run(mod.holds, 3, run_id=run_id) == (4 * 2 + 1, "t", "Doc.")
 
 
-def test_rebuilt_closures_share_the_locals_the_run_goes_on_with(mod: types.ModuleType) -> None:
+def test_rebuilt_closures_share_the_locals_the_run_goes_on_with(
+    mod: types.ModuleType, stopped_at: Callable[..., tuple[resumable.Runtime, str]]
+) -> None:
     rt, run_id = stopped_at(mod.holds, 1, 3)
-    blob = rt.store.runs[run_id].checkpoint  # type: ignore[attr-defined]
+    record = rt.store.get(run_id)
+    assert record is not None and record.checkpoint is not None
+    blob = record.checkpoint
     frame = resumable.machine.Locals()
     point = decode_checkpoint(blob, mod.holds.machine(), frame=frame)
     get = point["locals"]["get"]
@@ -218,8 +259,10 @@ def test_rebuilt_closures_share_the_locals_the_run_goes_on_with(mod: types.Modul
 # ------------------------------------------------------------------ leaving the run
 
 
-def test_a_returned_closure_is_a_serialization_error_naming_it(mod: types.ModuleType) -> None:
-    rt = resumable.Runtime("memory://")
+def test_a_returned_closure_is_a_serialization_error_naming_it(
+    mod: types.ModuleType, runtime: Callable[..., resumable.Runtime]
+) -> None:
+    rt = runtime()
     with pytest.raises(SerializationError) as info:
         rt.run(mod.returns_closure, 1, run_id="r")
     message = str(info.value)
@@ -229,16 +272,20 @@ def test_a_returned_closure_is_a_serialization_error_naming_it(mod: types.Module
     assert rt.status("r") == BLOCKED
 
 
-def test_a_closure_in_a_returned_value_names_its_path(mod: types.ModuleType) -> None:
-    rt = resumable.Runtime("memory://")
+def test_a_closure_in_a_returned_value_names_its_path(
+    mod: types.ModuleType, runtime: Callable[..., resumable.Runtime]
+) -> None:
+    rt = runtime()
     with pytest.raises(SerializationError) as info:
         rt.run(mod.returns_closure_in_a_list, 1, run_id="r")
     assert "(at `result[1]['get']`)" in str(info.value)
     assert "returns_closure_in_a_list.<locals>.get" in str(info.value)
 
 
-def test_a_closure_passed_to_a_child_run_is_a_serialization_error(mod: types.ModuleType) -> None:
-    rt = resumable.Runtime("memory://")
+def test_a_closure_passed_to_a_child_run_is_a_serialization_error(
+    mod: types.ModuleType, runtime: Callable[..., resumable.Runtime]
+) -> None:
+    rt = runtime()
     with pytest.raises(SerializationError) as info:
         rt.run(mod.passes_closure_to_a_child, 1, run_id="r")
     message = str(info.value)
@@ -247,8 +294,10 @@ def test_a_closure_passed_to_a_child_run_is_a_serialization_error(mod: types.Mod
     assert rt.status("r") == BLOCKED
 
 
-def test_a_closure_over_an_inner_functions_variable_is_refused(mod: types.ModuleType) -> None:
-    rt = resumable.Runtime("memory://")
+def test_a_closure_over_an_inner_functions_variable_is_refused(
+    mod: types.ModuleType, runtime: Callable[..., resumable.Runtime]
+) -> None:
+    rt = runtime()
     with pytest.raises(SerializationError) as info:
         rt.run(mod.holds_an_inner_closure, 1, run_id="r")
     message = str(info.value)
@@ -265,17 +314,19 @@ def test_a_closure_over_an_inner_functions_variable_is_refused(mod: types.Module
     ],
 )
 def test_a_decorated_closure_is_refused_when_the_decorator_returned_another_object(
-    mod: types.ModuleType, cached: bool, words: str
+    mod: types.ModuleType, cached: bool, words: str, runtime: Callable[..., resumable.Runtime]
 ) -> None:
-    rt = resumable.Runtime("memory://")
+    rt = runtime()
     with pytest.raises(SerializationError) as info:
         rt.run(mod.holds_a_decorated_closure, 1, cached, run_id="r")
     assert "variable `get`" in str(info.value)
     assert words in str(info.value)
 
 
-def test_a_closure_of_another_function_is_refused(mod: types.ModuleType) -> None:
-    rt = resumable.Runtime("memory://")
+def test_a_closure_of_another_function_is_refused(
+    mod: types.ModuleType, runtime: Callable[..., resumable.Runtime]
+) -> None:
+    rt = runtime()
     assert rt.run(mod.keeps_its_closure, 5, run_id="a") == 5
     with pytest.raises(SerializationError) as info:
         rt.run(mod.holds_another_functions_closure, run_id="b")
@@ -285,8 +336,10 @@ def test_a_closure_of_another_function_is_refused(mod: types.ModuleType) -> None
     assert "only the lambdas and functions defined in holds_another_functions_closure" in message
 
 
-def test_a_closure_of_another_run_of_the_function_is_refused(mod: types.ModuleType) -> None:
-    rt = resumable.Runtime("memory://")
+def test_a_closure_of_another_run_of_the_function_is_refused(
+    mod: types.ModuleType, runtime: Callable[..., resumable.Runtime]
+) -> None:
+    rt = runtime()
     assert rt.run(mod.shares, 1, False, run_id="a") == 1
     with pytest.raises(SerializationError) as info:
         rt.run(mod.shares, 2, True, run_id="b")
@@ -333,7 +386,9 @@ HOSTILE: dict[str, Callable[[dict[str, Any]], None]] = {
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
-def test_a_hostile_closure_is_a_checkpoint_error(mod: types.ModuleType, case: str) -> None:
+def test_a_hostile_closure_is_a_checkpoint_error(
+    mod: types.ModuleType, case: str, stopped_at: Callable[..., tuple[resumable.Runtime, str]]
+) -> None:
     rt, run_id = stopped_at(mod.holds, 1, 3)
     document = checkpoint_tree(rt, run_id)
     HOSTILE[case](document)
@@ -344,7 +399,9 @@ def test_a_hostile_closure_is_a_checkpoint_error(mod: types.ModuleType, case: st
     assert rt.status(run_id) == BLOCKED
 
 
-def test_a_changed_definition_is_a_version_mismatch(mod: types.ModuleType) -> None:
+def test_a_changed_definition_is_a_version_mismatch(
+    mod: types.ModuleType, stopped_at: Callable[..., tuple[resumable.Runtime, str]]
+) -> None:
     rt, run_id = stopped_at(mod.holds, 1, 3)
     document = checkpoint_tree(rt, run_id)
     document["locals"]["get"]["$closure"]["fp"] = "000000000000"
@@ -385,7 +442,9 @@ def _replacements(tree: Any) -> Iterator[Any]:
                 yield [*tree[:i], inner, *tree[i + 1 :]]
 
 
-def test_resealed_junk_in_a_closure_is_refused_or_decodes(mod: types.ModuleType) -> None:
+def test_resealed_junk_in_a_closure_is_refused_or_decodes(
+    mod: types.ModuleType, stopped_at: Callable[..., tuple[resumable.Runtime, str]]
+) -> None:
     """Any member of a stored closure replaced by junk, the document sealed
     again: CheckpointError (or a value: junk where junk is allowed), never
     another exception."""

@@ -1,4 +1,4 @@
-"""How some errors end a run, on a real SQLite file:
+"""How some errors end a run, on each store (memory, SQLite, PostgreSQL):
 
 - a bad argument to one of resumable's primitives (a negative sleep, an
   empty race) is raised at the await and never retried: it would fail the
@@ -21,6 +21,7 @@ import pytest
 
 from resumable import Runtime
 from tests.compiled import compile_and_import
+from tests.stores import KINDS, LASTING, store_url
 
 MODULE = "error_outcome_cases"
 SOURCE = """
@@ -77,9 +78,19 @@ def m(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     sys.modules.pop(MODULE, None)
 
 
+@pytest.fixture(params=KINDS)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return store_url(request, request.param, tmp_path)
+
+
+@pytest.fixture(params=LASTING)
+def lasting_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return store_url(request, request.param, tmp_path)
+
+
 @pytest.fixture
-def rt(tmp_path: Path) -> Iterator[Runtime]:
-    with Runtime(f"sqlite:///{tmp_path / 'runs.db'}") as runtime:
+def rt(url: str) -> Iterator[Runtime]:
+    with Runtime(url) as runtime:
         yield runtime
 
 
@@ -97,18 +108,19 @@ def test_a_bad_argument_to_a_primitive_is_never_retried(
 
 
 def test_an_exception_holding_what_cannot_be_stored_keeps_its_type(
-    m: ModuleType, rt: Runtime, tmp_path: Path
+    m: ModuleType, lasting_url: str
 ) -> None:
-    # The parent catches the child's stored failure by its type.
-    result = rt.run(m.caller, run_id="c")
-    assert result.startswith("caught MyErr: refused (code 7, conn ")
-    # Raised again from the store, in a new runtime: the same type and args;
-    # the attribute that could not be stored names what it held.
-    with (
-        Runtime(f"sqlite:///{tmp_path / 'runs.db'}") as later,
-        pytest.raises(m.MyErr, match="refused") as caught,
-    ):
-        later.result("c/1.0")
-    assert caught.value.code == 7
-    assert caught.value.conn == "<not stored: a error_outcome_cases.Conn>"
-    assert rt.run(m.caller, run_id="c") == result
+    with Runtime(lasting_url) as rt:
+        # The parent catches the child's stored failure by its type.
+        result = rt.run(m.caller, run_id="c")
+        assert result.startswith("caught MyErr: refused (code 7, conn ")
+        # Raised again from the store, in a new runtime: the same type and
+        # args; the attribute that could not be stored names what it held.
+        with (
+            Runtime(lasting_url) as later,
+            pytest.raises(m.MyErr, match="refused") as caught,
+        ):
+            later.result("c/1.0")
+        assert caught.value.code == 7
+        assert caught.value.conn == "<not stored: a error_outcome_cases.Conn>"
+        assert rt.run(m.caller, run_id="c") == result

@@ -1,4 +1,5 @@
-"""resumable.gather, race and any in one process, on a real SQLite file,
+"""resumable.gather, race and any in one process, on each store (memory,
+SQLite, PostgreSQL),
 each checked against the same coroutine run natively under asyncio (the
 oracle), and across a crash (a BaseException that stops the process's
 driving, as SIGKILL would; real SIGKILL: tests/test_fanout_crash.py).
@@ -17,7 +18,6 @@ driving, as SIGKILL would; real SIGKILL: tests/test_fanout_crash.py).
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import sys
 import textwrap
 import threading
@@ -32,6 +32,7 @@ import pytest
 import resumable
 from resumable import Runtime
 from tests.compiled import compile_and_import
+from tests.stores import KINDS, LASTING, store_url
 
 MODULE = "fanout_cases"
 SOURCE = """
@@ -212,14 +213,19 @@ def m(cases: ModuleType) -> ModuleType:
     return cases
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "runs.db"
+@pytest.fixture(params=KINDS)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return store_url(request, request.param, tmp_path)
+
+
+@pytest.fixture(params=LASTING)
+def lasting_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return store_url(request, request.param, tmp_path)
 
 
 @pytest.fixture
-def rt(db: Path) -> Iterator[Runtime]:
-    with Runtime(f"sqlite:///{db}", retry=resumable.Retry(max_attempts=1)) as runtime:
+def rt(url: str) -> Iterator[Runtime]:
+    with Runtime(url, retry=resumable.Retry(max_attempts=1)) as runtime:
         yield runtime
 
 
@@ -270,27 +276,24 @@ def test_children_are_numbered_in_argument_order(m: ModuleType, rt: Runtime) -> 
     assert [rt.result(f"n/2.{i}") for i in range(3)] == ["SLOW", "A", "B"]
 
 
-def test_a_tree_whose_children_all_wait_is_a_waiting_row(m: ModuleType, db: Path) -> None:
+def test_a_tree_whose_children_all_wait_is_a_waiting_row(m: ModuleType, lasting_url: str) -> None:
     """Every child of the gather waits (two sleeps, an event): the run
     unloads as a row, due when its first child is; an event sent to a
-    child wakes it."""
+    child wakes it. (Watched by another Runtime, from another thread, as
+    another process would: so not on memory://, one Runtime's own.)"""
     seen: list[list[tuple[Any, ...]]] = []
 
     def watch() -> None:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
+        with Runtime(lasting_url) as watcher:
             for _ in range(200):
                 time.sleep(0.02)
-                found = conn.execute("SELECT run_id, status, wake_at FROM runs ORDER BY run_id")
-                seen.append(found.fetchall())
+                found = watcher.store.list_runs()
+                seen.append(sorted((r.run_id, r.status, r.wake_at) for r in found))
                 if len(seen[-1]) == 4 and seen[-1][2][1] == "completed":
                     break  # b woke: the parent waits for the event alone
-        finally:
-            conn.close()
-        with Runtime(f"sqlite:///{db}") as sender:
-            sender.send_event("t/1.2", "go", "now")
+            watcher.send_event("t/1.2", "go", "now")
 
-    with Runtime(f"sqlite:///{db}") as rt:
+    with Runtime(lasting_url) as rt:
         rt.dispatch(m.sleepy_tree, run_id="t")
         watcher = threading.Thread(target=watch)
         watcher.start()
@@ -323,69 +326,73 @@ def test_a_blocked_child_decides_nothing_and_a_retry_gathers_all(
 # --------------------------------------------------------------------- crashes
 
 
-def test_a_crash_in_a_gather_does_not_run_completed_children_again(m: ModuleType, db: Path) -> None:
+def test_a_crash_in_a_gather_does_not_run_completed_children_again(
+    m: ModuleType, lasting_url: str
+) -> None:
     m.DIE["at"] = ("finally", "a")  # b has completed; a dies in its finally block
-    with Runtime(f"sqlite:///{db}") as first, pytest.raises(m.Died):
+    with Runtime(lasting_url) as first, pytest.raises(m.Died):
         first.run(m.fan, run_id="f")
     assert ("end", "b") in m.LOG
     m.LOG.clear()
-    with Runtime(f"sqlite:///{db}") as second:
+    with Runtime(lasting_url) as second:
         assert second.run(m.fan, run_id="f") == ["A", "B", "plain p"]
     assert ("start", "b") not in m.LOG and ("end", "b") not in m.LOG
     assert m.LOG[:1] == [("finally", "a")]  # a resumed at its last checkpoint
 
 
-def test_a_committed_winner_stays_the_winner_after_a_crash(m: ModuleType, db: Path) -> None:
+def test_a_committed_winner_stays_the_winner_after_a_crash(m: ModuleType, lasting_url: str) -> None:
     """fast won and was committed; the process dies in slow's finally block.
     Resumed where slow would now win, the race still returns fast's result,
     and slow finishes its finally block, cancelled."""
     m.DIE["at"] = ("finally", "slow")
-    with Runtime(f"sqlite:///{db}") as first, pytest.raises(m.Died):
+    with Runtime(lasting_url) as first, pytest.raises(m.Died):
         first.run(m.racer, run_id="r")
     m.DELAY.update(slow=0.0, fast=0.5)
     m.LOG.clear()
-    with Runtime(f"sqlite:///{db}") as second:
+    with Runtime(lasting_url) as second:
         assert second.run(m.racer, run_id="r") == "FAST"
         assert statuses(second, "r") == {"r/1.0": "cancelled", "r/1.1": "completed"}
     assert m.LOG == [("finally", "slow"), ("won", "FAST")]
 
 
-def test_a_plain_winner_is_stored_and_not_computed_again(m: ModuleType, db: Path) -> None:
+def test_a_plain_winner_is_stored_and_not_computed_again(m: ModuleType, lasting_url: str) -> None:
     m.DIE["at"] = ("finally", "slow")
-    with Runtime(f"sqlite:///{db}") as first, pytest.raises(m.Died):
+    with Runtime(lasting_url) as first, pytest.raises(m.Died):
         first.run(m.race_plain, run_id="p")
     assert m.counter["plain"] == 1
-    with Runtime(f"sqlite:///{db}") as second:
+    with Runtime(lasting_url) as second:
         assert second.run(m.race_plain, run_id="p") == "plain p"
     assert m.counter["plain"] == 1
 
 
 def test_children_started_in_another_order_are_matched_by_function_and_arguments(
-    m: ModuleType, db: Path
+    m: ModuleType, lasting_url: str
 ) -> None:
     """asyncio.gather of helpers that call children after an await: the
     process dies in b's child; run again, b's helper starts first and gets a's number, yet
     each call finds its own child (a's completed one is not run again)."""
     m.DELAY.update({"x helper": 0.0, "y helper": 0.03, "b": 0.2})
     m.DIE["at"] = ("finally", "b")
-    with Runtime(f"sqlite:///{db}") as first:
+    with Runtime(lasting_url) as first:
         with pytest.raises(m.Died):
             first.run(m.helpers, run_id="h")
         assert first.result("h/1.0") == "A"
     m.DELAY.update({"x helper": 0.05, "y helper": 0.0})
     m.LOG.clear()
-    with Runtime(f"sqlite:///{db}") as second:
+    with Runtime(lasting_url) as second:
         assert second.run(m.helpers, run_id="h") == ["A", "B"]
     assert m.LOG == [("finally", "b")]  # a: its stored result; b: from its checkpoint
 
 
-def test_a_child_started_with_other_arguments_blocks_the_run(m: ModuleType, db: Path) -> None:
+def test_a_child_started_with_other_arguments_blocks_the_run(
+    m: ModuleType, lasting_url: str
+) -> None:
     m.DELAY.update({"x helper": 0.0, "y helper": 0.03, "b": 0.2})
     m.DIE["at"] = ("finally", "b")
-    with Runtime(f"sqlite:///{db}") as first, pytest.raises(m.Died):
+    with Runtime(lasting_url) as first, pytest.raises(m.Died):
         first.run(m.helpers, run_id="h")
     m.DELAY["y arg"] = "c"  # the step, run again, calls work("c") instead of work("b")
-    with Runtime(f"sqlite:///{db}") as second:
+    with Runtime(lasting_url) as second:
         with pytest.raises(resumable.NondeterminismError, match="other arguments"):
             second.run(m.helpers, run_id="h")
         assert second.status("h") == "blocked"

@@ -12,7 +12,9 @@ and no child run is left being driven.
 The functions are compiled into a temporary folder once per module; side
 effects append to the file named by $HELPER_LOG (fsync'd), so a test sees
 what ran and how often, across processes. The oracle is the original
-coroutine under asyncio.
+coroutine under asyncio. On each store (memory, SQLite, PostgreSQL); the
+tests with other processes on those that outlive a process (SQLite,
+PostgreSQL).
 """
 
 from __future__ import annotations
@@ -36,11 +38,11 @@ from tests.procs import (
     compile_module,
     lines,
     python,
-    rows,
     start_worker,
     stop,
     wait_until,
 )
+from tests.stores import KINDS, LASTING, store_url
 
 MODULE = "helper_children_cases"
 
@@ -193,15 +195,31 @@ def native(fn: Any, *args: Any, log: Path) -> Any:
         log.write_text(before)
 
 
+@pytest.fixture(params=KINDS)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return store_url(request, request.param, tmp_path, "state.db")
+
+
+@pytest.fixture(params=LASTING)
+def lasting_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return store_url(request, request.param, tmp_path, "state.db")
+
+
+def statuses(url: str) -> dict[str, str]:
+    """{run id: status} of every run in the store at `url`."""
+    with Runtime(url) as rt:
+        return {r.run_id: r.status for r in rt.store.list_runs()}
+
+
 def children(rt: Runtime, parent: str) -> dict[str, str]:
     """{child id: function} of a run's children."""
     return {r.run_id: r.function.split(":")[1] for r in rt.store.list_runs(parent=parent)}
 
 
 def test_decorated_calls_in_a_helper_coroutine_are_child_runs(
-    cases: ModuleType, tmp_path: Path, log: Path
+    cases: ModuleType, url: str, log: Path
 ) -> None:
-    with Runtime(f"sqlite:///{tmp_path / 'state.db'}") as rt:
+    with Runtime(url) as rt:
         got = rt.run(cases.through_helper, 1, run_id="h")
         assert got == native(cases.through_helper, 1, log=log) == [2, 34]
         # Step 1 awaits `add` itself; step 2 awaits `nested`, a plain
@@ -213,9 +231,9 @@ def test_decorated_calls_in_a_helper_coroutine_are_child_runs(
 
 
 def test_decorated_calls_in_tasks_a_helper_creates_are_child_runs(
-    cases: ModuleType, tmp_path: Path, log: Path
+    cases: ModuleType, url: str, log: Path
 ) -> None:
-    with Runtime(f"sqlite:///{tmp_path / 'state.db'}") as rt:
+    with Runtime(url) as rt:
         got = rt.run(cases.through_tasks, 5, run_id="t")
         assert got == native(cases.through_tasks, 5, log=log) == [6, 6, 7, 8]
         # Numbered in the order the tasks start: create_task, then gather's
@@ -227,22 +245,21 @@ def test_decorated_calls_in_tasks_a_helper_creates_are_child_runs(
 
 
 def test_a_child_completed_inside_a_helper_survives_a_crash(
-    cases: ModuleType, folder: Path, tmp_path: Path, log: Path
+    cases: ModuleType, folder: Path, tmp_path: Path, log: Path, lasting_url: str
 ) -> None:
     # The process is SIGKILLed inside the second child the helper awaits,
     # after the first one completed. Run again, the run resumes at the await
     # of the helper: the completed child returns its stored result.
-    db = tmp_path / "state.db"
     program = f"""
         import json, resumable, {MODULE} as m
-        rt = resumable.Runtime("sqlite:///{db}")
+        rt = resumable.Runtime({lasting_url!r})
         print(json.dumps(rt.run(m.through_helper, 1, run_id="crash")))
         """
     env = clean_env(HELPER_LOG=str(log), HELPER_CRASH=str(tmp_path / "crashed"))
     first = python(program, cwd=folder, env=env)
     assert first.returncode == -signal.SIGKILL, first.stdout + first.stderr
     assert lines(log) == ["add direct", "add h-a"]
-    status = {row["run_id"]: row["status"] for row in rows(db)}
+    status = statuses(lasting_url)
     again = python(program, cwd=folder, env=env)
     assert again.returncode == 0, again.stdout + again.stderr
     assert json.loads(again.stdout) == native(cases.through_helper, 1, log=log)
@@ -258,15 +275,13 @@ def test_a_child_completed_inside_a_helper_survives_a_crash(
 
 
 def test_a_task_that_outlives_its_step_blocks_the_run_and_drives_nothing(
-    folder: Path, tmp_path: Path, log: Path
+    folder: Path, tmp_path: Path, log: Path, lasting_url: str
 ) -> None:
     # In a worker (a long-lived event loop, where a stray task would go on):
     # - a task created in step 0 calls `slow` while the run is in step 1;
     # - a task still drives the child `slow` when its step reaches the next await;
     # - a task left behind by a run that returned calls `slow` afterwards.
-    db = tmp_path / "state.db"
-    url = f"sqlite:///{db}"
-    env = clean_env(HELPER_LOG=str(log), RESUMABLE_STORE=url)
+    env = clean_env(HELPER_LOG=str(log), RESUMABLE_STORE=lasting_url)
     dispatch = python(
         f"""
         import {MODULE} as m
@@ -282,25 +297,27 @@ def test_a_task_that_outlives_its_step_blocks_the_run_and_drives_nothing(
         "--module", str(folder / f"{MODULE}.py"), "--concurrency", "4", cwd=tmp_path, env=env
     )
     try:
+        with Runtime(lasting_url) as rt:
 
-        def ended() -> bool:
-            status = {row["run_id"]: row["status"] for row in rows(db)}
-            return all(status.get(r) in ("completed", "failed", "blocked") for r in TOP)
+            def ended() -> bool:
+                status = {r.run_id: r.status for r in rt.store.list_runs()}
+                return all(status.get(r) in ("completed", "failed", "blocked") for r in TOP)
 
-        wait_until(ended, "the three runs to end", proc=worker, timeout=30)
-        # Give a stray task the time to drive `slow` to its end (0.4 s).
-        time.sleep(0.8)
+            wait_until(ended, "the three runs to end", proc=worker, timeout=30)
+            # Give a stray task the time to drive `slow` to its end (0.4 s).
+            time.sleep(0.8)
+            found = {r.run_id: r for r in rt.store.list_runs()}
     finally:
         _, err = stop(worker)
-    found = {row["run_id"]: row for row in rows(db)}
     late, inflight, behind = (found[r] for r in TOP)
-    assert late["status"] == "blocked", late["reason"]
-    assert "NondeterminismError" in late["reason"]
-    assert "slow" in late["reason"] and "after that step had ended" in late["reason"]
-    assert inflight["status"] == "blocked", inflight["reason"]
-    assert "NondeterminismError" in inflight["reason"]
-    assert "inflight/1.0" in inflight["reason"]
-    assert behind["status"] == "completed"
+    assert late.status == "blocked", late.reason
+    assert late.reason is not None and inflight.reason is not None
+    assert "NondeterminismError" in late.reason
+    assert "slow" in late.reason and "after that step had ended" in late.reason
+    assert inflight.status == "blocked", inflight.reason
+    assert "NondeterminismError" in inflight.reason
+    assert "inflight/1.0" in inflight.reason
+    assert behind.status == "completed"
     # Nothing went on past the error, and no child was driven to its end:
     # the late calls started no run at all.
     effects = lines(log)
@@ -309,7 +326,7 @@ def test_a_task_that_outlives_its_step_blocks_the_run_and_drives_nothing(
     assert [e for e in effects if e.endswith(" end")] == [], effects
     assert "slow late start" not in effects and "slow behind start" not in effects
     assert set(found) - set(TOP) <= {"inflight/1.0"}, sorted(found)
-    assert found.get("inflight/1.0", {}).get("status") != "completed"
+    assert "inflight/1.0" not in found or found["inflight/1.0"].status != "completed"
     assert "Traceback" not in err, err
 
 

@@ -1,4 +1,5 @@
-"""Decorated methods, and function values held across awaits, on real runtimes.
+"""Decorated methods, and function values held across awaits, on real runtimes
+(memory, SQLite, PostgreSQL; processes on SQLite and PostgreSQL).
 
 - `rt.run(obj.method, ...)`, `rt.run(Cls.cmethod, ...)` and static methods,
   with `@staticmethod`/`@classmethod` above and below `@resumable.function`;
@@ -37,9 +38,11 @@ import resumable
 from resumable import CheckpointError, SerializationError
 from resumable.codec import decode, encode, seal
 from resumable.function import BoundFunction
+from resumable.store import RunRecord
 from resumable_compiler.build import compile_file
 from tests.compiled import compile_and_import
 from tests.procs import clean_env, python
+from tests.stores import KINDS, LASTING, store_url
 
 MODULE = "method_jobs"
 
@@ -216,9 +219,19 @@ def in_project(jobs: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(Path(jobs.__file__).parent)
 
 
+@pytest.fixture(params=KINDS)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return store_url(request, request.param, tmp_path, "state.db")
+
+
+@pytest.fixture(params=LASTING)
+def lasting_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return store_url(request, request.param, tmp_path, "state.db")
+
+
 @pytest.fixture
-def rt() -> Iterator[resumable.Runtime]:
-    runtime = resumable.Runtime("memory://")
+def rt(url: str) -> Iterator[resumable.Runtime]:
+    runtime = resumable.Runtime(url)
     yield runtime
     runtime.close()
 
@@ -272,9 +285,9 @@ def test_a_staticmethod_in_either_order_takes_no_object(
 
 
 def test_dispatch_of_a_bound_method_enqueues_it_with_its_object(
-    jobs: ModuleType, tmp_path: Path
+    jobs: ModuleType, lasting_url: str
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'state.db'}"
+    url = lasting_url
     resumable.configure(store=url)
     try:
         run_id = jobs.Cart([5]).checkout.dispatch(1, run_id="d1")
@@ -390,15 +403,17 @@ def jobs_module() -> ModuleType:
 
 
 class Process:
-    """Runs `rt.run` of a jobs target in a subprocess on a SQLite file."""
+    """Runs `rt.run` of a jobs target in a subprocess on the store at `url`
+    (a SQLite file at `db` unless given)."""
 
-    def __init__(self, folder: Path, db: Path) -> None:
+    def __init__(self, folder: Path, db: Path, url: str | None = None) -> None:
         self.folder, self.db = folder, db
+        self.url = url or f"sqlite:///{db}"
 
     def run(self, target: str, args: list[Any], run_id: str, crash_at: str = "") -> Any:
         env = clean_env(CRASH_AT=crash_at, CRASH_MARKER=str(self.folder / f"{run_id}.crashed"))
         proc = python(
-            RUNNER, str(self.folder), f"sqlite:///{self.db}", target, json.dumps(args), run_id,
+            RUNNER, str(self.folder), self.url, target, json.dumps(args), run_id,
             cwd=self.folder, env=env,
         )  # fmt: skip
         if proc.returncode == -9:
@@ -406,16 +421,14 @@ class Process:
         assert proc.returncode == 0, proc.stderr
         return json.loads(proc.stdout)
 
-    def row(self, run_id: str) -> dict[str, Any]:
-        conn = sqlite3.connect(self.db)
-        conn.row_factory = sqlite3.Row
-        try:
-            row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
-            return dict(row)
-        finally:
-            conn.close()
+    def row(self, run_id: str) -> RunRecord:
+        with resumable.Runtime(self.url) as rt:
+            record = rt.store.get(run_id)
+        assert record is not None, run_id
+        return record
 
     def set_checkpoint(self, run_id: str, blob: bytes) -> None:
+        """Tamper with the row in the SQLite file, as an attacker would."""
         conn = sqlite3.connect(self.db)
         try:
             conn.execute("UPDATE runs SET checkpoint = ? WHERE run_id = ?", (blob, run_id))
@@ -424,24 +437,40 @@ class Process:
             conn.close()
 
 
-@pytest.fixture
-def process(jobs: ModuleType, tmp_path: Path) -> Process:
+def app(jobs: ModuleType, tmp_path: Path) -> Path:
+    """A folder of its own with the jobs module, compiled."""
     folder = tmp_path / "app"
     folder.mkdir()
     path = Path(jobs.__file__)
     (folder / path.name).write_text(path.read_text())
     result = compile_file(str(folder / path.name))
     assert not result.errors, result.errors
-    return Process(folder, tmp_path / "state.db")
+    return folder
+
+
+@pytest.fixture
+def process(jobs: ModuleType, tmp_path: Path) -> Process:
+    """Processes on a SQLite file. The SIGKILL cases below vary the values
+    the codec stores, not the store, and on PostgreSQL each would wait out
+    its killed process's lease; the hostile rows tamper with the file."""
+    return Process(app(jobs, tmp_path), tmp_path / "state.db")
+
+
+@pytest.fixture
+def any_process(jobs: ModuleType, tmp_path: Path, lasting_url: str) -> Process:
+    """Processes on each store processes share (SQLite, PostgreSQL)."""
+    return Process(app(jobs, tmp_path), tmp_path / "state.db", lasting_url)
 
 
 def test_function_values_survive_a_sigkill_and_resume_in_a_new_process(
-    jobs: ModuleType, process: Process
+    jobs: ModuleType, any_process: Process
 ) -> None:
+    process = any_process
     assert process.run("jobs.holds", [2, True], "crashed", crash_at="holds") is None
     row = process.row("crashed")
-    assert row["status"] == "running" and row["seq"] == 1
-    stored = orjson.loads(row["checkpoint"])["locals"]
+    assert row.status == "running" and row.seq == 1
+    assert row.checkpoint is not None
+    stored = orjson.loads(row.checkpoint)["locals"]
     assert stored["order"] == {"$function": f"{MODULE}:order_apples"}
     assert stored["by_name"] == {"$function": f"{MODULE}:fee"}
     assert stored["kind"] == {"$class": f"{MODULE}:Cart"}
@@ -475,7 +504,7 @@ def test_methods_resume_after_a_sigkill(
 ) -> None:
     run_id = crash_at
     assert process.run(target, args, run_id, crash_at=crash_at) is None
-    assert process.row(run_id)["status"] == "running"
+    assert process.row(run_id).status == "running"
     assert process.run(target, args, run_id) == {"result": expected, "log": log}
 
 
@@ -525,7 +554,8 @@ def test_a_row_naming_a_callable_outside_the_allowlist_is_refused(
     marker = process.folder / f"{case}.touched"
     assert process.run("jobs.holds", [2, True], run_id, crash_at="holds") is None
     variable, replacement, refusal = HOSTILE[case]
-    blob = process.row(run_id)["checkpoint"]
+    blob = process.row(run_id).checkpoint
+    assert blob is not None
     document = orjson.loads(blob[: blob.rindex(b',"seal":')] + b"}")
     text = json.dumps(replacement).replace("{marker}", str(marker))
     document["locals"][variable] = json.loads(text)
@@ -537,7 +567,7 @@ def test_a_row_naming_a_callable_outside_the_allowlist_is_refused(
     assert outcome["log"] == []  # nothing of the run ran
     assert not marker.exists()
     row = process.row(run_id)
-    assert row["status"] == "blocked" and refusal in row["reason"]
+    assert row.status == "blocked" and row.reason is not None and refusal in row.reason
 
 
 def test_a_hostile_row_is_refused_in_process_too(jobs: ModuleType) -> None:

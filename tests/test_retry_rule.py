@@ -15,8 +15,9 @@ ExceptionGroup), anything not an `Exception`, programming errors and
 resumable's own errors.
 
 The functions are compiled into a temporary folder once per module, driven
-in this process on real SQLite files (no delays: `initial_delay=0`), and in
-worker subprocesses; the crash test SIGKILLs a process whose run is parked.
+in this process on each store (memory, SQLite, PostgreSQL; no delays:
+`initial_delay=0`), and in worker subprocesses on the stores processes share
+(SQLite, PostgreSQL); the crash test SIGKILLs a process whose run is parked.
 Where a run succeeds, its result is the original coroutine's.
 """
 
@@ -34,6 +35,7 @@ import pytest
 
 import resumable
 from resumable import Runtime
+from resumable.store import RunRecord
 from tests.compiled import import_file
 from tests.procs import (
     clean_env,
@@ -41,11 +43,11 @@ from tests.procs import (
     lines,
     python,
     resumable_cmd,
-    rows,
     spawn,
     stop,
     wait_until,
 )
+from tests.stores import KINDS, LASTING, store_url
 
 MODULE = "retry_rule_cases"
 
@@ -352,15 +354,31 @@ def cases(folder: Path) -> Iterator[ModuleType]:
     sys.modules.pop(MODULE, None)
 
 
+@pytest.fixture(params=KINDS)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return store_url(request, request.param, tmp_path, "state.db")
+
+
+@pytest.fixture(params=LASTING)
+def lasting_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return store_url(request, request.param, tmp_path, "state.db")
+
+
 @pytest.fixture
-def rt(cases: ModuleType, tmp_path: Path) -> Iterator[Runtime]:
+def rt(cases: ModuleType, url: str) -> Iterator[Runtime]:
     cases.CALLS.clear()
     cases.FAIL.clear()
     cases.RAISES.clear()
     cases.KEYS.clear()
     cases.FAIL_ON.clear()
-    with Runtime(f"sqlite:///{tmp_path / 'state.db'}") as rt:
+    with Runtime(url) as rt:
         yield rt
+
+
+def stored(url: str, run_id: str) -> RunRecord | None:
+    """The run as the store at `url` holds it now."""
+    with Runtime(url) as rt:
+        return rt.store.get(run_id)
 
 
 def native(cases: ModuleType, fn: Any, *args: Any) -> Any:
@@ -612,11 +630,10 @@ def test_resumables_own_errors_are_not_retried(cases: ModuleType, rt: Runtime) -
 
 
 def test_a_leaf_dispatched_to_a_worker_succeeds_on_its_third_attempt(
-    folder: Path, tmp_path: Path
+    folder: Path, tmp_path: Path, lasting_url: str
 ) -> None:
-    db = tmp_path / "state.db"
     log = tmp_path / "attempts.log"
-    env = clean_env(RULE_LOG=str(log), RESUMABLE_STORE=f"sqlite:///{db}")
+    env = clean_env(RULE_LOG=str(log), RESUMABLE_STORE=lasting_url)
     dispatch = python(
         f"import {MODULE} as m; print(m.leaf_in_worker.dispatch(21, run_id='w-leaf'))",
         cwd=folder,
@@ -629,22 +646,21 @@ def test_a_leaf_dispatched_to_a_worker_succeeds_on_its_third_attempt(
     )
     assert worker.returncode == 0, worker.stdout + worker.stderr
     assert lines(log) == ["leaf 21"] * 3
-    (row,) = rows(db)
-    assert (row["status"], row["attempts"]) == ("completed", 2)
-    with Runtime(f"sqlite:///{db}") as rt:
+    with Runtime(lasting_url) as rt:
+        (run,) = rt.store.list_runs()
+        assert (run.run_id, run.status, run.attempts) == ("w-leaf", "completed", 2)
         assert rt.result("w-leaf") == 42
 
 
 def test_a_run_killed_while_it_waits_is_resumed_by_a_worker_with_its_attempts(
-    folder: Path, tmp_path: Path
+    folder: Path, tmp_path: Path, lasting_url: str
 ) -> None:
     # A process runs `always_fails` (3 attempts, 1 s apart); it is killed
     # (SIGKILL) while the run waits after its first attempt. A worker then
     # takes the parked row when it is due, and makes only the two attempts
     # that are left: the counter lives in the row, not in the dead process.
-    db = tmp_path / "state.db"
     log = tmp_path / "attempts.log"
-    url = f"sqlite:///{db}"
+    url = lasting_url
     env = clean_env(RULE_LOG=str(log))
     proc = spawn(
         f"""
@@ -656,21 +672,25 @@ def test_a_run_killed_while_it_waits_is_resumed_by_a_worker_with_its_attempts(
         env=env,
     )
     try:
+        with Runtime(url) as watcher:
 
-        def parked() -> dict[str, Any] | None:
-            found = rows(db, "run_id = 'parked'")
-            if found and found[0]["status"] == "failed":
-                raise AssertionError(f"the run failed instead of waiting: {found[0]['reason']}")
-            return found[0] if found and found[0]["status"] == "waiting" else None
+            def parked() -> RunRecord | None:
+                found = watcher.store.get("parked")
+                if found is not None and found.status == "failed":
+                    raise AssertionError(f"the run failed instead of waiting: {found.reason}")
+                return found if found is not None and found.status == "waiting" else None
 
-        row = wait_until(parked, "the run to wait for its second attempt", proc=proc, timeout=20)
-        proc.send_signal(signal.SIGKILL)
+            row = wait_until(
+                parked, "the run to wait for its second attempt", proc=proc, timeout=20
+            )
+            proc.send_signal(signal.SIGKILL)
     finally:
         stop(proc, kill=True)
     assert proc.returncode == -signal.SIGKILL
     assert lines(log) == ["always 1"]
-    assert row["attempt"] == 1 and row["attempts"] == 1 and row["wake_at"] is not None
-    assert rows(db, "run_id = 'parked'")[0]["status"] == "waiting"
+    assert row.attempt == 1 and row.attempts == 1 and row.wake_at is not None
+    after = stored(url, "parked")
+    assert after is not None and after.status == "waiting"
 
     worker = resumable_cmd(
         *("worker", "--store", url, "--module", str(folder / f"{MODULE}.py"), "--drain"),
@@ -679,6 +699,7 @@ def test_a_run_killed_while_it_waits_is_resumed_by_a_worker_with_its_attempts(
     )
     assert worker.returncode == 0, worker.stdout + worker.stderr
     assert lines(log) == ["always 1"] * 3  # one attempt before the kill, two after
-    (row,) = rows(db)
-    assert (row["status"], row["attempts"]) == ("failed", 2)
-    assert "attempt 3 failed" in row["reason"]
+    with Runtime(url) as rt:
+        (run,) = rt.store.list_runs()
+    assert (run.run_id, run.status, run.attempts) == ("parked", "failed", 2)
+    assert run.reason is not None and "attempt 3 failed" in run.reason

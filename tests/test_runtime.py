@@ -1,6 +1,7 @@
 """The runtime driving compiled functions: results, run ids, status, arguments
 and results through the codec, checkpoints and liveness, values that cannot be
-checkpointed, children, stale generated code, globals, and the example.
+checkpointed, children, stale generated code, globals, and the example; on
+each store (memory, SQLite, PostgreSQL), the example on its own SQLite file.
 
 The modules in tests/runtime_cases are copied into a temporary folder and
 compiled there (their `__resumable__/` never lands in the source tree)."""
@@ -31,8 +32,10 @@ from resumable import (
     SerializationError,
     StaleCodeError,
 )
+from resumable.retry import SystemClock
 from resumable_compiler.build import compile_file
 from tests.compiled import import_file
+from tests.stores import KINDS, store_url
 
 HERE = Path(__file__).resolve().parent
 CASES = HERE / "runtime_cases"
@@ -72,9 +75,31 @@ def seen() -> list[CheckpointInfo]:
     return []
 
 
+@pytest.fixture(params=KINDS)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return store_url(request, request.param, tmp_path)
+
+
+class Hurried(SystemClock):
+    """The system's time plus every second slept, none of them waited: a
+    failing run is retried as by default (three attempts, the delays
+    between them), without the seconds of waiting each time."""
+
+    def __init__(self) -> None:
+        self.slept = 0.0
+
+    def time(self) -> float:
+        return super().time() + self.slept
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept += seconds
+        await asyncio.sleep(0)
+
+
 @pytest.fixture
-def rt(seen: list[CheckpointInfo]) -> Runtime:
-    return Runtime("memory://", on_checkpoint=seen.append)
+def rt(url: str, seen: list[CheckpointInfo]) -> Iterator[Runtime]:
+    with Runtime(url, on_checkpoint=seen.append, clock=Hurried()) as runtime:
+        yield runtime
 
 
 # ----------------------------------------------------------------- running
@@ -117,7 +142,7 @@ def test_run_id_reuse_returns_the_stored_result(cases: SimpleNamespace, rt: Runt
     assert calls == ["a", "a:after", "b", "b:after"]
 
 
-def test_crashed_run_resumes_from_its_checkpoint(cases: SimpleNamespace) -> None:
+def test_crashed_run_resumes_from_its_checkpoint(cases: SimpleNamespace, url: str) -> None:
     calls = cases.basics.CALLS
     calls.clear()
     crashes: list[int] = []
@@ -127,17 +152,17 @@ def test_crashed_run_resumes_from_its_checkpoint(cases: SimpleNamespace) -> None
             crashes.append(info.seq)
             raise Crash
 
-    rt = Runtime("memory://", on_checkpoint=crash_once)
-    with pytest.raises(Crash):
-        rt.run(cases.basics.counted, "x", run_id="r")
-    assert calls == ["x"]
-    assert rt.status("r") == "running"
-    with pytest.raises(ValueError, match="has not finished"):
-        rt.result("r")
-    assert rt.run(cases.basics.counted, run_id="r") == "X"
-    # The code before the checkpoint did not run again.
-    assert calls == ["x", "x:after"]
-    assert rt.status("r") == "completed"
+    with Runtime(url, on_checkpoint=crash_once) as rt:
+        with pytest.raises(Crash):
+            rt.run(cases.basics.counted, "x", run_id="r")
+        assert calls == ["x"]
+        assert rt.status("r") == "running"
+        with pytest.raises(ValueError, match="has not finished"):
+            rt.result("r")
+        assert rt.run(cases.basics.counted, run_id="r") == "X"
+        # The code before the checkpoint did not run again.
+        assert calls == ["x", "x:after"]
+        assert rt.status("r") == "completed"
 
 
 def test_failed_run_reraises_its_exception(cases: SimpleNamespace, rt: Runtime) -> None:

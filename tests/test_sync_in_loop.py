@@ -1,6 +1,7 @@
 """The sync entry points (`rt.run`, `rt.retry`, `fn.dispatch`) called from
 code running inside an event loop (a sync helper of an async web handler):
-they work, in a thread of their own, and raise what the run raises."""
+they work, in a thread of their own, and raise what the run raises; on each
+store (memory, SQLite, PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 
 from resumable import Runtime
 from tests.compiled import compile_and_import
+from tests.stores import KINDS, store_url
 
 MODULE = "sync_in_loop_cases"
 SOURCE = """
@@ -47,8 +49,13 @@ def m(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ModuleType]:
     sys.modules.pop(MODULE, None)
 
 
-def test_run_dispatch_and_retry_work_inside_a_running_loop(m: ModuleType, tmp_path: Path) -> None:
-    rt = Runtime(f"sqlite:///{tmp_path / 'runs.db'}")
+@pytest.fixture(params=KINDS)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return store_url(request, request.param, tmp_path)
+
+
+def test_run_dispatch_and_retry_work_inside_a_running_loop(m: ModuleType, url: str) -> None:
+    rt = Runtime(url)
 
     async def handler() -> list[object]:
         got: list[object] = [rt.run(m.add, 2, 3, run_id="a")]

@@ -1,6 +1,8 @@
-"""Durable waits in one process, on a real SQLite file and a clock that does
-not sleep (a week passes at once): `resumable.sleep`, `sleep_until`,
-`wait_event` and `Runtime.send_event`.
+"""Durable waits in one process, on each store (memory, SQLite, PostgreSQL)
+and a clock that does not sleep (a week passes at once): `resumable.sleep`,
+`sleep_until`, `wait_event` and `Runtime.send_event`. (Wake times are the
+runtime's clock on every store; PostgreSQL's leases expire by the database's
+own `now()`, which a fake clock leaves alone: nothing here waits for one.)
 
     timers       the wake time is stored before the run sleeps; the run is a
                  waiting row (not a task) until due; a step run again waits
@@ -19,9 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import sqlite3
+import itertools
 import sys
-import tempfile
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -29,12 +30,13 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import resumable
 from resumable import Runtime
 from tests.compiled import compile_and_import
+from tests.stores import KINDS, LASTING, store_url
 
 MODULE = "waits_cases"
 SOURCE = """
@@ -197,47 +199,51 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "runs.db"
+@pytest.fixture(params=KINDS)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return store_url(request, request.param, tmp_path)
+
+
+@pytest.fixture(params=LASTING)
+def lasting_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return store_url(request, request.param, tmp_path)
 
 
 @pytest.fixture
-def rt(db: Path, clock: Clock) -> Iterator[Runtime]:
-    with Runtime(f"sqlite:///{db}", clock=clock) as runtime:
+def rt(url: str, clock: Clock) -> Iterator[Runtime]:
+    with Runtime(url, clock=clock) as runtime:
         yield runtime
 
 
-def table(db: Path, sql: str, *values: Any) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql, values).fetchall()
-    finally:
-        conn.close()
+def runs(rt: Runtime, *fields: str) -> list[tuple[Any, ...]]:
+    """`fields` of every run in the store, by run id."""
+    found = [rt.store.get(s.run_id) for s in rt.store.list_runs()]
+    return sorted(tuple(getattr(r, f) for f in ("run_id", *fields)) for r in found if r)
 
 
 # ----------------------------------------------------------------------- timers
 
 
 def test_a_week_long_sleep_is_a_waiting_row_with_its_wake_time(
-    m: ModuleType, rt: Runtime, clock: Clock, db: Path
+    m: ModuleType, rt: Runtime, clock: Clock
 ) -> None:
     week = 7 * 86400
     start = clock.now
     seen: list[tuple[Any, ...]] = []
     clock.during = lambda: seen.extend(
-        table(db, "SELECT status, wake_at, reason FROM runs WHERE run_id = 'n'")
+        (r.status, r.wake_at, r.reason) for r in [rt.store.get("n")] if r
     )
     assert rt.run(m.napper, week, run_id="n") == "rested"
     assert m.LOG == ["before", "after"]  # the step before the sleep ran once
     assert seen and seen[0][:2] == ("waiting", start + week)
     assert "sleeping until" in seen[0][2]
-    assert table(db, "SELECT op_id, wake_at FROM operations") == [("timer:2.0", start + week)]
+    timer = rt.store.operation("n", "timer:2.0")
+    assert timer is not None and timer.wake_at == start + week
     assert clock.now >= start + week
 
 
 def test_a_sleep_run_again_waits_only_for_what_is_left(
-    m: ModuleType, db: Path, clock: Clock
+    m: ModuleType, lasting_url: str, clock: Clock
 ) -> None:
     """The process dies an hour into a day's sleep; the next one sleeps 23 h."""
 
@@ -250,11 +256,11 @@ def test_a_sleep_run_again_waits_only_for_what_is_left(
 
     clock.during = die
     start = clock.now
-    with Runtime(f"sqlite:///{db}", clock=clock) as first, pytest.raises(Died):
+    with Runtime(lasting_url, clock=clock) as first, pytest.raises(Died):
         first.run(m.napper, 86400, run_id="n")
     clock.during = lambda: None
     clock.slept = 0.0
-    with Runtime(f"sqlite:///{db}", clock=clock) as second:
+    with Runtime(lasting_url, clock=clock) as second:
         assert second.run(m.napper, 86400, run_id="n") == "rested"
     assert clock.now == pytest.approx(start + 86400, abs=1.0)
     assert clock.slept == pytest.approx(86400 - 3600)
@@ -272,12 +278,10 @@ def test_sleep_until_an_aware_datetime(m: ModuleType, rt: Runtime, clock: Clock)
 
 
 def test_a_parent_awaiting_a_sleeping_child_unloads_with_it(
-    m: ModuleType, rt: Runtime, clock: Clock, db: Path
+    m: ModuleType, rt: Runtime, clock: Clock
 ) -> None:
     seen: list[list[tuple[Any, ...]]] = []
-    clock.during = lambda: seen.append(
-        table(db, "SELECT run_id, status, wake_at FROM runs ORDER BY run_id")
-    )
+    clock.during = lambda: seen.append(runs(rt, "status", "wake_at"))
     start = clock.now
     assert rt.run(m.parent, 600, run_id="p") == ("parent", "rested")
     assert seen[0] == [("p", "waiting", start + 600), ("p/2.0", "waiting", start + 600)]
@@ -285,32 +289,32 @@ def test_a_parent_awaiting_a_sleeping_child_unloads_with_it(
 
 
 def test_a_sleep_in_a_helper_coroutine_waits_in_the_process(
-    m: ModuleType, rt: Runtime, clock: Clock, db: Path
+    m: ModuleType, rt: Runtime, clock: Clock
 ) -> None:
     seen: list[tuple[Any, ...]] = []
-    clock.during = lambda: seen.extend(table(db, "SELECT status FROM runs"))
+    clock.during = lambda: seen.extend(runs(rt, "status"))
     assert rt.run(m.nested, 50, run_id="h") == "helped"
-    assert seen == [("running",)]
-    assert table(db, "SELECT op_id FROM operations") == [("timer:1.0",)]
+    assert seen == [("h", "running")]
+    assert rt.store.operation("h", "timer:1.0") is not None
 
 
 # ----------------------------------------------------------------------- events
 
 
-def test_an_event_sent_before_the_wait_is_kept(m: ModuleType, rt: Runtime, db: Path) -> None:
+def test_an_event_sent_before_the_wait_is_kept(m: ModuleType, rt: Runtime) -> None:
     rt.dispatch(m.approval, "o1", run_id="a")
     assert rt.send_event("a", "approved", {"by": "ann"}) is True
     assert rt.run(m.approval, "o1", run_id="a") == ("approved", {"by": "ann"})
     assert m.LOG == [("charge", "o1"), ("ship", "o1", {"by": "ann"})]
-    assert table(db, "SELECT taken_by FROM events") == [("event:2.0",)]
+    assert [e.taken_by for e in rt.store.events("a")] == ["event:2.0"]
 
 
 def test_an_event_sent_while_the_run_waits_wakes_it(
-    m: ModuleType, rt: Runtime, clock: Clock, db: Path
+    m: ModuleType, rt: Runtime, clock: Clock
 ) -> None:
     def send() -> None:
-        (status,) = table(db, "SELECT status FROM runs WHERE run_id = 'a'")[0]
-        if status == "waiting" and not rt.store.events("a"):
+        record = rt.store.get("a")
+        if record is not None and record.status == "waiting" and not rt.store.events("a"):
             rt.send_event("a", "approved", "bob")
 
     clock.during = send
@@ -352,7 +356,7 @@ def test_a_timeout_is_never_retried(m: ModuleType, rt: Runtime) -> None:
     assert m.LOG == ["start"]
 
 
-def test_a_timeout_is_decided_once(m: ModuleType, db: Path, clock: Clock) -> None:
+def test_a_timeout_is_decided_once(m: ModuleType, lasting_url: str, clock: Clock) -> None:
     """The process dies after the timeout, in the refund; an event sent
     before it restarts does not turn the run into an approval."""
 
@@ -372,9 +376,9 @@ def test_a_timeout_is_decided_once(m: ModuleType, db: Path, clock: Clock) -> Non
 
     m.note = note
     try:
-        with Runtime(f"sqlite:///{db}", clock=clock) as first, pytest.raises(Died):
+        with Runtime(lasting_url, clock=clock) as first, pytest.raises(Died):
             first.run(m.approval, "o4", run_id="a")
-        with Runtime(f"sqlite:///{db}", clock=clock) as second:
+        with Runtime(lasting_url, clock=clock) as second:
             second.send_event("a", "approved", "late")
             assert second.run(m.approval, "o4", run_id="a")[0] == "refunded"
     finally:
@@ -383,14 +387,12 @@ def test_a_timeout_is_decided_once(m: ModuleType, db: Path, clock: Clock) -> Non
     assert ("ship", "o4", "late") not in m.LOG
 
 
-def test_an_event_for_a_child_wakes_its_parent(
-    m: ModuleType, rt: Runtime, clock: Clock, db: Path
-) -> None:
+def test_an_event_for_a_child_wakes_its_parent(m: ModuleType, rt: Runtime, clock: Clock) -> None:
     seen: list[Any] = []
 
     def send() -> None:
         if not seen:
-            seen.extend(table(db, "SELECT run_id, status, wake_at FROM runs ORDER BY run_id"))
+            seen.extend(runs(rt, "status", "wake_at"))
             rt.send_event("w/1.0", "go", 7)
 
     clock.during = send
@@ -424,59 +426,65 @@ def test_a_waiting_run_without_timeout_is_never_due_by_time(
 # ------------------------------------------------- exactly once, under kills
 
 
-@settings(max_examples=80, deadline=None)
+#: A run id of its own per example: the examples of one test share its store.
+_examples = itertools.count()
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     n=st.integers(1, 4),
     actions=st.lists(st.sampled_from(["send", "drive", "kill-take", "kill-note"]), max_size=14),
 )
 def test_any_interleaving_of_sends_waits_and_kills_delivers_each_event_once(
-    cases: ModuleType, n: int, actions: list[str]
+    cases: ModuleType, lasting_url: str, n: int, actions: list[str]
 ) -> None:
-    """Sends, drives and drives killed (in the step that took an event,
-    before its checkpoint; or after it), in any order, each by a fresh
-    Runtime on the same file: the run receives 0, 1, ... n-1, each once, in
-    send order, and the events left over stay untaken."""
+    """Sends (by another Runtime, a sender), drives and drives killed (in
+    the step that took an event, before its checkpoint; or after it), in any
+    order, each drive by a fresh Runtime on the same store: the run receives
+    0, 1, ... n-1, each once, in send order, and the events left over stay
+    untaken. (A sender holds nothing of the run: one per example is enough,
+    and opening a Runtime is most of an example's time on PostgreSQL.)"""
     from resumable.lifecycle import Finished, drive_owned
 
-    with tempfile.TemporaryDirectory() as folder:
-        url = f"sqlite:///{folder}/runs.db"
-        sent = 0
+    url = lasting_url
+    run_id = f"c{next(_examples)}"
+    sent = 0
 
-        def drive(kill: str | None) -> Any:
-            cases.KILL["at"] = kill
-            with Runtime(url, clock=Clock()) as rt:
-                assert rt.store.lock("c")
+    def drive(kill: str | None) -> Any:
+        cases.KILL["at"] = kill
+        with Runtime(url, clock=Clock()) as rt:
+            assert rt.store.lock(run_id)
 
-                async def once() -> Any:
-                    return await drive_owned(rt, cases.collector, "c", contain=False)
+            async def once() -> Any:
+                return await drive_owned(rt, cases.collector, run_id, contain=False)
 
-                try:
-                    return asyncio.run(once())
-                except cases.Killed:
-                    return None
-                finally:
-                    cases.KILL["at"] = None
-                    rt.store.unlock("c")
+            try:
+                return asyncio.run(once())
+            except cases.Killed:
+                return None
+            finally:
+                cases.KILL["at"] = None
+                rt.store.unlock(run_id)
 
-        with Runtime(url) as rt:
-            rt.dispatch(cases.collector, n, run_id="c")
+    with Runtime(url) as sender:
+        sender.dispatch(cases.collector, n, run_id=run_id)
         outcome: Any = None
         for action in [*actions, *["send"] * n, "drive"]:
             if isinstance(outcome, Finished):
                 break
             if action == "send":
-                with Runtime(url) as rt:
-                    rt.send_event("c", "e", sent)
+                sender.send_event(run_id, "e", sent)
                 sent += 1
             else:
                 outcome = drive(None if action == "drive" else action.removeprefix("kill-"))
         while not isinstance(outcome, Finished):
             outcome = drive(None)
         assert outcome.value == list(range(n))
-        with Runtime(url) as rt:
-            takers = [e.taken_by for e in rt.store.events("c")]
-        assert len(set(takers[:n])) == n and None not in takers[:n]
-        assert takers[n:] == [None] * (sent - n)
+        takers = [e.taken_by for e in sender.store.events(run_id)]
+    assert len(set(takers[:n])) == n and None not in takers[:n]
+    assert takers[n:] == [None] * (sent - n)
 
 
 # ----------------------------------------------------------------------- errors

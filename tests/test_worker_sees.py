@@ -1,4 +1,5 @@
-"""The worker sees all the work it can do (worker subprocesses, real SQLite):
+"""The worker sees all the work it can do (worker subprocesses, on SQLite and
+PostgreSQL: memory:// is one process's own):
 
 - runs of functions it does not import, however many and however old, do
   not hide its own: `--drain` drives every one of its runs;
@@ -14,24 +15,25 @@ The user's modules are compiled into a temporary folder once per module:
 
 from __future__ import annotations
 
-import os
 import socket
-import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from resumable.store import Store, open_store
+from resumable.store.base import owner_name, park_write
 from tests.procs import (
     clean_env,
     compile_module,
     python,
     resumable_cmd,
-    rows,
     start_worker,
     stop,
     wait_until,
 )
+from tests.stores import LASTING, store_url
 
 JOBS = '''
 """Functions for tests/test_worker_sees.py."""
@@ -139,33 +141,63 @@ def dispatch(folder: Path, env: dict[str, str], *calls: str) -> None:
     assert proc.returncode == 0, proc.stderr
 
 
-def by_status(db: Path, function: str) -> dict[str, int]:
+@pytest.fixture(params=LASTING)
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return store_url(request, request.param, tmp_path, "state.db")
+
+
+@pytest.fixture
+def store(url: str) -> Iterator[Store]:
+    """The store the workers use, as this process sees it."""
+    opened = open_store(url)
+    yield opened
+    opened.close()
+
+
+def by_status(store: Store, function: str) -> dict[str, int]:
     counts: dict[str, int] = {}
-    for row in rows(db):
-        if row["function"].endswith(f":{function}"):
-            counts[row["status"]] = counts.get(row["status"], 0) + 1
+    for run in store.list_runs():
+        if run.function.endswith(f":{function}"):
+            counts[run.status] = counts.get(run.status, 0) + 1
     return counts
 
 
+def park(store: Store, run_id: str, wake_at: float) -> None:
+    """Make the active run `run_id` wait to try again until `wake_at`, as
+    its driver does (owned, claimed, parked; its attempt counts kept)."""
+    record = store.get(run_id)
+    assert record is not None and store.lock(run_id)
+    try:
+        lease = store.claim(run_id, owner_name(), record.fingerprint)
+        assert lease is not None
+        parked = park_write(
+            lease,
+            attempt=record.attempt,
+            attempts=record.attempts,
+            wake_at=wake_at,
+            reason="waiting to try again",
+        )
+        assert store.apply(parked)
+    finally:
+        store.unlock(run_id)
+
+
 def test_runs_of_functions_it_does_not_import_do_not_hide_its_own(
-    folder: Path, tmp_path: Path
+    folder: Path, tmp_path: Path, url: str, store: Store
 ) -> None:
-    db = tmp_path / "state.db"
-    env = clean_env(RESUMABLE_STORE=f"sqlite:///{db}")
+    env = clean_env(RESUMABLE_STORE=url)
     dispatch(folder, env, "theirs:200", "mine:20")  # 200 older runs of another module
     proc = resumable_cmd(
         "worker", "--module", str(folder / "sees_jobs.py"), "--drain", cwd=tmp_path, env=env
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert by_status(db, "mine") == {"completed": 20}
-    assert by_status(db, "theirs") == {"pending": 200}  # left for a worker that has them
+    assert by_status(store, "mine") == {"completed": 20}
+    assert by_status(store, "theirs") == {"pending": 200}  # left for a worker that has them
 
 
 def test_a_second_draining_worker_drives_what_the_first_has_not_taken(
-    folder: Path, tmp_path: Path
+    folder: Path, tmp_path: Path, url: str, store: Store
 ) -> None:
-    db = tmp_path / "state.db"
-    url = f"sqlite:///{db}"
     env = clean_env(RESUMABLE_STORE=url)
     dispatch(folder, env, "held:300")
     gate = tmp_path / "gate"
@@ -178,7 +210,7 @@ def test_a_second_draining_worker_drives_what_the_first_has_not_taken(
     )
     try:
         wait_until(
-            lambda: by_status(db, "held").get("running") == 150,
+            lambda: by_status(store, "held").get("running") == 150,
             "worker 1 to hold 150 runs",
             proc=first,
         )
@@ -186,7 +218,7 @@ def test_a_second_draining_worker_drives_what_the_first_has_not_taken(
         # runs worker 1 holds are worker 1's.
         second = resumable_cmd("worker", "--module", module, "--drain", cwd=tmp_path, env=env)
         assert second.returncode == 0, second.stdout + second.stderr
-        assert by_status(db, "held") == {"completed": 150, "running": 150}
+        assert by_status(store, "held") == {"completed": 150, "running": 150}
         assert first.poll() is None
         gate.touch()
         out, err = first.communicate(timeout=60)
@@ -194,34 +226,33 @@ def test_a_second_draining_worker_drives_what_the_first_has_not_taken(
         stop(first)
     assert first.returncode == 0, out + err
     owners: dict[str, int] = {}
-    for row in rows(db):
-        assert row["status"] == "completed", row
-        owners[row["owner"]] = owners.get(row["owner"], 0) + 1
+    for run in store.list_runs():
+        assert run.status == "completed", run
+        owners[run.owner or ""] = owners.get(run.owner or "", 0) + 1
     # 150 driven by each worker.
     assert sorted(owners.values()) == [150, 150]
     assert owners[f"{first.pid}@{socket.gethostname()}"] == 150
 
 
 def test_a_draining_worker_without_modules_waits_for_a_run_it_can_import(
-    folder: Path, tmp_path: Path
+    folder: Path, url: str, store: Store
 ) -> None:
     # No --module: the worker imports a run's module from the file the run
     # was started from. A run waiting to try again (due in 1 s) is one it
     # could drive later, so --drain waits for it instead of exiting.
-    db = tmp_path / "state.db"
-    env = clean_env(RESUMABLE_STORE=f"sqlite:///{db}")
+    env = clean_env(RESUMABLE_STORE=url)
     dispatch(folder, env, "mine:1")
-    with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE runs SET status = 'waiting', wake_at = ?", (time.time() + 1,))
+    (run,) = store.list_runs()
+    park(store, run.run_id, time.time() + 1)
     proc = resumable_cmd("worker", "--drain", cwd=folder, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "imported sees_jobs from sees_jobs.py" in proc.stdout
-    assert by_status(db, "mine") == {"completed": 1}
+    assert by_status(store, "mine") == {"completed": 1}
 
 
-def test_runs_waiting_to_try_again_hold_no_slot(folder: Path, tmp_path: Path) -> None:
-    db = tmp_path / "state.db"
-    url = f"sqlite:///{db}"
+def test_runs_waiting_to_try_again_hold_no_slot(
+    folder: Path, tmp_path: Path, url: str, store: Store
+) -> None:
     env = clean_env(RESUMABLE_STORE=url)
     dispatch(folder, env, "flaky:300", "mine:20")  # the 300 are older
     started = time.monotonic()
@@ -232,38 +263,37 @@ def test_runs_waiting_to_try_again_hold_no_slot(folder: Path, tmp_path: Path) ->
         # Each flaky run fails once and waits 30 s. Were a waiting run a
         # task holding its slot, the 20 healthy runs would wait 30 s and more.
         wait_until(
-            lambda: by_status(db, "mine").get("completed") == 20,
+            lambda: by_status(store, "mine").get("completed") == 20,
             "the healthy runs to complete",
             proc=worker,
             timeout=25,
         )
         healthy = time.monotonic() - started
         wait_until(
-            lambda: by_status(db, "flaky").get("waiting") == 300,
+            lambda: by_status(store, "flaky").get("waiting") == 300,
             "every flaky run to wait",
             proc=worker,
             timeout=25,
         )
         now = time.time()
-        waiting = [row for row in rows(db) if row["function"].endswith(":flaky")]
-        assert all(row["attempt"] == 1 for row in waiting)
-        assert all(row["wake_at"] > now + 15 for row in waiting)  # ~30 s after the failure
+        waiting = [
+            store.get(run.run_id) for run in store.list_runs() if run.function.endswith(":flaky")
+        ]
+        assert all(row is not None and row.attempt == 1 for row in waiting)
+        assert all(row is not None and row.wake_at > now + 15 for row in waiting)  # ~30 s on
         # A row, not a task: made due in the store, the worker takes it at
         # its next poll (and its second attempt succeeds).
-        due = [row["run_id"] for row in waiting[:5]]
-        with sqlite3.connect(db) as conn:
-            conn.executemany(
-                "UPDATE runs SET wake_at = ? WHERE run_id = ?", [(now, run) for run in due]
-            )
+        due = [run.run_id for run in waiting[:5] if run is not None]
+        for run_id in due:
+            park(store, run_id, now)
         wait_until(
-            lambda: all(row["status"] == "completed" for row in rows(db) if row["run_id"] in due),
+            lambda: all(store.get(run_id).status == "completed" for run_id in due),
             "the runs made due to complete",
             proc=worker,
             timeout=10,
         )
-        assert by_status(db, "flaky") == {"completed": 5, "waiting": 295}
+        assert by_status(store, "flaky") == {"completed": 5, "waiting": 295}
     finally:
         out, err = stop(worker)
     assert worker.returncode == 0, out + err
     assert healthy < 20, f"the healthy runs took {healthy:.1f} s"
-    assert os.path.exists(db)

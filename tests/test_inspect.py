@@ -227,7 +227,7 @@ def test_runs_list_and_show_on_a_read_only_mount(box: Box, tmp_path: Path, state
             assert "cannot be read without a -shm file" in listing.stderr
         shown = resumable_cmd("runs", "show", "held", "--store", url, env=box.env())
         assert shown.returncode == 0, shown.stderr
-        assert "checkpoint #1" in shown.stdout and "data = [4,4]" in shown.stdout
+        assert "checkpoint #1" in shown.stdout and "data = [4, 4]" in shown.stdout
         as_json = resumable_cmd("runs", "show", "order-1", "--json", "--store", url, env=box.env())
         assert as_json.returncode == 0, as_json.stderr
         assert json.loads(as_json.stdout)["children"][0]["run_id"] == "order-1/1.0"

@@ -401,7 +401,7 @@ def test_runs_list_reads_a_store_of_schema_1_without_migrating_it(tmp_path: Path
     }
     shown = resumable_cmd("runs", "show", "order-456", "--store", url, env=clean_env())
     assert shown.returncode == 0, shown.stderr
-    assert "checkpoint #2" in shown.stdout and 'receipt_id = "receipt-user_123"' in shown.stdout
+    assert "checkpoint #2" in shown.stdout and "receipt_id = 'receipt-user_123'" in shown.stdout
     assert "order-456/1.0  completed  checkout:charge_credit_card" in shown.stdout
     assert _schema(db)[0] == "1"
     assert {"generation", "args_digest"}.isdisjoint(_schema(db)[1])

@@ -354,7 +354,7 @@ def test_sigterm_stops_the_worker_and_leaves_runs_resumable(jobs: ModuleType, ct
     line = source_line(ctx.module, "total += await effect(")
     assert f"{ctx.module}:{line}: total += await effect(" in shown.stdout
     assert re.search(r"^status +running$", shown.stdout, re.M)
-    assert re.search(r'^  name = "s0"$', shown.stdout, re.M)
+    assert re.search(r"^  name = 's0'$", shown.stdout, re.M)
     assert re.search(r"^  total = \d+$", shown.stdout, re.M)
 
     proc = drain(ctx, "--concurrency", "3")
@@ -420,7 +420,7 @@ def test_runs_list_show_retry(
     assert re.search(r"^function +worker_jobs:order_flow", text, re.M)
     assert f"checkpoint #2, {ctx.module}:{line}: receipt = await pay(order, total)" in text
     local_lines = text.split("\nlocals\n")[1].split("\nerror")[0].splitlines()
-    assert local_lines == ['  order = "o-1"', "  total = 30"]  # live there; not `receipt`
+    assert local_lines == ["  order = 'o-1'", "  total = 30"]  # live there; not `receipt`
     assert re.search(r"^error +ValueError\('card declined for o-1'\)$", text, re.M)
     assert re.search(rf"^  {re.escape(order)}/1\.0 +completed +worker_jobs:price$", text, re.M)
     assert re.search(rf"^  {re.escape(order)}/2\.0 +failed +worker_jobs:pay$", text, re.M)

@@ -3,7 +3,7 @@
     resumable compile PATH... [--check|--watch] (needs: pip install 'resumable[compiler]')
     resumable worker [--store URL] [--module M]... [--concurrency N] [--drain]
     resumable runs list [--store URL] [--status S] [--all] [--json]
-    resumable runs show RUN [--store URL] [--json]
+    resumable runs show RUN [--store URL] [--json] [--children N|all]
     resumable runs retry RUN [--store URL]
     resumable runs send-event RUN NAME [JSON] [--dedup-key KEY] [--store URL]
     resumable runs cancel RUN [--store URL]
@@ -34,6 +34,20 @@ def _store_option(parser: argparse.ArgumentParser) -> None:
         help="store URL (default: $RESUMABLE_STORE, else `store` in [tool.resumable] of "
         "./pyproject.toml, else sqlite:///.resumable/state.db)",
     )
+
+
+def runs_report_children() -> int:
+    from .runs_report import CHILDREN_SHOWN
+
+    return CHILDREN_SHOWN
+
+
+def _children_count(text: str) -> int | None:
+    if text == "all":
+        return None
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"--children takes a number or `all`, not {text!r}")
+    return int(text)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -100,6 +114,13 @@ def _parser() -> argparse.ArgumentParser:
     _store_option(show)
     show.add_argument("run_id", metavar="RUN")
     show.add_argument("--json", action="store_true", help="JSON output")
+    show.add_argument(
+        "--children",
+        type=_children_count,
+        default=runs_report_children(),
+        metavar="N|all",
+        help="how many child runs to list (default %(default)s; `all`: every one)",
+    )
     retry = runs_sub.add_parser(
         "retry", help="make a failed or blocked run runnable again (a worker resumes it)"
     )
@@ -264,7 +285,7 @@ def _runs(args: argparse.Namespace) -> int:
             if args.json:
                 sys.stdout.buffer.write(runs_report.show_json(record, store) + b"\n")
             else:
-                print(runs_report.show_text(record, store))
+                print(runs_report.show_text(record, store, children=args.children))
             return 0
     finally:
         store.close()

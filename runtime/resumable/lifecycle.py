@@ -33,6 +33,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from . import codec
 from .cancel import Watch, cancelled_error
 from .codec import DEFAULT_LIMITS, FORMAT_VERSION, Limits, Unencodable
@@ -47,6 +49,7 @@ from .errors import (
     StaleCodeError,
     StepAborted,
     StoreUnavailable,
+    VersionMismatch,
 )
 from .function import Function
 from .machine import Locals, Machine
@@ -245,12 +248,33 @@ def _start(run: Run, record: RunRecord) -> tuple[Locals, int, bool]:
         L.__dict__.update(values)
         run.begin(values, record.args)
         return L, 0, False
-    point = decode_checkpoint(
-        record.checkpoint, machine, run_id=record.run_id, limits=limits, frame=L
-    )
+    try:
+        point = decode_checkpoint(
+            record.checkpoint, machine, run_id=record.run_id, limits=limits, frame=L
+        )
+    except VersionMismatch as e:
+        changed = _parameters_changed(record.args, machine.params)
+        if changed is None:
+            raise
+        raise VersionMismatch(f"{e} ({changed})") from None
     L.__dict__.update(point["locals"])
     run.begin(point["locals"], record.checkpoint)
     return L, point["state"], True
+
+
+def _parameters_changed(args: bytes, params: tuple[str, ...]) -> str | None:
+    """What changed in the function's parameters since the run started, if
+    anything (read from the stored arguments' names, no value decoded)."""
+    try:
+        stored = orjson.loads(args).get("value")
+    except (orjson.JSONDecodeError, AttributeError):
+        return None
+    if not isinstance(stored, dict) or set(stored) == set(params):
+        return None
+    then, now = ", ".join(stored), ", ".join(params)
+    return (
+        f"its parameters changed too: it was started with ({then}), the function now takes ({now})"
+    )
 
 
 async def _drive(run: Run, record: RunRecord) -> Finished | Parked:

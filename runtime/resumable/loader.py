@@ -36,7 +36,9 @@ def _stale(fn: Any, why: str, source_path: str) -> StaleCodeError:
     line = fn.__code__.co_firstlineno
     return StaleCodeError(
         f"{fn.__qualname__} ({display_path(source_path)}:{line}): {why}; "
-        f"run `resumable compile {display_path(source_path)}` and deploy the result"
+        f"run `resumable compile {display_path(source_path)}` and deploy the result. A run "
+        "this blocked stays blocked until `resumable runs retry RUN` after that deploy "
+        "(until then, rt.run of it raises this error again)"
     )
 
 

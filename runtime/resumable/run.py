@@ -694,5 +694,7 @@ def _mismatch(machine: type[Machine], run_id: str, what: str) -> VersionMismatch
     return VersionMismatch(
         f"{machine.qualname} ({machine.source_file}): run {run_id!r} cannot resume under the "
         f"current code: {what}. Finish such runs with the code that started them (deploy it "
-        "again, let them complete, then deploy the change), or start them again"
+        "again, let them complete, then deploy the change), or start them again. The run "
+        f"stays blocked until `resumable runs retry {run_id}` once code it fits is deployed "
+        "(until then, rt.run of it raises this error again)"
     )

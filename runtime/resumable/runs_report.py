@@ -1,8 +1,10 @@
 """`resumable runs list|show`: runs as an operator reads them.
 
-Nothing here imports the user's code: a checkpoint's locals are shown as the
-JSON they are stored as, and the line a run stands at is read from its
-source file. Listing reads only the columns it shows (never a checkpoint).
+Nothing here imports the user's code: a checkpoint's locals, a result and an
+error are shown as Python reprs of the JSON they are stored as
+(stored_repr.py), never decoded into objects; the compiled code's own
+variables are left out, and an error's traceback shows the user's frames,
+not resumable's. The line a run stands at is read from its source file. Listing reads only the columns it shows (never a checkpoint).
 Stored text is printed escaped (ids with line breaks or bidirectional
 characters cannot disguise themselves), and a row that cannot be read as a
 run is shown as damaged, with what is wrong.
@@ -11,21 +13,28 @@ run is shown as damaged, with what is wrong.
 from __future__ import annotations
 
 import linecache
+import os
 import time
 from typing import Any
 
 import orjson
 
 from . import codec
+from .await_place import await_place
 from .errors import CheckpointError
 from .ids import shown
 from .source import display_path
 from .store import RunRecord, RunSummary, Store
+from .stored_repr import hidden_name, stored_repr, user_frames
 
 __all__ = ["list_json", "list_text", "show_json", "show_text"]
 
 #: Nesting shown of a stored value; deeper parts are elided.
 _SHOWN_DEPTH = 20
+#: Child runs `show` lists unless told (`--children`).
+CHILDREN_SHOWN = 20
+#: resumable's own source files (their frames are not shown in tracebacks).
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 
 def _age(seconds: float) -> str:
@@ -155,7 +164,73 @@ def _children(record: RunRecord, store: Store) -> list[RunSummary]:
     return sorted(store.list_runs(parent=record.run_id), key=lambda r: (r.created_at, r.rowid))
 
 
-def show_text(record: RunRecord, store: Store) -> str:
+def _stored_value(blob: bytes) -> Any:
+    """The value of a stored document (result, error) as JSON, or a note."""
+    try:
+        return codec.read_document(blob).get("value")
+    except CheckpointError as e:
+        return {"$unreadable": str(e)}
+
+
+def _error_lines(blob: bytes) -> list[str]:
+    """An error as `Type(args)`, its chain, and its traceback's user frames."""
+    value = _stored_value(blob)
+    lines = [f"error     {shown(stored_repr(value))}"]
+    exc = value.get("$exc") if isinstance(value, dict) else None
+    seen = 0
+    while isinstance(exc, dict) and seen < 5:
+        traceback = exc.get("traceback")
+        if isinstance(traceback, str):
+            frames = user_frames(traceback, _PACKAGE_DIR)
+            if frames:
+                lines.append("  traceback (most recent call last; resumable's frames left out):")
+                lines += [f"  {shown(f)}" for f in frames[-20:]]
+        cause = exc.get("cause") if exc.get("cause") is not None else exc.get("context")
+        if cause is None or (exc.get("suppress_context") and exc.get("cause") is None):
+            break
+        how = "the direct cause" if exc.get("cause") is not None else "raised while handling"
+        lines.append(f"  {how}: {shown(stored_repr(cause))}")
+        exc = cause.get("$exc") if isinstance(cause, dict) else None
+        seen += 1
+    return lines
+
+
+def _locals_lines(values: Any) -> list[str]:
+    if not isinstance(values, dict) or not values:
+        return []
+    own = [name for name in values if isinstance(name, str) and hidden_name(name)]
+    lines = ["locals"]
+    for name, value in values.items():
+        if name in own:
+            continue
+        text = stored_repr(value)
+        text = text if len(text) <= 200 else text[:197] + "..."
+        lines.append(f"  {shown(str(name))} = {shown(text)}")
+    if own:
+        lines.append(f"  ({len(own)} of the compiled code's own, not shown: --json has them)")
+    return lines if len(lines) > 1 else []
+
+
+def _children_lines(children: list[RunSummary], limit: int | None) -> list[str]:
+    if not children:
+        return []
+    counts: dict[str, int] = {}
+    for child in children:
+        counts[_status(child)] = counts.get(_status(child), 0) + 1
+    tally = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    lines = [f"children  {len(children)} ({tally})"]
+    shown_children = children if limit is None else children[:limit]
+    for child in shown_children:
+        lines.append(f"  {shown(child.run_id)}  {_status(child)}  {shown(child.function)}")
+    if len(shown_children) < len(children):
+        lines.append(
+            f"  ... {len(children) - len(shown_children)} more: --children N shows N, "
+            "--children all shows every one"
+        )
+    return lines
+
+
+def show_text(record: RunRecord, store: Store, *, children: int | None = CHILDREN_SHOWN) -> str:
     now = time.time()
     lines = [
         f"run       {shown(record.run_id)}",
@@ -177,23 +252,14 @@ def show_text(record: RunRecord, store: Store) -> str:
     if problem:
         lines.append(f"checkpoint  #{record.seq}: {problem}")
     elif document is not None:
-        lines.append(f"at        checkpoint #{record.seq}, {_source_line(record)}")
-        local_values = document.get("locals") or {}
-        if isinstance(local_values, dict) and local_values:
-            lines.append("locals")
-            for name, value in local_values.items():
-                text = orjson.dumps(_shallow(value)).decode()
-                text = text if len(text) <= 200 else text[:197] + "..."
-                lines.append(f"  {shown(str(name))} = {shown(text)}")
+        place = await_place(record.source, record.function, record.line, document)
+        lines.append(f"at        checkpoint #{record.seq}, {place}")
+        lines += _locals_lines(document.get("locals"))
     else:
         lines.append("at        not started")
     if record.result is not None:
-        lines.append(f"result    {shown(str(_decoded_or_raw(record.result)))}")
+        lines.append(f"result    {shown(stored_repr(_stored_value(record.result)))}")
     if record.error is not None:
-        lines.append(f"error     {shown(str(_decoded_or_raw(record.error)))}")
-    children = _children(record, store)
-    if children:
-        lines.append("children")
-        for child in children:
-            lines.append(f"  {shown(child.run_id)}  {_status(child)}  {shown(child.function)}")
+        lines += _error_lines(record.error)
+    lines += _children_lines(_children(record, store), children)
     return "\n".join(lines)

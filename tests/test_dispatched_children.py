@@ -88,6 +88,25 @@ async def survives(log):
         return f"caught: {e}"
 
 
+ONE = resumable.Queue("one", concurrency=1)
+
+
+@resumable.function(queue=ONE)
+async def leaf(i):
+    await pause(0.01)
+    return i
+
+
+@resumable.function(queue=ONE)
+async def tree_plain(n):
+    return await asyncio.gather(*[leaf(i) for i in range(n)])
+
+
+@resumable.function(queue=ONE)
+async def tree_fan(n):
+    return await resumable.gather(*[leaf(i) for i in range(n)])
+
+
 @resumable.function
 async def plain_gather(log):
     return await asyncio.gather(part(2, log, 0.05), part(3, log, 0.05))
@@ -170,13 +189,28 @@ def test_a_race_of_dispatched_children_cancels_the_loser(
     assert statuses == {"part": "completed", "gated": "cancelled"}
 
 
-def test_children_awaited_by_asyncio_gather_are_waited_for_in_the_process(
+def test_children_awaited_by_asyncio_gather_are_driven_inline(
     m: ModuleType, rt: Runtime, tmp_path: Path
 ) -> None:
+    """The parent could only wait for them in its process, holding its slot:
+    they are driven inline instead (their queue is not theirs then)."""
     rt.dispatch(m.plain_gather, str(tmp_path / "log"), run_id="g")
     drain(rt)
     assert rt.result("g") == [4, 9]
-    assert {c.queue for c in children_of(rt, "g")} == {"lane"}
+    assert {c.queue for c in children_of(rt, "g")} == {None}
+
+
+def test_a_parent_in_its_childrens_full_queue_does_not_deadlock(m: ModuleType, rt: Runtime) -> None:
+    """A parent holding its queue's only slot: under asyncio.gather its
+    children are driven inline; under resumable.gather it waits as a row,
+    holding no slot, while they take theirs one by one."""
+    rt.dispatch(m.tree_plain, 3, run_id="plain")
+    rt.dispatch(m.tree_fan, 3, run_id="fan")
+    asyncio.run(
+        asyncio.wait_for(work(rt, concurrency=4, drain=True, poll=0.05, log=lambda _: None), 60)
+    )
+    assert (rt.result("plain"), rt.result("fan")) == ([0, 1, 2], [0, 1, 2])
+    assert {c.queue for c in children_of(rt, "fan")} == {"one"}
 
 
 def test_outside_a_worker_children_of_a_queue_are_driven_inline(

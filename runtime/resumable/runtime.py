@@ -394,15 +394,16 @@ class Runtime:
         store = self.store
         record = await store.io(store.get, child_id)
         if record is None:
-            # Under a worker, a child of a queue goes through it (dispatched).
-            queue = fn.queue if parent.contain else None
-            status = RUNNING if queue is None else PENDING
+            # Under a worker, a child of a queue goes through it (dispatched)
+            # where its parent can wait for it as a row, holding no slot.
+            into = fn.queue if parent.contain and _waits_as_row(parent, call) else None
+            status = RUNNING if into is None else PENDING
             record = _new_record(fn, machine, child_id, blob, digest, parent.run_id, status)
-            if queue is None:
+            if into is None:
                 await store.io(store.create, record)
             else:
-                record.queue, record.priority = queue.name, queue.priority
-                await store.io(store.create_run, record, queue)
+                record.queue, record.priority = into.name, into.priority
+                await store.io(store.create_run, record, into)
         else:
             try:
                 _check_child(parent, record, machine, digest)
@@ -485,6 +486,18 @@ class Runtime:
                 # wakes it); whoever drives it delivers it. The parent goes on.
                 raise cancelled_error(child_id) from None
             raise
+
+
+def _waits_as_row(parent: Run, call: Call) -> bool:
+    """Would the parent wait for this child as a row: does it await it
+    directly, or in a fan-out (resumable.gather, race, any)? Under
+    asyncio.gather or tasks of its own it could only wait in its process,
+    holding its slot: a queue the parent is in could then never give the
+    child one (so such children are driven inline instead)."""
+    if parent.direct is call:
+        return True
+    hook = getattr(parent.direct, "unload_hook", None)
+    return hook is not None and hook(call) is not None
 
 
 def run_sync(start: Callable[[], Coroutine[Any, Any, T]]) -> T:

@@ -30,6 +30,21 @@ async def effect(label):
     return label
 
 
+def mark(label):
+    fd = os.open(os.environ["EFFECTS"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    try:
+        os.write(fd, f"{label} {os.getpid()}\\n".encode())
+    finally:
+        os.close(fd)
+
+
+@resumable.function
+async def after(i):
+    await asyncio.sleep(float(os.environ.get("PAUSE", "0")))
+    mark(f"{i}:after")  # the rest of the step: code after its await
+    return i
+
+
 @resumable.function
 async def job(i):
     a = await effect(f"{i}:a")
@@ -110,7 +125,9 @@ def test_a_worker_frozen_past_its_lease_commits_nothing_after_a_takeover(
     # worker never ran c: its checkpoint after b changed nothing.
     assert ("0:c", frozen.pid) not in done, done
     assert [label for label, pid in done if pid == heir.pid] == ["0:b", "0:c"]
-    assert "another driver took the run over" in out + err
+    # It stops at the end of that await, its lease not renewed in time (or,
+    # had it not noticed, at its next write, fenced out).
+    assert "the code after its await was not run here" in out + err
     store = open_store(url)
     try:
         record = store.get("r")
@@ -118,6 +135,45 @@ def test_a_worker_frozen_past_its_lease_commits_nothing_after_a_takeover(
         assert record.owner is not None and record.owner.startswith(f"{heir.pid}@")
     finally:
         store.close()
+
+
+def test_a_worker_frozen_past_its_lease_does_not_run_the_code_after_its_await(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Frozen during an await, past its lease: let go, the worker does not
+    run the code after that await (its lease was not renewed in time, by its
+    own clock), though the await itself completes; the heir ran it once."""
+    compile_module(tmp_path, "jobs", JOBS)
+    log = tmp_path / "effects.log"
+    url = postgres_url.replace("lease=3&heartbeat=0.5", "lease=1&heartbeat=0.2")
+    env = clean_env(RESUMABLE_STORE=url, EFFECTS=str(log), PAUSE="1.5")
+    made = python(
+        "import resumable, jobs\nrt = resumable.Runtime()\nrt.dispatch(jobs.after, 0, run_id='r')",
+        cwd=tmp_path,
+        env=env,
+    )
+    assert made.returncode == 0, made.stderr
+    frozen = start_worker("--module", "jobs", "--poll", "0.05", cwd=tmp_path, env=env)
+    store = open_store(url)
+    try:
+        wait_until(
+            lambda: (r := store.get("r")) is not None and r.status == "running",
+            "the run driven",
+            proc=frozen,
+        )
+        time.sleep(0.3)  # in its await
+        os.kill(frozen.pid, signal.SIGSTOP)
+        time.sleep(2.0)  # past its lease
+        heir = start_worker("--module", "jobs", "--drain", "--poll", "0.05", cwd=tmp_path, env=env)
+        stop_when_done(heir)
+        os.kill(frozen.pid, signal.SIGCONT)
+        time.sleep(2.5)  # its sleep ends
+    finally:
+        os.kill(frozen.pid, signal.SIGCONT)
+        out, err = stop(frozen)
+        store.close()
+    assert effects(log) == [("0:after", heir.pid)], (effects(log), out, err)
+    assert "the code after its await was not run here" in out + err
 
 
 def test_an_idle_worker_is_woken_by_notify_not_by_its_poll(

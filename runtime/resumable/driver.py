@@ -68,6 +68,10 @@ class Steps(Protocol):
         raise Park to try the step again from its checkpoint, or return to
         raise `exc` at the await."""
 
+    def owned(self) -> None:
+        """Raise OwnershipLost when the run may have another owner now (the
+        code after an await must not run here)."""
+
 
 def interrupted(exc: BaseException) -> bool:
     """Is `exc` the cancellation of the task driving the run (not an
@@ -115,8 +119,10 @@ async def drive(m: Machine, L: Locals, state: int, *, resumed: bool = False) -> 
                         e = run.on_cancelled(e)
                     if interrupted(e) or isinstance(e, Unwind):
                         raise
+                    run.owned()
                     exc = e
                 else:
+                    run.owned()
                     state = resume[0]
                     continue
                 finally:

@@ -172,6 +172,7 @@ class Run:
         contain: bool,
     ) -> None:
         self.runtime = runtime
+        self._ownership = runtime.store.ownership
         self.function = function
         self.machine = machine
         self.lease = lease
@@ -337,6 +338,20 @@ class Run:
                 )
             )
         return fresh
+
+    def owned(self) -> None:
+        """After an await, before the code after it runs: raise
+        OwnershipLost if this process may no longer own the run by its own
+        clock (its lease ended unrenewed while the await was in flight: the
+        process was frozen, or cut off from the store). The rest of the step
+        then never runs here; whoever took the run over runs it."""
+        if not self._ownership.current(self.run_id):
+            raise OwnershipLost(
+                f"run {self.run_id!r}: its lease ended before it was renewed (this process "
+                "was frozen or cut off from the store for longer than the lease), so the "
+                "code after its await was not run here; another driver may have taken it "
+                "over; stopped driving it here"
+            )
 
     def lost(self, what: str) -> OwnershipLost:
         return OwnershipLost(

@@ -98,8 +98,8 @@ def _tagged(tag: str, body: Any, depth: int) -> str:
     if tag in ("$class", "$function", "$module") and isinstance(body, str):
         return f"<{tag[1:]} {body}>"
     if tag == "$sub" and isinstance(body, dict):
-        inner = body.get("value", body.get("items"))
-        return f"{_short(body.get('class'))}({stored_repr(inner, d)})"
+        base = body.get("value", body.get("items"))
+        return f"{_short(body.get('class'))}({stored_repr(base, d)})"
     if tag == "$codec" and isinstance(body, list) and len(body) == 2:
         return f"{_short(body[0])}({stored_repr(body[1], d)})"
     if tag in ("$range", "$complex", "$fraction", "$timedelta") and isinstance(body, list):

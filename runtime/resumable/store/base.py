@@ -578,6 +578,13 @@ class Ownership:
             return False
         return True
 
+    def current(self, run_id: str) -> bool:
+        """Whether this process may still act as the owner of a run it
+        acquired, by its own clock. Leases: False once the lease may have
+        ended unrenewed (the process was frozen, or cut off from the
+        database, for longer than the lease); OS locks never end so."""
+        return True
+
     def close(self) -> None:
         """Release everything this object holds."""
 

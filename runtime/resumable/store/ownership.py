@@ -45,6 +45,7 @@ import logging
 import os
 import struct
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -263,6 +264,10 @@ class LeaseOwnership(Ownership):
         self.heartbeat = heartbeat
         self.holder = holder
         self.mine: set[str] = set()
+        #: run id -> until when (time.monotonic) its lease is surely live:
+        #: the lease's length from the moment its last acquire or renewal
+        #: was sent (the database measured it from later still).
+        self.live_until: dict[str, float] = {}
         self._guard = threading.Lock()
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
@@ -272,6 +277,7 @@ class LeaseOwnership(Ownership):
             if run_id in self.mine:
                 return False  # another driver of this process has it
             self.mine.add(run_id)  # reserved while the statement runs
+        sent = time.monotonic()
         try:
             got = self.run(
                 "INSERT INTO leases (run_id, holder, expires_at) "
@@ -290,6 +296,7 @@ class LeaseOwnership(Ownership):
             if not got:
                 self.mine.discard(run_id)
                 return False
+            self.live_until[run_id] = sent + self.lease
             if self._beat is None:
                 self._beat = threading.Thread(
                     target=self._renew, name="resumable-lease-heartbeat", daemon=True
@@ -302,6 +309,7 @@ class LeaseOwnership(Ownership):
             if run_id not in self.mine:
                 return
             self.mine.discard(run_id)
+            self.live_until.pop(run_id, None)
         try:
             self.run(
                 "DELETE FROM leases WHERE run_id = ? AND holder = ? RETURNING run_id",
@@ -316,6 +324,7 @@ class LeaseOwnership(Ownership):
                 held = sorted(self.mine)
             if not held:
                 continue
+            sent = time.monotonic()
             try:
                 renewed = self.run(
                     "UPDATE leases SET expires_at = now() + make_interval(secs => ?) "
@@ -325,15 +334,23 @@ class LeaseOwnership(Ownership):
             except Exception as e:  # the store is down: try again at the next beat
                 _log.warning("resumable: leases not renewed: %s", e)
                 continue
-            lost = set(held) - {row[0] for row in renewed}
+            kept = {row[0] for row in renewed}
+            lost = set(held) - kept
             with self._guard:
                 lost &= self.mine  # released meanwhile: not lost
+                for run_id in kept & self.mine:
+                    self.live_until[run_id] = sent + self.lease
+                for run_id in lost:
+                    self.live_until[run_id] = 0.0
             for run_id in sorted(lost):
                 _log.warning(
                     "resumable: the lease of run %r ended before it was renewed; another "
                     "driver may have taken the run over (its writes are fenced)",
                     run_id,
                 )
+
+    def current(self, run_id: str) -> bool:
+        return time.monotonic() < self.live_until.get(run_id, 0.0)
 
     def close(self) -> None:
         self._stop.set()

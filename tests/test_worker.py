@@ -483,3 +483,56 @@ def test_runs_commands_in_a_subprocess(jobs: ModuleType, ctx: Env) -> None:
     missing = cli("runs", "retry", "nope", env=env, script=True)
     assert missing.returncode == 1
     assert "no run 'nope'" in missing.stderr
+
+
+HALF = """
+import os
+
+import resumable
+
+
+@resumable.function
+async def uses_helper(x):
+    return helper(x)
+
+
+if os.environ.get("BREAK_IMPORT"):
+    raise RuntimeError("config missing: set SHOP_DB")
+
+
+def helper(x):
+    return x * 2
+"""
+
+
+def test_a_module_that_fails_to_import_drives_none_of_its_functions(tmp_path: Path) -> None:
+    """Its decorated functions defined before the failure were registered:
+    the worker still never drives them (the rest of the module is missing),
+    and the run waits, pending, for a worker that imports it."""
+    from tests.procs import clean_env, compile_module, python, start_worker, stop
+
+    compile_module(tmp_path, "halfmod", HALF)
+    url = f"sqlite:///{tmp_path / 'state.db'}"
+    made = python(
+        "import resumable, halfmod\nrt = resumable.Runtime()\n"
+        "rt.dispatch(halfmod.uses_helper, 21, run_id='half')",
+        cwd=tmp_path,
+        env=clean_env(RESUMABLE_STORE=url),
+    )
+    assert made.returncode == 0, made.stderr
+    worker = start_worker(
+        "--poll", "0.05", cwd=tmp_path, env=clean_env(RESUMABLE_STORE=url, BREAK_IMPORT="1")
+    )
+    time.sleep(2.0)  # many polls
+    out, err = stop(worker)
+    assert "importing halfmod" in out + err and "failed" in out + err
+    assert "driving" not in out + err
+    with Runtime(url) as rt:
+        assert rt.status("half") == "pending"
+    fine = start_worker(
+        "--drain", "--poll", "0.05", cwd=tmp_path, env=clean_env(RESUMABLE_STORE=url)
+    )
+    stop_out = fine.communicate(timeout=60)
+    assert fine.returncode == 0, stop_out
+    with Runtime(url) as rt:
+        assert rt.result("half") == 42

@@ -63,6 +63,13 @@ def registered(function_id: str) -> Function | None:
     return _REGISTRY.get(function_id)
 
 
+def forget_module(module: str) -> None:
+    """Forget the decorated functions of `module`: its import failed, and what it defined before the failure is not
+    the module (its later definitions, the helpers they call, are missing)."""
+    for function_id in [f for f in _REGISTRY if f.split(":", 1)[0] == module]:
+        del _REGISTRY[function_id]
+
+
 def registered_ids() -> list[str]:
     """The ids of every decorated function imported in this process."""
     return sorted(_REGISTRY)

@@ -44,7 +44,7 @@ from typing import Any
 
 from . import schedules
 from .errors import OwnershipLost, RunCancelled, StepAborted, StoreUnavailable
-from .function import Function, registered
+from .function import Function, forget_module, registered
 from .ids import shown
 from .lifecycle import BLOCKING, Finished, drive_owned
 from .roots import in_project, project_roots
@@ -96,7 +96,13 @@ def import_modules(names: Iterable[str]) -> None:
                 sys.path.insert(0, root)
             name = dotted
         try:
-            importlib.import_module(name)
+            try:
+                importlib.import_module(name)
+            except BaseException:
+                # Its decorated functions defined before the failure were
+                # registered: a module that did not import drives nothing.
+                forget_module(name)
+                raise
         except ModuleNotFoundError as e:
             if e.name is None or not (name == e.name or name.startswith(e.name + ".")):
                 raise  # the module itself imports something missing: its own traceback

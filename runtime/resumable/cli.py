@@ -179,8 +179,10 @@ def _age(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an age: give a number and a unit, as in 30d, 12h, 90m or 3600s"
         ) from None
-    if not (seconds >= 0 and seconds < float("inf")):
+    if not seconds >= 0:
         raise argparse.ArgumentTypeError(f"{text!r}: an age is 0 or more")
+    if not seconds < 1e12:
+        raise argparse.ArgumentTypeError(f"{text!r}: that age is too large (at most 1e12 s)")
     return seconds
 
 

@@ -242,7 +242,12 @@ def _start(run: Run, record: RunRecord) -> tuple[Locals, int, bool]:
     machine, limits = run.machine, run.runtime.limits
     L = Locals()
     if record.checkpoint is None:
-        values = codec.decode(record.args, limits, machine.import_set)
+        try:
+            values = codec.decode(record.args, limits, machine.import_set)
+        except CheckpointError as e:
+            raise CheckpointError(
+                f"run {record.run_id!r}: its stored arguments cannot be read ({e})"
+            ) from None
         if type(values) is not dict:
             raise CheckpointError(f"run {record.run_id!r}: its arguments are not a mapping")
         L.__dict__.update(values)

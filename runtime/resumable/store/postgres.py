@@ -192,8 +192,8 @@ class PostgresStore(SQLStore):
                 set_up(conn, self.where, readonly=readonly, schema=self.schema)
         except psycopg.Error as e:
             raise StoreError(
-                f"cannot open the store {self.url}: the PostgreSQL server at {server(url)} "
-                f"said: {_first_line(e)}"
+                f"cannot open the store {self.url}: connecting to the PostgreSQL server at "
+                f"{server(url)} failed: {_first_line(e)}{_what_to_do(str(e))}"
             ) from None
         self._local = threading.local()
         self.pool = psycopg_pool.ConnectionPool(
@@ -358,6 +358,27 @@ class Listener:
     def close(self) -> None:
         self.closed.set()
         self.thread.join(timeout=5)
+
+
+def _what_to_do(message: str) -> str:
+    """What to do about a failed connection, when its message says what failed."""
+    if "invalid URI query parameter" in message or "invalid connection option" in message:
+        return (
+            ". The URL's options are resumable's (lease, heartbeat, pool, schema) and libpq's "
+            "connection parameters (sslmode, connect_timeout, application_name, ...): "
+            "remove or correct that one"
+        )
+    found = re.search(r'(database|role) "([^"]*)" does not exist', message)
+    if found:
+        what, name = found.groups()
+        if what == "database":
+            return f": create it (createdb {name}, or CREATE DATABASE) or name another in the URL"
+        return ": create that role on the server, or name another user in the URL"
+    if "Connection refused" in message or "No such file or directory" in message:
+        return ": is the server running, and listening at that address?"
+    if "password authentication failed" in message or "no password supplied" in message:
+        return ": give the right password (in the URL, PGPASSWORD or ~/.pgpass)"
+    return ""
 
 
 def _first_line(e: BaseException) -> str:

@@ -30,19 +30,25 @@ from .core import (
     step,
     step_value,
 )
+from .faults import FaultRun, Faults, InjectedFault, check_faults, run_with_faults
 
 __all__ = [
     "FakeClock",
+    "FaultRun",
+    "Faults",
+    "InjectedFault",
     "Outcome",
     "Script",
     "SimulatedCrash",
     "StepError",
     "WaitsForever",
     "assert_equivalent",
+    "check_faults",
     "equivalent",
     "exception_signature",
     "first_divergence",
     "run_compiled",
+    "run_with_faults",
     "run_original",
     "scripted",
     "step",

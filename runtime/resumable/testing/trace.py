@@ -34,7 +34,15 @@ from typing import Any
 
 from ..function import Function
 
-__all__ = ["AwaitRecord", "AwaitTracer", "discover_steps", "intercepted", "same", "snapshot"]
+__all__ = [
+    "AwaitRecord",
+    "AwaitTracer",
+    "discover_functions",
+    "discover_steps",
+    "intercepted",
+    "same",
+    "snapshot",
+]
 
 _AWAIT_OPS = {dis.opmap[name] for name in ("GET_AWAITABLE", "GET_ANEXT") if name in dis.opmap}
 _COMPREHENSIONS = {"<listcomp>", "<setcomp>", "<dictcomp>"}
@@ -237,15 +245,27 @@ def _is_step(value: Any) -> bool:
 
 
 def discover_steps(fn: Any) -> list[tuple[dict[str, Any], str]]:
+    return _discover(fn)[0]
+
+
+def discover_functions(fn: Any) -> list[Function]:
+    """`fn` and the decorated functions it names (as globals), transitively."""
+    return _discover(fn)[1]
+
+
+def _discover(fn: Any) -> tuple[list[tuple[dict[str, Any], str]], list[Function]]:
     """(globals, name) of each plain coroutine function (not decorated, not
     resumable's or asyncio's) that `fn`, or a decorated function it names,
     names as a global: the awaited steps whose calls are recorded."""
     found: list[tuple[dict[str, Any], str]] = []
+    functions: list[Function] = []
     seen_fns: set[int] = set()
     seen_names: set[tuple[int, str]] = set()
     todo = [fn]
     while todo:
         f = todo.pop()
+        if isinstance(f, Function) and all(f is not g for g in functions):
+            functions.append(f)
         inner = getattr(f, "__func__", f)
         inner = getattr(inner, "__wrapped__", inner)
         inner = getattr(inner, "__func__", inner)
@@ -260,7 +280,7 @@ def discover_steps(fn: Any) -> list[tuple[dict[str, Any], str]]:
             elif _is_step(value) and (id(globals_), name) not in seen_names:
                 seen_names.add((id(globals_), name))
                 found.append((globals_, name))
-    return found
+    return found, functions
 
 
 #: What a step wrapper calls around each call: (name, args, kwargs, call) -> awaitable.

@@ -45,7 +45,11 @@ from ..retry import NO_RETRY
 from ..run import CheckpointInfo
 from ..runtime import Runtime
 from .clock import FakeClock, virtual_time_loop
-from .trace import AwaitRecord, AwaitTracer, discover_steps, intercepted, same, snapshot
+from .trace import (
+    AwaitRecord,
+    AwaitTracer,
+    discover_functions,
+    discover_steps, intercepted, same, snapshot
 
 __all__ = [
     "Outcome",
@@ -258,6 +262,20 @@ class Checkpoints:
         return new
 
 
+@contextlib.contextmanager
+def retries_off(fn: Function) -> Iterator[None]:
+    """`fn` and the decorated functions it names run with one attempt for
+    the time of the block (equivalence is defined with retries off)."""
+    saved = [(f, f.retry) for f in discover_functions(fn)]
+    try:
+        for f, _ in saved:
+            f.retry = None
+        yield
+    finally:
+        for f, retry in saved:
+            f.retry = retry
+
+
 class _CrashingRuntime(Runtime):
     def __init__(self, run_id: str, crash: bool, checkpoints: Checkpoints) -> None:
         super().__init__("memory://", on_checkpoint=self._saved, retry=NO_RETRY, clock=FakeClock())
@@ -292,6 +310,7 @@ def run_compiled(
     with (
         scripted(script),
         intercepted(discover_steps(fn), _recording),
+        retries_off(fn),
         asyncio.Runner() as runner,
     ):
         for _ in range(100_000):

@@ -132,7 +132,9 @@ def _codes(fn: Function) -> dict[Any, Function]:
     return out
 
 
-def _expected(fn: Function, faults: Faults, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Outcome:
+def _expected(
+    fn: Function, faults: Faults, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Outcome:
     """The original, with the faults no retry absorbs."""
     script = Script()
     outcome = Outcome(calls=script.calls, call_awaits=script.call_awaits)

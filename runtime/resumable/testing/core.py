@@ -49,7 +49,11 @@ from .trace import (
     AwaitRecord,
     AwaitTracer,
     discover_functions,
-    discover_steps, intercepted, same, snapshot
+    discover_steps,
+    intercepted,
+    same,
+    snapshot,
+)
 
 __all__ = [
     "Outcome",

@@ -130,11 +130,56 @@ def scripted(script: Script) -> Iterator[Script]:
         _script = previous
 
 
+class IdempotencyKey(str):
+    """Stands, in a recorded call, for the n-th distinct key that
+    `resumable.idempotency_key()` gave in the run (random natively, stable
+    in a durable run: equivalence compares their order, not their text)."""
+
+    def __repr__(self) -> str:
+        return f"<idempotency key {self}>"
+
+
+#: The keys `resumable.idempotency_key()` gave in the run being checked.
+_keys: dict[str, int] | None = None
+
+
+@contextlib.contextmanager
+def keys_recorded() -> Iterator[None]:
+    """Note each key `resumable.idempotency_key()` (called through the
+    `resumable` module) gives, for the time of the block."""
+    global _keys
+    import resumable
+
+    real = resumable.idempotency_key
+    previous, _keys = _keys, {}
+    keys = _keys
+
+    def idempotency_key() -> str:
+        key = real()
+        keys.setdefault(key, len(keys) + 1)
+        return key
+
+    idempotency_key.__doc__ = real.__doc__
+    resumable.idempotency_key = idempotency_key
+    try:
+        yield
+    finally:
+        resumable.idempotency_key = real
+        _keys = previous
+
+
+def _argument(value: Any) -> Any:
+    if _keys and type(value) is str and value in _keys:
+        return IdempotencyKey(_keys[value])
+    return snapshot(value)
+
+
 def recorded_call(label: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Call:
-    """How a call of a step is recorded (copies of its arguments as they are)."""
-    args = tuple(snapshot(a) for a in args)
+    """How a call of a step is recorded: copies of its arguments as they
+    are, an idempotency key as its number in the run."""
+    args = tuple(_argument(a) for a in args)
     if kwargs:
-        return (label, args, {k: snapshot(v) for k, v in kwargs.items()})
+        return (label, args, {k: _argument(v) for k, v in kwargs.items()})
     return (label, args)
 
 
@@ -229,6 +274,7 @@ def run_original(
     with (
         scripted(script),
         intercepted(discover_steps(fn), _recording),
+        keys_recorded(),
         asyncio.Runner(loop_factory=virtual_time_loop) as runner,
     ):
         try:
@@ -314,6 +360,7 @@ def run_compiled(
     with (
         scripted(script),
         intercepted(discover_steps(fn), _recording),
+        keys_recorded(),
         retries_off(fn),
         asyncio.Runner() as runner,
     ):

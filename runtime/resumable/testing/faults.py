@@ -44,6 +44,7 @@ from .core import (
     SimulatedCrash,
     _difference,
     equivalent,
+    keys_recorded,
     recorded_call,
     scripted,
 )
@@ -152,6 +153,7 @@ def _expected(
     with (
         scripted(script),
         intercepted(discover_steps(fn), around),
+        keys_recorded(),
         asyncio.Runner(loop_factory=virtual_time_loop) as runner,
     ):
         try:
@@ -226,7 +228,12 @@ def run_with_faults(
         return await call()
 
     lives = 0
-    with _store(None) as url, scripted(script), intercepted(discover_steps(fn), around):
+    with (
+        _store(None) as url,
+        scripted(script),
+        intercepted(discover_steps(fn), around),
+        keys_recorded(),
+    ):
         for _ in range(len(faults.crash_after) + 2):
             lives += 1
             rt = Runtime(url, clock=clock, on_checkpoint=observe, seed=0)

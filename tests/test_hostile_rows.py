@@ -271,7 +271,7 @@ def test_malformed_checkpoints_block_the_run_and_runs_show_still_works(box: Box)
         assert "Traceback" not in shown.stderr
     shown = box.cli("runs", "show", "deep", "--store", box.url)
     (line,) = [x for x in shown.stdout.splitlines() if x.startswith("  data = ")]
-    assert line.count("[") == 20 and '...' in line  # elided
+    assert line.count("[") == 20 and "..." in line  # elided
 
     worker = box.worker()
     assert box.status("ok") == "completed"
@@ -307,7 +307,7 @@ def test_runs_show_elides_a_deep_value_it_can_read(box: Box) -> None:
     shown = box.cli("runs", "show", "nested", "--store", box.url)
     assert shown.returncode == 0, shown.stderr
     (line,) = [x for x in shown.stdout.splitlines() if x.startswith("  data = ")]
-    assert '...' in line and len(line) <= 220
+    assert "..." in line and len(line) <= 220
     as_json = box.cli("runs", "show", "nested", "--json", "--store", box.url)
     assert as_json.returncode == 0, as_json.stderr
     data = json.loads(as_json.stdout)["locals"]["data"]

@@ -144,8 +144,11 @@ def test_dispatch_returns_a_pending_run_at_once_and_a_worker_runs_it(
     )
     assert [ctx.rt.result(i) for i in ids] == [2, 4, 6]
     assert sorted(ctx.tags()) == ["double 1", "double 2", "double 3"]
-    # Dispatching with an existing run id returns it and changes nothing.
-    assert ctx.rt.dispatch(jobs.double, 9, run_id=ids[0]) == ids[0]
+    # Dispatching the same call with an existing run id returns it and changes
+    # nothing; another call (other arguments) under that id is refused.
+    assert ctx.rt.dispatch(jobs.double, 1, run_id=ids[0]) == ids[0]
+    with pytest.raises(resumable.RunConflict, match="other arguments"):
+        ctx.rt.dispatch(jobs.double, 9, run_id=ids[0])
     assert ctx.rt.result(ids[0]) == 2
 
 

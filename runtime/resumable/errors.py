@@ -168,6 +168,21 @@ class DuplicateRun(ResumableError, ValueError):
         return (type(self), (self.dedup_key, self.run_id))
 
 
+class RunConflict(ResumableError, ValueError):
+    """A dispatch named an existing run (`run_id=`) but is not the same call:
+    the stored run is of another function, or was started with other
+    arguments. Nothing is created or changed. `run_id` is the run's id.
+    Also a ValueError: the argument is refused. (A dispatch of the same
+    call returns the existing id: dispatching is idempotent by run id.)"""
+
+    def __init__(self, message: str, run_id: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+    def __reduce__(self) -> Any:
+        return (type(self), (str(self), self.run_id))
+
+
 class RunCancelled(asyncio.CancelledError):
     """A run was cancelled (`Runtime.cancel`, or as a loser of
     `resumable.race`/`any`, or a `gather` that failed): raised at the

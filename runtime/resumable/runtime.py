@@ -38,6 +38,7 @@ from .errors import (
     DuplicateRun,
     NondeterminismError,
     RunCancelled,
+    RunConflict,
     SerializationError,
     StaleCodeError,
     VersionMismatch,
@@ -74,6 +75,7 @@ __all__ = [
     "configure",
     "decode_checkpoint",
     "default_runtime",
+    "reset_default_runtime",
     "run_sync",
 ]
 
@@ -171,7 +173,8 @@ class Runtime:
         **kwargs: Any,
     ) -> str:
         """Enqueue a run for a worker and return its id (an existing `run_id`
-        is returned as it is). `queue`: the queue it is started through,
+        is returned as it is, when it is a run of the same call: the same
+        function with the same arguments; else RunConflict). `queue`: the queue it is started through,
         instead of its function's (`@resumable.function(queue=...)`);
         `priority`: its priority within that queue (default the queue's);
         `dedup_key`: raise DuplicateRun, creating nothing, while a run with
@@ -180,7 +183,8 @@ class Runtime:
             check_run_id(run_id)
         function, args = unbind(fn, args)
         placement = _placement(function, queue, priority, dedup_key)
-        return self._create(function, self._machine_of(function), args, kwargs, run_id, placement)
+        machine = self._machine_of(function)
+        return self._create(function, machine, args, kwargs, run_id, placement, same_call=True)
 
     # -- looking at runs ---------------------------------------------------------------
 
@@ -203,6 +207,38 @@ class Runtime:
             fn = registered(record.function)
             return outcome(record, fn.machine() if fn is not None else None, self.limits)
         raise ValueError(f"run {run_id!r} has not finished (status: {record.status})")
+
+    async def wait(self, run_id: str, timeout: float | None = None) -> Any:
+        """Wait for a run (driven anywhere: a worker, another process) to end
+        and return its result, as `result` does: a failed, blocked or
+        cancelled run raises its exception. After `timeout` seconds (None:
+        no limit) raise TimeoutError; the run goes on: the wait only reads.
+        Raises KeyError for an unknown run. It looks at the store every
+        0.01 s at first, backing off to every WAIT_POLL_MAX seconds."""
+        if timeout is not None and not (isinstance(timeout, int | float) and timeout >= 0):
+            raise ValueError(f"wait(timeout=...) takes seconds (>= 0) or None, not {timeout!r:.80}")
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        store = self.store
+        delay = WAIT_POLL_FIRST
+        while True:
+            record = await store.io(store.get, run_id)
+            if record is None:
+                raise KeyError(f"no run {run_id!r} in {self.url}")
+            if record.status in FINISHED:
+                fn = registered(record.function)
+                return outcome(record, fn.machine() if fn is not None else None, self.limits)
+            pause = delay
+            if deadline is not None:
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise TimeoutError(
+                        f"run {run_id!r} has not ended after {timeout:g} s "
+                        f"(status: {record.status}); it goes on"
+                    )
+                pause = min(pause, left)
+            await asyncio.sleep(pause)
+            delay = min(delay * 2, WAIT_POLL_MAX)
 
     def retry(self, run_id: str, *, wait: bool = True) -> Any:
         """Make a failed or blocked run runnable again from its last checkpoint
@@ -333,34 +369,49 @@ class Runtime:
         kwargs: dict[str, Any],
         run_id: str | None,
         placement: Placement | None = None,
+        *,
+        same_call: bool = False,
     ) -> str:
         """Store a new top-level run unless `run_id` exists; its id.
         (Blocking: from async code, call it through `store.io`.) Raises
-        DuplicateRun when an unended run holds its dedup key."""
+        DuplicateRun when an unended run holds its dedup key; RunConflict
+        when `run_id` is a run of another function, or, with `same_call`
+        (dispatch), one started with other arguments."""
         store = self.store
-        if run_id is not None and self._existing(machine, run_id):
+        encoded = encode_arguments(fn, machine, args, kwargs) if same_call else None
+        check = encoded[1] if encoded is not None else None
+        if run_id is not None and self._existing(machine, run_id, check):
             return run_id
         queue, priority, dedup_key = placement or _placement(fn, None, None, None)
-        blob, digest = encode_arguments(fn, machine, args, kwargs)
+        blob, digest = encoded or encode_arguments(fn, machine, args, kwargs)
         run_id = run_id or uuid.uuid4().hex
         record = _new_record(fn, machine, run_id, blob, digest, None, PENDING)
         record.queue = None if queue is None else queue.name
         record.priority = priority
         record.dedup_key = dedup_key
         holder = store.create_run(record, queue)
-        if holder is None or (holder == run_id and self._existing(machine, run_id)):
+        if holder is None or (holder == run_id and self._existing(machine, run_id, check)):
             return run_id
         assert dedup_key is not None
         raise DuplicateRun(dedup_key, holder)
 
-    def _existing(self, machine: type[Machine], run_id: str) -> bool:
-        """Whether the run `run_id` exists (then it must be a run of `machine`)."""
+    def _existing(self, machine: type[Machine], run_id: str, digest: str | None = None) -> bool:
+        """Whether the run `run_id` exists (then it must be a run of
+        `machine`, and, given the `digest` of arguments, started with those:
+        else RunConflict)."""
         existing = self.store.get(run_id)
         if existing is None:
             return False
         if existing.function != machine.function_id:
-            raise ValueError(
-                f"run {run_id!r} is a run of {existing.function}, not of {machine.function_id}"
+            raise RunConflict(
+                f"run {run_id!r} is a run of {existing.function}, not of {machine.function_id}",
+                run_id,
+            )
+        if digest is not None and existing.args_digest and existing.args_digest != digest:
+            raise RunConflict(
+                f"run {run_id!r} of {machine.qualname} exists and was started with other "
+                "arguments: a run id names one call (pass another run id for another call)",
+                run_id,
             )
         return True
 
@@ -418,7 +469,7 @@ class Runtime:
                 child_id = call.child_id = found
                 record = await store.io(store.get, child_id) or record
         parent.step.matched.add(child_id)
-        queue = record.queue if record.status not in FINISHED else None
+        through = record.queue if record.status not in FINISHED else None
         unload = None
         if parent.direct is call:  # the parent awaits it directly: it unloads with it
 
@@ -431,8 +482,8 @@ class Runtime:
         elif hasattr(parent.direct, "unload_hook"):  # a child of a fan-out the parent awaits
             unload = parent.direct.unload_hook(call)
         try:
-            if queue is not None:
-                await self._await_dispatched(parent, call, child_id, queue)
+            if through is not None:
+                await self._await_dispatched(parent, call, child_id, through)
             value = await own_and_drive(self, fn, child_id, contain=parent.contain, unload=unload)
         except Exception as exc:
             if not isinstance(exc, BLOCKING):
@@ -451,7 +502,7 @@ class Runtime:
             # goes on without it, Run.settle_abandoned marks it failed. (Not a
             # dispatched child a cancellation of the run tree reaches: it is
             # cancelled where it is driven.)
-            if not (queue is not None and claims(child_id, exc)):
+            if not (through is not None and claims(child_id, exc)):
                 parent.abandoned.add(child_id)
             raise
         parent.abandoned.discard(child_id)
@@ -528,6 +579,10 @@ def run_sync(start: Callable[[], Coroutine[Any, Any, T]]) -> T:
         raise value
     return value
 
+
+#: Seconds between looks at a run's row by `Runtime.wait`: the first, doubling
+#: up to the last.
+WAIT_POLL_FIRST, WAIT_POLL_MAX = 0.01, 0.2
 
 #: Seconds between looks at a dispatched child run's row by a parent that
 #: waits for it in its process (not as a row: other awaits are in flight).
@@ -737,3 +792,12 @@ def default_runtime() -> Runtime:
     if _default is None:
         _default = Runtime()
     return _default
+
+
+def reset_default_runtime() -> None:
+    """Close the default runtime, if open; the next use opens it again, by
+    the configuration rule as it is then (an app's shutdown: resumable.fastapi)."""
+    global _default
+    if _default is not None:
+        _default.close()
+    _default = None

@@ -9,6 +9,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 from resumable.store import open_store
 from tests.procs import clean_env, compile_module, python, start_worker, stop, wait_until
@@ -95,39 +96,35 @@ def stop_when_done(proc: object) -> str:
     return str(out) + str(err)
 
 
-def test_a_worker_frozen_past_its_lease_commits_nothing_after_a_takeover(
-    tmp_path: Path, postgres_url: str
-) -> None:
+def _frozen_past_its_lease(
+    tmp_path: Path, postgres_url: str, job: str, started: Any
+) -> tuple[int, int, str, str]:
+    """Dispatch `jobs.<job>(0)` as run `r` to a worker; once `started(log,
+    pid)` holds, freeze it (SIGSTOP) past its 1 s lease, let a draining heir
+    finish the run, then let the frozen one go on for a while. (frozen pid,
+    heir pid, the frozen one's output)."""
     compile_module(tmp_path, "jobs", JOBS)
     log = tmp_path / "effects.log"
     url = postgres_url.replace("lease=3&heartbeat=0.5", "lease=1&heartbeat=0.2")
     env = clean_env(RESUMABLE_STORE=url, EFFECTS=str(log), PAUSE="1.5")
     made = python(
-        "import resumable, jobs\nrt = resumable.Runtime()\nrt.dispatch(jobs.job, 0, run_id='r')",
+        f"import resumable, jobs\nrt = resumable.Runtime()\nrt.dispatch(jobs.{job}, 0, run_id='r')",
         cwd=tmp_path,
         env=env,
     )
     assert made.returncode == 0, made.stderr
     frozen = start_worker("--module", "jobs", "--poll", "0.05", cwd=tmp_path, env=env)
     try:
-        wait_until(lambda: ("0:b", frozen.pid) in effects(log), "step b started", proc=frozen)
+        wait_until(lambda: started(log, frozen.pid), "the step started", proc=frozen)
         os.kill(frozen.pid, signal.SIGSTOP)
         time.sleep(2.0)  # past its lease, by the database's clock
         heir = start_worker("--module", "jobs", "--drain", "--poll", "0.05", cwd=tmp_path, env=env)
         stop_when_done(heir)
         os.kill(frozen.pid, signal.SIGCONT)
-        time.sleep(2.5)  # its step b ends; its checkpoint is refused
+        time.sleep(2.5)  # its await ends
     finally:
         os.kill(frozen.pid, signal.SIGCONT)
         out, err = stop(frozen)
-    done = effects(log)
-    # The heir re-ran step b (in flight at the takeover) and ran c; the frozen
-    # worker never ran c: its checkpoint after b changed nothing.
-    assert ("0:c", frozen.pid) not in done, done
-    assert [label for label, pid in done if pid == heir.pid] == ["0:b", "0:c"]
-    # It stops at the end of that await, its lease not renewed in time (or,
-    # had it not noticed, at its next write, fenced out).
-    assert "the code after its await was not run here" in out + err
     store = open_store(url)
     try:
         record = store.get("r")
@@ -135,6 +132,24 @@ def test_a_worker_frozen_past_its_lease_commits_nothing_after_a_takeover(
         assert record.owner is not None and record.owner.startswith(f"{heir.pid}@")
     finally:
         store.close()
+    return frozen.pid, heir.pid, out, err
+
+
+def test_a_worker_frozen_past_its_lease_commits_nothing_after_a_takeover(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    log = tmp_path / "effects.log"
+    frozen, heir, out, err = _frozen_past_its_lease(
+        tmp_path, postgres_url, "job", lambda log, pid: ("0:b", pid) in effects(log)
+    )
+    done = effects(log)
+    # The heir re-ran step b (in flight at the takeover) and ran c; the frozen
+    # worker never ran c: its checkpoint after b changed nothing.
+    assert ("0:c", frozen) not in done, done
+    assert [label for label, pid in done if pid == heir] == ["0:b", "0:c"]
+    # It stops at the end of that await, its lease not renewed in time (or,
+    # had it not noticed, at its next write, fenced out).
+    assert "the code after its await was not run here" in out + err
 
 
 def test_a_worker_frozen_past_its_lease_does_not_run_the_code_after_its_await(
@@ -143,36 +158,23 @@ def test_a_worker_frozen_past_its_lease_does_not_run_the_code_after_its_await(
     """Frozen during an await, past its lease: let go, the worker does not
     run the code after that await (its lease was not renewed in time, by its
     own clock), though the await itself completes; the heir ran it once."""
-    compile_module(tmp_path, "jobs", JOBS)
     log = tmp_path / "effects.log"
-    url = postgres_url.replace("lease=3&heartbeat=0.5", "lease=1&heartbeat=0.2")
-    env = clean_env(RESUMABLE_STORE=url, EFFECTS=str(log), PAUSE="1.5")
-    made = python(
-        "import resumable, jobs\nrt = resumable.Runtime()\nrt.dispatch(jobs.after, 0, run_id='r')",
-        cwd=tmp_path,
-        env=env,
-    )
-    assert made.returncode == 0, made.stderr
-    frozen = start_worker("--module", "jobs", "--poll", "0.05", cwd=tmp_path, env=env)
-    store = open_store(url)
+    store = open_store(postgres_url)
+
+    def in_its_await(log: Path, pid: int) -> bool:
+        record = store.get("r")
+        if record is None or record.status != "running" or record.owner is None:
+            return False
+        if not record.owner.startswith(f"{pid}@"):
+            return False
+        time.sleep(0.3)  # well inside its 1.5 s await
+        return True
+
     try:
-        wait_until(
-            lambda: (r := store.get("r")) is not None and r.status == "running",
-            "the run driven",
-            proc=frozen,
-        )
-        time.sleep(0.3)  # in its await
-        os.kill(frozen.pid, signal.SIGSTOP)
-        time.sleep(2.0)  # past its lease
-        heir = start_worker("--module", "jobs", "--drain", "--poll", "0.05", cwd=tmp_path, env=env)
-        stop_when_done(heir)
-        os.kill(frozen.pid, signal.SIGCONT)
-        time.sleep(2.5)  # its sleep ends
+        _, heir, out, err = _frozen_past_its_lease(tmp_path, postgres_url, "after", in_its_await)
     finally:
-        os.kill(frozen.pid, signal.SIGCONT)
-        out, err = stop(frozen)
         store.close()
-    assert effects(log) == [("0:after", heir.pid)], (effects(log), out, err)
+    assert effects(log) == [("0:after", heir)], (effects(log), out, err)
     assert "the code after its await was not run here" in out + err
 
 

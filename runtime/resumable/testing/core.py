@@ -265,6 +265,15 @@ def run_original(
     """Run the original (undecorated) coroutine under asyncio, its time
     virtual (`asyncio.sleep` jumps ahead)."""
     script = script if script is not None else Script()
+    return run_traced(fn, args, kwargs, script, _recording)
+
+
+def run_traced(
+    fn: Function, args: tuple[Any, ...], kwargs: dict[str, Any], script: Script, around: Any
+) -> Outcome:
+    """The original coroutine under asyncio with virtual time, its awaits
+    traced and its steps' calls going through `around` (which records them,
+    and may fail them)."""
     outcome = Outcome(calls=script.calls, call_awaits=script.call_awaits)
 
     def reached(record: AwaitRecord) -> None:
@@ -273,7 +282,7 @@ def run_original(
     tracer = AwaitTracer(fn.__wrapped__, reached)
     with (
         scripted(script),
-        intercepted(discover_steps(fn), _recording),
+        intercepted(discover_steps(fn), around),
         keys_recorded(),
         asyncio.Runner(loop_factory=virtual_time_loop) as runner,
     ):

@@ -35,7 +35,7 @@ from ..function import Function
 from ..retry import DEFAULT_RETRY, Retry
 from ..run import CURRENT, CheckpointInfo
 from ..runtime import Runtime
-from .clock import FakeClock, virtual_time_loop
+from .clock import FakeClock
 from .core import (
     Call,
     Checkpoints,
@@ -46,9 +46,10 @@ from .core import (
     equivalent,
     keys_recorded,
     recorded_call,
+    run_traced,
     scripted,
 )
-from .trace import AwaitTracer, discover_functions, discover_steps, intercepted
+from .trace import discover_functions, discover_steps, intercepted
 
 __all__ = ["FaultRun", "Faults", "InjectedFault", "check_faults", "run_with_faults"]
 
@@ -138,7 +139,6 @@ def _expected(
 ) -> Outcome:
     """The original, with the faults no retry absorbs."""
     script = Script()
-    outcome = Outcome(calls=script.calls, call_awaits=script.call_awaits)
     codes = _codes(fn)
 
     async def around(
@@ -149,20 +149,7 @@ def _expected(
             raise InjectedFault(label, n)
         return await call()
 
-    tracer = AwaitTracer(fn.__wrapped__, lambda r: setattr(script, "at", r.index))
-    with (
-        scripted(script),
-        intercepted(discover_steps(fn), around),
-        keys_recorded(),
-        asyncio.Runner(loop_factory=virtual_time_loop) as runner,
-    ):
-        try:
-            with tracer.tracing():
-                outcome.value = runner.run(fn.__wrapped__(*args, **kwargs))
-        except Exception as e:
-            outcome.error = e
-    outcome.awaits = tracer.records
-    return outcome
+    return run_traced(fn, args, kwargs, script, around)
 
 
 @contextlib.contextmanager

@@ -26,7 +26,11 @@ Layout of this package (the runtime; the compiler is `resumable_compiler`):
     compile_on_load.py  autocompile(): the development loop compiles stale modules
     locations.py tracebacks of compiled code name the source lines
     errors.py    the exceptions
-    cli.py       the `resumable` command (runs_report.py: `resumable runs` output)
+    cli.py       the `resumable` command (runs_report.py: `resumable runs` output,
+                 stored_repr.py: stored values as reprs, await_place.py: the await
+                 a run stands at after a deploy)
+    fastapi.py   the FastAPI integration (runs_api.py: its optional HTTP endpoints)
+    testing/     assert_equivalent, fault schedules, strategies, the pytest plugin
 
 Importing this package never imports libcst or jinja2.
 """

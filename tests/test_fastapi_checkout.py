@@ -206,6 +206,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         b'{"user_id": "u1", "order_id": "o1", "junk": 1}',
         b'{"user_id": "u1", "order_id": "o1"} trailing',
         b'{"user_id": "\\ud800", "order_id": "o1"',
+        b'{"user_id": "\\ud800", "order_id": "o1"}',  # a lone surrogate: valid JSON, not UTF-8
+        b'{"user_id": "u1", "order_id": "\\udfff"}',
+        b'{"user_id": "' + b"x" * 100_000 + b'", "order_id": "o1"}',  # too large
     ],
 )
 def test_malformed_orders_get_4xx(server: Server, raw: bytes) -> None:

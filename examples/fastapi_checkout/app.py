@@ -30,11 +30,14 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import FastAPI, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 import resumable
@@ -109,6 +112,33 @@ app = FastAPI(title="checkout")
 token = os.environ.get("CHECKOUT_API_TOKEN")
 api = ResumableAPI(functions={"checkout": checkout}, token=token) if token else None
 durable = Resumable(app, api=api)  # the store: $RESUMABLE_STORE, else .resumable/state.db
+
+#: Bodies beyond this are refused (413) before they are parsed.
+MAX_BODY = 64 * 1024
+
+
+@app.middleware("http")
+async def limit_body(request: Request, call_next: Any) -> Any:
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+        return _json(413, {"detail": f"the body is larger than {MAX_BODY} bytes"})
+    return await call_next(request)
+
+
+@app.exception_handler(RequestValidationError)
+async def invalid_body(request: Request, exc: RequestValidationError) -> Response:
+    """422 naming what is wrong, without echoing the input back (FastAPI's
+    own handler echoes it, and fails with a 500 on text JSON may carry but
+    UTF-8 cannot: a lone surrogate)."""
+    errors = [
+        {"loc": e.get("loc"), "msg": e.get("msg"), "type": e.get("type")} for e in exc.errors()
+    ]
+    return _json(422, {"detail": errors})
+
+
+def _json(status: int, content: Any) -> Response:
+    body = json.dumps(content, ensure_ascii=True, default=str)  # \uXXXX escapes: always valid
+    return Response(body, status_code=status, media_type="application/json")
 
 
 class Order(BaseModel):

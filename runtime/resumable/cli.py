@@ -91,7 +91,12 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument(
         "--concurrency", type=int, default=16, metavar="N", help="runs driven at once (default 16)"
     )
-    worker.add_argument("--drain", action="store_true", help="exit once no runnable run is left")
+    worker.add_argument(
+        "--drain",
+        action="store_true",
+        help="exit once no run is left to drive, now or later: runs that sleep (resumable.sleep, "
+        "a retry's delay) are waited for; runs waiting only for an event are not",
+    )
     worker.add_argument(
         "--poll",
         type=_positive,

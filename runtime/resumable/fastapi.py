@@ -34,7 +34,12 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from fastapi import FastAPI
+try:
+    from fastapi import FastAPI
+except ImportError as e:  # the extra is not installed
+    raise ImportError(
+        f"resumable.fastapi needs FastAPI ({e}): pip install 'resumable[fastapi]'"
+    ) from None
 
 from .config import log
 from .runs_api import ResumableAPI, sign

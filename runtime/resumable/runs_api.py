@@ -19,8 +19,14 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 import orjson
-from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import JSONResponse
+
+try:
+    from fastapi import APIRouter, Depends, HTTPException, Request
+    from fastapi.responses import JSONResponse
+except ImportError as e:  # the extra is not installed
+    raise ImportError(
+        f"resumable.fastapi needs FastAPI ({e}): pip install 'resumable[fastapi]'"
+    ) from None
 
 from . import codec
 from .codec import Unencodable
@@ -69,12 +75,21 @@ def sign(
     """The headers that sign a request to a ResumableAPI with `hmac_secret`:
     `X-Resumable-Timestamp` (Unix seconds) and `X-Resumable-Signature`
     (`sha256=` HMAC-SHA256, hex, of "<timestamp>\\n<METHOD>\\n<path>\\n"
-    followed by the body; `path` with its query string, as the app sees it)."""
+    followed by the body; `path` with its query string exactly as sent: percent-encoded)."""
     stamp = str(int(time.time() if timestamp is None else timestamp))
     return {
         "X-Resumable-Timestamp": stamp,
         "X-Resumable-Signature": "sha256=" + _mac(_secret(secret), stamp, method, path, body),
     }
+
+
+def _request_target(request: Request) -> str:
+    """The path and query as the client sent them (percent-encoded, as HTTP
+    clients sign them), not as decoded for routing."""
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    query = request.scope.get("query_string") or b""
+    target = bytes(raw).decode("latin-1")
+    return target + ("?" + bytes(query).decode("latin-1") if query else "")
 
 
 def _secret(secret: str | bytes) -> bytes:
@@ -181,7 +196,7 @@ class ResumableAPI:
         now = time.time()
         if abs(now - int(stamp)) > self.max_skew:
             raise HTTPException(403, f"{TIMESTAMP_HEADER} is more than {self.max_skew:g} s off")
-        path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        path = _request_target(request)
         expected = "sha256=" + _mac(self._secret, stamp, request.method, path, body)
         if not hmac.compare_digest(signature.encode(), expected.encode()):
             raise HTTPException(403, "wrong signature")

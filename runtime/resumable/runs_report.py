@@ -245,7 +245,12 @@ def show_text(record: RunRecord, store: Store, *, children: int | None = CHILDRE
     if record.parent:
         lines.append(f"parent    {shown(record.parent)}")
     if record.attempts:
-        lines.append(f"attempts  {record.attempts} failed (this step: {record.attempt})")
+        # The counts are of failures tried again (parks): a run that then
+        # failed for good failed once more than that.
+        lines.append(
+            f"retried   {record.attempts} time{'s' * (record.attempts != 1)} after a failure "
+            f"(this step: {record.attempt})"
+        )
     if record.wake_at:
         lines.append(f"next try  in {_age(record.wake_at - now)}")
     document, problem = _checkpoint(record)

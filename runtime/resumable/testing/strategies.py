@@ -29,7 +29,12 @@ import types
 import typing
 from typing import Any, NamedTuple
 
-from hypothesis import strategies as st
+try:
+    from hypothesis import strategies as st
+except ImportError as e:  # the extra is not installed
+    raise ImportError(
+        f"resumable.testing.strategies needs hypothesis ({e}): pip install 'resumable[testing]'"
+    ) from None
 
 from .faults import Faults
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from resumable import __version__
 from resumable.errors import CompileError
-from resumable.source import GENERATED_DIR, display_path, generated_path
+from resumable.source import GENERATED_DIR, display_path, edited, generated_path, seal_output
 
 from . import codes
 from .analyze import analyze
@@ -32,7 +32,11 @@ from .render import render
 
 __all__ = ["FileResult", "compile_file", "compile_source", "find_sources"]
 
-_HEADER = re.compile(r"^# resumable (\S+), source sha256:([0-9a-f]+), compiler ([0-9a-f]+)$", re.M)
+_HEADER = re.compile(
+    r"^# resumable (\S+), source sha256:([0-9a-f]+), compiler ([0-9a-f]+)"
+    r"(?:, output sha256:[0-9a-f]+)?$",
+    re.M,
+)
 _SKIP_DIRS = {GENERATED_DIR, "__pycache__", "node_modules", "site-packages", "build", "dist"}
 
 
@@ -95,7 +99,8 @@ def _compile_source(path: str, source: str) -> tuple[str | None, int, list[Compi
     if errors or not parsed.functions:
         errors.sort(key=lambda e: (e.line, e.column, e.code))
         return None, len(parsed.functions), errors
-    return render(parsed, machines, source_hash(source), COMPILER_DIGEST), len(machines), []
+    text = render(parsed, machines, source_hash(source), COMPILER_DIGEST)
+    return seal_output(text), len(machines), []
 
 
 def _header(path: str) -> tuple[str, str, str] | None:
@@ -123,7 +128,7 @@ def compile_file(path: str, *, check: bool = False) -> FileResult:
                            fix="make it a readable Python source file")  # fmt: skip
         return FileResult(path, out, "error", errors=[err])
     digest = source_hash(source)
-    if _header(out) == (__version__, digest, COMPILER_DIGEST):
+    if _header(out) == (__version__, digest, COMPILER_DIGEST) and not _edited(out):
         return FileResult(path, out, "unchanged", functions=_count_machines(out))
     text, count, errors = compile_source(path, source)
     if errors:
@@ -144,6 +149,15 @@ def compile_file(path: str, *, check: bool = False) -> FileResult:
         f.write(text)
     os.replace(tmp, out)
     return FileResult(path, out, "written", count)
+
+
+def _edited(path: str) -> bool:
+    """The generated module was changed after it was written (by hand)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return edited(f.read())
+    except (OSError, UnicodeDecodeError):
+        return True
 
 
 def _count_machines(path: str) -> int:

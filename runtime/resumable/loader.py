@@ -21,13 +21,20 @@ from .closures import Closures
 from .errors import StaleCodeError
 from .locations import located_states
 from .machine import Machine
-from .source import FUTURE_FLAGS, build_hash, display_path, generated_path, loaded_source
+from .source import (
+    FUTURE_FLAGS,
+    build_hash,
+    display_path,
+    edited,
+    generated_path,
+    loaded_source,
+)
 
 __all__ = ["load_machine"]
 
 #: path -> (its text, its namespace): a module is executed again only when
 #: its text changed (not judged by modification time, which may be coarse).
-_modules: dict[str, tuple[str, dict[str, Any]]] = {}
+_modules: dict[str, tuple[str, dict[str, Any], bool]] = {}
 #: text of a generated module -> its syntax tree (for locations.py).
 _trees: dict[str, ast.Module] = {}
 
@@ -49,8 +56,10 @@ def _namespace(path: str) -> dict[str, Any]:
     if cached is not None and cached[0] == text:
         return cached[1]
     namespace: dict[str, Any] = {"__name__": "__resumable_generated__", "__file__": path}
-    exec(compile(text, path, "exec", dont_inherit=True), namespace)
-    _modules[path] = (text, namespace)
+    changed = edited(text)
+    if not changed:  # (an edited module is never run: load_machine refuses it)
+        exec(compile(text, path, "exec", dont_inherit=True), namespace)
+    _modules[path] = (text, namespace, changed)
     return namespace
 
 
@@ -78,6 +87,8 @@ def _load_machine(function: Any) -> type[Machine]:
     if not os.path.exists(path):
         raise _stale(fn, f"generated code {display_path(path)} is missing", source_path)
     namespace = _namespace(path)
+    if _modules[path][2]:
+        raise _stale(fn, f"its generated code {display_path(path)} was edited by hand", source_path)
     machines = namespace.get("MACHINES", {})
     cls = machines.get(fn.__qualname__)
     if cls is None:

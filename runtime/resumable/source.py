@@ -26,10 +26,12 @@ __all__ = [
     "GENERATED_DIR",
     "build_hash",
     "display_path",
+    "edited",
     "function_block",
     "generated_path",
     "loaded_source",
     "module_name_for",
+    "seal_output",
     "source_lines",
 ]
 
@@ -47,6 +49,29 @@ FUTURE_FLAGS = functools.reduce(
 #: \n, \r\n or \r only. str.splitlines also ends lines at a form feed,
 #: \x1c-\x1e, \x85, \u2028 and \u2029, which may be in comments and strings.
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+#: The part of a generated module's header that seals its text.
+_SEAL = re.compile(r", output sha256:([0-9a-f]{64})(?=\n)")
+
+
+def seal_output(text: str) -> str:
+    """`text` (a generated module) with the sha256 of its own text added to
+    its header line (`, output sha256:...`), so an edit by hand is seen."""
+    first = text.find("source sha256:")
+    end = text.find("\n", first)
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return text[:end] + f", output sha256:{digest}" + text[end:]
+
+
+def edited(text: str) -> bool:
+    """Whether a generated module's text differs from what the compiler
+    wrote (its seal does not match; a module without a seal is not judged)."""
+    match = _SEAL.search(text, 0, 2000)
+    if match is None:
+        return False
+    unsealed = text[: match.start()] + text[match.end() :]
+    return hashlib.sha256(unsealed.encode("utf-8")).hexdigest() != match.group(1)
 
 
 def source_lines(source: str) -> list[str]:

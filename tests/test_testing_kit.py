@@ -21,6 +21,7 @@ import pytest
 from hypothesis import given, settings
 
 import resumable
+from resumable.source import seal_output
 from resumable.testing import Faults, InjectedFault, assert_equivalent, check_faults
 from resumable.testing import strategies as rst
 from resumable.testing.plugin import TestRuntime
@@ -134,11 +135,12 @@ def test_a_hand_edited_machine_is_caught(m: ModuleType, tmp_path: Path) -> None:
     generated = (source.parent / "__resumable__" / source.name).read_text()
     assert "return charge(L.order_id, L.amount)" in generated
     (tmp_path / "__resumable__").mkdir()
-    (tmp_path / "__resumable__" / "edited.py").write_text(
-        generated.replace(
-            "return charge(L.order_id, L.amount)", "return charge(L.order_id, L.amount + 1)"
-        )
+    # Sealed again, as a miscompiling compiler would have written it (an
+    # unsealed edit is refused at load: tests/test_generated_seal.py).
+    changed = re.sub(r", output sha256:[0-9a-f]{64}", "", generated).replace(
+        "return charge(L.order_id, L.amount)", "return charge(L.order_id, L.amount + 1)"
     )
+    (tmp_path / "__resumable__" / "edited.py").write_text(seal_output(changed))
     edited = import_file(tmp_path / "edited.py", "testkit_edited")
     try:
         with pytest.raises(AssertionError) as caught:

@@ -27,8 +27,11 @@ __all__ = ["await_place"]
 _LINE_COMMENT = re.compile(r"^\s*# line (\d+): (.*)$")
 
 
-def await_place(source: str, function_id: str, line: int, document: dict[str, Any]) -> str:
-    """`file:line: text` of the await a checkpoint stands at, with what changed."""
+def await_place(
+    source: str, function_id: str, line: int, document: dict[str, Any], *, active: bool = True
+) -> str:
+    """`file:line: text` of the await a checkpoint stands at, with what
+    changed (`active`: the run may still resume from it, after a retry too)."""
     where = f"{display_path(source)}:{line}"
     now = linecache.getline(source, line).strip() if source else ""
     state, fp = document.get("state"), document.get("fp")
@@ -37,9 +40,14 @@ def await_place(source: str, function_id: str, line: int, document: dict[str, An
         return where + (f": {shown(now)}" if now else "")
     site = machine["sites"].get(state)
     if site is None or site[1] != fp:
+        then = (
+            "resuming will tell whether it still fits"
+            if active
+            else "the run has ended, nothing resumes from it"
+        )
         return (
             f"{where} of the code that wrote the checkpoint; the code up to that await has "
-            "changed since (compiled again): resuming will tell whether it still fits"
+            f"changed since (compiled again): {then}"
             + (f"; line {line} now reads: {shown(now)}" if now else "")
         )
     then = machine["comments"].get(state)

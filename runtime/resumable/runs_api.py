@@ -224,7 +224,9 @@ class ResumableAPI:
             reserved = sorted(set(kwargs) & _DISPATCH_KEYWORDS)
             if reserved:  # dispatch's own keywords: never taken from a request
                 raise HTTPException(
-                    422, f"kwargs: {reserved} cannot be passed by name: pass them in args"
+                    422,
+                    f"kwargs: {reserved} are dispatch's own keywords, never taken from a "
+                    "request (a parameter of that name goes in args)",
                 )
             if run_id is not None:
                 _check_id(run_id)
@@ -237,7 +239,11 @@ class ResumableAPI:
             except DuplicateRun as e:
                 raise HTTPException(409, str(e)) from None
             except (TypeError, ValueError, SerializationError) as e:
-                raise HTTPException(422, f"cannot start {name}: {e}") from None
+                text = str(e)
+                prefix = f"cannot start {name}: "
+                raise HTTPException(
+                    422, text if text.startswith(prefix) else prefix + text
+                ) from None
             except StoreUnavailable as e:
                 raise HTTPException(503, f"the store is unavailable: {e}") from None
             return JSONResponse(
@@ -320,14 +326,14 @@ def _fields(body: bytes, allowed: dict[str, type]) -> dict[str, Any]:
     except orjson.JSONDecodeError as e:
         raise HTTPException(400, f"the body is not JSON: {e}") from None
     if not isinstance(data, dict):
-        raise HTTPException(422, f"the body is a JSON object with keys {sorted(allowed)}")
+        raise HTTPException(422, f"the body must be a JSON object, with the keys {sorted(allowed)}")
     unknown = sorted(set(data) - set(allowed))
     if unknown:
         raise HTTPException(422, f"unknown fields {unknown}: the body has only {sorted(allowed)}")
     for key, kind in allowed.items():
         value = data.get(key)
         if value is not None and kind is not object and not isinstance(value, kind):
-            raise HTTPException(422, f"{key} is a JSON {_JSON_KIND[kind]}")
+            raise HTTPException(422, f"{key} must be a JSON {_JSON_KIND[kind]}")
     return {k: v for k, v in data.items() if v is not None}
 
 

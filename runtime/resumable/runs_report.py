@@ -220,8 +220,13 @@ def _children_lines(children: list[RunSummary], limit: int | None) -> list[str]:
     tally = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
     lines = [f"children  {len(children)} ({tally})"]
     shown_children = children if limit is None else children[:limit]
+    width = max(len(shown(c.run_id)) for c in shown_children) if shown_children else 0
+    status_width = max(len(_status(c)) for c in shown_children) if shown_children else 0
     for child in shown_children:
-        lines.append(f"  {shown(child.run_id)}  {_status(child)}  {shown(child.function)}")
+        lines.append(
+            f"  {shown(child.run_id).ljust(width)}  {_status(child).ljust(status_width)}  "
+            f"{shown(child.function)}"
+        )
     if len(shown_children) < len(children):
         lines.append(
             f"  ... {len(children) - len(shown_children)} more: --children N shows N, "
@@ -257,7 +262,13 @@ def show_text(record: RunRecord, store: Store, *, children: int | None = CHILDRE
     if problem:
         lines.append(f"checkpoint  #{record.seq}: {problem}")
     elif document is not None:
-        place = await_place(record.source, record.function, record.line, document)
+        place = await_place(
+            record.source,
+            record.function,
+            record.line,
+            document,
+            active=record.status not in ("completed", "cancelled"),
+        )
         lines.append(f"at        checkpoint #{record.seq}, {place}")
         lines += _locals_lines(document.get("locals"))
     else:

@@ -406,7 +406,10 @@ class _Worker:
                     self.log(f"run {run_id}: {result.reason or 'waiting for an event'}")
                 else:
                     when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(result.wake_at))
-                    self.log(f"run {run_id}: {result.reason or 'waiting'} (due {when})")
+                    reason = result.reason or "waiting"
+                    # (a sleep's reason names its time already)
+                    due = "" if reason.startswith("sleeping until") else f" (due {when})"
+                    self.log(f"run {run_id}: {reason}{due}")
         elif isinstance(error, OwnershipLost):
             report.lost += 1
             self.log(str(error))

@@ -397,6 +397,7 @@ def assert_equivalent(
     With a `script`, its `fail_at` applies to both runs. Returns the compiled
     run's outcome. The AssertionError names the first divergence (see the
     module docstring)."""
+    __tracebackhide__ = True  # pytest shows the report, not this function's source
     fail_at = frozenset(script.fail_at) if script is not None else frozenset()
     native = run_original(fn, *args, script=Script(fail_at), **kwargs)
     compiled = run_compiled(fn, *args, script=Script(fail_at), **kwargs)

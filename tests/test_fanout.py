@@ -293,8 +293,9 @@ def test_a_tree_whose_children_all_wait_is_a_waiting_row(m: ModuleType, lasting_
                 time.sleep(0.02)
                 found = watcher.store.list_runs()
                 seen.append(sorted((r.run_id, r.status, r.wake_at) for r in found))
-                if len(seen[-1]) == 4 and seen[-1][2][1] == "completed":
-                    break  # b woke: the parent waits for the event alone
+                rows = seen[-1]
+                if len(rows) == 4 and rows[2][1] == "completed" and rows[0][1] == "waiting":
+                    break  # b woke and ended: the parent waits for the event alone
             watcher.send_event("t/1.2", "go", "now")
 
     with Runtime(lasting_url) as rt:

@@ -258,8 +258,12 @@ class LeaseOwnership(Ownership):
         lease: float,
         heartbeat: float,
         holder: str,
+        renew: Callable[[str, Sequence[Any]], list[tuple[Any, ...]]] | None = None,
     ) -> None:
         self.run = run
+        #: How renewals run: on a connection of their own, so that a renewal
+        #: never waits behind the work it keeps alive (a busy pool).
+        self.renew = renew or run
         self.lease = lease
         self.heartbeat = heartbeat
         self.holder = holder
@@ -326,16 +330,27 @@ class LeaseOwnership(Ownership):
                 continue
             sent = time.monotonic()
             try:
-                renewed = self.run(
+                # Rows another transaction has locked (another worker trying
+                # to take one, perhaps frozen in that transaction) are skipped,
+                # never waited for: renewed at the next beat.
+                renewed = self.renew(
                     "UPDATE leases SET expires_at = now() + make_interval(secs => ?) "
-                    "WHERE holder = ? AND run_id = ANY(?) RETURNING run_id",
+                    "WHERE run_id IN (SELECT run_id FROM leases WHERE holder = ? "
+                    "AND run_id = ANY(?) FOR UPDATE SKIP LOCKED) RETURNING run_id",
                     (self.lease, self.holder, held),
                 )
+                kept = {row[0] for row in renewed}
+                ours = kept
+                if len(kept) < len(held):  # skipped, or lost: a plain read tells
+                    rows = self.renew(
+                        "SELECT run_id FROM leases WHERE holder = ? AND run_id = ANY(?)",
+                        (self.holder, held),
+                    )
+                    ours = {row[0] for row in rows}
             except Exception as e:  # the store is down: try again at the next beat
                 _log.warning("resumable: leases not renewed: %s", e)
                 continue
-            kept = {row[0] for row in renewed}
-            lost = set(held) - kept
+            lost = set(held) - kept - ours
             with self._guard:
                 lost &= self.mine  # released meanwhile: not lost
                 for run_id in kept & self.mine:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import re
 import threading
@@ -140,9 +141,11 @@ def _session_options(options: dict[str, Any]) -> str:
     frozen, its lease long expired. So the server ends a session of ours
     idle in a transaction for half a lease (the frozen worker's transaction
     rolls back, its locks go, and a takeover gets through within the
-    lease), and a statement waits for a lock at most a lease (one held by
-    another program, say an operator's open psql transaction, is then a
-    StoreUnavailable naming the server, retried later, not a hung worker).
+    lease; a heartbeat skips lease rows locked meanwhile), and a statement waits for a lock at most a lease
+    (one held by another program, say an operator's open psql transaction,
+    is then a StoreUnavailable naming the server, retried later, not a hung
+    worker). A transaction of a live but slow process that the server ended
+    so is tried again (`_call`): it was rolled back.
     """
     idle = max(100, int(options["lease"] * 500))
     wait = max(100, int(options["lease"] * 1000))
@@ -199,7 +202,7 @@ class PostgresStore(SQLStore):
         self.pool = psycopg_pool.ConnectionPool(
             conninfo,
             min_size=1,
-            max_size=threads + 2,  # + the heartbeat and `lock` from the event loop
+            max_size=threads + 2,  # + `lock` and `unlock` from other threads
             kwargs={"autocommit": True},
             open=False,
             name="resumable",
@@ -209,11 +212,14 @@ class PostgresStore(SQLStore):
             max_workers=threads, thread_name_prefix="resumable-postgres"
         )
         self._start_grouping()  # grouping.py: concurrent runs' writes share a commit
+        self._beat_conn: Any = None
+        self._beat_lock = threading.Lock()
         self.ownership = self._leases = LeaseOwnership(
             self._rows,
             lease=self.lease,
             heartbeat=self.heartbeat,
             holder=f"{owner_name()}/{uuid.uuid4().hex[:12]}",
+            renew=self._renew_rows,
         )
 
     # -- the engine's hooks (sql.py) -------------------------------------------------
@@ -233,7 +239,8 @@ class PostgresStore(SQLStore):
 
     def _call(self, method: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """Run the method in one transaction on a pooled connection (within
-        the current one when nested); a deadlock is tried again."""
+        the current one when nested); a deadlock, or a transaction the
+        server ended as idle too long (rolled back), is tried again."""
         if getattr(self._local, "conn", None) is not None:
             return method(*args, **kwargs)
         errors = self._psycopg.errors
@@ -246,7 +253,11 @@ class PostgresStore(SQLStore):
                             return method(*args, **kwargs)
                     finally:
                         self._local.conn = None
-            except (errors.DeadlockDetected, errors.SerializationFailure) as e:
+            except (
+                errors.DeadlockDetected,
+                errors.SerializationFailure,
+                errors.IdleInTransactionSessionTimeout,  # rolled back by the server
+            ) as e:
                 if attempt == _RETRIES - 1:
                     raise self.unavailable(e) from None
             except self._psycopg.Error as e:
@@ -292,6 +303,26 @@ class PostgresStore(SQLStore):
 
         return self._call(rows)
 
+    def _renew_rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """One statement on the heartbeat's own connection (not the pool's:
+        when every pooled connection is busy, or waits on a lock, the leases
+        must still be renewed), reconnecting once if it broke."""
+        psycopg = self._psycopg
+        with self._beat_lock:
+            for attempt in range(2):
+                try:
+                    if self._beat_conn is None or self._beat_conn.closed:
+                        self._beat_conn = psycopg.connect(self._conninfo, autocommit=True)
+                    cursor = self._beat_conn.execute(_dialect(sql), [_clean(p) for p in params])
+                    return list(cursor.fetchall())
+                except psycopg.Error as e:
+                    with contextlib.suppress(Exception):
+                        self._beat_conn.close()
+                    self._beat_conn = None
+                    if attempt == 1:
+                        raise self.unavailable(e) from None
+        raise AssertionError("unreachable")
+
     def unavailable(self, e: BaseException) -> StoreUnavailable:
         return StoreUnavailable(
             f"the store {self.where} failed: {_first_line(e)} ({type(e).__name__}); "
@@ -322,6 +353,11 @@ class PostgresStore(SQLStore):
         super().close()  # the leases first, while the pool is open
         self._executor.shutdown(wait=True)
         self.pool.close()
+        with self._beat_lock:
+            if self._beat_conn is not None:
+                with contextlib.suppress(Exception):
+                    self._beat_conn.close()
+                self._beat_conn = None
 
 
 class Listener:

@@ -295,7 +295,9 @@ class Run:
         seq = self.seq + 1
         closures = _closures(cls, L)
         try:  # the locals live at `state`, with the envelope (v, fn, at, fp, seq, state)
-            blob = codec.encode_checkpoint(cls, state, seq, L.__dict__, closures=closures)
+            blob, values = codec.encode_checkpoint_fresh(
+                cls, state, seq, L.__dict__, closures=closures
+            )
         except Unencodable as e:
             raise self._unencodable(state, e) from None
         line = m.source_line(state)
@@ -317,8 +319,11 @@ class Run:
         await self.settle_abandoned()
         # The function goes on from the decoded values, in the same locals
         # object: closures rebuilt from the checkpoint share it, and so do
-        # closures the function gave away (a global, a callback).
-        values = _decode_locals(blob, cls, closures)
+        # closures the function gave away (a global, a callback). When every
+        # live value is immutable (or a range cursor, rebuilt as its decode
+        # would), `values` are those already: decoding gives the same.
+        if values is None:
+            values = _decode_locals(blob, cls, closures)
         self.begin(values, blob)
         fresh = L
         fresh.__dict__.clear()

@@ -56,6 +56,9 @@ from .plain import (
     sealed,
 )
 from .registry import (
+    codec_for,
+    internal_for,
+    internal_named,
     qualified_name,
     register_alias,
     register_codec,
@@ -78,6 +81,7 @@ __all__ = [
     "dumps",
     "encode",
     "encode_checkpoint",
+    "encode_checkpoint_fresh",
     "encode_document",
     "encode_fields",
     "encode_tree",
@@ -388,6 +392,118 @@ def encode_checkpoint(
     if near and len(data) > max_bytes:
         _check_size(data, limits)
     return data
+
+
+#: Internal (loop cursor) tags whose state is [range, int]: written and
+#: rebuilt without the general walk when they iterate a range.
+_RANGE_CURSORS = frozenset({"loop.seq", "loop.reversed"})
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+
+
+def encode_checkpoint_fresh(
+    machine: Any,
+    state: int,
+    seq: int,
+    values: dict[str, Any],
+    limits: Limits = DEFAULT_LIMITS,
+    closures: Any = None,
+) -> tuple[bytes, dict[str, Any] | None]:
+    """(`encode_checkpoint` bytes, the locals a run goes on with), the
+    second None when they must be decoded from the bytes.
+
+    The locals need no decode when every live one is immutable: a str, int,
+    float (finite), bool or None is the same value decoded, and is handed
+    back as it is. A loop cursor over a range (mutable: its position) is
+    rebuilt by the decoder's own constructor for its tag from a new range and
+    the position, which is what decoding its tree gives. Such a cursor is
+    written here too, as the general walk writes it (the same bytes); with
+    anything else among the locals, the bytes are encode_checkpoint's and the
+    caller decodes them."""
+    try:
+        names = _ENVELOPES[machine][state][2]
+    except KeyError:
+        names = _envelope(machine, state)[2]
+    cursors: list[tuple[str, str, Any]] | None = None
+    fresh: dict[str, Any] = {}
+    for name in names:
+        try:
+            v = values[name]
+        except KeyError:
+            continue  # not assigned on the path taken: left out, as encode_checkpoint does
+        t = type(v)
+        if t is str or t is int or t is bool or v is None:
+            fresh[name] = v
+            continue
+        if t is float:
+            if v - v != 0.0:  # nan or an infinity: a tagged value
+                return encode_checkpoint(machine, state, seq, values, limits, closures), None
+            fresh[name] = v
+            continue
+        internal = internal_for(t)
+        if internal is None or internal[0] not in _RANGE_CURSORS or codec_for(t) is not None:
+            return encode_checkpoint(machine, state, seq, values, limits, closures), None
+        position = internal[1](v)
+        r, i = position
+        if (
+            type(r) is not range
+            or type(i) is not int
+            or not (
+                _I64_MIN <= r.start <= _I64_MAX
+                and _I64_MIN <= r.stop <= _I64_MAX
+                and _I64_MIN <= r.step <= _I64_MAX
+                and _I64_MIN <= i <= _I64_MAX
+            )
+        ):
+            return encode_checkpoint(machine, state, seq, values, limits, closures), None
+        if cursors is None:
+            cursors = []
+        cursors.append((name, internal[0], v))
+        fresh[name] = v
+    if cursors is None:  # immutable values only
+        return encode_checkpoint(machine, state, seq, values, limits, closures), fresh
+    data = _cursor_checkpoint(machine, state, seq, fresh, cursors, limits)
+    if data is None:
+        return encode_checkpoint(machine, state, seq, values, limits, closures), None
+    for name, tag, v in cursors:
+        r, i = internal_for(type(v))[1](v)  # type: ignore[index]
+        fresh[name] = internal_named(tag)[1]([range(r.start, r.stop, r.step), i])  # type: ignore[index]
+    return data, fresh
+
+
+def _cursor_checkpoint(
+    machine: Any,
+    state: int,
+    seq: int,
+    fields: dict[str, Any],
+    cursors: list[tuple[str, str, Any]],
+    limits: Limits,
+) -> bytes | None:
+    """The bytes encode_checkpoint writes for `fields`, immutable values
+    and the range cursors named in `cursors`, by the general path's rules
+    (`encode_named`: a cursor is `{"$<tag>": [{"$range": [start, stop,
+    step]}, i]}`); None when the general path may write them otherwise or
+    refuse them (a cursor held twice, a lone surrogate, too deep, too big):
+    the caller goes that way."""
+    if limits.max_depth < 4:  # a cursor at depth 2, its range at 4
+        return None
+    tree = dict(fields)
+    seen: set[int] = set()
+    for name, tag, v in cursors:
+        if id(v) in seen:
+            return None  # the second is a $ref
+        seen.add(id(v))
+        r, i = internal_for(type(v))[1](v)  # type: ignore[index]
+        tree[name] = {"$" + tag: [{"$range": [r.start, r.stop, r.step]}, i]}
+    meta = _checkpoint_meta(machine, state, seq)
+    meta["plain"] = False
+    meta["locals"] = tree
+    try:
+        data = orjson.dumps(meta)
+    except orjson.JSONEncodeError:
+        return None  # a lone surrogate: the general path writes a $str
+    if len(data) > limits.max_bytes:
+        return None  # the general path names the value too big
+    return seal(data)
 
 
 # -- reading documents ---------------------------------------------------------------

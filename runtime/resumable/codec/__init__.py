@@ -56,9 +56,9 @@ from .plain import (
     sealed,
 )
 from .registry import (
+    _internal_by_tag,
     codec_for,
     internal_for,
-    internal_named,
     qualified_name,
     register_alias,
     register_codec,
@@ -304,9 +304,10 @@ def encode_document(
 # -- checkpoints -------------------------------------------------------------------
 
 #: machine class -> await state -> the bytes of its checkpoint documents
-#: before and after `seq` (for a plain payload), the locals live there, and
-#: the most bytes a document adds to its payload (the envelope, seq, seal).
-_ENVELOPES: dict[Any, dict[int, tuple[bytes, bytes, tuple[str, ...], int]]] = {}
+#: before and after `seq` (for a plain payload), the locals live there, the
+#: most bytes a document adds to its payload (the envelope, seq, seal), and
+#: the bytes after `seq` for a tagged payload.
+_ENVELOPES: dict[Any, dict[int, tuple[bytes, bytes, tuple[str, ...], int, bytes]]] = {}
 
 
 def _checkpoint_meta(machine: Any, state: int, seq: int) -> dict[str, Any]:
@@ -324,7 +325,7 @@ def _checkpoint_meta(machine: Any, state: int, seq: int) -> dict[str, Any]:
     return meta
 
 
-def _envelope(machine: Any, state: int) -> tuple[bytes, bytes, tuple[str, ...], int]:
+def _envelope(machine: Any, state: int) -> tuple[bytes, bytes, tuple[str, ...], int, bytes]:
     meta = _checkpoint_meta(machine, state, 0)
     meta["plain"] = True
     meta["locals"] = None
@@ -332,7 +333,10 @@ def _envelope(machine: Any, state: int) -> tuple[bytes, bytes, tuple[str, ...], 
     at = data.index(b',"seq":0,') + len(b',"seq":')  # never inside a string (" is \" there)
     head, rest = data[:at], data[at + 1 : -len(b"null}")]
     extra = len(head) + len(rest) + 20 + len(b',"seal":"01234567"}')  # seq: 20 digits at most
-    envelope = head, rest, tuple(machine.awaits[state][1]), extra
+    plain_tail = b'"plain":true,"locals":'
+    assert rest.endswith(plain_tail)
+    tagged = rest[: -len(plain_tail)] + b'"plain":false,"locals":'  # a tagged payload's
+    envelope = head, rest, tuple(machine.awaits[state][1]), extra, tagged
     if len(_ENVELOPES) >= 1024:  # machines compiled again and again (tests)
         _ENVELOPES.clear()
     _ENVELOPES.setdefault(machine, {})[state] = envelope
@@ -358,9 +362,9 @@ def encode_checkpoint(
     Unencodable (its `variable` names the local), or SerializationError when
     the bytes exceed the limit. `closures`: see `encode_named`."""
     try:
-        head, rest, names, extra = _ENVELOPES[machine][state]
+        head, rest, names, extra, _ = _ENVELOPES[machine][state]
     except KeyError:
-        head, rest, names, extra = _envelope(machine, state)
+        head, rest, names, extra, _ = _envelope(machine, state)
     # dumps_plain of the live locals, its common case inlined: this runs at every await.
     max_bytes = limits.max_bytes
     fields = plain_fields(values, names, limits.max_depth, max_bytes)
@@ -420,18 +424,24 @@ def encode_checkpoint_fresh(
     anything else among the locals, the bytes are encode_checkpoint's and the
     caller decodes them."""
     try:
-        names = _ENVELOPES[machine][state][2]
+        envelope = _ENVELOPES[machine][state]
     except KeyError:
-        names = _envelope(machine, state)[2]
-    cursors: list[tuple[str, str, Any]] | None = None
+        envelope = _envelope(machine, state)
+    cursors: list[tuple[str, Any, int, Any]] | None = None
     fresh: dict[str, Any] = {}
-    for name in names:
+    wide = False  # an int beyond 64 bits (signed): a tagged value, $int
+    for name in envelope[2]:
         try:
             v = values[name]
         except KeyError:
             continue  # not assigned on the path taken: left out, as encode_checkpoint does
         t = type(v)
-        if t is str or t is int or t is bool or v is None:
+        if t is str or t is bool or v is None:
+            fresh[name] = v
+            continue
+        if t is int:
+            if not _I64_MIN <= v <= _I64_MAX:
+                wide = True
             fresh[name] = v
             continue
         if t is float:
@@ -442,68 +452,63 @@ def encode_checkpoint_fresh(
         internal = internal_for(t)
         if internal is None or internal[0] not in _RANGE_CURSORS or codec_for(t) is not None:
             return encode_checkpoint(machine, state, seq, values, limits, closures), None
-        position = internal[1](v)
-        r, i = position
-        if (
-            type(r) is not range
-            or type(i) is not int
-            or not (
-                _I64_MIN <= r.start <= _I64_MAX
-                and _I64_MIN <= r.stop <= _I64_MAX
-                and _I64_MIN <= r.step <= _I64_MAX
-                and _I64_MIN <= i <= _I64_MAX
-            )
-        ):
+        r, i = internal[1](v)
+        if type(r) is not range or type(i) is not int:
             return encode_checkpoint(machine, state, seq, values, limits, closures), None
         if cursors is None:
             cursors = []
-        cursors.append((name, internal[0], v))
+        cursors.append((name, r, i, internal[0]))
         fresh[name] = v
     if cursors is None:  # immutable values only
         return encode_checkpoint(machine, state, seq, values, limits, closures), fresh
-    data = _cursor_checkpoint(machine, state, seq, fresh, cursors, limits)
+    data = None if wide else _cursor_checkpoint(envelope, seq, fresh, cursors, limits)
     if data is None:
         return encode_checkpoint(machine, state, seq, values, limits, closures), None
-    for name, tag, v in cursors:
-        r, i = internal_for(type(v))[1](v)  # type: ignore[index]
-        fresh[name] = internal_named(tag)[1]([range(r.start, r.stop, r.step), i])  # type: ignore[index]
+    for name, r, i, tag in cursors:
+        fresh[name] = _internal_by_tag[tag][1]([range(r.start, r.stop, r.step), i])
     return data, fresh
 
 
 def _cursor_checkpoint(
-    machine: Any,
-    state: int,
+    envelope: tuple[bytes, bytes, tuple[str, ...], int, bytes],
     seq: int,
     fields: dict[str, Any],
-    cursors: list[tuple[str, str, Any]],
+    cursors: list[tuple[str, Any, int, str]],
     limits: Limits,
 ) -> bytes | None:
     """The bytes encode_checkpoint writes for `fields`, immutable values
-    and the range cursors named in `cursors`, by the general path's rules
-    (`encode_named`: a cursor is `{"$<tag>": [{"$range": [start, stop,
-    step]}, i]}`); None when the general path may write them otherwise or
-    refuse them (a cursor held twice, a lone surrogate, too deep, too big):
-    the caller goes that way."""
-    if limits.max_depth < 4:  # a cursor at depth 2, its range at 4
-        return None
+    and the range cursors (name, range, position, tag) in `cursors`, by the
+    general path's rules (`encode_named`, then `seal(dumps(meta))`: a cursor
+    is `{"$<tag>": [{"$range": [start, stop, step]}, i]}`); None when the
+    general path may write them otherwise or refuse them (a cursor held
+    twice, an int beyond 64 bits, a lone surrogate, too deep, too big): the
+    caller goes that way."""
+    if limits.max_depth < 4:
+        return None  # a cursor at depth 2, its range at 4
+    if len(cursors) > 1 and len({id(fields[c[0]]) for c in cursors}) < len(cursors):
+        return None  # one cursor twice: a $ref
     tree = dict(fields)
-    seen: set[int] = set()
-    for name, tag, v in cursors:
-        if id(v) in seen:
-            return None  # the second is a $ref
-        seen.add(id(v))
-        r, i = internal_for(type(v))[1](v)  # type: ignore[index]
+    for name, r, i, tag in cursors:
+        if not (
+            _I64_MIN <= r.start <= _I64_MAX
+            and _I64_MIN <= r.stop <= _I64_MAX
+            and _I64_MIN <= r.step <= _I64_MAX
+            and _I64_MIN <= i <= _I64_MAX
+        ):
+            return None  # an $int
         tree[name] = {"$" + tag: [{"$range": [r.start, r.stop, r.step]}, i]}
-    meta = _checkpoint_meta(machine, state, seq)
-    meta["plain"] = False
-    meta["locals"] = tree
     try:
-        data = orjson.dumps(meta)
+        body = _dumps(tree)
     except orjson.JSONEncodeError:
         return None  # a lone surrogate: the general path writes a $str
-    if len(data) > limits.max_bytes:
+    # orjson.dumps(meta) is the envelope's bytes around the locals' (compact JSON).
+    data = b'%b%d%b%b,"seal":"' % (envelope[0], seq, envelope[4], body)
+    if len(data) + 1 - len(SEAL_OPEN) > limits.max_bytes:
         return None  # the general path names the value too big
-    return seal(data)
+    c = crc32(data)
+    return data + (SEAL_T0[c & 2047] ^ SEAL_T1[c >> 11 & 2047] ^ SEAL_T2[c >> 22]).to_bytes(
+        10, "big"
+    )
 
 
 # -- reading documents ---------------------------------------------------------------

@@ -17,7 +17,7 @@ the loop's `i`), and times:
 
 Per-await cost: floor = (floor run - native run) / awaits, durable =
 (durable run - native run) / awaits; the ratio is durable / floor, both
-measured in the same run. Each figure is the median of `--repeat` rounds.
+measured in the same round. Each figure is the median of `--repeat` rounds.
 """
 
 from __future__ import annotations
@@ -102,16 +102,12 @@ def load(folder: Path) -> ModuleType:
     return module
 
 
-def median_seconds(runs: int, repeat: int, action: Callable[..., Any], *args: Any) -> float:
-    """Median over `repeat` rounds of the time per run (a round = `runs`
-    calls of `action(*args)`)."""
-    rounds = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(runs):
-            action(*args)
-        rounds.append((time.perf_counter() - start) / runs)
-    return statistics.median(rounds)
+def seconds(runs: int, action: Callable[..., Any], *args: Any) -> float:
+    """Time per run of `runs` calls of `action(*args)`."""
+    start = time.perf_counter()
+    for _ in range(runs):
+        action(*args)
+    return (time.perf_counter() - start) / runs
 
 
 def run_native(fn: Any, arg: Any) -> None:
@@ -122,7 +118,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer runs and rounds")
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--profile", action="store_true", help="pyinstrument the durable run")
     args = parser.parse_args()
     runs, repeat = (4, 3) if args.quick else (args.runs, args.repeat)
@@ -134,19 +130,31 @@ def main() -> None:
         assert asyncio.run(floor("u_123")) == expected, "floor result differs from native"
         with resumable.Runtime("memory://") as rt:
             assert rt.run(fn, "u_123") == expected, "durable result differs from native"
-            native = median_seconds(runs, repeat, run_native, fn, "u_123")
-            base = median_seconds(runs, repeat, run_native, floor, "u_123")
-            durable = median_seconds(runs, repeat, rt.run, fn, "u_123")
+            # Each round times the three back to back, so that the ratio is
+            # taken under the same load (the machine may be shared).
+            rounds = []
+            for _ in range(repeat):
+                native = seconds(runs, run_native, fn, "u_123")
+                base = seconds(runs, run_native, floor, "u_123")
+                durable = seconds(runs, rt.run, fn, "u_123")
+                floor_us = (base - native) / AWAITS * 1e6
+                durable_us = (durable - native) / AWAITS * 1e6
+                rounds.append((native, base, durable, floor_us, durable_us, durable_us / floor_us))
             if args.profile:
                 from pyinstrument import Profiler
 
                 with Profiler(interval=0.0002) as profiler:
                     for _ in range(runs * 5):
                         rt.run(fn, "u_123")
-        floor_us = (base - native) / AWAITS * 1e6
-        durable_us = (durable - native) / AWAITS * 1e6
+        native, base, durable, floor_us, durable_us, ratio = (
+            statistics.median(r[k] for r in rounds) for k in range(6)
+        )
         print(f"Python {platform.python_version()}, resumable {resumable.__version__}")
-        print(f"{AWAITS} awaits per run, {runs} runs per round, median of {repeat} rounds\n")
+        print(
+            f"{AWAITS} awaits per run, {runs} runs per round, median of {repeat} rounds "
+            "(each round: native, floor, durable back to back; x floor: the median of the "
+            "rounds' ratios)\n"
+        )
         print(f"| {'what':<34} | {'ms per run':>10} | {'µs per await':>12} | {'x floor':>7} |")
         print(f"|{'-' * 36}|{'-' * 11}:|{'-' * 13}:|{'-' * 8}:|")
         print(f"| {'native (asyncio)':<34} | {native * 1e3:>10.3f} | {'':>12} | {'':>7} |")
@@ -156,7 +164,7 @@ def main() -> None:
         )
         print(
             f"| {'durable, memory://':<34} | {durable * 1e3:>10.3f} "
-            f"| {durable_us:>12.1f} | {durable_us / floor_us:>7.1f} |"
+            f"| {durable_us:>12.1f} | {ratio:>7.1f} |"
         )
         if args.profile:
             print(profiler.output_text(unicode=True, color=False, show_all=False))

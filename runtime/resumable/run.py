@@ -316,7 +316,8 @@ class Run:
             raise self.lost("its checkpoint")
         self.delivered = None
         self.seq, self.line, self.attempt = seq, line, 0
-        await self.settle_abandoned()
+        if self.abandoned:
+            await self.settle_abandoned()
         # The function goes on from the decoded values, in the same locals
         # object: closures rebuilt from the checkpoint share it, and so do
         # closures the function gave away (a global, a callback). When every

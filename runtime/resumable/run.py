@@ -293,11 +293,15 @@ class Run:
             raise asyncio.CancelledError()  # being stopped: nothing more is written
         self.end_step()
         seq = self.seq + 1
-        closures = _closures(cls, L)
+        closures = None
         try:  # the locals live at `state`, with the envelope (v, fn, at, fp, seq, state)
-            blob, values = codec.encode_checkpoint_fresh(
-                cls, state, seq, L.__dict__, closures=closures
-            )
+            fast = codec.encode_checkpoint_fresh(cls, state, seq, L.__dict__)
+            if fast is None:  # to be decoded, after the general walk
+                closures = _closures(cls, L)
+                blob = codec.encode_checkpoint(cls, state, seq, L.__dict__, closures=closures)
+                values = None
+            else:
+                blob, values = fast
         except Unencodable as e:
             raise self._unencodable(state, e) from None
         line = m.source_line(state)

@@ -56,9 +56,8 @@ from .plain import (
     sealed,
 )
 from .registry import (
-    _internal_by_tag,
+    _internal_by_type,
     codec_for,
-    internal_for,
     qualified_name,
     register_alias,
     register_codec,
@@ -405,24 +404,19 @@ _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 
 
 def encode_checkpoint_fresh(
-    machine: Any,
-    state: int,
-    seq: int,
-    values: dict[str, Any],
-    limits: Limits = DEFAULT_LIMITS,
-    closures: Any = None,
-) -> tuple[bytes, dict[str, Any] | None]:
-    """(`encode_checkpoint` bytes, the locals a run goes on with), the
-    second None when they must be decoded from the bytes.
+    machine: Any, state: int, seq: int, values: dict[str, Any], limits: Limits = DEFAULT_LIMITS
+) -> tuple[bytes, dict[str, Any]] | None:
+    """(`encode_checkpoint` bytes, the locals a run goes on with) when
+    those locals need no decode; None otherwise: the caller encodes them with
+    encode_checkpoint (and its closures) and decodes the bytes.
 
     The locals need no decode when every live one is immutable: a str, int,
     float (finite), bool or None is the same value decoded, and is handed
     back as it is. A loop cursor over a range (mutable: its position) is
     rebuilt by the decoder's own constructor for its tag from a new range and
-    the position, which is what decoding its tree gives. Such a cursor is
-    written here too, as the general walk writes it (the same bytes); with
-    anything else among the locals, the bytes are encode_checkpoint's and the
-    caller decodes them."""
+    the position, which is what decoding its tree gives; it is written here
+    as the general walk writes it (the same bytes). Raises what
+    encode_checkpoint raises (a str too long for the limit)."""
     try:
         envelope = _ENVELOPES[machine][state]
     except KeyError:
@@ -446,26 +440,26 @@ def encode_checkpoint_fresh(
             continue
         if t is float:
             if v - v != 0.0:  # nan or an infinity: a tagged value
-                return encode_checkpoint(machine, state, seq, values, limits, closures), None
+                return None
             fresh[name] = v
             continue
-        internal = internal_for(t)
+        internal = _internal_by_type.get(t)
         if internal is None or internal[0] not in _RANGE_CURSORS or codec_for(t) is not None:
-            return encode_checkpoint(machine, state, seq, values, limits, closures), None
+            return None
         r, i = internal[1](v)
         if type(r) is not range or type(i) is not int:
-            return encode_checkpoint(machine, state, seq, values, limits, closures), None
+            return None
         if cursors is None:
             cursors = []
-        cursors.append((name, r, i, internal[0]))
+        cursors.append((name, r, i, internal[2]))
         fresh[name] = v
     if cursors is None:  # immutable values only
-        return encode_checkpoint(machine, state, seq, values, limits, closures), fresh
+        return encode_checkpoint(machine, state, seq, values, limits), fresh
     data = None if wide else _cursor_checkpoint(envelope, seq, fresh, cursors, limits)
     if data is None:
-        return encode_checkpoint(machine, state, seq, values, limits, closures), None
-    for name, r, i, tag in cursors:
-        fresh[name] = _internal_by_tag[tag][1]([range(r.start, r.stop, r.step), i])
+        return None
+    for name, r, i, from_state in cursors:
+        fresh[name] = from_state([range(r.start, r.stop, r.step), i])
     return data, fresh
 
 
@@ -473,11 +467,11 @@ def _cursor_checkpoint(
     envelope: tuple[bytes, bytes, tuple[str, ...], int, bytes],
     seq: int,
     fields: dict[str, Any],
-    cursors: list[tuple[str, Any, int, str]],
+    cursors: list[tuple[str, Any, int, Any]],
     limits: Limits,
 ) -> bytes | None:
     """The bytes encode_checkpoint writes for `fields`, immutable values
-    and the range cursors (name, range, position, tag) in `cursors`, by the
+    and the range cursors (name, range, position, decoder) in `cursors`, by the
     general path's rules (`encode_named`, then `seal(dumps(meta))`: a cursor
     is `{"$<tag>": [{"$range": [start, stop, step]}, i]}`); None when the
     general path may write them otherwise or refuse them (a cursor held
@@ -488,7 +482,7 @@ def _cursor_checkpoint(
     if len(cursors) > 1 and len({id(fields[c[0]]) for c in cursors}) < len(cursors):
         return None  # one cursor twice: a $ref
     tree = dict(fields)
-    for name, r, i, tag in cursors:
+    for name, r, i, _ in cursors:
         if not (
             _I64_MIN <= r.start <= _I64_MAX
             and _I64_MIN <= r.stop <= _I64_MAX
@@ -496,6 +490,7 @@ def _cursor_checkpoint(
             and _I64_MIN <= i <= _I64_MAX
         ):
             return None  # an $int
+        tag = _internal_by_type[type(fields[name])][0]
         tree[name] = {"$" + tag: [{"$range": [r.start, r.stop, r.step]}, i]}
     try:
         body = _dumps(tree)

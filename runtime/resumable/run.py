@@ -49,6 +49,7 @@ from .store.base import (
     DEADLINE_OP,
     DELIVERED,
     Operation,
+    Ownership,
     Wake,
     checkpoint_write,
     operation_write,
@@ -77,6 +78,7 @@ __all__ = [
 #: and fan-outs (`resumable.gather`, `race`, `any`).
 CHILD, KEY, TIMER, EVENT, FANOUT = "child", "key", "timer", "event", "fanout"
 OPERATION_KINDS = (CHILD, KEY, TIMER, EVENT, FANOUT)
+_NO_COUNTS = dict.fromkeys(OPERATION_KINDS, 0)  # a new step's (copied)
 
 
 class Step:
@@ -93,7 +95,7 @@ class Step:
     def __init__(self, run: Run, seq: int) -> None:
         self.run = run
         self.seq = seq
-        self.counts = dict.fromkeys(OPERATION_KINDS, 0)
+        self.counts = _NO_COUNTS.copy()
         self.closed = False  # its run went on past it
         #: The stored child runs calls of this step were matched with.
         self.matched: set[str] = set()
@@ -173,6 +175,9 @@ class Run:
     ) -> None:
         self.runtime = runtime
         self._ownership = runtime.store.ownership
+        #: Ownership that never ends by the clock (OS locks, memory://): no
+        #: `current` check after each await.
+        self._lapses = type(self._ownership).current is not Ownership.current
         self.function = function
         self.machine = machine
         self.lease = lease
@@ -304,7 +309,7 @@ class Run:
                 blob, values = fast
         except Unencodable as e:
             raise self._unencodable(state, e) from None
-        line = m.source_line(state)
+        line = m.lines[state] + m.line_shift  # m.source_line(state), inlined
         store = self.runtime.store
         delivered = () if self.delivered is None else (self.delivered,)
         write = checkpoint_write(
@@ -313,7 +318,7 @@ class Run:
             seq,
             line,
             cls.run_fingerprint,
-            takes=tuple(self.takes),
+            takes=tuple(self.takes) if self.takes else (),
             operations=delivered,
         )
         if not await store.commit(write):
@@ -355,7 +360,7 @@ class Run:
         clock (its lease ended unrenewed while the await was in flight: the
         process was frozen, or cut off from the store). The rest of the step
         then never runs here; whoever took the run over runs it."""
-        if not self._ownership.current(self.run_id):
+        if self._lapses and not self._ownership.current(self.run_id):
             raise OwnershipLost(
                 f"run {self.run_id!r}: its lease ended before it was renewed (this process "
                 "was frozen or cut off from the store for longer than the lease), so the "

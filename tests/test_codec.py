@@ -28,6 +28,7 @@ from resumable.codec import (
     decode_value,
     encode,
     encode_checkpoint,
+    encode_checkpoint_fresh,
     encode_document,
     encode_fields,
     encode_value,
@@ -801,6 +802,70 @@ def test_checkpoint_of_plain_locals() -> None:
 def test_checkpoint_of_locals_that_are_not_plain(values: dict[str, Any]) -> None:
     out, plain = _checkpoint_round_trip(values, tuple(values))
     assert not plain and same(out, values)
+
+
+def _cursor_cases() -> list[dict[str, Any]]:
+    from resumable.loops import ReversedCursor, SeqCursor
+
+    c = SeqCursor(range(0, 200, 1), 17)
+    return [
+        {"a": 1, "b": "x", "c": 1.5, "d": True, "e": None},
+        {"a": "ü", "b": "$x", "c": 2**63 - 1, "d": -(2**63)},
+        {"a": 2**64},  # an $int
+        {"a": float("nan")},
+        {"a": "\ud800"},  # a $str
+        {"a": 1, "_c1": c},
+        {"a": "order", "_c1": SeqCursor(range(5, -7, -3), 0), "_c2": ReversedCursor(range(9), 4)},
+        {"_c1": c, "_c2": c},  # one cursor twice: a $ref
+        {"_c1": SeqCursor(range(2**64), 1)},  # a range of $ints
+        {"_c1": SeqCursor(range(3), 2**64)},
+        {"_c1": SeqCursor(range(2**63, 2**63 + 5), 1)},  # 64 bits unsigned: orjson writes them
+        {"a": 2**63, "_c1": c},
+        {"a": "\ud800", "_c1": c},
+        {"a": 'ü$x"', "b": -0.0, "_c1": c},
+        {"_c1": SeqCursor([1, 2], 1)},  # not a range: decoded
+        {"a": [1], "_c1": c},  # a mutable local: decoded
+        {"a": (1, 2)},
+        {"b": 1},  # a live local not assigned
+    ]
+
+
+@pytest.mark.parametrize("values", _cursor_cases())
+def test_checkpoint_fresh_locals_are_what_decoding_gives(values: dict[str, Any]) -> None:
+    """encode_checkpoint_fresh writes encode_checkpoint's bytes, and hands back
+    (without a decode) only locals that decoding would give the same: immutable
+    values as they are, range cursors new."""
+    from resumable.loops import Cursor
+
+    live = ("a", "b", "c", "d", "e", "_c1", "_c2")
+    for site in (None, (0, "b029ee4fc7d0.1263b56d")):
+        machine = _machine(live, site=site)
+        fast = encode_checkpoint_fresh(machine, 3, 7, values)
+        data = encode_checkpoint(machine, 3, 7, values)
+        fresh = None
+        if fast is not None:
+            assert fast[0] == data
+            fresh = fast[1]
+        assert data == _envelope_document(machine, 7, values)
+        decoded = decode_document(data, "locals")[1]
+        fast = not any(type(v) in (list, tuple) for v in values.values()) and not (
+            b"$ref" in data
+            or b"$float" in data
+            or (b"loop" in data and (b"$int" in data or b"$str" in data))
+        )
+        fast = fast and all(type(getattr(v, "seq", range(0))) is range for v in values.values())
+        assert (fresh is not None) == fast
+        if fresh is None:
+            continue
+        assert list(fresh) == list(decoded)
+        for name, v in fresh.items():
+            if isinstance(v, Cursor):
+                w = decoded[name]
+                assert v is not values[name] and type(v) is type(w)
+                assert (v.seq, v.i) == (w.seq, w.i) and type(v.seq) is type(w.seq)
+                assert v.seq is not values[name].seq
+            else:
+                assert same(v, decoded[name]) and v is values[name]
 
 
 def test_checkpoint_keeps_identity_between_locals() -> None:

@@ -104,7 +104,10 @@ async def drive(m: Machine, L: Locals, state: int, *, resumed: bool = False) -> 
                 awaitable, run.cancel_pending = run.cancelled_here(run.cancel_pending), None
             else:
                 try:
-                    awaitable = _call(states[state], m, L, active)
+                    if active:
+                        awaitable = _call_in(states[state], m, L, active, 0)
+                    else:
+                        awaitable = states[state](m, L)
                 except BaseException as e:
                     exc = e
             if exc is None:
@@ -131,7 +134,7 @@ async def drive(m: Machine, L: Locals, state: int, *, resumed: bool = False) -> 
                 await run.retry_await(exc)  # raises Park to try the step again
         else:
             try:
-                r = _call(states[state], m, L, active)
+                r = _call_in(states[state], m, L, active, 0) if active else states[state](m, L)
             except BaseException as e:
                 exc = e
             if exc is None:
@@ -154,12 +157,6 @@ async def drive(m: Machine, L: Locals, state: int, *, resumed: bool = False) -> 
 def _handled_exceptions(L: Locals, names: tuple[str, ...]) -> tuple[BaseException, ...]:
     values = L.__dict__
     return tuple(v for v in (values.get(name) for name in names) if isinstance(v, BaseException))
-
-
-def _call(fn: Any, m: Machine, L: Locals, active: tuple[BaseException, ...]) -> Any:
-    if not active:
-        return fn(m, L)
-    return _call_in(fn, m, L, active, 0)
 
 
 def _call_in(fn: Any, m: Machine, L: Locals, active: tuple[BaseException, ...], i: int) -> Any:

@@ -49,6 +49,7 @@ from .store.base import (
     DEADLINE_OP,
     DELIVERED,
     Operation,
+    Ownership,
     Wake,
     checkpoint_write,
     operation_write,
@@ -77,6 +78,7 @@ __all__ = [
 #: and fan-outs (`resumable.gather`, `race`, `any`).
 CHILD, KEY, TIMER, EVENT, FANOUT = "child", "key", "timer", "event", "fanout"
 OPERATION_KINDS = (CHILD, KEY, TIMER, EVENT, FANOUT)
+_NO_COUNTS = dict.fromkeys(OPERATION_KINDS, 0)  # a new step's (copied)
 
 
 class Step:
@@ -93,7 +95,7 @@ class Step:
     def __init__(self, run: Run, seq: int) -> None:
         self.run = run
         self.seq = seq
-        self.counts = dict.fromkeys(OPERATION_KINDS, 0)
+        self.counts = _NO_COUNTS.copy()
         self.closed = False  # its run went on past it
         #: The stored child runs calls of this step were matched with.
         self.matched: set[str] = set()
@@ -173,6 +175,9 @@ class Run:
     ) -> None:
         self.runtime = runtime
         self._ownership = runtime.store.ownership
+        #: Ownership that never ends by the clock (OS locks, memory://): no
+        #: `current` check after each await.
+        self._lapses = type(self._ownership).current is not Ownership.current
         self.function = function
         self.machine = machine
         self.lease = lease
@@ -293,12 +298,18 @@ class Run:
             raise asyncio.CancelledError()  # being stopped: nothing more is written
         self.end_step()
         seq = self.seq + 1
-        closures = _closures(cls, L)
+        closures = None
         try:  # the locals live at `state`, with the envelope (v, fn, at, fp, seq, state)
-            blob = codec.encode_checkpoint(cls, state, seq, L.__dict__, closures=closures)
+            fast = codec.encode_checkpoint_fresh(cls, state, seq, L.__dict__)
+            if fast is None:  # to be decoded, after the general walk
+                closures = _closures(cls, L)
+                blob = codec.encode_checkpoint(cls, state, seq, L.__dict__, closures=closures)
+                values = None
+            else:
+                blob, values = fast
         except Unencodable as e:
             raise self._unencodable(state, e) from None
-        line = m.source_line(state)
+        line = m.lines[state] + m.line_shift  # m.source_line(state), inlined
         store = self.runtime.store
         delivered = () if self.delivered is None else (self.delivered,)
         write = checkpoint_write(
@@ -307,18 +318,22 @@ class Run:
             seq,
             line,
             cls.run_fingerprint,
-            takes=tuple(self.takes),
+            takes=tuple(self.takes) if self.takes else (),
             operations=delivered,
         )
         if not await store.commit(write):
             raise self.lost("its checkpoint")
         self.delivered = None
         self.seq, self.line, self.attempt = seq, line, 0
-        await self.settle_abandoned()
+        if self.abandoned:
+            await self.settle_abandoned()
         # The function goes on from the decoded values, in the same locals
         # object: closures rebuilt from the checkpoint share it, and so do
-        # closures the function gave away (a global, a callback).
-        values = _decode_locals(blob, cls, closures)
+        # closures the function gave away (a global, a callback). When every
+        # live value is immutable (or a range cursor, rebuilt as its decode
+        # would), `values` are those already: decoding gives the same.
+        if values is None:
+            values = _decode_locals(blob, cls, closures)
         self.begin(values, blob)
         fresh = L
         fresh.__dict__.clear()
@@ -345,7 +360,7 @@ class Run:
         clock (its lease ended unrenewed while the await was in flight: the
         process was frozen, or cut off from the store). The rest of the step
         then never runs here; whoever took the run over runs it."""
-        if not self._ownership.current(self.run_id):
+        if self._lapses and not self._ownership.current(self.run_id):
             raise OwnershipLost(
                 f"run {self.run_id!r}: its lease ended before it was renewed (this process "
                 "was frozen or cut off from the store for longer than the lease), so the "

@@ -56,6 +56,8 @@ from .plain import (
     sealed,
 )
 from .registry import (
+    _internal_by_type,
+    codec_for,
     qualified_name,
     register_alias,
     register_codec,
@@ -78,6 +80,7 @@ __all__ = [
     "dumps",
     "encode",
     "encode_checkpoint",
+    "encode_checkpoint_fresh",
     "encode_document",
     "encode_fields",
     "encode_tree",
@@ -300,9 +303,10 @@ def encode_document(
 # -- checkpoints -------------------------------------------------------------------
 
 #: machine class -> await state -> the bytes of its checkpoint documents
-#: before and after `seq` (for a plain payload), the locals live there, and
-#: the most bytes a document adds to its payload (the envelope, seq, seal).
-_ENVELOPES: dict[Any, dict[int, tuple[bytes, bytes, tuple[str, ...], int]]] = {}
+#: before and after `seq` (for a plain payload), the locals live there, the
+#: most bytes a document adds to its payload (the envelope, seq, seal), and
+#: the bytes after `seq` for a tagged payload.
+_ENVELOPES: dict[Any, dict[int, tuple[bytes, bytes, tuple[str, ...], int, bytes]]] = {}
 
 
 def _checkpoint_meta(machine: Any, state: int, seq: int) -> dict[str, Any]:
@@ -320,7 +324,7 @@ def _checkpoint_meta(machine: Any, state: int, seq: int) -> dict[str, Any]:
     return meta
 
 
-def _envelope(machine: Any, state: int) -> tuple[bytes, bytes, tuple[str, ...], int]:
+def _envelope(machine: Any, state: int) -> tuple[bytes, bytes, tuple[str, ...], int, bytes]:
     meta = _checkpoint_meta(machine, state, 0)
     meta["plain"] = True
     meta["locals"] = None
@@ -328,7 +332,10 @@ def _envelope(machine: Any, state: int) -> tuple[bytes, bytes, tuple[str, ...], 
     at = data.index(b',"seq":0,') + len(b',"seq":')  # never inside a string (" is \" there)
     head, rest = data[:at], data[at + 1 : -len(b"null}")]
     extra = len(head) + len(rest) + 20 + len(b',"seal":"01234567"}')  # seq: 20 digits at most
-    envelope = head, rest, tuple(machine.awaits[state][1]), extra
+    plain_tail = b'"plain":true,"locals":'
+    assert rest.endswith(plain_tail)
+    tagged = rest[: -len(plain_tail)] + b'"plain":false,"locals":'  # a tagged payload's
+    envelope = head, rest, tuple(machine.awaits[state][1]), extra, tagged
     if len(_ENVELOPES) >= 1024:  # machines compiled again and again (tests)
         _ENVELOPES.clear()
     _ENVELOPES.setdefault(machine, {})[state] = envelope
@@ -354,9 +361,9 @@ def encode_checkpoint(
     Unencodable (its `variable` names the local), or SerializationError when
     the bytes exceed the limit. `closures`: see `encode_named`."""
     try:
-        head, rest, names, extra = _ENVELOPES[machine][state]
+        head, rest, names, extra, _ = _ENVELOPES[machine][state]
     except KeyError:
-        head, rest, names, extra = _envelope(machine, state)
+        head, rest, names, extra, _ = _envelope(machine, state)
     # dumps_plain of the live locals, its common case inlined: this runs at every await.
     max_bytes = limits.max_bytes
     fields = plain_fields(values, names, limits.max_depth, max_bytes)
@@ -388,6 +395,115 @@ def encode_checkpoint(
     if near and len(data) > max_bytes:
         _check_size(data, limits)
     return data
+
+
+#: Internal (loop cursor) tags whose state is [range, int]: written and
+#: rebuilt without the general walk when they iterate a range.
+_RANGE_CURSORS = frozenset({"loop.seq", "loop.reversed"})
+_I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
+
+
+def encode_checkpoint_fresh(
+    machine: Any, state: int, seq: int, values: dict[str, Any], limits: Limits = DEFAULT_LIMITS
+) -> tuple[bytes, dict[str, Any]] | None:
+    """(`encode_checkpoint` bytes, the locals a run goes on with) when
+    those locals need no decode; None otherwise: the caller encodes them with
+    encode_checkpoint (and its closures) and decodes the bytes.
+
+    The locals need no decode when every live one is immutable: a str, int,
+    float (finite), bool or None is the same value decoded, and is handed
+    back as it is. A loop cursor over a range (mutable: its position) is
+    rebuilt by the decoder's own constructor for its tag from a new range and
+    the position, which is what decoding its tree gives; it is written here
+    as the general walk writes it (the same bytes). Raises what
+    encode_checkpoint raises (a str too long for the limit)."""
+    try:
+        envelope = _ENVELOPES[machine][state]
+    except KeyError:
+        envelope = _envelope(machine, state)
+    cursors: list[tuple[str, Any, int, Any]] | None = None
+    fresh: dict[str, Any] = {}
+    wide = False  # an int beyond 64 bits (signed): a tagged value, $int
+    for name in envelope[2]:
+        try:
+            v = values[name]
+        except KeyError:
+            continue  # not assigned on the path taken: left out, as encode_checkpoint does
+        t = type(v)
+        if t is str or t is bool or v is None:
+            fresh[name] = v
+            continue
+        if t is int:
+            if not _I64_MIN <= v <= _I64_MAX:
+                wide = True
+            fresh[name] = v
+            continue
+        if t is float:
+            if v - v != 0.0:  # nan or an infinity: a tagged value
+                return None
+            fresh[name] = v
+            continue
+        internal = _internal_by_type.get(t)
+        if internal is None or internal[0] not in _RANGE_CURSORS or codec_for(t) is not None:
+            return None
+        r, i = internal[1](v)
+        if type(r) is not range or type(i) is not int:
+            return None
+        if cursors is None:
+            cursors = []
+        cursors.append((name, r, i, internal[2]))
+        fresh[name] = v
+    if cursors is None:  # immutable values only
+        return encode_checkpoint(machine, state, seq, values, limits), fresh
+    data = None if wide else _cursor_checkpoint(envelope, seq, fresh, cursors, limits)
+    if data is None:
+        return None
+    for name, r, i, from_state in cursors:
+        fresh[name] = from_state([range(r.start, r.stop, r.step), i])
+    return data, fresh
+
+
+def _cursor_checkpoint(
+    envelope: tuple[bytes, bytes, tuple[str, ...], int, bytes],
+    seq: int,
+    fields: dict[str, Any],
+    cursors: list[tuple[str, Any, int, Any]],
+    limits: Limits,
+) -> bytes | None:
+    """The bytes encode_checkpoint writes for `fields`, immutable values
+    and the range cursors (name, range, position, decoder) in `cursors`, by the
+    general path's rules (`encode_named`, then `seal(dumps(meta))`: a cursor
+    is `{"$<tag>": [{"$range": [start, stop, step]}, i]}`); None when the
+    general path may write them otherwise or refuse them (a cursor held
+    twice, an int beyond 64 bits, a lone surrogate, too deep, too big): the
+    caller goes that way."""
+    if limits.max_depth < 4:
+        return None  # a cursor at depth 2, its range at 4
+    if len(cursors) > 1 and len({id(fields[c[0]]) for c in cursors}) < len(cursors):
+        return None  # one cursor twice: a $ref
+    tree = dict(fields)
+    for name, r, i, _ in cursors:
+        if not (
+            _I64_MIN <= r.start <= _I64_MAX
+            and _I64_MIN <= r.stop <= _I64_MAX
+            and _I64_MIN <= r.step <= _I64_MAX
+            and _I64_MIN <= i <= _I64_MAX
+        ):
+            return None  # an $int
+        tag = _internal_by_type[type(fields[name])][0]
+        tree[name] = {"$" + tag: [{"$range": [r.start, r.stop, r.step]}, i]}
+    try:
+        body = _dumps(tree)
+    except orjson.JSONEncodeError:
+        return None  # a lone surrogate: the general path writes a $str
+    # orjson.dumps(meta) is the envelope's bytes around the locals' (compact JSON).
+    data = b'%b%d%b%b,"seal":"' % (envelope[0], seq, envelope[4], body)
+    if len(data) + 1 - len(SEAL_OPEN) > limits.max_bytes:
+        return None  # the general path names the value too big
+    c = crc32(data)
+    return data + (SEAL_T0[c & 2047] ^ SEAL_T1[c >> 11 & 2047] ^ SEAL_T2[c >> 22]).to_bytes(
+        10, "big"
+    )
 
 
 # -- reading documents ---------------------------------------------------------------

@@ -480,9 +480,24 @@ def checkpoint_write(
         ("reason", None),
         ("fingerprint", fingerprint),
     )
-    return Write(
-        "checkpoint", lease.run_id, sets, lease.generation, operations=operations, takes=takes
+    # Write(...) without the frozen dataclass's __init__ (an object.__setattr__
+    # per field): this is on the path of every await.
+    write = object.__new__(Write)
+    write.__dict__.update(
+        kind="checkpoint",
+        run_id=lease.run_id,
+        sets=sets,
+        generation=lease.generation,
+        statuses=_RUNNING_ONLY,
+        operations=operations,
+        takes=takes,
+        wake=None,
+        wakes=None,
     )
+    return write
+
+
+_RUNNING_ONLY = (RUNNING,)
 
 
 def park_write(lease: Lease, *, attempt: int, attempts: int, wake_at: float, reason: str) -> Write:

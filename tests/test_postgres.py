@@ -4,10 +4,12 @@ once by processes starting together, and leases measured by the database.
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
 import urllib.parse
+from typing import Any
 
 import pytest
 
@@ -44,6 +46,32 @@ def psql(url: str, sql: str) -> list[tuple[object, ...]]:
 def test_bad_urls_and_unreachable_servers_say_where(url: str, message: str) -> None:
     with pytest.raises(StoreError, match=message.replace(".", r"\.")):
         open_store(url)
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (lambda url: url + "&bogus=1", "The URL's options are resumable's (lease, heartbeat"),
+        (lambda url: _database(url, "resumable_no_such_db"), "create it (createdb"),
+        (lambda url: _netloc(url, user="resumable_no_such_role"), "create that role"),
+        (lambda url: _netloc(url, port=1), "is the server running"),
+    ],
+)
+def test_a_failed_connection_says_what_to_do(postgres_url: str, change: Any, says: str) -> None:
+    with pytest.raises(StoreError, match=re.escape(says)):
+        open_store(change(postgres_url))
+
+
+def _netloc(url: str, *, user: str | None = None, port: int | None = None) -> str:
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    netloc = f"{user or parts.username}@{host}:{port or parts.port or 5432}"
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def _database(url: str, name: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + name))
 
 
 def test_a_password_is_never_shown() -> None:
@@ -212,3 +240,31 @@ def test_a_worker_frozen_inside_a_transaction_does_not_hold_up_a_takeover(
         proc.kill()
         proc.communicate()
         other.close()
+
+
+def test_leases_are_renewed_while_another_transaction_locks_one_of_them(
+    postgres_url: str,
+) -> None:
+    """A lease row another transaction has locked (a worker frozen while it
+    tried to take the run) is skipped by the heartbeat, never waited for:
+    the other leases are renewed meanwhile, and that one once it is free."""
+    import psycopg
+
+    url = postgres_url.replace("lease=3&heartbeat=0.5", "lease=1&heartbeat=0.2")
+    store = open_store(url)
+    try:
+        for run_id in ("r1", "r2"):
+            assert store.create(RunRecord(run_id, "m:f", "fp", b"{}"))
+            assert store.lock(run_id)
+        parts = urllib.parse.urlsplit(url)
+        query = dict(urllib.parse.parse_qsl(parts.query))
+        with psycopg.connect(urllib.parse.urlunsplit(parts._replace(query=""))) as other:
+            other.execute(f"SET search_path = {query['schema']}")
+            other.execute("SELECT 1 FROM leases WHERE run_id = 'r1' FOR UPDATE")
+            time.sleep(2.0)  # twice the lease, the row locked all along
+            assert store.ownership.current("r2"), "r2's lease waited behind r1's lock"
+            other.rollback()
+        time.sleep(0.8)
+        assert store.ownership.current("r1")  # renewed once free (it was still ours)
+    finally:
+        store.close()

@@ -65,6 +65,7 @@ from .store.base import (
     Write,
     finish_write,
     owner_name,
+    woken_by_end,
 )
 
 if TYPE_CHECKING:
@@ -216,7 +217,7 @@ async def block_if_active(rt: Runtime, record: RunRecord, exc: Exception) -> Non
         return
     lease = await store.claim_async(record.run_id, owner_name(), record.fingerprint)
     if lease is not None:
-        await store.commit(_end_write(lease, BLOCKED, exc, waking(record)))
+        await store.commit(_end_write(lease, BLOCKED, exc, woken_by_end(record)))
 
 
 def outcome(
@@ -351,11 +352,6 @@ async def _end(run: Run, status: str, exc: BaseException) -> None:
     if not await run.runtime.store.commit(_end_write(run.lease, status, exc, run.wakes)):
         raise run.lost("its end")
     await run.settle_abandoned()
-
-
-def waking(record: RunRecord) -> str | None:
-    """The run its end makes due: a dispatched child's parent (base.Write.wakes)."""
-    return record.parent if record.queue is not None else None
 
 
 def _end_write(lease: Lease, status: str, exc: BaseException, wakes: str | None) -> Write:

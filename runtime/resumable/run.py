@@ -55,6 +55,7 @@ from .store.base import (
     operation_write,
     park_write,
     wait_write,
+    woken_by_end,
 )
 
 if TYPE_CHECKING:
@@ -189,8 +190,8 @@ class Run:
         self.policy: Retry = function.retry or runtime.retry_policy or DEFAULT_RETRY
         #: A worker's run: a BaseException from a step blocks it (StepAborted).
         self.contain = contain
-        #: A dispatched child's parent, due when this run ends (lifecycle.waking).
-        self.wakes = record.parent if record.queue is not None else None
+        #: A dispatched child's parent, due when this run ends.
+        self.wakes = woken_by_end(record)
         self.step = Step(self, self.seq)
         #: Exceptions decoded from the current checkpoint (or the arguments):
         #: raised again, they were not first raised by this step.

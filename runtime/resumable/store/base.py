@@ -532,6 +532,12 @@ def operation_write(lease: Lease, *operations: Operation) -> Write:
     return Write("operation", lease.run_id, (), lease.generation, operations=operations)
 
 
+def woken_by_end(record: RunRecord) -> str | None:
+    """The run a run's end makes due: a dispatched child's parent (the child
+    of a queue, claimed through it while its parent waits as a row)."""
+    return record.parent if record.queue is not None else None
+
+
 def finish_write(
     lease: Lease,
     status: str,

@@ -42,11 +42,14 @@ from .ownership import LocalOwnership
 __all__ = ["MemoryStore"]
 
 
-def _copy(record: RunRecord, **fields: Any) -> RunRecord:
-    """A copy of `record` with `fields` changed (dataclasses.replace, without
-    running __init__ over every field: this is on the path of every await)."""
+def _copy(record: RunRecord, pairs: Iterable[tuple[str, Any]] = (), **fields: Any) -> RunRecord:
+    """A copy of `record` with the fields of `pairs` and `fields` changed
+    (dataclasses.replace, without running __init__ over every field: this is
+    on the path of every await)."""
     new = object.__new__(RunRecord)
-    new.__dict__.update(record.__dict__, **fields)
+    new.__dict__.update(record.__dict__)
+    new.__dict__.update(pairs)
+    new.__dict__.update(fields)
     return new
 
 
@@ -120,13 +123,7 @@ class MemoryStore(Store):
             return False
         if write.generation is not None and record.generation != write.generation:
             return False
-        # _set(run_id, **dict(write.sets)), without the keyword dicts
-        new = object.__new__(RunRecord)
-        fields = new.__dict__
-        fields.update(record.__dict__)
-        fields.update(write.sets)
-        fields["updated_at"] = time.time()
-        self.runs[run_id] = new
+        self.runs[run_id] = _copy(record, write.sets, updated_at=time.time())
         for op in write.operations:
             self.operations[(op.run_id, op.op_id)] = op
             if op.op_id == CANCEL_OP and op.run_id != write.run_id:

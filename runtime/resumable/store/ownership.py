@@ -339,8 +339,7 @@ class LeaseOwnership(Ownership):
                     "AND run_id = ANY(?) FOR UPDATE SKIP LOCKED) RETURNING run_id",
                     (self.lease, self.holder, held),
                 )
-                kept = {row[0] for row in renewed}
-                ours = kept
+                kept = ours = {row[0] for row in renewed}
                 if len(kept) < len(held):  # skipped, or lost: a plain read tells
                     rows = self.renew(
                         "SELECT run_id FROM leases WHERE holder = ? AND run_id = ANY(?)",
@@ -350,7 +349,7 @@ class LeaseOwnership(Ownership):
             except Exception as e:  # the store is down: try again at the next beat
                 _log.warning("resumable: leases not renewed: %s", e)
                 continue
-            lost = set(held) - kept - ours
+            lost = set(held) - ours
             with self._guard:
                 lost &= self.mine  # released meanwhile: not lost
                 for run_id in kept & self.mine:

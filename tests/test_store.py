@@ -210,6 +210,61 @@ def test_schema_is_created_on_first_use_with_wal_and_full_sync(tmp_path: Path) -
         assert rt.get("kept").function == "m:f"
 
 
+OPENER = """
+import os, sqlite3, sys, time
+import resumable
+
+# Each process connects once the other is ready to: both find the new file
+# in rollback mode and switch it to WAL at the same moment.
+here, folder = str(os.getpid()), sys.argv[2]
+connect = sqlite3.connect
+
+
+def connect_with_the_other(*args, **kwargs):
+    if not os.path.exists(os.path.join(folder, here)):
+        open(os.path.join(folder, here), "w").close()
+        deadline = time.monotonic() + 5
+        while len(os.listdir(folder)) < 2 and time.monotonic() < deadline:
+            pass
+    return connect(*args, **kwargs)
+
+
+sqlite3.connect = connect_with_the_other
+with resumable.Runtime(sys.argv[1]):
+    print("opened", flush=True)
+    sys.stdin.readline()  # held open while the other opens it
+"""
+
+
+def test_two_processes_opening_a_new_store_at_once_both_open_it(tmp_path: Path) -> None:
+    # Both find the new file in rollback mode and switch it to WAL at once:
+    # SQLite refuses one of the switches without waiting (database is
+    # locked), and that process failed to open the store (in most rounds).
+    for round_ in range(5):
+        path = tmp_path / str(round_) / "state.db"
+        barrier = tmp_path / f"barrier{round_}"
+        barrier.mkdir()
+        openers = [
+            subprocess.Popen(
+                [sys.executable, "-c", OPENER, f"sqlite:///{path}?timeout=5", str(barrier)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        try:
+            said = [p.stdout.readline() for p in openers if p.stdout is not None]
+            errors = [p.communicate(input="done\n", timeout=30)[1] for p in openers]
+        finally:
+            for p in openers:
+                p.kill()
+                p.communicate()
+        assert said == ["opened\n"] * 2, (round_, errors)
+        assert rows(path, "PRAGMA journal_mode") == [("wal",)]
+
+
 @pytest.mark.parametrize(
     ("option", "level"), [("NORMAL", 1), ("normal", 1), ("OFF", 0), ("EXTRA", 3)]
 )

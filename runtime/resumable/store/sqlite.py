@@ -119,12 +119,10 @@ class SQLiteStore(SQLStore):
             conn = self._connect_readonly()
         else:
             conn = self._connect()
-        conn.text_factory = _text
         try:
             if not self.readonly and not self.in_memory:
                 _refuse_other_names(self.path)
-                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                    conn.execute("PRAGMA journal_mode=WAL")
+                conn = self._in_wal_mode(conn)
                 conn.execute(f"PRAGMA journal_size_limit={_WAL_LIMIT}")
             conn.execute(f"PRAGMA synchronous={self.synchronous}")
             set_up(conn, self.path, readonly=self.readonly)
@@ -141,13 +139,44 @@ class SQLiteStore(SQLStore):
             raise
         self._conn = conn
 
+    def _in_wal_mode(self, conn: sqlite3.Connection) -> sqlite3.Connection:
+        """`conn`, or a new connection, on the database in WAL mode.
+
+        Two processes opening a new database at once both find it in
+        rollback mode. The first one's switch to WAL makes its connection
+        hold a shared lock for as long as it is open, so the second one's
+        switch can never get the exclusive lock it waits for: it would wait
+        out its whole timeout. So a switch that finds the database locked
+        does not wait: it connects again, and a new connection sees the
+        mode the other process set."""
+        deadline = time.monotonic() + self.timeout
+        wait = f"PRAGMA busy_timeout={int(self.timeout * 1000)}"
+        try:
+            while conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA busy_timeout=0")
+                try:
+                    conn.execute("PRAGMA journal_mode=WAL").fetchall()
+                except sqlite3.OperationalError as e:
+                    if not _is_busy(e) or time.monotonic() > deadline:
+                        raise
+                    conn.close()
+                    time.sleep(0.005)
+                    conn = self._connect()
+                conn.execute(wait)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
     def _connect(self) -> sqlite3.Connection:
         try:
             if not self.in_memory:
                 os.makedirs(os.path.dirname(self.path), exist_ok=True)
-            return sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
+            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None)
         except (OSError, sqlite3.Error) as e:
             raise StoreError(f"cannot open the store {self.url} ({self.path}): {e}") from None
+        conn.text_factory = _text
+        return conn
 
     def _connect_readonly(self) -> sqlite3.Connection:
         if not os.path.exists(self.path):
@@ -164,6 +193,7 @@ class SQLiteStore(SQLStore):
                 conn = sqlite3.connect(
                     uri + options, uri=True, timeout=self.timeout, isolation_level=None
                 )
+                conn.text_factory = _text
                 conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
                 if "immutable" in options and _size(self.path + "-wal"):
                     logging.getLogger("resumable").warning(
@@ -199,7 +229,7 @@ class SQLiteStore(SQLStore):
                 "read-only or not writable by this user; make it writable",
                 permanent=True,
             )
-        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(e):
+        if _is_busy(e):
             return StoreUnavailable(
                 f"{where} stayed locked by another connection for more than "
                 f"{self.timeout:g} s ({e}); raise ?timeout= in the store URL if this recurs"
@@ -312,6 +342,11 @@ def _size(path: str) -> int:
         return os.path.getsize(path)
     except OSError:
         return 0
+
+
+def _is_busy(e: sqlite3.Error) -> bool:
+    name = getattr(e, "sqlite_errorname", "") or ""
+    return name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(e)
 
 
 def _is_format_error(e: sqlite3.Error) -> bool:

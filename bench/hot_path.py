@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
+import os
 import platform
 import statistics
 import sys
@@ -38,10 +39,16 @@ from typing import Any
 
 import orjson
 
+sys.path.insert(0, os.path.dirname(__file__))
+
+from report import Figure, Target, median_and_spread, write
+
 import resumable
 from resumable_compiler.build import compile_file
 
 AWAITS = 200
+#: Live locals of the functions of the per-await-cost-against-locals plot.
+LOCALS = (1, 4, 8, 16, 32)
 
 SOURCE = f"""
 import resumable
@@ -57,7 +64,32 @@ async def loop(user_id):
     for i in range({AWAITS}):
         amount = await work(amount)
     return (user_id, order_id, round(amount, 2), label, flag, note)
+""" + "".join(
+    f"""
+
+@resumable.function
+async def loop_{k}(x):
+    {", ".join(f"v{j}" for j in range(k))}{"," if k == 1 else ""} = {", ".join(f"'value {j}'" for j in range(k))}{"," if k == 1 else ""}
+    for i in range({AWAITS}):
+        x = await work(x)
+    return (x, {", ".join(f"v{j}" for j in range(k))})
 """
+    for k in LOCALS
+)
+
+
+async def floor_k(k: int, x: float) -> float:
+    """`floor` with k string locals (besides x and i)."""
+    store: dict[str, tuple[bytes, int]] = {}
+    values = {f"v{j}": f"value {j}" for j in range(k)}
+    for i in range(AWAITS):
+        blob = orjson.dumps({**values, "x": x, "i": i})
+        store["run"] = (blob, zlib.crc32(blob))
+        decoded = orjson.loads(blob)
+        x, i = decoded["x"], decoded["i"]
+        values = {name: decoded[name] for name in values}
+        x = await work(x)
+    return x
 
 
 async def work(x: float) -> float:
@@ -120,6 +152,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--repeat", type=int, default=15)
     parser.add_argument("--profile", action="store_true", help="pyinstrument the durable run")
+    parser.add_argument("--json", help="write the figure (bench/report.py) to this file")
     args = parser.parse_args()
     runs, repeat = (4, 3) if args.quick else (args.runs, args.repeat)
 
@@ -168,6 +201,57 @@ def main() -> None:
         )
         if args.profile:
             print(profiler.output_text(unicode=True, color=False, show_all=False))
+        figure = Figure("hot_path", setup=f"memory://, {AWAITS} awaits per run")
+        ratio, spread = median_and_spread([r[5] for r in rounds])
+        figure.row("floor: per await", floor_us, "µs", median_and_spread([r[3] for r in rounds])[1])
+        figure.row("durable, memory://: per await", durable_us, "µs")
+        figure.targets.append(
+            Target(
+                "memory:// per-await cost / hand-written JSON checkpoint floor",
+                ratio,
+                3.0,
+                "at most",
+                f"durable {durable_us:.1f} µs, floor {floor_us:.1f} µs per await",
+                spread,
+            )
+        )
+        by_locals = per_await_by_locals(mod, rt_runs := max(2, runs // 2), max(3, repeat // 3))
+        print(f"\nper-await cost against live locals ({rt_runs} runs per round):")
+        for k, (durable_k, floor_k_us) in by_locals.items():
+            print(f"  {k:>2} locals: durable {durable_k:6.1f} µs, floor {floor_k_us:5.1f} µs")
+        figure.series["locals"] = {
+            "title": "Per-await cost against live locals (memory://)",
+            "xlabel": "string locals live at the await (plus the loop's and the value's)",
+            "ylabel": "µs per await (minus native)",
+            "lines": {
+                "resumable": {"x": list(by_locals), "y": [d for d, _ in by_locals.values()]},
+                "floor (orjson, crc32, dict)": {
+                    "x": list(by_locals),
+                    "y": [f for _, f in by_locals.values()],
+                },
+            },
+        }
+        write(figure, args.json)
+
+
+def per_await_by_locals(mod: ModuleType, runs: int, repeat: int) -> dict[int, tuple[float, float]]:
+    """k -> (durable, floor) µs per await over native, medians of `repeat` rounds."""
+    out = {}
+    with resumable.Runtime("memory://") as rt:
+        for k in LOCALS:
+            fn = getattr(mod, f"loop_{k}")
+            assert rt.run(fn, 1.0) == asyncio.run(fn(1.0))
+            durable, base = [], []
+            for _ in range(repeat):
+                native = seconds(runs, run_native, fn, 1.0)
+                base.append((seconds(runs, run_native_floor, k) - native) / AWAITS * 1e6)
+                durable.append((seconds(runs, rt.run, fn, 1.0) - native) / AWAITS * 1e6)
+            out[k] = (statistics.median(durable), statistics.median(base))
+    return out
+
+
+def run_native_floor(k: int) -> None:
+    asyncio.run(floor_k(k, 1.0))
 
 
 if __name__ == "__main__":

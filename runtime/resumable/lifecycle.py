@@ -55,7 +55,17 @@ from .function import Function
 from .machine import Locals, Machine
 from .retry import wait_until
 from .run import CURRENT, Park, Run, decode_checkpoint, one_line
-from .store import ACTIVE, BLOCKED, CANCELLED, COMPLETED, FAILED, FINISHED, WAITING, RunRecord
+from .store import (
+    ACTIVE,
+    BLOCKED,
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    FINISHED,
+    RUNNING,
+    WAITING,
+    RunRecord,
+)
 from .store.base import (
     CANCEL_OP,
     DEADLINE_OP,
@@ -99,11 +109,16 @@ async def own_and_drive(
     *,
     contain: bool = False,
     unload: Callable[[Parked], Awaitable[None]] | None = None,
+    new: RunRecord | None = None,
+    child: bool = False,
 ) -> Any:
     """Own the run (waiting while another driver has it), drive it, sleep
     out its waits, and return its result (or raise its exception).
     `unload`: called with a wait instead of sleeping it out (a parent
-    awaiting this child run directly unloads itself too: it raises)."""
+    awaiting this child run directly unloads itself too: it raises).
+    `new`: the row of a new run, not stored yet: if there is no such run
+    once it is owned, it is this one, already claimed by this driver (see
+    drive_owned). `child`: it is a child run its parent drives inline."""
     store, clock = rt.store, rt.clock
     while True:
         delay = 0.005
@@ -111,12 +126,13 @@ async def own_and_drive(
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.25)
         try:
-            result = await drive_owned(rt, fn, run_id, contain=contain)
+            result = await drive_owned(rt, fn, run_id, contain=contain, new=new, child=child)
         except OwnershipLost as e:
             log.warning("%s", e)
             continue  # someone else drives it: wait for them, then read the outcome
         finally:
             store.unlock(run_id)
+            new = None  # stored by now (a wait, a loss is a write): read it from the store
         if isinstance(result, Finished):
             return result.value
         if unload is not None:
@@ -137,12 +153,38 @@ def due_check(rt: Runtime, run_id: str, parked: Parked) -> Callable[[], Awaitabl
     return due
 
 
-async def drive_owned(rt: Runtime, fn: Function, run_id: str, *, contain: bool) -> Any:
-    """Drive a run the caller owns until it ends (Finished) or waits (Parked)."""
+async def drive_owned(
+    rt: Runtime,
+    fn: Function,
+    run_id: str,
+    *,
+    contain: bool,
+    new: RunRecord | None = None,
+    child: bool = False,
+) -> Any:
+    """Drive a run the caller owns until it ends (Finished) or waits (Parked).
+
+    `new`, the row of a run not stored yet, is the run if there is none:
+    claimed by this driver as it is stored, with no claim of its own. A
+    top-level run is stored now, running (the start of a run is durable,
+    and a worker resumes it if this process dies). A child run is stored
+    with its first write (Run.unsaved): until then its parent's resume
+    from the checkpoint before it starts it again anyway."""
     store = rt.store
-    record = await store.io(store.get, run_id)
+    # A new child's id is its parent's: only the parent's driver (here) makes it.
+    record = None if new is not None and child else await store.io(store.get, run_id)
+    unsaved = False
     if record is None:
-        raise LookupError(f"no run {run_id!r} in {rt.url}")
+        if new is None:
+            raise LookupError(f"no run {run_id!r} in {rt.url}")
+        new.status, new.owner, new.generation = RUNNING, owner_name(), 1
+        if child:
+            record, unsaved = new, True
+        elif await store.io(store.create, new):
+            record = new
+        else:  # made meanwhile (a dispatch of the same id): as it is
+            record = await store.io(store.get, run_id)
+            assert record is not None
     if record.damaged is not None:
         reason = f"damaged: {record.damaged}"
         await store.io(store.block_damaged, record.rowid, reason)
@@ -161,12 +203,16 @@ async def drive_owned(rt: Runtime, fn: Function, run_id: str, *, contain: bool) 
     wake_at = record.wake_at
     if record.status == WAITING and (wake_at is None or wake_at > rt.clock.time()):
         return Parked(wake_at, record.reason or "")
-    lease = await store.claim_async(run_id, owner_name(), machine.run_fingerprint)
+    lease: Lease | None
+    if record is new:  # claimed as it was made
+        lease = Lease(run_id, 1)
+    else:
+        lease = await store.claim_async(run_id, owner_name(), machine.run_fingerprint)
     if lease is None:  # it ended meanwhile (another process)
         record = await store.io(store.get, run_id)
         assert record is not None
         return Finished(outcome(record, machine, rt.limits))
-    run = Run(rt, fn, machine, record, lease, contain=contain)
+    run = Run(rt, fn, machine, record, lease, contain=contain, unsaved=unsaved)
     # Before the requests are read; a dispatched child's own too (no parent drives it).
     watch = Watch(run, top=record.parent is None or record.queue is not None)
     try:
@@ -187,7 +233,8 @@ async def _cancellation(run: Run, record: RunRecord) -> bool:
     and has not started."""
     rt, run_id = run.runtime, run.run_id
     store, now = rt.store, rt.clock.time()
-    request = await store.io(store.operation, run_id, CANCEL_OP)
+    unsaved = run.unsaved is not None  # then none of its operations exists
+    request = None if unsaved else await store.io(store.operation, run_id, CANCEL_OP)
     if request is not None:
         run.cancel_requested = True
         if request.outcome != DELIVERED:
@@ -197,7 +244,7 @@ async def _cancellation(run: Run, record: RunRecord) -> bool:
     timeout = run.function.timeout
     if timeout is None:
         return False
-    deadline = await store.io(store.operation, run_id, DEADLINE_OP)
+    deadline = None if unsaved else await store.io(store.operation, run_id, DEADLINE_OP)
     if deadline is None or deadline.wake_at is None:
         deadline = Operation(run_id, DEADLINE_OP, now + timeout)
         await run.record(deadline)
@@ -285,7 +332,7 @@ def _parameters_changed(args: bytes, params: tuple[str, ...]) -> str | None:
 
 async def _drive(run: Run, record: RunRecord) -> Finished | Parked:
     """Drive a claimed run from its last checkpoint to its end or next wait."""
-    store, machine = run.runtime.store, run.machine
+    machine = run.machine
     token = CURRENT.set(None)
     try:
         try:
@@ -328,7 +375,7 @@ async def _drive(run: Run, record: RunRecord) -> Finished | Parked:
         write = finish_write(
             run.lease, COMPLETED, result=blob, takes=tuple(run.takes), wakes=run.wakes
         )
-        if not await store.commit(write):
+        if not await run.commit(write):
             raise run.lost("its result")
         await run.settle_abandoned()
         return Finished(codec.decode(blob, imports=machine.import_set, verify=False))
@@ -349,7 +396,7 @@ def _aborted(run: Run, exc: BaseException) -> StepAborted:
 
 async def _end(run: Run, status: str, exc: BaseException) -> None:
     """Write the end of a run: failed, blocked or cancelled with `exc`."""
-    if not await run.runtime.store.commit(_end_write(run.lease, status, exc, run.wakes)):
+    if not await run.commit(_end_write(run.lease, status, exc, run.wakes)):
         raise run.lost("its end")
     await run.settle_abandoned()
 

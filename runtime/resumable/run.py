@@ -21,6 +21,7 @@ no row raises OwnershipLost, and the driver stops.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Collection
 from contextvars import ContextVar
@@ -51,6 +52,7 @@ from .store.base import (
     Operation,
     Ownership,
     Wake,
+    Write,
     checkpoint_write,
     operation_write,
     park_write,
@@ -173,6 +175,7 @@ class Run:
         lease: Lease,
         *,
         contain: bool,
+        unsaved: bool = False,
     ) -> None:
         self.runtime = runtime
         self._ownership = runtime.store.ownership
@@ -223,6 +226,21 @@ class Run:
         self.deadline: float | None = None
         self.cancel_pending: BaseException | None = None
         self.delivered: Operation | None = None
+        #: The run's row while it is not stored yet: a child run is stored
+        #: with its first write (`commit`), in the same transaction. Until
+        #: then a crash leaves no trace of it, and its parent's resume (from
+        #: the checkpoint before it) starts it again, as it would anyway.
+        self.unsaved = record if unsaved else None
+
+    async def commit(self, write: Write) -> bool:
+        """Commit a write of this run's row, with the row itself if it is
+        not stored yet."""
+        if self.unsaved is not None:
+            write = dataclasses.replace(write, creates=self.unsaved)
+        if not await self.runtime.store.commit(write):
+            return False
+        self.unsaved = None
+        return True
 
     # -- steps --------------------------------------------------------------------
 
@@ -322,7 +340,11 @@ class Run:
             takes=tuple(self.takes) if self.takes else (),
             operations=delivered,
         )
-        if not await store.commit(write):
+        if self.unsaved is None:  # commit(), inlined: on every await
+            committed = await store.commit(write)
+        else:
+            committed = await self.commit(write)
+        if not committed:
             raise self.lost("its checkpoint")
         self.delivered = None
         self.seq, self.line, self.attempt = seq, line, 0
@@ -515,7 +537,7 @@ class Run:
             wake_at=wake_at,
             reason=f"attempt {attempt} failed: {one_line(exc)}",
         )
-        if not await runtime.store.commit(write):
+        if not await self.commit(write):
             raise self.lost("its wait to try again")
         self.attempt = attempt
         raise Park(wake_at, f"waiting to try a step again (attempt {attempt + 1})")
@@ -528,7 +550,7 @@ class Run:
 
     async def record(self, *operations: Operation) -> None:
         """Commit operations of this run now (a timer started, a timeout decided)."""
-        if not await self.runtime.store.commit(operation_write(self.lease, *operations)):
+        if not await self.commit(operation_write(self.lease, *operations)):
             raise self.lost("the start or the outcome of a wait")
 
     def may_unload(self, awaitable: Any) -> bool:
@@ -553,7 +575,7 @@ class Run:
         write = wait_write(
             self.lease, wake_at=wake_at, reason=reason, operations=operations, wake=wake
         )
-        if not await self.runtime.store.commit(write):
+        if not await self.commit(write):
             raise self.lost("its wait")
         raise Park(wake_at, reason, early=early)
 

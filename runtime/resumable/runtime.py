@@ -158,8 +158,29 @@ class Runtime:
             await self._block_stale(run_id, e)
             raise
         store = self.store
-        run_id = await store.io(self._create, function, machine, args, kwargs, run_id)
-        return await own_and_drive(self, function, run_id)
+        made, new = await store.io(self._prepare, function, machine, args, kwargs, run_id)
+        return await own_and_drive(self, function, made, new=new)
+
+    def _prepare(
+        self,
+        fn: Function,
+        machine: type[Machine],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        run_id: str | None,
+    ) -> tuple[str, RunRecord | None]:
+        """The run `rt.call` drives: its id, and its row if it is a new run,
+        to be stored claimed (drive_owned). A run of a queue, or with a
+        dedup key, is stored now, pending (its queue counts it; its key is
+        held) and claimed as any run."""
+        placement = _placement(fn, None, None, None)
+        if placement[0] is not None or placement[2] is not None:
+            return self._create(fn, machine, args, kwargs, run_id, placement), None
+        if run_id is not None and self._existing(machine, run_id):
+            return run_id, None
+        blob, digest = encode_arguments(fn, machine, args, kwargs)
+        run_id = run_id or uuid.uuid4().hex
+        return run_id, _new_record(fn, machine, run_id, blob, digest, None, RUNNING)
 
     def dispatch(
         self,
@@ -444,6 +465,7 @@ class Runtime:
         blob, digest = encode_arguments(fn, machine, call.args, call.kwargs)
         store = self.store
         record = await store.io(store.get, child_id)
+        new = None
         if record is None:
             # Under a worker, a child of a queue goes through it (dispatched)
             # where its parent can wait for it as a row, holding no slot.
@@ -451,7 +473,7 @@ class Runtime:
             status = RUNNING if into is None else PENDING
             record = _new_record(fn, machine, child_id, blob, digest, parent.run_id, status)
             if into is None:
-                await store.io(store.create, record)
+                new = record  # stored with its first write (Run.unsaved)
             else:
                 record.queue, record.priority = into.name, into.priority
                 await store.io(store.create_run, record, into)
@@ -484,7 +506,9 @@ class Runtime:
         try:
             if through is not None:
                 await self._await_dispatched(parent, call, child_id, through)
-            value = await own_and_drive(self, fn, child_id, contain=parent.contain, unload=unload)
+            value = await own_and_drive(
+                self, fn, child_id, contain=parent.contain, unload=unload, new=new, child=True
+            )
         except Exception as exc:
             if not isinstance(exc, BLOCKING):
                 parent.child_failures.append(exc)

@@ -452,11 +452,14 @@ class Write:
     #: The end of a dispatched child run (one claimed through its queue):
     #: its parent, due at once if it waits (for it) as a row.
     wakes: str | None = None
+    #: The run's own row, not stored yet (a child run's first write: see
+    #: `Run.unsaved`), inserted first in the same transaction.
+    creates: RunRecord | None = None
 
     @property
     def compound(self) -> bool:
         """More than the one UPDATE of the run's row."""
-        return bool(self.operations or self.takes or self.wake or self.wakes)
+        return bool(self.operations or self.takes or self.wake or self.wakes or self.creates)
 
 
 def checkpoint_write(
@@ -493,6 +496,7 @@ def checkpoint_write(
         takes=takes,
         wake=None,
         wakes=None,
+        creates=None,
     )
     return write
 

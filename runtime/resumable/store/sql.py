@@ -292,6 +292,8 @@ class SQLStore(GroupCommit, QueueQueries):
                     # The parent first (as its wait does): a wait committed
                     # meanwhile sees this end, or is seen waiting here.
                     self._lock_runs("run_id = ?", (write.wakes,))
+                if write.creates is not None:
+                    self._insert(write.creates)  # not if it exists: then the fence decides
                 changed = self._update(write)
                 if changed:
                     self._record_parts(write)

@@ -21,7 +21,7 @@ from resumable import __version__
 from resumable.errors import CompileError
 from resumable.source import GENERATED_DIR, display_path, edited, generated_path, seal_output
 
-from . import codes
+from . import codes, tree
 from .analyze import analyze
 from .check import check
 from .ir import Lowered
@@ -79,7 +79,10 @@ def compile_source(path: str, source: str) -> tuple[str | None, int, list[Compil
         # the generated code), nor fail when warnings are errors (`-W error`).
         warnings.simplefilter("ignore", SyntaxWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
-        return _compile_source(path, source)
+        try:
+            return _compile_source(path, source)
+        finally:
+            tree.forget()
 
 
 def _compile_source(path: str, source: str) -> tuple[str | None, int, list[CompileError]]:

@@ -28,6 +28,7 @@ from collections.abc import Collection, Iterable, Sequence
 import libcst as cst
 
 from .ir import AwaitSite, ImplicitAwait
+from .tree import children
 
 __all__ = ["LOWERING_VERSION", "canonical", "own_awaits", "run_fingerprint", "site_fingerprints"]
 
@@ -143,7 +144,7 @@ def _fields(item: cst.CSTNode) -> list[dataclasses.Field[object]]:
     fields = list(dataclasses.fields(item))
     first: tuple[str, ...] = ()
     if isinstance(item, cst.ListComp | cst.SetComp | cst.DictComp):
-        if any(_has_await(c) for c in item.children if c is not item.for_in) or _has_await(
+        if any(_has_await(c) for c in children(item) if c is not item.for_in) or _has_await(
             item.for_in, skip=item.for_in.iter
         ):
             first = ("for_in",)
@@ -161,7 +162,7 @@ def holds_await(node: cst.CSTNode) -> bool:
         n = stack.pop()
         if isinstance(n, cst.Await) or (isinstance(n, cst.CompFor) and n.asynchronous):
             return True
-        stack.extend(n.children)
+        stack.extend(children(n))
     return False
 
 
@@ -171,7 +172,7 @@ def _has_await(node: cst.CSTNode, skip: cst.CSTNode | None = None) -> bool:
         n = stack.pop()
         if isinstance(n, cst.Await):
             return True
-        stack.extend(c for c in n.children if c is not skip)
+        stack.extend(c for c in children(n) if c is not skip)
     return False
 
 
@@ -227,7 +228,7 @@ def _own_nodes(body: cst.CSTNode, future_annotations: bool) -> set[int]:
         elif isinstance(n, cst.AnnAssign):
             stack.extend([n.target, *([n.value] if n.value is not None else [])])
         else:
-            stack.extend(n.children)
+            stack.extend(children(n))
     return own
 
 

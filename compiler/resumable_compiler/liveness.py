@@ -35,6 +35,7 @@ from resumable.errors import CompileError
 
 from . import codes
 from .ir import Lowered, State
+from .tree import children
 
 __all__ = ["liveness"]
 
@@ -48,6 +49,9 @@ class _Flow:
         self.live_in = live_in
         # (break live, continue live) of the native loops being walked
         self.loops: list[tuple[set[str], set[str]]] = []
+        # What `uses` found for each node: the fixed point walks every state
+        # again at each round, and a node's uses never change.
+        self._uses: dict[cst.CSTNode, frozenset[str]] = {}
 
     # -- expressions ------------------------------------------------------------
 
@@ -55,17 +59,20 @@ class _Flow:
         """Locals `node` reads where it runs, and those the lambdas, functions
         and classes it defines may read (they must exist when it runs; that a
         closure may also read them after a later await is `_closure_live`)."""
-        out: set[str] = set()
         if node is None:
-            return out
-        stack: list[cst.CSTNode] = [node]
-        while stack:
-            n = stack.pop()
-            if _local(n, self.L):
-                out.add(n.attr.value)
-                continue
-            stack.extend(_header(n))
-        return out | captured(self.L, node)
+            return set()
+        found = self._uses.get(node)
+        if found is None:
+            out: set[str] = set()
+            stack: list[cst.CSTNode] = [node]
+            while stack:
+                n = stack.pop()
+                if _local(n, self.L):
+                    out.add(n.attr.value)
+                    continue
+                stack.extend(_header(n))
+            found = self._uses[node] = frozenset(out | captured(self.L, node))
+        return set(found)
 
     def target(self, node: cst.BaseExpression, live: set[str]) -> set[str]:
         """Live before storing into `node`, given live after."""
@@ -225,7 +232,7 @@ def _header(n: cst.CSTNode) -> Sequence[cst.CSTNode]:
         return [*n.decorators, n.params, *([n.returns] if n.returns else [])]
     if isinstance(n, cst.ClassDef):
         return [*n.decorators, *n.bases, *n.keywords]
-    return n.children
+    return children(n)
 
 
 def captured(frame: str, node: cst.CSTNode) -> set[str]:

@@ -23,7 +23,6 @@ Syntax errors are reported with CPython's own message and position (E00).
 from __future__ import annotations
 
 import symtable
-import tokenize
 from collections import ChainMap
 from collections.abc import Mapping
 
@@ -36,16 +35,11 @@ from resumable.errors import CompileError
 from resumable.source import FUTURE_FLAGS, display_path, module_name_for, source_lines
 
 from . import codes
+from .cache import read_source
 from .ir import FunctionSource, ParsedModule
 from .mangle import mangle_function
 
 __all__ = ["module_name_for", "parse", "read_source", "source_lines"]
-
-
-def read_source(path: str) -> str:
-    """Source text as Python reads it (encoding cookie, universal newlines)."""
-    with tokenize.open(path) as f:
-        return f.read()
 
 
 def _syntax_error(e: SyntaxError, display: str, lines: list[str]) -> CompileError:

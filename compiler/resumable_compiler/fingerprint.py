@@ -27,6 +27,7 @@ from collections.abc import Collection, Iterable, Sequence
 
 import libcst as cst
 
+from . import tree
 from .ir import AwaitSite, ImplicitAwait
 from .tree import children
 
@@ -70,6 +71,20 @@ def canonical(node: cst.CSTNode, sites: list[tuple[AwaitSite, int]] | None = Non
     `__aenter__` after the item's expression, its `__aexit__` after the whole
     statement (innermost item first), an `async for`'s (or an async
     comprehension's) `__anext__` after its iterable."""
+    known = _canonical.get(node)
+    if known is None:
+        known = _canonical[node] = _canonical_text(node)
+    if sites is not None:
+        sites += known[1]
+    return known[0]
+
+
+#: node -> (its canonical text, its awaits): analyze, then render, ask for
+#: the same function's body and parameters (tree.forget empties it).
+_canonical: dict[cst.CSTNode, tuple[str, tuple[tuple[AwaitSite, int], ...]]] = tree.table()
+
+
+def _canonical_text(node: cst.CSTNode) -> tuple[str, tuple[tuple[AwaitSite, int], ...]]:
     out: list[str] = []
     size = 0
     found: list[tuple[AwaitSite, int]] = []
@@ -129,9 +144,7 @@ def canonical(node: cst.CSTNode, sites: list[tuple[AwaitSite, int]] | None = Non
         if isinstance(item, cst.With) and item.asynchronous is not None:
             parts += [_Implicit(ImplicitAwait(i, "__aexit__")) for i in reversed(item.items)]
         stack.extend(reversed(parts))
-    if sites is not None:
-        sites += found
-    return "".join(out)
+    return "".join(out), tuple(found)
 
 
 def _fields(item: cst.CSTNode) -> list[dataclasses.Field[object]]:

@@ -26,6 +26,7 @@ from resumable.errors import InternalError
 from .control import Label, exception_route, handled_vars, routing
 from .ir import AwaitSite, State
 from .states import Draft, Placeholders
+from .tree import children
 
 __all__ = ["number_states"]
 
@@ -173,6 +174,20 @@ class _Placeholders(cst.CSTTransformer):
 
 
 def _fix(stmt: cst.BaseStatement, fixer: _Placeholders) -> cst.BaseStatement:
+    if not _holds_placeholder(stmt, fixer.placeholders):
+        return stmt  # (a transformer would copy every node of it)
     out = stmt.visit(fixer)
     assert isinstance(out, cst.BaseStatement)
     return out
+
+
+def _holds_placeholder(stmt: cst.CSTNode, placeholders: Placeholders) -> bool:
+    stack = [stmt]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, cst.Integer):
+            found = placeholders.get(id(n))
+            if found is not None and found[0] is n:
+                return True
+        stack.extend(children(n))
+    return False

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import symtable
 from collections import ChainMap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import libcst as cst
 from libcst._nodes.internal import CodegenState
@@ -106,9 +106,8 @@ class _Decorated:
             self.walk(node.body)
             self.stack.pop()
         else:
-            for child in node.children:
-                if isinstance(child, _HOLDS_STATEMENTS):
-                    self.walk(child)
+            for child in _statement_parts(node):
+                self.walk(child)
 
 
 #: What may hold a statement (a `def` among them): statements, blocks and the
@@ -124,12 +123,59 @@ _HOLDS_STATEMENTS = (
 )
 
 
-def _positions(module: cst.Module, tops: set[int]) -> dict[cst.CSTNode, CodeRange]:
+def _statement_parts(node: cst.CSTNode) -> Sequence[cst.CSTNode]:
+    """The parts of `node` that may hold statements, in source order: read
+    from the fields of the usual kinds (libcst's `children` runs a visitor
+    over every field), else picked from `children`."""
+    if isinstance(node, cst.IndentedBlock):
+        return node.body
+    if isinstance(node, cst.SimpleStatementLine | cst.SimpleStatementSuite):
+        return ()
+    if isinstance(node, cst.If | cst.For | cst.While):
+        return (node.body, node.orelse) if node.orelse is not None else (node.body,)
+    if isinstance(node, cst.Else | cst.Finally | cst.With | cst.ExceptHandler):
+        return (node.body,)
+    if isinstance(node, cst.Try):
+        rest = [x for x in (node.orelse, node.finalbody) if x is not None]
+        return (node.body, *node.handlers, *rest)
+    return [c for c in node.children if isinstance(c, _HOLDS_STATEMENTS)]
+
+
+def _positions(module: cst.Module, source: str, tops: set[int]) -> dict[cst.CSTNode, CodeRange]:
     """What libcst's PositionProvider gives, for the nodes of the top-level
-    statements `tops` only (those holding decorated functions). The others
-    are rendered as `module.code` renders them, without positions, only to
-    count their lines: recording every node's position costs more than
-    parsing the module."""
+    statements `tops` only (those holding decorated functions): recording
+    every node's position costs more than parsing the module.
+
+    A statement's first line is found in the source, which is exactly the
+    module's code (libcst's round trip): the statement's code, searched from
+    the end of the previous one, stands there and nowhere else after it
+    (else, or when the source has a carriage return, its place is found by
+    rendering the statements before it, as `module.code` does, and counting
+    their lines)."""
+    if "\r" in source:  # lines as libcst counts them, token by token
+        return _positions_by_rendering(module, tops)
+    provider = _Positions()
+    newline, indent = module.default_newline, module.default_indent
+    start = 0  # where in `source` the statements after the last one placed begin
+    for index in sorted(tops):
+        stmt = module.body[index]
+        text = cst.Module([], default_indent=indent, default_newline=newline).code_for_node(stmt)
+        found = source.find(text, start)
+        if found < 0 or source.find(text, found + 1) >= 0:
+            return _positions_by_rendering(module, tops)
+        state = PositionProvidingCodegenState(
+            default_indent=indent,
+            default_newline=newline,
+            provider=provider,  # type: ignore[arg-type]
+            line=len(NEWLINE_RE.findall(source, 0, found)) + 1,
+        )
+        stmt._codegen(state)
+        start = found + len(text)
+    return provider._computed
+
+
+def _positions_by_rendering(module: cst.Module, tops: set[int]) -> dict[cst.CSTNode, CodeRange]:
+    """`_positions`, the other statements rendered to count their lines."""
     provider = _Positions()
     plain = CodegenState(default_indent=module.default_indent,
                          default_newline=module.default_newline)  # fmt: skip
@@ -316,7 +362,7 @@ def parse(path: str, source: str | None = None) -> ParsedModule:
     module_aliases, function_aliases = _aliases(module)
     finder = _Decorated(module_aliases, function_aliases)
     finder.module(module)
-    positions: Mapping[cst.CSTNode, CodeRange] = _positions(module, finder.tops)
+    positions: Mapping[cst.CSTNode, CodeRange] = _positions(module, source, finder.tops)
     parsed = ParsedModule(
         path, display, module_name_for(path), source, tuple(lines), module, positions, (),
         _module_names(table), (),

@@ -9,19 +9,24 @@ point). Nodes are immutable, so a computed list stays right: it is kept in
 a table keyed by the node itself (identity; a strong reference, so an id is
 never reused). `build.compile_source` empties the table after each module
 (`forget`), and it is emptied when it grows past `LIMIT` entries, for
-callers that run the passes themselves.
+callers that run the passes themselves. Other passes keep their own facts
+about nodes the same way (`table`: fingerprint.canonical's texts).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import libcst as cst
 
-__all__ = ["LIMIT", "children", "forget"]
+__all__ = ["LIMIT", "children", "forget", "table"]
 
 #: Entries kept at most before the table is emptied.
 LIMIT = 1_000_000
 
 _children: dict[cst.CSTNode, tuple[cst.CSTNode, ...]] = {}
+#: Tables of other passes keyed by nodes, emptied with this one (`table`).
+_tables: list[dict[Any, Any]] = [_children]
 
 
 def children(node: cst.CSTNode) -> tuple[cst.CSTNode, ...]:
@@ -29,11 +34,19 @@ def children(node: cst.CSTNode) -> tuple[cst.CSTNode, ...]:
     found = _children.get(node)
     if found is None:
         if len(_children) >= LIMIT:
-            _children.clear()
+            forget()
         found = _children[node] = tuple(node.children)
     return found
 
 
+def table() -> dict[Any, Any]:
+    """A new table of facts about nodes, emptied by `forget`."""
+    new: dict[Any, Any] = {}
+    _tables.append(new)
+    return new
+
+
 def forget() -> None:
-    """Empty the table (the nodes it holds may be freed)."""
-    _children.clear()
+    """Empty the tables (the nodes they hold may be freed)."""
+    for t in _tables:
+        t.clear()

@@ -43,8 +43,13 @@ __all__ = ["liveness"]
 class _Flow:
     """Backward liveness through the statements of one state."""
 
-    def __init__(self, frame: str, machine: str, live_in: list[frozenset[str]]) -> None:
+    def __init__(
+        self, frame: str, machine: str, live_in: list[frozenset[str]], closures: bool = True
+    ) -> None:
         self.L = frame
+        #: Whether the function defines lambdas, functions or classes (else
+        #: no statement of its states does, and `captured` is always empty).
+        self.closures = closures
         self.m = machine
         self.live_in = live_in
         # (break live, continue live) of the native loops being walked
@@ -71,7 +76,9 @@ class _Flow:
                     out.add(n.attr.value)
                     continue
                 stack.extend(_header(n))
-            found = self._uses[node] = frozenset(out | captured(self.L, node))
+            if self.closures:
+                out |= captured(self.L, node)
+            found = self._uses[node] = frozenset(out)
         return set(found)
 
     def target(self, node: cst.BaseExpression, live: set[str]) -> set[str]:
@@ -251,6 +258,18 @@ def captured(frame: str, node: cst.CSTNode) -> set[str]:
     return out
 
 
+def _defines(body: cst.CSTNode) -> bool:
+    """Whether the function's body defines a lambda, function or class: the
+    lowering adds none, so the states hold one only if the source does."""
+    stack = [body]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, cst.Lambda | cst.FunctionDef | cst.ClassDef):
+            return True
+        stack.extend(children(n))
+    return False
+
+
 def _closure_live(states: Sequence[State], frame: str) -> dict[int, set[str]]:
     """Await state -> the locals closures defined before it, or in its own
     operand, may use: those of every state it can be reached from."""
@@ -307,7 +326,8 @@ def liveness(lowered: Lowered) -> Lowered:
     analysis = lowered.analysis
     states = lowered.states
     live_in: list[frozenset[str]] = [frozenset()] * len(states)
-    flow = _Flow(analysis.reserved.frame, analysis.reserved.machine, live_in)
+    closures = _defines(analysis.function.node.body)
+    flow = _Flow(analysis.reserved.frame, analysis.reserved.machine, live_in, closures)
     changed = True
     while changed:
         changed = False
@@ -318,10 +338,10 @@ def liveness(lowered: Lowered) -> Lowered:
                 changed = True
     order = {name: i for i, name in enumerate(analysis.params)}
     live: dict[int, tuple[str, ...]] = {}
-    closures = _closure_live(states, analysis.reserved.frame)
+    closure_live = _closure_live(states, analysis.reserved.frame) if closures else {}
     for state in states:
         if state.is_await:
-            names = live_in[state.index] | closures.get(state.index, set())
+            names = live_in[state.index] | closure_live.get(state.index, set())
             live[state.index] = tuple(
                 sorted(names, key=lambda n: (n in lowered.hidden, order.get(n, len(order)), n))
             )

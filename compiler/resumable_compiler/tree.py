@@ -15,11 +15,13 @@ about nodes the same way (`table`: fingerprint.canonical's texts).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from typing import Any
 
 import libcst as cst
 
-__all__ = ["LIMIT", "children", "forget", "table"]
+__all__ = ["LIMIT", "children", "field_names", "forget", "table"]
 
 #: Entries kept at most before the table is emptied.
 LIMIT = 1_000_000
@@ -37,6 +39,12 @@ def children(node: cst.CSTNode) -> tuple[cst.CSTNode, ...]:
             forget()
         found = _children[node] = tuple(node.children)
     return found
+
+
+@functools.cache
+def field_names(kind: type[cst.CSTNode]) -> tuple[str, ...]:
+    """The names of a kind of node's fields (libcst nodes are dataclasses)."""
+    return tuple(f.name for f in dataclasses.fields(kind))
 
 
 def table() -> dict[Any, Any]:

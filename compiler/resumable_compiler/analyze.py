@@ -20,12 +20,13 @@ import builtins
 import re
 import symtable
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import libcst as cst
 
 from resumable.errors import CompileError
 
-from . import codes
+from . import codes, tree
 from .fingerprint import own_awaits
 from .ir import Analysis, FunctionSource, ParsedModule, Reserved
 from .mangle import mangle_name
@@ -67,8 +68,11 @@ class _Scanner:
 
     def scan(self, node: cst.CSTNode) -> bool:
         """True when `node` contains an await in the function's scope."""
-        method = getattr(self, "scan_" + type(node).__name__, None)
-        found = method(node) if method is not None else self.scan_children(children(node))
+        kind = type(node)
+        method = _SCANS.get(kind, _SCANS)
+        if method is _SCANS:  # first of its kind: look its method up once
+            method = _SCANS[kind] = getattr(_Scanner, "scan_" + kind.__name__, None)
+        found = method(self, node) if method is not None else self.scan_children(children(node))
         if found:
             self.awaiting.add(id(node))
         return found
@@ -483,15 +487,19 @@ def _flatten_targets(node: cst.BaseExpression) -> list[cst.BaseExpression]:
     return [node]
 
 
+#: Node kind -> its `_Scanner.scan_<Kind>` method (None: the generic walk).
+_SCANS: dict[type, Any] = {}
+
+
 def _function_table(table: symtable.SymbolTable, fn: FunctionSource) -> symtable.SymbolTable:
     """The function's own table: under the tables of the classes a method is
     defined in (by name; the one holding the function at its line)."""
     tables = [table]
     for name in fn.scope:
-        tables = [c for t in tables for c in t.get_children() if c.get_type() == "class"]
+        tables = [c for t in tables for c in _table_children(t) if c.get_type() == "class"]
         tables = [c for c in tables if c.get_name() == name]
     for t in tables:
-        for child in t.get_children():
+        for child in _table_children(t):
             if (
                 child.get_type() == "function"
                 and child.get_name() == fn.node.name.value
@@ -499,6 +507,18 @@ def _function_table(table: symtable.SymbolTable, fn: FunctionSource) -> symtable
             ):
                 return child
     raise LookupError(f"no symbol table for {fn.qualname} at line {fn.def_line}")
+
+
+def _table_children(table: symtable.SymbolTable) -> list[symtable.SymbolTable]:
+    """`table.get_children()`, made once per table (the module's is asked
+    again for each function; tree.forget empties the table)."""
+    found = _TABLE_CHILDREN.get(table)
+    if found is None:
+        found = _TABLE_CHILDREN[table] = table.get_children()
+    return found
+
+
+_TABLE_CHILDREN: dict[symtable.SymbolTable, list[symtable.SymbolTable]] = tree.table()
 
 
 def _params(node: cst.FunctionDef) -> tuple[str, ...]:

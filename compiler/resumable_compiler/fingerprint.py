@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
@@ -147,6 +148,11 @@ def _canonical_text(node: cst.CSTNode) -> tuple[str, tuple[tuple[AwaitSite, int]
     return "".join(out), tuple(found)
 
 
+@functools.cache
+def _kind_fields(kind: type[cst.CSTNode]) -> tuple[dataclasses.Field[object], ...]:
+    return dataclasses.fields(kind)
+
+
 def _fields(item: cst.CSTNode) -> list[dataclasses.Field[object]]:
     """The fields of `item` in the order its awaits run: a comprehension that
     awaits past its first iterable runs its clauses before its element, a
@@ -154,7 +160,7 @@ def _fields(item: cst.CSTNode) -> list[dataclasses.Field[object]]:
     `async for` whose target awaits gets its item before the target. (Only
     for those, which were refused before: the text of others, and so their
     fingerprints, stay as they were.)"""
-    fields = list(dataclasses.fields(item))
+    fields = list(_kind_fields(type(item)))
     first: tuple[str, ...] = ()
     if isinstance(item, cst.ListComp | cst.SetComp | cst.DictComp):
         if any(_has_await(c) for c in children(item) if c is not item.for_in) or _has_await(

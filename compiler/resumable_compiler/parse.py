@@ -157,6 +157,7 @@ def _positions(module: cst.Module, source: str, tops: set[int]) -> dict[cst.CSTN
     provider = _Positions()
     newline, indent = module.default_newline, module.default_indent
     start = 0  # where in `source` the statements after the last one placed begin
+    line = 1  # the line `start` is on
     for index in sorted(tops):
         stmt = module.body[index]
         text = cst.Module([], default_indent=indent, default_newline=newline).code_for_node(stmt)
@@ -167,10 +168,10 @@ def _positions(module: cst.Module, source: str, tops: set[int]) -> dict[cst.CSTN
             default_indent=indent,
             default_newline=newline,
             provider=provider,  # type: ignore[arg-type]
-            line=len(NEWLINE_RE.findall(source, 0, found)) + 1,
+            line=line + source.count("\n", start, found),
         )
         stmt._codegen(state)
-        start = found + len(text)
+        start, line = found + len(text), state.line
     return provider._computed
 
 

@@ -13,6 +13,7 @@ generated module is reported.
 from __future__ import annotations
 
 import gc
+import importlib.util
 import os
 import warnings
 from collections.abc import Iterable, Iterator
@@ -30,6 +31,14 @@ if TYPE_CHECKING:
     from .ir import Lowered
 
 __all__ = ["FileResult", "compile_file", "compile_source", "find_sources"]
+
+# The passes need libcst and jinja2, imported only to compile. Without them
+# (a deploy image, installed without the `compiler` extra) importing this
+# module fails as it did when it imported them, so `resumable compile` and
+# compile-on-load say which extra to install, even when nothing is stale.
+for _needed in ("libcst", "jinja2"):
+    if importlib.util.find_spec(_needed) is None:
+        raise ModuleNotFoundError(f"No module named {_needed!r}", name=_needed)
 
 _SKIP_DIRS = {GENERATED_DIR, "__pycache__", "node_modules", "site-packages", "build", "dist"}
 

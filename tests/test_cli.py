@@ -251,6 +251,60 @@ def test_check_cache_and_stale_cycle(
     assert "L.out = 1" in out.read_text()
 
 
+def test_a_changed_compiler_makes_every_module_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from resumable_compiler import build
+
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "flow.py", GOOD)
+    out = tmp_path / "__resumable__" / "flow.py"
+    assert compile_here(capsys, ".")[0] == 0
+    before = out.read_text()
+    assert f"compiler {build.COMPILER_DIGEST}," in before
+    monkeypatch.setattr(build, "COMPILER_DIGEST", "0123456789ab")
+    status, lines = compile_here(capsys, "--check", ".")
+    assert status == 1 and "__resumable__/flow.py: stale: run `resumable compile flow.py`" in lines
+    assert compile_here(capsys, ".")[1][0] == "__resumable__/flow.py: written"
+    assert "compiler 0123456789ab," in out.read_text()
+    assert compile_here(capsys, "--check", ".")[0] == 0
+
+
+def test_the_compiler_digest_covers_the_compiler_files() -> None:
+    from resumable_compiler import cache
+
+    folder = Path(cache.__file__).parent
+    assert {"cache.py", "build.py", "parse.py", "render.py"} <= {
+        p.name for p in folder.glob("*.py")
+    }
+    assert cache.compiler_digest() == cache.COMPILER_DIGEST
+
+
+def test_a_no_change_recompile_imports_neither_libcst_nor_jinja2(tmp_path: Path) -> None:
+    write(tmp_path / "app" / "flow.py", GOOD)
+    assert run("app", cwd=tmp_path).returncode == 0
+    probe = (
+        "import sys\n"
+        "from resumable.cli import main\n"
+        "status = main(['compile', 'app'])\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('libcst', 'jinja2'))\n"
+        "print('heavy:', heavy)\n"
+        "sys.exit(status)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "heavy: []" in proc.stdout and "written" not in proc.stdout, proc.stdout
+    # an edited source still compiles (and imports them)
+    write(tmp_path / "app" / "flow.py", GOOD.replace("out = 0", "out = 1"))
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0 and "flow.py: written" in proc.stdout, proc.stdout
+    assert "'libcst" in proc.stdout
+
+
 def test_module_whose_functions_were_removed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

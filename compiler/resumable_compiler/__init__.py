@@ -18,8 +18,11 @@ Passes, one module each, each handing the next a frozen value (ir.py):
     check.py     invariants (a failure is a bug in resumable)
     render.py    -> generated module text (templates/module.py.j2)
 
-build.py runs them per file and writes `__resumable__/<module>.py`; cli.py
-is `resumable compile`. Deployed code never imports this package.
+build.py runs them per file and writes `__resumable__/<module>.py`; cache.py
+tells from a generated module's header whether it is up to date, without
+importing the passes (nor libcst, jinja2); tree.py keeps the libcst facts the
+passes ask for again and again (a node's children). cli.py is `resumable
+compile`. Deployed code never imports this package.
 """
 
 from __future__ import annotations

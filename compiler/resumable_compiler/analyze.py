@@ -20,16 +20,18 @@ import builtins
 import re
 import symtable
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import libcst as cst
 
 from resumable.errors import CompileError
 
-from . import codes
+from . import codes, tree
 from .fingerprint import own_awaits
 from .ir import Analysis, FunctionSource, ParsedModule, Reserved
 from .mangle import mangle_name
 from .scopes import captured_names
+from .tree import children
 
 __all__ = ["analyze"]
 
@@ -66,8 +68,11 @@ class _Scanner:
 
     def scan(self, node: cst.CSTNode) -> bool:
         """True when `node` contains an await in the function's scope."""
-        method = getattr(self, "scan_" + type(node).__name__, None)
-        found = method(node) if method is not None else self.scan_children(node.children)
+        kind = type(node)
+        method = _SCANS.get(kind, _SCANS)
+        if method is _SCANS:  # first of its kind: look its method up once
+            method = _SCANS[kind] = getattr(_Scanner, "scan_" + kind.__name__, None)
+        found = method(self, node) if method is not None else self.scan_children(children(node))
         if found:
             self.awaiting.add(id(node))
         return found
@@ -105,7 +110,7 @@ class _Scanner:
             "return a list instead of yielding items, or make each item a separate resumable call",
             "async generator",
         )
-        return self.scan_children(node.children)
+        return self.scan_children(children(node))
 
     # A definition's header (decorators, defaults, bases) runs in the
     # function, where the definition stands: its awaits are the function's
@@ -189,7 +194,7 @@ class _Scanner:
                 # Its own class's cell; its header is evaluated in the class body.
                 stack.extend((c, True) for c in (*n.decorators, n.params))
                 continue
-            stack.extend((c, inside_class) for c in n.children)
+            stack.extend((c, inside_class) for c in children(n))
 
     def collect_names(self, node: cst.CSTNode) -> None:
         """Record identifiers of a nested scope (for choosing reserved names)."""
@@ -198,7 +203,7 @@ class _Scanner:
             n = stack.pop()
             if isinstance(n, cst.Name):
                 self.names.add(n.value)
-            stack.extend(n.children)
+            stack.extend(children(n))
 
     def comprehension(
         self, node: cst.CSTNode, for_in: cst.CompFor, code: codes.Code, what: str, fix: str
@@ -207,7 +212,7 @@ class _Scanner:
         rest: list[cst.CSTNode] = [for_in.target, *for_in.ifs]
         if for_in.inner_for_in is not None:
             rest.append(for_in.inner_for_in)
-        rest.extend(c for c in node.children if c is not for_in)
+        rest.extend(c for c in children(node) if c is not for_in)
         before = len(self.errors)
         inner = self.scan_children(rest)
         nested = any(e.construct == "comprehension" for e in self.errors[before:])
@@ -231,7 +236,7 @@ class _Scanner:
         rest: list[cst.CSTNode] = [for_in.target, *for_in.ifs]
         if for_in.inner_for_in is not None:
             rest.append(for_in.inner_for_in)
-        rest.extend(c for c in node.children if c is not for_in)
+        rest.extend(c for c in children(node) if c is not for_in)
         # An `async for` clause awaits `__anext__`: the comprehension is lowered.
         inner = self.scan_children(rest) or _has_async_for(for_in)
         if inner:
@@ -257,7 +262,7 @@ class _Scanner:
                     "await into a variable first",
                     "await position",
                 )
-        parts: list[cst.CSTNode] = [c for c in node.children if c is not node.for_in]
+        parts: list[cst.CSTNode] = [c for c in children(node) if c is not node.for_in]
         for i, clause in enumerate(clauses):
             parts += [*clause.ifs, *([clause.iter] if i else [])]
         for lam in (
@@ -344,7 +349,7 @@ class _Scanner:
         for target in _flatten_targets(node.target):
             if isinstance(target, cst.Name):
                 self.deleted.add(target.value)
-        return self.scan_children(node.children)
+        return self.scan_children(children(node))
 
     def scan_Import(self, node: cst.Import) -> bool:
         for alias in node.names:
@@ -365,16 +370,16 @@ class _Scanner:
     def scan_ExceptHandler(self, node: cst.ExceptHandler) -> bool:
         if node.name is not None and isinstance(node.name.name, cst.Name):
             self.deleted.add(node.name.name.value)  # `e = None; del e` after the handler
-        return self.scan_children(node.children)
+        return self.scan_children(children(node))
 
     def scan_ExceptStarHandler(self, node: cst.ExceptStarHandler) -> bool:
         if node.name is not None and isinstance(node.name.name, cst.Name):
             self.deleted.add(node.name.name.value)
-        return self.scan_children(node.children)
+        return self.scan_children(children(node))
 
     def scan_Call(self, node: cst.Call) -> bool:
         self.frame_access(node)
-        return self.scan_children(node.children)
+        return self.scan_children(children(node))
 
     def frame_access(self, node: cst.Call) -> None:
         func = node.func
@@ -455,7 +460,7 @@ def _loads(node: cst.CSTNode) -> set[str]:
         elif isinstance(n, cst.Attribute | cst.Arg):
             stack.append(n.value)
         else:
-            stack.extend(n.children)
+            stack.extend(children(n))
     return out
 
 
@@ -482,15 +487,19 @@ def _flatten_targets(node: cst.BaseExpression) -> list[cst.BaseExpression]:
     return [node]
 
 
+#: Node kind -> its `_Scanner.scan_<Kind>` method (None: the generic walk).
+_SCANS: dict[type, Any] = {}
+
+
 def _function_table(table: symtable.SymbolTable, fn: FunctionSource) -> symtable.SymbolTable:
     """The function's own table: under the tables of the classes a method is
     defined in (by name; the one holding the function at its line)."""
     tables = [table]
     for name in fn.scope:
-        tables = [c for t in tables for c in t.get_children() if c.get_type() == "class"]
+        tables = [c for t in tables for c in _table_children(t) if c.get_type() == "class"]
         tables = [c for c in tables if c.get_name() == name]
     for t in tables:
-        for child in t.get_children():
+        for child in _table_children(t):
             if (
                 child.get_type() == "function"
                 and child.get_name() == fn.node.name.value
@@ -498,6 +507,18 @@ def _function_table(table: symtable.SymbolTable, fn: FunctionSource) -> symtable
             ):
                 return child
     raise LookupError(f"no symbol table for {fn.qualname} at line {fn.def_line}")
+
+
+def _table_children(table: symtable.SymbolTable) -> list[symtable.SymbolTable]:
+    """`table.get_children()`, made once per table (the module's is asked
+    again for each function; tree.forget empties the table)."""
+    found = _TABLE_CHILDREN.get(table)
+    if found is None:
+        found = _TABLE_CHILDREN[table] = table.get_children()
+    return found
+
+
+_TABLE_CHILDREN: dict[symtable.SymbolTable, list[symtable.SymbolTable]] = tree.table()
 
 
 def _params(node: cst.FunctionDef) -> tuple[str, ...]:
@@ -519,7 +540,7 @@ def _in_order(root: cst.CSTNode, stop: tuple[type, ...] = ()) -> list[cst.CSTNod
         n = stack.pop()
         out.append(n)
         if n is root or not isinstance(n, stop):
-            stack.extend(reversed(n.children))
+            stack.extend(reversed(children(n)))
     return out
 
 
@@ -548,7 +569,7 @@ def _deleted_in_nested_scopes(body: cst.BaseSuite) -> set[str]:
         if nested and isinstance(n, cst.Del):
             out.update(t.value for t in _flatten_targets(n.target) if isinstance(t, cst.Name))
         inner = nested or isinstance(n, cst.FunctionDef | cst.ClassDef | cst.Lambda)
-        stack.extend((c, inner) for c in n.children)
+        stack.extend((c, inner) for c in children(n))
     return out
 
 

@@ -3,40 +3,43 @@
     compile_file("app/shop.py")  ->  app/__resumable__/shop.py
 
 Recompiling an unchanged file is a cache hit: the generated module's header
-records the source's sha256 and the compiler version, and nothing is parsed
-when both match. With `check=True` nothing is written; a missing or stale
+records the source's sha256, resumable's version and the compiler's digest,
+and nothing is parsed when they match and the seal holds (cache.py). The
+passes, and libcst and jinja2 with them, are imported only when a module is
+compiled. With `check=True` nothing is written; a missing or stale
 generated module is reported.
 """
 
 from __future__ import annotations
 
-import hashlib
+import gc
+import importlib.util
 import os
-import re
 import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from resumable import __version__
 from resumable.errors import CompileError
-from resumable.source import GENERATED_DIR, display_path, edited, generated_path, seal_output
+from resumable.source import GENERATED_DIR, display_path, generated_path, seal_output
 
 from . import codes
-from .analyze import analyze
-from .check import check
-from .ir import Lowered
-from .liveness import liveness
-from .lower import lower
-from .parse import parse, read_source
-from .render import render
+from .cache import COMPILER_DIGEST, count_machines, header, read_source, sealed_edited, source_hash
+
+if TYPE_CHECKING:
+    from .ir import Lowered
 
 __all__ = ["FileResult", "compile_file", "compile_source", "find_sources"]
 
-_HEADER = re.compile(
-    r"^# resumable (\S+), source sha256:([0-9a-f]+), compiler ([0-9a-f]+)"
-    r"(?:, output sha256:[0-9a-f]+)?$",
-    re.M,
-)
+# The passes need libcst and jinja2, imported only to compile. Without them
+# (a deploy image, installed without the `compiler` extra) importing this
+# module fails as it did when it imported them, so `resumable compile` and
+# compile-on-load say which extra to install, even when nothing is stale.
+for _needed in ("libcst", "jinja2"):
+    if importlib.util.find_spec(_needed) is None:
+        raise ModuleNotFoundError(f"No module named {_needed!r}", name=_needed)
+
 _SKIP_DIRS = {GENERATED_DIR, "__pycache__", "node_modules", "site-packages", "build", "dist"}
 
 
@@ -50,26 +53,6 @@ class FileResult:
     errors: list[CompileError] = field(default_factory=list)
 
 
-def source_hash(source: str) -> str:
-    return hashlib.sha256(source.encode("utf-8")).hexdigest()
-
-
-def _compiler_digest() -> str:
-    """Digest of the compiler's own code: a changed compiler recompiles everything."""
-    folder = os.path.dirname(os.path.abspath(__file__))
-    digest = hashlib.sha256()
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-        for name in sorted(files):
-            if name.endswith((".py", ".j2")):
-                with open(os.path.join(root, name), "rb") as f:
-                    digest.update(name.encode() + b"\0" + f.read())
-    return digest.hexdigest()[:12]
-
-
-COMPILER_DIGEST = _compiler_digest()
-
-
 def compile_source(path: str, source: str) -> tuple[str | None, int, list[CompileError]]:
     """Run every pass on one module's source: (generated text or None, functions, errors)."""
     with warnings.catch_warnings():
@@ -79,43 +62,57 @@ def compile_source(path: str, source: str) -> tuple[str | None, int, list[Compil
         # the generated code), nor fail when warnings are errors (`-W error`).
         warnings.simplefilter("ignore", SyntaxWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
-        return _compile_source(path, source)
+        # No cyclic garbage collection while the passes run: libcst's tree of
+        # the whole module (hundreds of thousands of objects, none in a
+        # cycle; freed by reference counting) would be traversed again at
+        # every full collection the passes' allocations set off, a fifth of
+        # the time of a large module. It is turned back on as it was.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return _compile_source(path, source)
+        finally:
+            if collecting:
+                gc.enable()
 
 
 def _compile_source(path: str, source: str) -> tuple[str | None, int, list[CompileError]]:
-    parsed = parse(path, source)
-    errors = list(parsed.errors)
-    machines: list[Lowered] = []
-    for fn in parsed.functions:
-        analysis = analyze(parsed, fn)
-        if analysis.errors:
-            errors += analysis.errors
-            continue
-        lowered = liveness(lower(analysis))
-        if lowered.errors:
-            errors += lowered.errors
-            continue
-        machines.append(check(lowered))
-    if errors or not parsed.functions:
-        errors.sort(key=lambda e: (e.line, e.column, e.code))
-        return None, len(parsed.functions), errors
-    text = render(parsed, machines, source_hash(source), COMPILER_DIGEST)
-    return seal_output(text), len(machines), []
+    # The passes, and libcst and jinja2 with them, are imported only here:
+    # whether a module is up to date is decided without them (cache.py).
+    from . import tree
+    from .analyze import analyze
+    from .check import check
+    from .liveness import liveness
+    from .lower import lower
+    from .parse import parse
+    from .render import render
 
-
-def _header(path: str) -> tuple[str, str, str] | None:
     try:
-        with open(path, encoding="utf-8") as f:
-            head = f.read(600)
-    except OSError:
-        return None
-    match = _HEADER.search(head)
-    return (match.group(1), match.group(2), match.group(3)) if match else None
+        parsed = parse(path, source)
+        errors = list(parsed.errors)
+        machines: list[Lowered] = []
+        for fn in parsed.functions:
+            analysis = analyze(parsed, fn)
+            if analysis.errors:
+                errors += analysis.errors
+                continue
+            lowered = liveness(lower(analysis))
+            if lowered.errors:
+                errors += lowered.errors
+                continue
+            machines.append(check(lowered))
+        if errors or not parsed.functions:
+            errors.sort(key=lambda e: (e.line, e.column, e.code))
+            return None, len(parsed.functions), errors
+        text = render(parsed, machines, source_hash(source), COMPILER_DIGEST)
+        return seal_output(text), len(machines), []
+    finally:
+        tree.forget()
 
 
 def compile_file(path: str, *, check: bool = False) -> FileResult:
     out = generated_path(path)
-    if not os.path.exists(path) and _header(out) is not None:
+    if not os.path.exists(path) and header(out) is not None:
         # The source is gone: its generated module is an orphan.
         if check:
             return FileResult(path, out, "stale")
@@ -128,8 +125,8 @@ def compile_file(path: str, *, check: bool = False) -> FileResult:
                            fix="make it a readable Python source file")  # fmt: skip
         return FileResult(path, out, "error", errors=[err])
     digest = source_hash(source)
-    if _header(out) == (__version__, digest, COMPILER_DIGEST) and not _edited(out):
-        return FileResult(path, out, "unchanged", functions=_count_machines(out))
+    if header(out) == (__version__, digest, COMPILER_DIGEST) and not sealed_edited(out):
+        return FileResult(path, out, "unchanged", functions=count_machines(out))
     text, count, errors = compile_source(path, source)
     if errors:
         return FileResult(path, out, "error", count, errors)
@@ -151,20 +148,6 @@ def compile_file(path: str, *, check: bool = False) -> FileResult:
     return FileResult(path, out, "written", count)
 
 
-def _edited(path: str) -> bool:
-    """The generated module was changed after it was written (by hand)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            return edited(f.read())
-    except (OSError, UnicodeDecodeError):
-        return True
-
-
-def _count_machines(path: str) -> int:
-    with open(path, encoding="utf-8") as f:
-        return len(re.findall(r"^class \w+\(Machine\):", f.read(), re.M))
-
-
 def find_sources(paths: Iterable[str]) -> Iterator[str]:
     """Python files under `paths` that may use resumable (they mention it, or
     have a generated module that may now be stale), and the sources of
@@ -184,7 +167,7 @@ def find_sources(paths: Iterable[str]) -> Iterator[str]:
                 full = os.path.join(root, name)
                 if name in files and _mentions_resumable(full):
                     yield full
-                elif name in outputs and _header(os.path.join(generated, name)) is not None:
+                elif name in outputs and header(os.path.join(generated, name)) is not None:
                     yield full  # stale output of a source that dropped resumable, or an orphan
 
 

@@ -31,6 +31,7 @@ from .control import JumpKind
 from .ir import Analysis
 from .rewrite import Rewriter, code, target_names
 from .states import StateWriter
+from .tree import children
 
 __all__ = ["Lowering", "Tables", "walrus_targets"]
 
@@ -258,7 +259,7 @@ def _contains(root: cst.CSTNode, target: cst.CSTNode) -> bool:
         n = stack.pop()
         if n is target:
             return True
-        stack.extend(n.children)
+        stack.extend(children(n))
     return False
 
 
@@ -282,7 +283,7 @@ def walrus_targets(nodes: Sequence[cst.CSTNode | None]) -> set[str]:
         n = stack.pop()
         if isinstance(n, cst.NamedExpr) and isinstance(n.target, cst.Name):
             out.add(n.target.value)
-        stack.extend(n.children)
+        stack.extend(children(n))
     return out
 
 

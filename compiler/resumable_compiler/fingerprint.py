@@ -21,13 +21,16 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 
 import libcst as cst
 
+from . import tree
 from .ir import AwaitSite, ImplicitAwait
+from .tree import children
 
 __all__ = ["LOWERING_VERSION", "canonical", "own_awaits", "run_fingerprint", "site_fingerprints"]
 
@@ -69,6 +72,20 @@ def canonical(node: cst.CSTNode, sites: list[tuple[AwaitSite, int]] | None = Non
     `__aenter__` after the item's expression, its `__aexit__` after the whole
     statement (innermost item first), an `async for`'s (or an async
     comprehension's) `__anext__` after its iterable."""
+    known = _canonical.get(node)
+    if known is None:
+        known = _canonical[node] = _canonical_text(node)
+    if sites is not None:
+        sites += known[1]
+    return known[0]
+
+
+#: node -> (its canonical text, its awaits): analyze, then render, ask for
+#: the same function's body and parameters (tree.forget empties it).
+_canonical: dict[cst.CSTNode, tuple[str, tuple[tuple[AwaitSite, int], ...]]] = tree.table()
+
+
+def _canonical_text(node: cst.CSTNode) -> tuple[str, tuple[tuple[AwaitSite, int], ...]]:
     out: list[str] = []
     size = 0
     found: list[tuple[AwaitSite, int]] = []
@@ -128,9 +145,12 @@ def canonical(node: cst.CSTNode, sites: list[tuple[AwaitSite, int]] | None = Non
         if isinstance(item, cst.With) and item.asynchronous is not None:
             parts += [_Implicit(ImplicitAwait(i, "__aexit__")) for i in reversed(item.items)]
         stack.extend(reversed(parts))
-    if sites is not None:
-        sites += found
-    return "".join(out)
+    return "".join(out), tuple(found)
+
+
+@functools.cache
+def _kind_fields(kind: type[cst.CSTNode]) -> tuple[dataclasses.Field[object], ...]:
+    return dataclasses.fields(kind)
 
 
 def _fields(item: cst.CSTNode) -> list[dataclasses.Field[object]]:
@@ -140,10 +160,10 @@ def _fields(item: cst.CSTNode) -> list[dataclasses.Field[object]]:
     `async for` whose target awaits gets its item before the target. (Only
     for those, which were refused before: the text of others, and so their
     fingerprints, stay as they were.)"""
-    fields = list(dataclasses.fields(item))
+    fields = list(_kind_fields(type(item)))
     first: tuple[str, ...] = ()
     if isinstance(item, cst.ListComp | cst.SetComp | cst.DictComp):
-        if any(_has_await(c) for c in item.children if c is not item.for_in) or _has_await(
+        if any(_has_await(c) for c in children(item) if c is not item.for_in) or _has_await(
             item.for_in, skip=item.for_in.iter
         ):
             first = ("for_in",)
@@ -161,7 +181,7 @@ def holds_await(node: cst.CSTNode) -> bool:
         n = stack.pop()
         if isinstance(n, cst.Await) or (isinstance(n, cst.CompFor) and n.asynchronous):
             return True
-        stack.extend(n.children)
+        stack.extend(children(n))
     return False
 
 
@@ -171,7 +191,7 @@ def _has_await(node: cst.CSTNode, skip: cst.CSTNode | None = None) -> bool:
         n = stack.pop()
         if isinstance(n, cst.Await):
             return True
-        stack.extend(c for c in n.children if c is not skip)
+        stack.extend(c for c in children(n) if c is not skip)
     return False
 
 
@@ -227,7 +247,7 @@ def _own_nodes(body: cst.CSTNode, future_annotations: bool) -> set[int]:
         elif isinstance(n, cst.AnnAssign):
             stack.extend([n.target, *([n.value] if n.value is not None else [])])
         else:
-            stack.extend(n.children)
+            stack.extend(children(n))
     return own
 
 

@@ -35,6 +35,7 @@ from resumable.errors import CompileError
 
 from . import codes
 from .ir import Lowered, State
+from .tree import children
 
 __all__ = ["liveness"]
 
@@ -42,12 +43,20 @@ __all__ = ["liveness"]
 class _Flow:
     """Backward liveness through the statements of one state."""
 
-    def __init__(self, frame: str, machine: str, live_in: list[frozenset[str]]) -> None:
+    def __init__(
+        self, frame: str, machine: str, live_in: list[frozenset[str]], closures: bool = True
+    ) -> None:
         self.L = frame
+        #: Whether the function defines lambdas, functions or classes (else
+        #: no statement of its states does, and `captured` is always empty).
+        self.closures = closures
         self.m = machine
         self.live_in = live_in
         # (break live, continue live) of the native loops being walked
         self.loops: list[tuple[set[str], set[str]]] = []
+        # What `uses` found for each node: the fixed point walks every state
+        # again at each round, and a node's uses never change.
+        self._uses: dict[cst.CSTNode, frozenset[str]] = {}
 
     # -- expressions ------------------------------------------------------------
 
@@ -55,17 +64,22 @@ class _Flow:
         """Locals `node` reads where it runs, and those the lambdas, functions
         and classes it defines may read (they must exist when it runs; that a
         closure may also read them after a later await is `_closure_live`)."""
-        out: set[str] = set()
         if node is None:
-            return out
-        stack: list[cst.CSTNode] = [node]
-        while stack:
-            n = stack.pop()
-            if _local(n, self.L):
-                out.add(n.attr.value)
-                continue
-            stack.extend(_header(n))
-        return out | captured(self.L, node)
+            return set()
+        found = self._uses.get(node)
+        if found is None:
+            out: set[str] = set()
+            stack: list[cst.CSTNode] = [node]
+            while stack:
+                n = stack.pop()
+                if _local(n, self.L):
+                    out.add(n.attr.value)
+                    continue
+                stack.extend(_header(n))
+            if self.closures:
+                out |= captured(self.L, node)
+            found = self._uses[node] = frozenset(out)
+        return set(found)
 
     def target(self, node: cst.BaseExpression, live: set[str]) -> set[str]:
         """Live before storing into `node`, given live after."""
@@ -225,7 +239,7 @@ def _header(n: cst.CSTNode) -> Sequence[cst.CSTNode]:
         return [*n.decorators, n.params, *([n.returns] if n.returns else [])]
     if isinstance(n, cst.ClassDef):
         return [*n.decorators, *n.bases, *n.keywords]
-    return n.children
+    return children(n)
 
 
 def captured(frame: str, node: cst.CSTNode) -> set[str]:
@@ -242,6 +256,18 @@ def captured(frame: str, node: cst.CSTNode) -> set[str]:
             stack.append((n.body, True))
         stack.extend((c, inside) for c in _header(n))
     return out
+
+
+def _defines(body: cst.CSTNode) -> bool:
+    """Whether the function's body defines a lambda, function or class: the
+    lowering adds none, so the states hold one only if the source does."""
+    stack = [body]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, cst.Lambda | cst.FunctionDef | cst.ClassDef):
+            return True
+        stack.extend(children(n))
+    return False
 
 
 def _closure_live(states: Sequence[State], frame: str) -> dict[int, set[str]]:
@@ -300,7 +326,8 @@ def liveness(lowered: Lowered) -> Lowered:
     analysis = lowered.analysis
     states = lowered.states
     live_in: list[frozenset[str]] = [frozenset()] * len(states)
-    flow = _Flow(analysis.reserved.frame, analysis.reserved.machine, live_in)
+    closures = _defines(analysis.function.node.body)
+    flow = _Flow(analysis.reserved.frame, analysis.reserved.machine, live_in, closures)
     changed = True
     while changed:
         changed = False
@@ -311,10 +338,10 @@ def liveness(lowered: Lowered) -> Lowered:
                 changed = True
     order = {name: i for i, name in enumerate(analysis.params)}
     live: dict[int, tuple[str, ...]] = {}
-    closures = _closure_live(states, analysis.reserved.frame)
+    closure_live = _closure_live(states, analysis.reserved.frame) if closures else {}
     for state in states:
         if state.is_await:
-            names = live_in[state.index] | closures.get(state.index, set())
+            names = live_in[state.index] | closure_live.get(state.index, set())
             live[state.index] = tuple(
                 sorted(names, key=lambda n: (n in lowered.hidden, order.get(n, len(order)), n))
             )

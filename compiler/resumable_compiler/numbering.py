@@ -26,6 +26,7 @@ from resumable.errors import InternalError
 from .control import Label, exception_route, handled_vars, routing
 from .ir import AwaitSite, State
 from .states import Draft, Placeholders
+from .tree import field_names
 
 __all__ = ["number_states"]
 
@@ -173,6 +174,25 @@ class _Placeholders(cst.CSTTransformer):
 
 
 def _fix(stmt: cst.BaseStatement, fixer: _Placeholders) -> cst.BaseStatement:
-    out = stmt.visit(fixer)
+    """`stmt` with its placeholders replaced: only the nodes above one are
+    copied (a transformer would copy every node of every statement)."""
+    out = _replaced(stmt, fixer)
     assert isinstance(out, cst.BaseStatement)
     return out
+
+
+def _replaced(node: cst.CSTNode, fixer: _Placeholders) -> cst.CSTNode:
+    if isinstance(node, cst.Integer):
+        return fixer.leave_Integer(node, node)
+    changes: dict[str, object] = {}
+    for name in field_names(type(node)):
+        value = getattr(node, name)
+        if isinstance(value, cst.CSTNode):
+            new = _replaced(value, fixer)
+            if new is not value:
+                changes[name] = new
+        elif isinstance(value, list | tuple):
+            items = [_replaced(v, fixer) if isinstance(v, cst.CSTNode) else v for v in value]
+            if any(new is not old for new, old in zip(items, value, strict=True)):
+                changes[name] = type(value)(items)
+    return node.with_changes(**changes) if changes else node

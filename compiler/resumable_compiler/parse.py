@@ -23,27 +23,23 @@ Syntax errors are reported with CPython's own message and position (E00).
 from __future__ import annotations
 
 import symtable
-import tokenize
 from collections import ChainMap
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import libcst as cst
-from libcst.metadata import CodeRange, MetadataWrapper, PositionProvider
+from libcst._nodes.internal import CodegenState
+from libcst.metadata import CodeRange
+from libcst.metadata.position_provider import NEWLINE_RE, PositionProvidingCodegenState
 
 from resumable.errors import CompileError
 from resumable.source import FUTURE_FLAGS, display_path, module_name_for, source_lines
 
 from . import codes
+from .cache import read_source
 from .ir import FunctionSource, ParsedModule
 from .mangle import mangle_function
 
 __all__ = ["module_name_for", "parse", "read_source", "source_lines"]
-
-
-def read_source(path: str) -> str:
-    """Source text as Python reads it (encoding cookie, universal newlines)."""
-    with tokenize.open(path) as f:
-        return f.read()
 
 
 def _syntax_error(e: SyntaxError, display: str, lines: list[str]) -> CompileError:
@@ -62,10 +58,12 @@ def _syntax_error(e: SyntaxError, display: str, lines: list[str]) -> CompileErro
     )
 
 
-class _Decorated(cst.CSTVisitor):
-    """Finds decorated functions anywhere, tracking nesting."""
+class _Decorated:
+    """Finds decorated functions anywhere, tracking nesting.
 
-    METADATA_DEPENDENCIES = (PositionProvider,)
+    A `def` is a statement, so only statements and the blocks and clauses
+    holding them are walked (never expressions): the functions are found in
+    source order, as a full visit finds them, at a fraction of its cost."""
 
     def __init__(self, module_aliases: set[str], function_aliases: set[str]) -> None:
         self.module_aliases = module_aliases
@@ -73,6 +71,8 @@ class _Decorated(cst.CSTVisitor):
         #: The enclosing definitions: ("class" or "def", name), outermost first.
         self.stack: list[tuple[str, str]] = []
         self.found: list[tuple[cst.FunctionDef, list[tuple[str, str]]]] = []
+        #: Indexes of the module's top-level statements holding a found function.
+        self.tops: set[int] = set()
 
     def is_resumable(self, decorator: cst.Decorator) -> bool:
         d = decorator.decorator
@@ -87,19 +87,125 @@ class _Decorated(cst.CSTVisitor):
             and d.attr.value == "function"
         )
 
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        if any(self.is_resumable(d) for d in node.decorators):
-            self.found.append((node, list(self.stack)))
-        self.stack.append(("def", node.name.value))
+    def module(self, module: cst.Module) -> None:
+        for index, stmt in enumerate(module.body):
+            before = len(self.found)
+            self.walk(stmt)
+            if len(self.found) > before:
+                self.tops.add(index)
 
-    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
-        self.stack.pop()
+    def walk(self, node: cst.CSTNode) -> None:
+        if isinstance(node, cst.FunctionDef):
+            if any(self.is_resumable(d) for d in node.decorators):
+                self.found.append((node, list(self.stack)))
+            self.stack.append(("def", node.name.value))
+            self.walk(node.body)
+            self.stack.pop()
+        elif isinstance(node, cst.ClassDef):
+            self.stack.append(("class", node.name.value))
+            self.walk(node.body)
+            self.stack.pop()
+        else:
+            for child in _statement_parts(node):
+                self.walk(child)
 
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self.stack.append(("class", node.name.value))
 
-    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
-        self.stack.pop()
+#: What may hold a statement (a `def` among them): statements, blocks and the
+#: clauses of compound statements. Simple statements and expressions do not.
+_HOLDS_STATEMENTS = (
+    cst.BaseCompoundStatement,
+    cst.IndentedBlock,
+    cst.Else,
+    cst.ExceptHandler,
+    cst.ExceptStarHandler,
+    cst.Finally,
+    cst.MatchCase,
+)
+
+
+def _statement_parts(node: cst.CSTNode) -> Sequence[cst.CSTNode]:
+    """The parts of `node` that may hold statements, in source order: read
+    from the fields of the usual kinds (libcst's `children` runs a visitor
+    over every field), else picked from `children`."""
+    if isinstance(node, cst.IndentedBlock):
+        return node.body
+    if isinstance(node, cst.SimpleStatementLine | cst.SimpleStatementSuite):
+        return ()
+    if isinstance(node, cst.If | cst.For | cst.While):
+        return (node.body, node.orelse) if node.orelse is not None else (node.body,)
+    if isinstance(node, cst.Else | cst.Finally | cst.With | cst.ExceptHandler):
+        return (node.body,)
+    if isinstance(node, cst.Try):
+        rest = [x for x in (node.orelse, node.finalbody) if x is not None]
+        return (node.body, *node.handlers, *rest)
+    return [c for c in node.children if isinstance(c, _HOLDS_STATEMENTS)]
+
+
+def _positions(module: cst.Module, source: str, tops: set[int]) -> dict[cst.CSTNode, CodeRange]:
+    """What libcst's PositionProvider gives, for the nodes of the top-level
+    statements `tops` only (those holding decorated functions): recording
+    every node's position costs more than parsing the module.
+
+    A statement's first line is found in the source, which is exactly the
+    module's code (libcst's round trip): the statement's code, searched from
+    the end of the previous one, stands there and nowhere else after it
+    (else, or when the source has a carriage return, its place is found by
+    rendering the statements before it, as `module.code` does, and counting
+    their lines)."""
+    if "\r" in source:  # lines as libcst counts them, token by token
+        return _positions_by_rendering(module, tops)
+    provider = _Positions()
+    newline, indent = module.default_newline, module.default_indent
+    start = 0  # where in `source` the statements after the last one placed begin
+    line = 1  # the line `start` is on
+    for index in sorted(tops):
+        stmt = module.body[index]
+        text = cst.Module([], default_indent=indent, default_newline=newline).code_for_node(stmt)
+        found = source.find(text, start)
+        if found < 0 or source.find(text, found + 1) >= 0:
+            return _positions_by_rendering(module, tops)
+        state = PositionProvidingCodegenState(
+            default_indent=indent,
+            default_newline=newline,
+            provider=provider,  # type: ignore[arg-type]
+            line=line + source.count("\n", start, found),
+        )
+        stmt._codegen(state)
+        start, line = found + len(text), state.line
+    return provider._computed
+
+
+def _positions_by_rendering(module: cst.Module, tops: set[int]) -> dict[cst.CSTNode, CodeRange]:
+    """`_positions`, the other statements rendered to count their lines."""
+    provider = _Positions()
+    plain = CodegenState(default_indent=module.default_indent,
+                         default_newline=module.default_newline)  # fmt: skip
+    line = 1
+    for node in module.header:
+        node._codegen(plain)
+    for index, stmt in enumerate(module.body[: max(tops, default=-1) + 1]):
+        if index not in tops:
+            stmt._codegen(plain)
+            continue
+        # Lines as PositionProvidingCodegenState counts them, token by token.
+        line += sum(len(NEWLINE_RE.findall(t)) for t in plain.tokens)
+        plain.tokens.clear()
+        state = PositionProvidingCodegenState(
+            default_indent=module.default_indent,
+            default_newline=module.default_newline,
+            provider=provider,  # type: ignore[arg-type]
+            line=line,
+        )
+        stmt._codegen(state)
+        line = state.line
+    return provider._computed
+
+
+class _Positions:
+    """Stands for libcst's PositionProvider: where its codegen state writes."""
+
+    def __init__(self) -> None:
+        self._computed: dict[cst.CSTNode, CodeRange] = {}
 
 
 def _aliases(module: cst.Module) -> tuple[set[str], set[str]]:
@@ -254,11 +360,10 @@ def parse(path: str, source: str | None = None) -> ParsedModule:
             path, display, module_name_for(path), source, tuple(lines), empty, {}, (),
             frozenset(), (err,),
         )  # fmt: skip
-    wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
-    positions: Mapping[cst.CSTNode, CodeRange] = wrapper.resolve(PositionProvider)
     module_aliases, function_aliases = _aliases(module)
     finder = _Decorated(module_aliases, function_aliases)
-    wrapper.visit(finder)
+    finder.module(module)
+    positions: Mapping[cst.CSTNode, CodeRange] = _positions(module, source, finder.tops)
     parsed = ParsedModule(
         path, display, module_name_for(path), source, tuple(lines), module, positions, (),
         _module_names(table), (),

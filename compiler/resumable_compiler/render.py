@@ -24,6 +24,7 @@ from resumable.source import build_hash, function_block
 from .fingerprint import LOWERING_VERSION, run_fingerprint, site_fingerprints
 from .ir import Lowered, ParsedModule, State
 from .rewrite import code
+from .tree import children
 
 __all__ = ["render"]
 
@@ -71,7 +72,7 @@ def _names(body: Sequence[cst.CSTNode]) -> set[str]:
         n = stack.pop()
         if isinstance(n, cst.Name):
             out.add(n.value)
-        stack.extend(n.children)
+        stack.extend(children(n))
     return out
 
 

@@ -38,6 +38,7 @@ import libcst as cst
 from .fingerprint import holds_await
 from .ir import Analysis
 from .mangle import mangle_name
+from .tree import children
 
 __all__ = [
     "JumpCode",
@@ -112,7 +113,7 @@ def pattern_captures(pattern: cst.CSTNode) -> list[str]:
             out.append(n.name.value)
         elif isinstance(n, cst.MatchMapping) and n.rest is not None:
             out.append(n.rest.value)
-        stack.extend(reversed(n.children))
+        stack.extend(reversed(children(n)))
     return sorted(set(out), key=out.index)
 
 
@@ -330,7 +331,7 @@ class Rewriter(cst.CSTTransformer):
             n = stack.pop()
             if isinstance(n, cst.Name) and self.is_local(n.value):
                 return True
-            stack.extend(n.children)
+            stack.extend(children(n))
         return False
 
     # -- scopes ---------------------------------------------------------------------

@@ -47,6 +47,7 @@ import libcst as cst
 from resumable.errors import InternalError
 
 from .ir import ParsedModule
+from .tree import children
 
 __all__ = ["captured_names"]
 
@@ -181,7 +182,7 @@ class _Walk:
         if isinstance(n, cst.AnnAssign):
             value = [n.value] if n.value is not None else []
             return [n.target, *self.annotation(n.annotation), *value]
-        return n.children
+        return children(n)
 
     def header(self, n: _Scope) -> list[cst.CSTNode]:
         """Parts of scope node `n` evaluated in the enclosing scope, in the

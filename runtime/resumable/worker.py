@@ -381,7 +381,9 @@ class _Worker:
                 raise
             return e  # it ended cancelled (not this worker's task)
         finally:
-            self.store.unlock(run_id)
+            # Off the event loop: on PostgreSQL the release is a round trip
+            # and a commit, which would hold up every other run's step.
+            await self.store.io(self.store.unlock, run_id)
 
     def finished(self, task: asyncio.Task[Any]) -> None:
         run_id = shown(self.tasks.pop(task))

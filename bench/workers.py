@@ -202,7 +202,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer runs")
     parser.add_argument("--json", help="write the Figure here")
     parser.add_argument("--runs", type=int, default=600)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--latencies", type=int, default=20)
     default_pg = os.environ.get(
         "RESUMABLE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"

@@ -172,6 +172,9 @@ class _Worker:
         self.changed: asyncio.Event | None = None
         #: When runs a queue's limits held back at the last look may start (None: none were).
         self.held_back: float | None = None
+        #: The functions of the last look that filled every free slot, and
+        #: until when (time.monotonic) the next look may reuse them (start_runs).
+        self.backlog: tuple[list[str], float] | None = None
 
     # -- what to drive --------------------------------------------------------------
 
@@ -306,12 +309,26 @@ class _Worker:
             return 0
         store = self.store
         now = self.rt.clock.time()
-        functions = await self.ours(now)
+        # With more runnable runs than slots, the loop comes back here each
+        # time a run ends: the functions the last look found (a scan of
+        # every runnable row, O(backlog) on the server) are reused for one
+        # poll interval. A function whose runs became runnable meanwhile is
+        # found at the next full look, at most POLL seconds later.
+        if self.backlog is not None and time.monotonic() < self.backlog[1]:
+            functions = self.backlog[0]
+        else:
+            functions = await self.ours(now)
+        self.backlog = None
         started = await self.start_queued(now, functions, free)
         running = set(self.tasks.values())
         after = (-1.0, -1)
         while started < free and functions:
-            page = await store.io(store.runnable, now, functions, after=after, limit=PAGE)
+            # A page a little longer than the free slots (a run another
+            # worker locks meanwhile is skipped), not PAGE rows each time a
+            # run ends: each row is a lease probe on the server and a
+            # summary decoded here.
+            limit = min(PAGE, 2 * (free - started) + 2)
+            page = await store.io(store.runnable, now, functions, after=after, limit=limit)
             for row in page:
                 after = (row.created_at, row.rowid)
                 if row.damaged is not None:
@@ -324,8 +341,9 @@ class _Worker:
                 self._start(fn, row.run_id)
                 started += 1
                 if started >= free:
+                    self.backlog = (functions, time.monotonic() + POLL)
                     break
-            if len(page) < PAGE:
+            if len(page) < limit:
                 break
         return started
 
@@ -381,7 +399,9 @@ class _Worker:
                 raise
             return e  # it ended cancelled (not this worker's task)
         finally:
-            self.store.unlock(run_id)
+            # Off the event loop: on PostgreSQL the release is a round trip
+            # and a commit, which would hold up every other run's step.
+            await self.store.io(self.store.unlock, run_id)
 
     def finished(self, task: asyncio.Task[Any]) -> None:
         run_id = shown(self.tasks.pop(task))
@@ -499,7 +519,9 @@ class _Worker:
         later than the next wake time of a waiting run (nothing else would
         wake the worker for it)."""
         wait = self._until_next_firing(poll)
-        if told:
+        # Every slot busy: nothing can start before a run ends, which ends
+        # the wait anyway (_wait), so the next wake time is not looked up.
+        if told and len(self.tasks) < self.concurrency:
             wake = await self._next_wake()
             if wake is not None:
                 wait = max(0.0, min(wait, wake - self.rt.clock.time()))

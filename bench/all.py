@@ -130,6 +130,8 @@ def plot(figures: dict[str, Figure | None], quick: bool) -> list[Path]:
             ax.set_title(series["title"] + (" (--quick: not the figures)" if quick else ""))
             if series.get("log_x"):
                 ax.set_xscale("log")
+            elif all(float(x).is_integer() for line in series["lines"].values() for x in line["x"]):
+                ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
             ax.set_ylim(bottom=0)
             ax.grid(True, alpha=0.3)
             ax.legend()

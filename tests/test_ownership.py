@@ -484,3 +484,67 @@ def test_a_write_under_an_earlier_claim_changes_nothing(
         assert store.get("w") == done
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_first_write_stores_its_row_and_yields_to_a_row_made_meanwhile(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    # A child run is stored with its first write (Run.unsaved), claimed as
+    # generation 1. If its row was made meanwhile (another driver of the
+    # same id), the write changes nothing: the driver has lost the run, and
+    # takes it over through a claim, from what is stored.
+    import dataclasses
+
+    from resumable.store import Lease, RunRecord, open_store
+    from resumable.store.base import checkpoint_write, finish_write
+
+    store = open_store(store_url(request, kind, tmp_path, "s.db"))
+    try:
+
+        def unsaved(run_id: str) -> RunRecord:
+            return RunRecord(
+                run_id=run_id,
+                function="m:f",
+                fingerprint="fp",
+                args=b"{}",
+                status="running",
+                owner="a@host",
+                generation=1,
+                parent="p",
+            )
+
+        lease = Lease("new", 1)
+        for run_id in ("new", "made"):
+            assert store.lock(run_id)
+        first = dataclasses.replace(
+            checkpoint_write(lease, b"one", 1, 10, "fp"), creates=unsaved("new")
+        )
+        assert asyncio.run(store.commit(first))
+        stored = store.get("new")
+        assert stored is not None
+        assert (stored.status, stored.generation, stored.seq, stored.checkpoint) == (
+            "running",
+            1,
+            1,
+            b"one",
+        )
+        assert stored.parent == "p"
+
+        # Made meanwhile, running at the same generation (another driver,
+        # mid-run): still not this write's row.
+        assert store.create(
+            dataclasses.replace(unsaved("made"), owner="b@host", checkpoint=b"theirs", seq=3)
+        )
+        theirs = store.get("made")
+        for write in (
+            checkpoint_write(Lease("made", 1), b"mine", 1, 10, "fp"),
+            finish_write(Lease("made", 1), "completed", result=b"mine"),
+        ):
+            assert (
+                asyncio.run(store.commit(dataclasses.replace(write, creates=unsaved("made"))))
+                is False
+            )
+            assert store.get("made") == theirs
+    finally:
+        store.close()

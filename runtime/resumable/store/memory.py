@@ -118,8 +118,8 @@ class MemoryStore(Store):
 
     def apply(self, write: Write) -> bool:
         run_id = write.run_id
-        if write.creates is not None:
-            self.create(write.creates)  # not if it exists: then the fence decides
+        if write.creates is not None and not self.create(write.creates):
+            return False  # made meanwhile: another driver's (sql.py)
         record = self.runs.get(run_id)
         if record is None or record.status not in write.statuses:
             return False

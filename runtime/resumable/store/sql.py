@@ -292,9 +292,10 @@ class SQLStore(GroupCommit, QueueQueries):
                     # The parent first (as its wait does): a wait committed
                     # meanwhile sees this end, or is seen waiting here.
                     self._lock_runs("run_id = ?", (write.wakes,))
-                if write.creates is not None:
-                    self._insert(write.creates)  # not if it exists: then the fence decides
-                changed = self._update(write)
+                # A run's first write stores its row, and applies only if it
+                # made it: a row made meanwhile is another driver's.
+                made = write.creates is None or self._insert(write.creates)
+                changed = made and self._update(write)
                 if changed:
                     self._record_parts(write)
         if changed and (write.kind in _WAKING or write.wakes is not None):

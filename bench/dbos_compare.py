@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import platform
 import sqlite3
@@ -54,10 +53,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from compiled import compiled_module
 from report import Figure, Target, median_and_spread, write
 
 import resumable
-from resumable_compiler.build import compile_file
 
 HERE = Path(__file__).parent
 VENV = HERE / ".venv-dbos"
@@ -213,17 +212,7 @@ class DBOSProcess:
 
 
 def load(folder: Path) -> ModuleType:
-    path = folder / "bench_dbos_compare.py"
-    path.write_text(SOURCE)
-    result = compile_file(str(path))
-    if result.errors:
-        raise SystemExit("\n".join(str(e) for e in result.errors))
-    spec = importlib.util.spec_from_file_location("bench_dbos_compare", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_dbos_compare"] = module
-    spec.loader.exec_module(module)
-    return module
+    return compiled_module(folder, "bench_dbos_compare", SOURCE)
 
 
 def resumable_round(

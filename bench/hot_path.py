@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import os
 import platform
 import statistics
@@ -41,10 +40,10 @@ import orjson
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+from compiled import compiled_module
 from report import Figure, Target, median_and_spread, write
 
 import resumable
-from resumable_compiler.build import compile_file
 
 AWAITS = 200
 #: Live locals of the functions of the per-await-cost-against-locals plot.
@@ -121,17 +120,7 @@ async def floor(user_id: str) -> tuple[Any, ...]:
 
 
 def load(folder: Path) -> ModuleType:
-    path = folder / "bench_hot_path.py"
-    path.write_text(SOURCE)
-    result = compile_file(str(path))
-    if result.errors:
-        raise SystemExit("\n".join(str(e) for e in result.errors))
-    spec = importlib.util.spec_from_file_location("bench_hot_path", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_hot_path"] = module
-    spec.loader.exec_module(module)
-    return module
+    return compiled_module(folder, "bench_hot_path", SOURCE)
 
 
 def seconds(runs: int, action: Callable[..., Any], *args: Any) -> float:

@@ -19,7 +19,6 @@ the rounds' ratios).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import sys
 import tempfile
@@ -33,10 +32,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import contextlib
 
+from compiled import compiled_module
 from report import Figure, Target, median_and_spread, write
 
 import resumable
-from resumable_compiler.build import compile_file
 
 SOURCE = """
 import resumable
@@ -60,17 +59,7 @@ class Stop(BaseException):
 
 
 def load(folder: Path) -> ModuleType:
-    path = folder / "bench_resume.py"
-    path.write_text(SOURCE)
-    result = compile_file(str(path))
-    if result.errors:
-        raise SystemExit("\n".join(str(e) for e in result.errors))
-    spec = importlib.util.spec_from_file_location("bench_resume", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_resume"] = module
-    spec.loader.exec_module(module)
-    return module
+    return compiled_module(folder, "bench_resume", SOURCE)
 
 
 def stopped_run(url: str, fn: Any, n: int) -> str:

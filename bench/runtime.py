@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import platform
 import statistics
 import sys
@@ -35,8 +34,11 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).parent))
+
+from compiled import compiled_module
+
 import resumable
-from resumable_compiler.build import compile_file
 
 SOURCE = """
 import asyncio
@@ -74,17 +76,7 @@ AWAITS = {"steps": 20, "children": 20}  # children: 10 of its own + 1 in each ch
 
 
 def load(folder: Path) -> ModuleType:
-    path = folder / "bench_runs.py"
-    path.write_text(SOURCE)
-    result = compile_file(str(path))
-    if result.errors:
-        raise SystemExit("\n".join(str(e) for e in result.errors))
-    spec = importlib.util.spec_from_file_location("bench_runs", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_runs"] = module
-    spec.loader.exec_module(module)
-    return module
+    return compiled_module(folder, "bench_runs", SOURCE)
 
 
 def median_seconds(runs: int, repeat: int, action: Callable[..., Any], *args: Any) -> float:

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import os
 import sqlite3
 import sys
@@ -42,10 +41,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from compiled import compiled_module
 from report import Figure, Target, median_and_spread, write
 
 import resumable
-from resumable_compiler.build import compile_file
 
 STEPS = 20
 CHILDREN = 10
@@ -89,17 +88,7 @@ async def plain(n):
 
 
 def load(folder: Path) -> ModuleType:
-    path = folder / "bench_sqlite_commits.py"
-    path.write_text(SOURCE)
-    result = compile_file(str(path))
-    if result.errors:
-        raise SystemExit("\n".join(str(e) for e in result.errors))
-    spec = importlib.util.spec_from_file_location("bench_sqlite_commits", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_sqlite_commits"] = module
-    spec.loader.exec_module(module)
-    return module
+    return compiled_module(folder, "bench_sqlite_commits", SOURCE)
 
 
 def floor_commit_seconds(path: Path, commits: int) -> float:

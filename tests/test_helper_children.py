@@ -266,12 +266,14 @@ def test_a_child_completed_inside_a_helper_survives_a_crash(
     # Each completed child ran once; the one killed ran again, to its end.
     assert lines(log) == ["add direct", "add h-a", "crash_once h-b"]
     # At the kill, the helper's first child had completed, as a child run;
-    # the one killed had written nothing yet, so it was not stored (a child
-    # is stored with its first write: docs/durability.md).
+    # the one killed was stored at its start: a child the step does not
+    # await itself is numbered in the order it starts, and matched by its
+    # row if that order changes (docs/durability.md).
     assert status == {
         "crash": "running",
         "crash/1.0": "completed",
         "crash/2.0": "completed",
+        "crash/2.1": "running",
     }
 
 

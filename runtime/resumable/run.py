@@ -267,12 +267,15 @@ class Run:
             if self.outlived is None:
                 self.outlived = error  # the run is blocked at its next await (or its end)
             raise error
+        # Numbered before any starts (a fan-out, in argument order), or the
+        # step's own await: its number is the same whenever the step runs.
+        numbered = call.child_id is not None or self.direct is call
         child_id = call.child_id = call.child_id or step.next_child_id()
         # In flight from now on (before anything is awaited), so that the end
         # of the step never misses a child that a task is starting.
         self.in_flight[child_id] = asyncio.current_task()
         try:
-            return await self.runtime._child(self, call, child_id)
+            return await self.runtime._child(self, call, child_id, numbered=numbered)
         finally:
             self.in_flight.pop(call.child_id, None)  # matched with another: runtime._child
 

@@ -455,10 +455,15 @@ class Runtime:
                 return row.run_id
         return None
 
-    async def _child(self, parent: Run, call: Call, child_id: str) -> Any:
+    async def _child(self, parent: Run, call: Call, child_id: str, *, numbered: bool) -> Any:
         """A decorated function awaited by a running one: a child run with a
         deterministic id, driven inline; once it has ended, its stored outcome.
-        It is matched by its parent, its function and its arguments' digest."""
+        It is matched by its parent, its function and its arguments' digest.
+        `numbered`: its id does not depend on the order tasks start children
+        in (the step awaits it, or a fan-out numbered it): only then may it
+        be stored with its first write. Another child's id may be this one's
+        when the step runs again, and it is matched by its row (_sibling),
+        which must then exist from its start."""
         fn = call.function
         machine = self._machine_of(fn)
         _check_depth(parent, machine, child_id)
@@ -472,8 +477,10 @@ class Runtime:
             into = fn.queue if parent.contain and _waits_as_row(parent, call) else None
             status = RUNNING if into is None else PENDING
             record = _new_record(fn, machine, child_id, blob, digest, parent.run_id, status)
-            if into is None:
+            if into is None and numbered:
                 new = record  # stored with its first write (Run.unsaved)
+            elif into is None:
+                await store.io(store.create, record)  # claimed as any run (_sibling)
             else:
                 record.queue, record.priority = into.name, into.priority
                 await store.io(store.create_run, record, into)

@@ -546,5 +546,15 @@ def test_a_first_write_stores_its_row_and_yields_to_a_row_made_meanwhile(
                 is False
             )
             assert store.get("made") == theirs
+
+        # Made by this driver's own first write, whose commit it did not see
+        # end (its task was cancelled while the write was in flight): its
+        # next write, which stores the row again, applies.
+        again = dataclasses.replace(
+            checkpoint_write(lease, b"two", 2, 20, "fp"), creates=unsaved("new")
+        )
+        assert asyncio.run(store.commit(again))
+        stored = store.get("new")
+        assert stored is not None and (stored.seq, stored.checkpoint) == (2, b"two")
     finally:
         store.close()

@@ -453,7 +453,11 @@ class Write:
     #: its parent, due at once if it waits (for it) as a row.
     wakes: str | None = None
     #: The run's own row, not stored yet (a child run's first write: see
-    #: `Run.unsaved`), inserted first in the same transaction.
+    #: `Run.unsaved`), inserted first in the same transaction. If the row
+    #: exists, the write applies only if it names this row's owner (and,
+    #: as any driver's write, its generation): it was made by this driver's
+    #: first write, whose commit its driver did not see end (cancelled while
+    #: in flight), not by another driver of the run.
     creates: RunRecord | None = None
 
     @property

@@ -118,9 +118,16 @@ class MemoryStore(Store):
 
     def apply(self, write: Write) -> bool:
         run_id = write.run_id
-        if write.creates is not None and not self.create(write.creates):
-            return False  # made meanwhile: another driver's (sql.py)
+        creates = write.creates
+        made = creates is None or self.create(creates)
         record = self.runs.get(run_id)
+        if (
+            creates is not None
+            and not made
+            and record is not None
+            and record.owner != creates.owner
+        ):
+            return False  # made meanwhile: another driver's (sql.py)
         if record is None or record.status not in write.statuses:
             return False
         if write.generation is not None and record.generation != write.generation:

@@ -293,17 +293,19 @@ class SQLStore(GroupCommit, QueueQueries):
                     # meanwhile sees this end, or is seen waiting here.
                     self._lock_runs("run_id = ?", (write.wakes,))
                 # A run's first write stores its row, and applies only if it
-                # made it: a row made meanwhile is another driver's.
-                made = write.creates is None or self._insert(write.creates)
-                changed = made and self._update(write)
+                # made it, or its own driver did (see Write.creates): a row
+                # made meanwhile is another driver's.
+                creates = write.creates
+                made = creates is None or self._insert(creates)
+                changed = self._update(write, None if made or creates is None else creates.owner)
                 if changed:
                     self._record_parts(write)
         if changed and (write.kind in _WAKING or write.wakes is not None):
             self._changed()
         return changed
 
-    def _update(self, write: Write) -> bool:
-        """The fenced UPDATE of the run's row."""
+    def _update(self, write: Write, owner: str | None = None) -> bool:
+        """The fenced UPDATE of the run's row (`owner`: only if it names it)."""
         sets = "".join(f"{name} = ?, " for name, _ in write.sets)
         values: list[Any] = [v for _, v in write.sets]
         values += [time.time(), write.run_id, *write.statuses]
@@ -311,6 +313,9 @@ class SQLStore(GroupCommit, QueueQueries):
             f"UPDATE runs SET {sets}updated_at = ? "
             f"WHERE run_id = ? AND status IN ({_marks(write.statuses)})"
         )
+        if owner is not None:
+            sql += " AND owner = ?"
+            values.append(storable_text(owner))
         if write.generation is not None:
             sql += " AND generation = ?"
             values.append(write.generation)

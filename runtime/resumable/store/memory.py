@@ -132,7 +132,11 @@ class MemoryStore(Store):
             return False
         if write.generation is not None and record.generation != write.generation:
             return False
-        self.runs[run_id] = _copy(record, write.sets, updated_at=time.time())
+        # In place: the stored records are never handed out (get, summaries
+        # and listings copy), and this is on the path of every await.
+        fields = record.__dict__
+        fields.update(write.sets)
+        fields["updated_at"] = time.time()
         for op in write.operations:
             self.operations[(op.run_id, op.op_id)] = op
             if op.op_id == CANCEL_OP and op.run_id != write.run_id:

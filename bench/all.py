@@ -1,6 +1,6 @@
 """Every figure of docs/performance.md, in one command.
 
-    python bench/all.py            # the full run (about 15 minutes on 2 cores)
+    python bench/all.py            # the full run (about 5 minutes on 2 cores)
     python bench/all.py --quick    # a smoke run (about 2 minutes): the numbers are not the figures
     python bench/all.py --only hot_path,compiler_speed
 
@@ -23,6 +23,7 @@ own (bench/.venv-dbos) and says "not measured" when it cannot.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -175,9 +176,7 @@ def main() -> int:
                 "platform": platform.platform(),
                 "cpus": os.cpu_count(),
                 "figures": {
-                    name: None
-                    if f is None
-                    else {**f.__dict__, "targets": [t.__dict__ for t in f.targets]}
+                    name: None if f is None else dataclasses.asdict(f)
                     for name, f in figures.items()
                 },
             },

@@ -401,7 +401,9 @@ class _Worker:
         finally:
             # Off the event loop: on PostgreSQL the release is a round trip
             # and a commit, which would hold up every other run's step.
-            await self.store.io(self.store.unlock, run_id)
+            # Shielded: a cancellation while it waits its turn must not drop
+            # it (the run would stay owned by this worker, driven by none).
+            await asyncio.shield(self.store.io(self.store.unlock, run_id))
 
     def finished(self, task: asyncio.Task[Any]) -> None:
         run_id = shown(self.tasks.pop(task))

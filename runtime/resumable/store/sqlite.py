@@ -143,12 +143,11 @@ class SQLiteStore(SQLStore):
         """`conn`, or a new connection, on the database in WAL mode.
 
         Two processes opening a new database at once both find it in
-        rollback mode. The first one's switch to WAL makes its connection
-        hold a shared lock for as long as it is open, so the second one's
-        switch can never get the exclusive lock it waits for: it would wait
-        out its whole timeout. So a switch that finds the database locked
-        does not wait: it connects again, and a new connection sees the
-        mode the other process set."""
+        rollback mode and both switch it to WAL: SQLite refuses one of the
+        two switches at once ("database is locked", without calling the
+        busy handler), whatever the timeout. So a switch that finds the
+        database locked connects again, and the new connection sees the mode
+        the other process set (or switches it itself), until the timeout."""
         deadline = time.monotonic() + self.timeout
         wait = f"PRAGMA busy_timeout={int(self.timeout * 1000)}"
         try:

@@ -338,6 +338,11 @@ def test_a_dedup_key_makes_a_resend_harmless(m: ModuleType, rt: Runtime) -> None
     assert rt.send_event("t", "item", 99, dedup_key="k1") is False
     assert rt.send_event("t", "item", 2, dedup_key="k2") is True
     assert rt.run(m.two_waits, run_id="t") == (1, 2)
+    # Once the run has ended, a resend (a sender retrying after a lost
+    # answer) is still a resend; a new event is refused.
+    assert rt.send_event("t", "item", 99, dedup_key="k2") is False
+    with pytest.raises(ValueError, match="it has ended"):
+        rt.send_event("t", "item", 3, dedup_key="k3")
 
 
 def test_a_timeout_is_timeout_error_at_the_await(m: ModuleType, rt: Runtime, clock: Clock) -> None:

@@ -288,8 +288,10 @@ class Runtime:
         """Send an event to a run (from any process): the next
         `resumable.wait_event(name)` of the run receives `payload`, also when
         it starts waiting later. A resend with the same `dedup_key` is
-        ignored: False. Raises LookupError for an unknown run, ValueError for
-        a run that has ended, SerializationError for a payload that cannot be stored."""
+        ignored: False (also once the run has ended: a sender retrying after
+        a lost answer is told it was sent). Raises LookupError for an unknown
+        run, ValueError for a run that has ended, SerializationError for a
+        payload that cannot be stored."""
         if not isinstance(name, str) or not name:
             raise TypeError(f"send_event takes an event name (a non-empty str), not {name!r:.80}")
         if dedup_key is not None and not isinstance(dedup_key, str):

@@ -178,13 +178,18 @@ class MemoryStore(Store):
         self, run_id: str, name: str, payload: bytes, dedup_key: str | None, now: float
     ) -> bool:
         record = self.runs.get(run_id)
+        if (
+            record is not None
+            and dedup_key is not None
+            and any(
+                e.run_id == run_id and e.name == name and e.dedup_key == dedup_key
+                for e in self.sent
+            )
+        ):
+            return False  # a resend, also once the run has ended since (sql.py)
         error = event_target_error(run_id, None if record is None else record.status, self.url)
         if error is not None:
             raise error
-        if dedup_key is not None and any(
-            e.run_id == run_id and e.name == name and e.dedup_key == dedup_key for e in self.sent
-        ):
-            return False
         self.sent.append(Event(len(self.sent) + 1, run_id, name, payload, dedup_key, now, None))
         for woken in (run_id, *ancestors(run_id)):
             self._wake(woken, 0.0)  # due at once, whatever the clocks say

@@ -418,6 +418,14 @@ class SQLStore(GroupCommit, QueueQueries):
             # is seen waiting here (the wake rule, _wake_rule).
             self._lock_runs(f"run_id IN ({_marks(woken)})", woken)
             row = self._exec("SELECT status FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if row is not None and dedup_key is not None:
+                # A resend is a resend, also once the run has ended since.
+                sent = self._exec(
+                    "SELECT 1 FROM events WHERE run_id = ? AND name = ? AND dedup_key = ?",
+                    (run_id, storable_text(name), dedup_key),
+                ).fetchone()
+                if sent is not None:
+                    return False
             error = event_target_error(run_id, None if row is None else row[0], self.url)
             if error is not None:
                 raise error

@@ -171,20 +171,21 @@ async def drive_owned(
     with its first write (Run.unsaved): until then its parent's resume
     from the checkpoint before it starts it again anyway."""
     store = rt.store
-    # A new child's id is its parent's: only the parent's driver (here) makes it.
-    record = None if new is not None and child else await store.io(store.get, run_id)
     unsaved = False
-    if record is None:
-        if new is None:
+    if new is None:
+        record = await store.io(store.get, run_id)
+        if record is None:
             raise LookupError(f"no run {run_id!r} in {rt.url}")
+    else:  # its caller found no such run: made here unless made meanwhile
         new.status, new.owner, new.generation = RUNNING, owner_name(), 1
-        if child:
+        if child:  # a new child's id is its parent's: only its parent's driver (here) makes it
             record, unsaved = new, True
-        elif await store.io(store.create, new):
+        elif await store.create_async(new):  # grouped with concurrent writes
             record = new
-        else:  # made meanwhile (a dispatch of the same id): as it is
-            record = await store.io(store.get, run_id)
-            assert record is not None
+        else:  # made meanwhile (a dispatch or a call of the same id): as it is
+            found = await store.io(store.get, run_id)
+            assert found is not None
+            record = found
     if record.damaged is not None:
         reason = f"damaged: {record.damaged}"
         await store.io(store.block_damaged, record.rowid, reason)
@@ -216,7 +217,7 @@ async def drive_owned(
     # Before the requests are read; a dispatched child's own too (no parent drives it).
     watch = Watch(run, top=record.parent is None or record.queue is not None)
     try:
-        if not await _cancellation(run, record):
+        if not await _cancellation(run, record, made=record is new):
             watch.arm()
             return await _drive(run, record)
         # Asked to be cancelled before it ever started: none of its code runs.
@@ -227,13 +228,18 @@ async def drive_owned(
         watch.close()
 
 
-async def _cancellation(run: Run, record: RunRecord) -> bool:
+async def _cancellation(run: Run, record: RunRecord, *, made: bool) -> bool:
     """Read what the run knows of its cancellation and deadline (cancel.py),
     recording the deadline at its first start. True: it is to be cancelled
-    and has not started."""
+    and has not started. `made`: its row was made just now, by this driver.
+
+    A run not stored yet, or stored just now, has no operations to read: a
+    cancel request made since (one needs the row) is the watcher's, which
+    reads the requests of every run driven here (cancel.Watch), as it does
+    those made while the run goes on."""
     rt, run_id = run.runtime, run.run_id
     store, now = rt.store, rt.clock.time()
-    unsaved = run.unsaved is not None  # then none of its operations exists
+    unsaved = made or run.unsaved is not None  # then none of its operations exists
     request = None if unsaved else await store.io(store.operation, run_id, CANCEL_OP)
     if request is not None:
         run.cancel_requested = True

@@ -823,3 +823,8 @@ class Store:
         """`apply` from async code (grouped with concurrent writes when the
         store can)."""
         return await self.io(self.apply, write)
+
+    async def create_async(self, record: RunRecord) -> bool:
+        """`create` from async code (grouped with concurrent writes when the
+        store can)."""
+        return await self.io(self.create, record)

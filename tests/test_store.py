@@ -37,7 +37,7 @@ from resumable import (
 )
 from resumable.run import decode_checkpoint
 from resumable.store import Lease, RunRecord, RunSummary, Write, open_store
-from resumable.store.base import Claim, owner_name
+from resumable.store.base import Claim, checkpoint_write, owner_name
 from resumable.store.sqlite import SCHEMA_VERSION, SQLiteStore
 from resumable.worker import work
 from tests.compiled import compile_and_import
@@ -663,6 +663,44 @@ def test_a_bad_write_in_a_shared_commit_fails_only_its_caller(
         a, b = store.get("a"), store.get("b")
         assert a is not None and a.status == "running"
         assert b is not None and b.status == "pending"
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("url", ["sqlite", "postgres"], indirect=True)
+def test_a_fenced_out_checkpoint_in_a_shared_commit_fails_only_its_caller(url: str) -> None:
+    """The checkpoints of concurrent runs go to the database as one
+    statement (executemany): one whose run was taken over must be refused
+    alone, the others applied, each caller told its own outcome."""
+    store: Any = open_store(url)
+    try:
+        leases = {}
+        for run_id in ("a", "b", "c", "d"):
+            store.create(RunRecord(run_id, "m:f", "sha256:0", b"{}", status="pending"))
+            assert store.lock(run_id)  # PostgreSQL: its lease
+            leases[run_id] = store.claim(run_id, owner_name(), "sha256:0")
+        taken = store.claim("c", "someone-else", "sha256:0")  # c's first lease is stale now
+        assert taken is not None and taken.generation == 2
+
+        async def main() -> list[Any]:
+            store._flushing = True  # as if a commit were under way: the writes queue up
+            writes = asyncio.gather(
+                *(
+                    store.commit(checkpoint_write(leases[r], f"cp {r}".encode(), 1, 7, "fp"))
+                    for r in ("a", "b", "c", "d")
+                )
+            )
+            await asyncio.sleep(0.01)
+            assert len(store._queue) == 4  # one batch of four like writes
+            store._executor.submit(store._flush)
+            return await writes
+
+        assert asyncio.run(main()) == [True, True, False, True]
+        for run_id in ("a", "b", "d"):
+            record = store.get(run_id)
+            assert (record.checkpoint, record.seq) == (f"cp {run_id}".encode(), 1)
+        c = store.get("c")
+        assert (c.checkpoint, c.seq, c.generation) == (None, 0, 2)
     finally:
         store.close()
 

@@ -108,7 +108,11 @@ class GroupCommit:
         self, ops: list[Write | Claim | RunRecord]
     ) -> list[tuple[Any, BaseException | None]]:
         with self._transaction():
-            return [(self._perform(op), None) for op in ops]
+            return [(outcome, None) for outcome in self._perform_all(ops)]
+
+    def _perform_all(self, ops: list[Write | Claim | RunRecord]) -> list[Any]:
+        """Each op's outcome, applied in order (in one transaction)."""
+        return [self._perform(op) for op in ops]
 
     def _alone(self, op: Write | Claim | RunRecord) -> tuple[Any, BaseException | None]:
         """One queued write in its own transaction."""

@@ -271,6 +271,11 @@ class PostgresStore(SQLStore):
     def _exec(self, sql: str, params: Sequence[Any] = ()) -> Any:
         return self._local.conn.execute(_dialect(sql), [_clean(p) for p in params])
 
+    def _exec_many(self, sql: str, rows: list[list[Any]]) -> int:
+        with self._local.conn.cursor() as cursor:
+            cursor.executemany(_dialect(sql), [[_clean(p) for p in row] for row in rows])
+            return int(cursor.rowcount)
+
     def _lock_runs(self, where: str, params: Sequence[Any]) -> None:
         self._exec(f"SELECT 1 FROM runs WHERE {where} ORDER BY run_id FOR UPDATE", params)
 

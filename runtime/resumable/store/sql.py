@@ -306,24 +306,74 @@ class SQLStore(GroupCommit, QueueQueries):
 
     def _update(self, write: Write, owner: str | None = None) -> bool:
         """The fenced UPDATE of the run's row (`owner`: only if it names it)."""
-        sets = "".join(f"{name} = ?, " for name, _ in write.sets)
+        sql, values = self._update_statement(write, owner)
+        return self._exec(sql, values).rowcount == 1
+
+    def _update_statement(self, write: Write, owner: str | None = None) -> tuple[str, list[Any]]:
+        """`_update`'s statement (made once per shape of write) and values."""
+        names = tuple([name for name, _ in write.sets])
+        fenced = write.generation is not None
+        key = (type(self), names, write.statuses, owner is not None, fenced)
+        sql = _UPDATES.get(key)
+        if sql is None:
+            sets = "".join(f"{name} = ?, " for name in names)
+            sql = (
+                f"UPDATE runs SET {sets}updated_at = ? "
+                f"WHERE run_id = ? AND status IN ({_marks(write.statuses)})"
+            )
+            if owner is not None:
+                sql += " AND owner = ?"
+            if fenced:
+                sql += " AND generation = ?"
+                held = self._lease_held()[0]
+                if held:
+                    sql += f" AND {held}"
+            _UPDATES[key] = sql
         values: list[Any] = [v for _, v in write.sets]
         values += [time.time(), write.run_id, *write.statuses]
-        sql = (
-            f"UPDATE runs SET {sets}updated_at = ? "
-            f"WHERE run_id = ? AND status IN ({_marks(write.statuses)})"
-        )
         if owner is not None:
-            sql += " AND owner = ?"
             values.append(storable_text(owner))
-        if write.generation is not None:
-            sql += " AND generation = ?"
+        if fenced:
             values.append(write.generation)
-            held, params = self._lease_held()
-            if held:
-                sql += f" AND {held}"
-                values += params
-        return self._exec(sql, values).rowcount == 1
+            values += self._lease_held()[1]
+        return sql, values
+
+    def _perform_all(self, ops: Sequence[Write | Claim | RunRecord]) -> list[Any]:
+        """Each op's outcome, applied in order in the current transaction
+        (group commit). Consecutive writes that are each one UPDATE of the
+        same statement (the checkpoints of concurrent runs) go as one
+        executemany; if any of those does not apply (its run was taken
+        over), raises NotAllApplied, so that the group is rolled back and
+        each write is tried alone."""
+        outcomes: list[Any] = []
+        i, n = 0, len(ops)
+        while i < n:
+            op = ops[i]
+            if not _lone_update(op):
+                outcomes.append(self._perform(op))
+                i += 1
+                continue
+            assert isinstance(op, Write)
+            sql, values = self._update_statement(op)
+            rows = [values]
+            i += 1
+            while i < n and _lone_update(ops[i]):
+                more = self._update_statement(ops[i])  # type: ignore[arg-type]
+                if more[0] != sql:
+                    break
+                rows.append(more[1])
+                i += 1
+            if len(rows) == 1:
+                outcomes.append(self._exec(sql, values).rowcount == 1)
+            elif self._exec_many(sql, rows) == len(rows):
+                outcomes += [True] * len(rows)
+            else:
+                raise NotAllApplied(f"{len(rows)} writes, not all applied")
+        return outcomes
+
+    def _exec_many(self, sql: str, rows: list[list[Any]]) -> int:
+        """Run `sql` once per row of values; the number of rows it changed."""
+        raise NotImplementedError
 
     def _lease_held(self) -> tuple[str, Sequence[Any]]:
         """SQL that holds while this store's process still holds the run's
@@ -646,6 +696,18 @@ class SQLStore(GroupCommit, QueueQueries):
 
 #: Writes after which a run may be due at another time: idle workers look.
 _WAKING = ("park", "wait", "requeue")
+#: `_update`'s statements, by store class and shape of write.
+_UPDATES: dict[tuple[Any, ...], str] = {}
+
+
+class NotAllApplied(Exception):
+    """Internal: a group of writes sent at once did not all apply."""
+
+
+def _lone_update(op: Any) -> bool:
+    """Is `op` a write that is one UPDATE of its run's row, and nothing else?"""
+    return isinstance(op, Write) and not op.compound and op.kind not in _WAKING
+
 
 #: What a column an older schema lacks reads as.
 _MISSING = {"generation": "0", "priority": "0", "queue": "NULL", "dedup_key": "NULL"}

@@ -261,6 +261,9 @@ class SQLiteStore(SQLStore):
     def _exec(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
         return self.conn.execute(sql, params)
 
+    def _exec_many(self, sql: str, rows: list[list[Any]]) -> int:
+        return self.conn.executemany(sql, rows).rowcount
+
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
         conn = self.conn

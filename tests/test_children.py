@@ -149,8 +149,19 @@ async def looped(n: int) -> list[int]:
 
 @resumable.function
 async def gathered(n: int) -> list[Any]:
-    got = await asyncio.gather(leaf(n), slow_leaf(n + 1))
+    got = await asyncio.gather(leaf(n), slower_leaf(n + 1))
     return list(got)
+
+
+@resumable.function
+async def slower_leaf(n: int) -> int:
+    """Six checkpoints: a leaf started with it in a gather ends before its last."""
+    LOG.append(("slower_leaf", n))
+    total = 0
+    for i in range(6):
+        total += await plain(n + i)
+    LOG.append(("slower_leaf done", n))
+    return total
 
 
 @resumable.function
@@ -427,7 +438,9 @@ def test_child_ids_are_the_same_after_a_crash_inside_gather(
 
     def crash(info: CheckpointInfo) -> None:
         seen.append(info)
-        # Crash in the second child once the first has completed (same step).
+        # Crash in the second child once the first has completed (same step:
+        # the two run at once; the first ends after two commits, the second
+        # has six).
         if info.run_id == "g/1.1" and not crashed and rt.status("g/1.0") == "completed":
             crashed.append(info.run_id)
             raise Crash
@@ -437,22 +450,22 @@ def test_child_ids_are_the_same_after_a_crash_inside_gather(
         with pytest.raises(Crash):
             rt.run(m.gathered, 2, run_id="g")
         assert crashed == ["g/1.1"]
-        assert bodies(m) == [2] and bodies(m, "slow_leaf") == [3]
+        assert bodies(m) == [2] and bodies(m, "slower_leaf") == [3]
         assert runs_of(rt, "g") == {
             "g/1.0": ("leaf", "g", "completed"),
-            "g/1.1": ("slow_leaf", "g", "running"),
+            "g/1.1": ("slower_leaf", "g", "running"),
         }
-        assert rt.run(m.gathered, run_id="g") == [5, 3 + 4 + 5]
+        assert rt.run(m.gathered, run_id="g") == [5, 3 + 4 + 5 + 6 + 7 + 8]
         # Neither body started again: g/1.0 returned its stored result, g/1.1
         # resumed from its own checkpoint.
-        assert bodies(m) == [2] and bodies(m, "slow_leaf") == [3]
+        assert bodies(m) == [2] and bodies(m, "slower_leaf") == [3]
         assert runs_of(rt, "g") == {
             "g/1.0": ("leaf", "g", "completed"),
-            "g/1.1": ("slow_leaf", "g", "completed"),
+            "g/1.1": ("slower_leaf", "g", "completed"),
         }
     finally:
         rt.close()
-    assert native(m.gathered, 2) == [5, 12]
+    assert native(m.gathered, 2) == [5, 33]
 
 
 # ----------------------------------------------------------------- gather, wait_for

@@ -487,9 +487,9 @@ class RecordingStore(SQLiteStore):
         self._note("get")
         return super().get(run_id)
 
-    def _apply(self, write: Write) -> bool:
-        self._note("write")
-        return super()._apply(write)
+    def _update_statement(self, write: Write, owner: str | None = None) -> Any:
+        self._note("write")  # each write, alone or sent with others (executemany)
+        return super()._update_statement(write, owner)
 
     def _claim(self, claim: Claim) -> Lease | None:
         self._note("claim")

@@ -34,6 +34,8 @@ def check_run_id(run_id: object) -> str:
             f"run id {run_id!r} contains '/', which only the ids of child runs contain "
             "(<parent>/<step>.<i>): use another separator, such as '-' or ':'"
         )
+    if run_id.isprintable() and _BIDI.isdisjoint(run_id):
+        return run_id
     bad = next((c for c in run_id if not c.isprintable() or c in _BIDI), None)
     if bad is not None:
         raise ValueError(

@@ -45,6 +45,7 @@ from .errors import (
     BLOCKING,
     CheckpointError,
     OwnershipLost,
+    RunConflict,
     SerializationError,
     StaleCodeError,
     StepAborted,
@@ -196,8 +197,8 @@ async def drive_owned(
         await block_if_active(rt, record, e)
         raise
     if record.function != machine.function_id:
-        raise ValueError(
-            f"run {run_id!r} is a run of {record.function}, not of {machine.function_id}"
+        raise RunConflict(
+            f"run {run_id!r} is a run of {record.function}, not of {machine.function_id}", run_id
         )
     if record.status in FINISHED:
         return Finished(outcome(record, machine, rt.limits))

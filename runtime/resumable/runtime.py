@@ -157,6 +157,9 @@ class Runtime:
         except StaleCodeError as e:
             await self._block_stale(run_id, e)
             raise
+        new = _new_run(function, machine, args, kwargs, run_id)
+        if new is not None:  # stored as it is claimed, unless it exists by then
+            return await own_and_drive(self, function, new.run_id, new=new)
         store = self.store
         made, new = await store.io(self._prepare, function, machine, args, kwargs, run_id)
         return await own_and_drive(self, function, made, new=new)
@@ -694,6 +697,29 @@ def _new_record(
         parent=parent,
         args_digest=digest,
     )
+
+
+def _new_run(
+    fn: Function,
+    machine: type[Machine],
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    run_id: str | None,
+) -> RunRecord | None:
+    """The row of the run `rt.call` starts, if it is new, made without
+    reading the store: it is stored with its claim (drive_owned), or, if a
+    run of that id exists by then, that run is driven (its arguments are
+    the stored ones). None: `Runtime._prepare` decides, reading the store:
+    a run of a queue or with a dedup key (stored pending, counted by its
+    queue), or arguments that cannot be bound or stored (fine for a run
+    that exists: they are not used)."""
+    if fn.queue is not None:
+        return None
+    try:
+        blob, digest = encode_arguments(fn, machine, args, kwargs)
+    except Exception:
+        return None
+    return _new_record(fn, machine, run_id or uuid.uuid4().hex, blob, digest, None, RUNNING)
 
 
 #: Where a new top-level run goes: its queue, its priority, its dedup key.

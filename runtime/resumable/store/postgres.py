@@ -45,7 +45,7 @@ from ..errors import StoreError, StoreUnavailable
 from .base import owner_name
 from .ownership import LeaseOwnership
 from .pg_schema import set_up
-from .sql import SQLStore, engine_call
+from .sql import SQLStore, engine_call, one_statement
 
 __all__ = ["Listener", "PostgresStore", "connect_options"]
 
@@ -244,11 +244,14 @@ class PostgresStore(SQLStore):
         if getattr(self._local, "conn", None) is not None:
             return method(*args, **kwargs)
         errors = self._psycopg.errors
+        alone = getattr(method, "one_statement", False)  # atomic as it is (autocommit)
         for attempt in range(_RETRIES):
             try:
                 with self.pool.connection(timeout=30) as conn:
                     self._local.conn = conn
                     try:
+                        if alone:
+                            return method(*args, **kwargs)
                         with conn.transaction():
                             return method(*args, **kwargs)
                     finally:
@@ -301,8 +304,9 @@ class PostgresStore(SQLStore):
         return Listener(self._conninfo, self.channel, changed, self._psycopg)
 
     def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        """One statement in a transaction of its own: its rows (for ownership)."""
+        """One statement, a transaction of its own: its rows (for ownership)."""
 
+        @one_statement
         def rows() -> list[tuple[Any, ...]]:
             return list(self._exec(sql, params).fetchall())
 

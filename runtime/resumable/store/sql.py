@@ -90,6 +90,14 @@ def engine_call(method: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+def one_statement(method: Callable[..., T]) -> Callable[..., T]:
+    """Mark a store method that runs one statement (a read of one row): it
+    needs no transaction of its own (PostgreSQL: no BEGIN and COMMIT round
+    trips around it)."""
+    method.one_statement = True  # type: ignore[attr-defined]
+    return method
+
+
 class SQLStore(GroupCommit, QueueQueries):
     """The queries shared by the SQL stores (see the module docstring);
     those of queues are in queueing.py."""
@@ -172,6 +180,7 @@ class SQLStore(GroupCommit, QueueQueries):
         return ", ".join(out)
 
     @engine_call
+    @one_statement
     def get(self, run_id: str) -> RunRecord | None:
         row = self._exec(
             f"SELECT {self._select(FIELDS)} FROM runs WHERE run_id = ?", (run_id,)
@@ -446,6 +455,7 @@ class SQLStore(GroupCommit, QueueQueries):
     # -- durable waits -----------------------------------------------------------------
 
     @engine_call
+    @one_statement
     def operation(self, run_id: str, op_id: str) -> Operation | None:
         row = self._exec(
             "SELECT wake_at, outcome FROM operations WHERE run_id = ? AND op_id = ?",

@@ -302,13 +302,15 @@ def _check(ok: bool, what: str) -> None:
 
 def _seq_cursor(state: list[Any]) -> SeqCursor:
     seq, i = state
-    _check(isinstance(seq, _SEQUENCES) and type(i) is int and i >= 0, "sequence position")
+    if not (isinstance(seq, _SEQUENCES) and type(i) is int and i >= 0):  # _check, inlined:
+        raise TypeError("not a valid sequence position")  # at every await of a range loop
     return SeqCursor(seq, i)
 
 
 def _reversed_cursor(state: list[Any]) -> ReversedCursor:
     seq, i = state
-    _check(isinstance(seq, _SEQUENCES) and type(i) is int and i >= -1, "reversed position")
+    if not (isinstance(seq, _SEQUENCES) and type(i) is int and i >= -1):
+        raise TypeError("not a valid reversed position")
     return ReversedCursor(seq, i)
 
 

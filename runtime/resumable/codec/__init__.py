@@ -439,14 +439,14 @@ _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 _SCALARS = frozenset({str, bool, type(None)})
 
 #: How encode_checkpoint_fresh writes locals of given types: the positions of
-#: the ints and of the floats among them, and of the range cursors (position,
-#: key of its tree, the cursor's to_state and from_state).
-_Plan = tuple[tuple[int, ...], tuple[int, ...], tuple[tuple[int, str, Any, Any], ...]]
+#: the ints and of the floats among them, and the range cursors (position,
+#: name, key of its tree, the cursor's to_state and from_state).
+_Plan = tuple[tuple[int, ...], tuple[int, ...], tuple[tuple[int, str, str, Any, Any], ...]]
 
 
-def _plan(types: tuple[type, ...]) -> _Plan | None:
-    """The plan for locals of `types`; None when one of them is neither
-    immutable (str, int, float, bool, None) nor a range-cursor type."""
+def _plan(names: tuple[str, ...], types: tuple[type, ...]) -> _Plan | None:
+    """The plan for locals `names` of `types`; None when one of them is
+    neither immutable (str, int, float, bool, None) nor a range-cursor type."""
     ints, floats, cursors = [], [], []
     for k, t in enumerate(types):
         if t in _SCALARS:
@@ -460,7 +460,7 @@ def _plan(types: tuple[type, ...]) -> _Plan | None:
             key = None if internal is None else _RANGE_CURSORS.get(internal[0])
             if key is None:
                 return None
-            cursors.append((k, key, internal[1], internal[2]))
+            cursors.append((k, names[k], key, internal[1], internal[2]))
     return tuple(ints), tuple(floats), tuple(cursors)
 
 
@@ -494,12 +494,12 @@ def encode_checkpoint_fresh(
     except KeyError:  # a local not assigned on the path taken: left out, as encode_checkpoint does
         names = tuple(name for name in names if name in values)
         live = tuple(values[name] for name in names)
-        plan = _plan(tuple(map(type, live)))
+        plan = _plan(names, tuple(map(type, live)))
     else:
         types = tuple(map(type, live))
         plan = envelope.plans.get(types)
         if plan is None:
-            plan = _plan(types)
+            plan = _plan(names, types)
             if plan is not None:
                 if len(envelope.plans) >= 16:
                     envelope.plans.clear()
@@ -511,18 +511,17 @@ def encode_checkpoint_fresh(
         v = live[k]
         if v - v != 0.0:  # nan or an infinity: a tagged value
             return None
-    wide = False  # an int beyond 64 bits (signed): a tagged value, $int
     for k in ints:
-        if not _I64_MIN <= live[k] <= _I64_MAX:
-            wide = True
+        if not _I64_MIN <= live[k] <= _I64_MAX:  # beyond 64 bits (signed): a tagged $int
+            if cursors:
+                return None
+            return encode_checkpoint(machine, state, seq, values, limits), dict(zip(names, live))
     fresh = dict(zip(names, live))
     if not cursors:  # immutable values only
-        body = None
-        if not wide:
-            try:
-                body = _dumps(fresh)
-            except orjson.JSONEncodeError:
-                pass  # a lone surrogate
+        try:
+            body = _dumps(fresh)
+        except orjson.JSONEncodeError:
+            body = None  # a lone surrogate
         if (
             body is None
             or (DOLLAR in body and b'"$' in body)
@@ -530,14 +529,14 @@ def encode_checkpoint_fresh(
         ):  # encode_checkpoint's own cases: let it write (or refuse) them
             return encode_checkpoint(machine, state, seq, values, limits), fresh
         return _sealed_checkpoint(envelope.head, seq, envelope.rest, body), fresh
-    if wide or limits.max_depth < 4:  # a cursor at depth 2, its range at 4
+    if limits.max_depth < 4:  # a cursor at depth 2, its range at 4
         return None
     if len(cursors) > 1 and len({id(live[c[0]]) for c in cursors}) < len(cursors):
         return None  # one cursor twice: a $ref
     # While being written, a range cursor's entry is its tagged tree, the
     # range in it a Fragment (bytes kept per range object).
     rebuilt = []
-    for k, key, to_state, from_state in cursors:
+    for k, name, key, to_state, from_state in cursors:
         v = live[k]
         if codec_for(type(v)) is not None:
             return None  # a user's codec for it: the general walk
@@ -547,8 +546,8 @@ def encode_checkpoint_fresh(
         written = _range_json(r)
         if written is None:
             return None  # a range of $ints
-        fresh[names[k]] = {key: [written, i]}
-        rebuilt.append((names[k], from_state, r, i))
+        fresh[name] = {key: [written, i]}
+        rebuilt.append((name, from_state([r, i])))
     try:
         body = _dumps(fresh)
     except orjson.JSONEncodeError:
@@ -556,10 +555,8 @@ def encode_checkpoint_fresh(
     # orjson.dumps(meta) is the envelope's bytes around the locals' (compact JSON).
     if len(body) > limits.max_bytes - envelope.extra:
         return None  # perhaps too big: the general path tells
-    data = _sealed_checkpoint(envelope.head, seq, envelope.tagged, body)
-    for name, from_state, r, i in rebuilt:
-        fresh[name] = from_state([r, i])
-    return data, fresh
+    fresh.update(rebuilt)
+    return _sealed_checkpoint(envelope.head, seq, envelope.tagged, body), fresh
 
 
 #: id of a range -> (the range, kept alive while it is here; the bytes of its

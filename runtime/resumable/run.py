@@ -93,20 +93,30 @@ class Step:
     run k of step n is `<run>/<n>.<k>`, its k-th idempotency key
     `<run>:<n>.<k>` (`<run>:<n>` for the first)."""
 
-    __slots__ = ("closed", "counts", "matched", "run", "seq")
+    __slots__ = ("_matched", "closed", "counts", "run", "seq")
 
     def __init__(self, run: Run, seq: int) -> None:
         self.run = run
         self.seq = seq
-        self.counts = _NO_COUNTS.copy()
+        #: Made at the first operation (most steps start none).
+        self.counts: dict[str, int] | None = None
         self.closed = False  # its run went on past it
-        #: The stored child runs calls of this step were matched with.
-        self.matched: set[str] = set()
+        self._matched: set[str] | None = None
+
+    @property
+    def matched(self) -> set[str]:
+        """The stored child runs calls of this step were matched with."""
+        if self._matched is None:
+            self._matched = set()
+        return self._matched
 
     def next(self, kind: str) -> int:
         """The number of the next operation of `kind` this step starts."""
-        n = self.counts[kind]
-        self.counts[kind] = n + 1
+        counts = self.counts
+        if counts is None:
+            counts = self.counts = _NO_COUNTS.copy()
+        n = counts[kind]
+        counts[kind] = n + 1
         return n
 
     def next_key(self) -> str:
@@ -249,8 +259,8 @@ class Run:
         `blob`: the exceptions among them are carried, not raised by the step
         (an exception is always written with the `$exc` tag)."""
         self.step.closed = True
-        self.step = Step(self, self.seq)
-        CURRENT.set(self.step)
+        self.step = step = Step(self, self.seq)
+        CURRENT.set(step)
         self.child_failures = []
         self.takes = []
         self.own_outcomes = []
@@ -318,7 +328,10 @@ class Run:
         task = asyncio.current_task()
         if task is not None and task.cancelling():
             raise asyncio.CancelledError()  # being stopped: nothing more is written
-        self.end_step()
+        if self.outlived is None and not self.in_flight:
+            self.step.closed = True  # end_step(), where it has nothing else to do
+        else:
+            self.end_step()
         seq = self.seq + 1
         closures = None
         try:  # the locals live at `state`, with the envelope (v, fn, at, fp, seq, state)
@@ -332,25 +345,28 @@ class Run:
         except Unencodable as e:
             raise self._unencodable(state, e) from None
         line = m.lines[state] + m.line_shift  # m.source_line(state), inlined
-        store = self.runtime.store
-        delivered = () if self.delivered is None else (self.delivered,)
-        write = checkpoint_write(
-            self.lease,
-            blob,
-            seq,
-            line,
-            cls.run_fingerprint,
-            takes=tuple(self.takes) if self.takes else (),
-            operations=delivered,
-        )
+        if self.takes or self.delivered is not None:
+            write = checkpoint_write(
+                self.lease,
+                blob,
+                seq,
+                line,
+                cls.run_fingerprint,
+                takes=tuple(self.takes),
+                operations=() if self.delivered is None else (self.delivered,),
+            )
+        else:  # the common case: nothing but the checkpoint
+            write = checkpoint_write(self.lease, blob, seq, line, cls.run_fingerprint)
         if self.unsaved is None:  # commit(), inlined: on every await
-            committed = await store.commit(write)
+            committed = await self.runtime.store.commit(write)
         else:
             committed = await self.commit(write)
         if not committed:
             raise self.lost("its checkpoint")
         self.delivered = None
-        self.seq, self.line, self.attempt = seq, line, 0
+        self.seq = seq
+        self.line = line
+        self.attempt = 0
         if self.abandoned:
             await self.settle_abandoned()
         # The function goes on from the decoded values, in the same locals
@@ -362,8 +378,9 @@ class Run:
             values = _decode_locals(blob, cls, closures)
         self.begin(values, blob)
         fresh = L
-        fresh.__dict__.clear()
-        fresh.__dict__.update(values)
+        frame = fresh.__dict__
+        frame.clear()
+        frame.update(values)
         observer = self.runtime.on_checkpoint
         if observer is not None:
             observer(

@@ -189,6 +189,8 @@ class Run:
     ) -> None:
         self.runtime = runtime
         self._ownership = runtime.store.ownership
+        #: The store's `apply`, when a commit is that and nothing more.
+        self._apply = runtime.store.apply if runtime.store.applies_in_place else None
         #: Ownership that never ends by the clock (OS locks, memory://): no
         #: `current` check after each await.
         self._lapses = type(self._ownership).current is not Ownership.current
@@ -254,17 +256,18 @@ class Run:
 
     # -- steps --------------------------------------------------------------------
 
-    def begin(self, values: dict[str, Any], blob: bytes) -> None:
+    def begin(self, values: dict[str, Any], blob: bytes, *, exceptions: bool = True) -> None:
         """Open step `self.seq`, from locals (or arguments) just decoded from
         `blob`: the exceptions among them are carried, not raised by the step
-        (an exception is always written with the `$exc` tag)."""
+        (an exception is always written with the `$exc` tag). `exceptions`
+        False: `values` hold none (they are immutable values and cursors)."""
         self.step.closed = True
         self.step = step = Step(self, self.seq)
         CURRENT.set(step)
         self.child_failures = []
         self.takes = []
         self.own_outcomes = []
-        self.carried = _exceptions_in(values) if _EXC_TAG in blob else []
+        self.carried = _exceptions_in(values) if exceptions and _EXC_TAG in blob else []
 
     async def child(self, call: Call, step: Step) -> Any:
         """Drive a decorated function awaited by this run as a child run."""
@@ -357,10 +360,12 @@ class Run:
             )
         else:  # the common case: nothing but the checkpoint
             write = checkpoint_write(self.lease, blob, seq, line, cls.run_fingerprint)
-        if self.unsaved is None:  # commit(), inlined: on every await
-            committed = await self.runtime.store.commit(write)
-        else:
+        if self.unsaved is not None:
             committed = await self.commit(write)
+        elif self._apply is not None:  # commit(), inlined: on every await
+            committed = self._apply(write)
+        else:
+            committed = await self.runtime.store.commit(write)
         if not committed:
             raise self.lost("its checkpoint")
         self.delivered = None
@@ -376,11 +381,13 @@ class Run:
         # would), `values` are those already: decoding gives the same.
         if values is None:
             values = _decode_locals(blob, cls, closures)
-        self.begin(values, blob)
+            self.begin(values, blob)
+        else:
+            self.begin(values, blob, exceptions=False)
+        # The locals object keeps its identity; its variables are `values`
+        # (a dict of the run's own: nothing else holds it).
         fresh = L
-        frame = fresh.__dict__
-        frame.clear()
-        frame.update(values)
+        fresh.__dict__ = values
         observer = self.runtime.on_checkpoint
         if observer is not None:
             observer(

@@ -70,6 +70,8 @@ def _summary(record: RunRecord) -> RunSummary:
 
 
 class MemoryStore(Store):
+    applies_in_place = True
+
     def __init__(self) -> None:
         self.url = "memory://"
         self.runs: dict[str, RunRecord] = {}

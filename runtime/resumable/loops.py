@@ -352,8 +352,11 @@ def _zip_cursor(state: list[Any]) -> ZipCursor:
     return ZipCursor(inners, strict)
 
 
-register_internal(SeqCursor, "loop.seq", lambda c: [c.seq, c.i], _seq_cursor)
-register_internal(ReversedCursor, "loop.reversed", lambda c: [c.seq, c.i], _reversed_cursor)
+# (seq, i) by one C call: the codec takes it at every await of a range loop.
+register_internal(SeqCursor, "loop.seq", operator.attrgetter("seq", "i"), _seq_cursor)
+register_internal(
+    ReversedCursor, "loop.reversed", operator.attrgetter("seq", "i"), _reversed_cursor
+)
 register_internal(
     DictCursor,
     "loop.dict",

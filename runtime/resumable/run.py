@@ -189,6 +189,8 @@ class Run:
     ) -> None:
         self.runtime = runtime
         self._ownership = runtime.store.ownership
+        #: The task driving the run (lifecycle._drive), once it checkpoints.
+        self._task: asyncio.Task[Any] | None = None
         #: The store's `apply`, when a commit is that and nothing more.
         self._apply = runtime.store.apply if runtime.store.applies_in_place else None
         #: Ownership that never ends by the clock (OS locks, memory://): no
@@ -328,7 +330,9 @@ class Run:
 
     async def checkpoint(self, m: Machine, state: int, L: Locals) -> Locals:
         cls = self.machine
-        task = asyncio.current_task()
+        task = self._task
+        if task is None:  # one task drives a Run, from its start to its end or wait
+            task = self._task = asyncio.current_task()
         if task is not None and task.cancelling():
             raise asyncio.CancelledError()  # being stopped: nothing more is written
         if self.outlived is None and not self.in_flight:

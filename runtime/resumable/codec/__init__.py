@@ -57,6 +57,7 @@ from .plain import (
     sealed,
 )
 from .registry import (
+    _codecs_by_type,
     _internal_by_type,
     codec_for,
     qualified_name,
@@ -538,12 +539,13 @@ def encode_checkpoint_fresh(
     rebuilt = []
     for k, name, key, to_state, from_state in cursors:
         v = live[k]
-        if codec_for(type(v)) is not None:
+        if _codecs_by_type.get(type(v)) is not None:  # codec_for, inlined
             return None  # a user's codec for it: the general walk
         r, i = to_state(v)
         if type(r) is not range or type(i) is not int or not _I64_MIN <= i <= _I64_MAX:
             return None
-        written = _range_json(r)
+        hit = _RANGES.get(id(r))  # _range_json, its common case inlined
+        written = hit[1] if hit is not None and hit[0] is r else _range_json(r)
         if written is None:
             return None  # a range of $ints
         fresh[name] = {key: [written, i]}

@@ -119,7 +119,9 @@ def register_internal(
     to_state: Callable[[Any], list[Any]],
     from_state: Callable[[list[Any]], Any],
 ) -> None:
-    """Register a runtime-owned type (a loop cursor) under `$tag`."""
+    """Register a runtime-owned type (a loop cursor) under `$tag`: written as
+    the items of `to_state(value)` (a sequence), rebuilt by `from_state` of
+    their list."""
     _internal_by_type[cls] = (tag, to_state, from_state)
     _internal_by_tag[tag] = (cls, from_state)
 

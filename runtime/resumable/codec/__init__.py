@@ -59,7 +59,6 @@ from .plain import (
 from .registry import (
     _codecs_by_type,
     _internal_by_type,
-    codec_for,
     qualified_name,
     register_alias,
     register_codec,
@@ -304,6 +303,7 @@ def encode_document(
 
 # -- checkpoints -------------------------------------------------------------------
 
+
 class _Envelope:
     """What the checkpoints of one await of one machine share: the bytes of
     the document before and after `seq` (for a plain payload, and for a
@@ -458,7 +458,9 @@ def _plan(names: tuple[str, ...], types: tuple[type, ...]) -> _Plan | None:
             floats.append(k)
         else:
             internal = _internal_by_type.get(t)
-            key = None if internal is None else _RANGE_CURSORS.get(internal[0])
+            if internal is None:
+                return None
+            key = _RANGE_CURSORS.get(internal[0])
             if key is None:
                 return None
             cursors.append((k, names[k], key, internal[1], internal[2]))
@@ -512,12 +514,12 @@ def encode_checkpoint_fresh(
         v = live[k]
         if v - v != 0.0:  # nan or an infinity: a tagged value
             return None
+    fresh = dict(zip(names, live, strict=True))
     for k in ints:
         if not _I64_MIN <= live[k] <= _I64_MAX:  # beyond 64 bits (signed): a tagged $int
             if cursors:
                 return None
-            return encode_checkpoint(machine, state, seq, values, limits), dict(zip(names, live))
-    fresh = dict(zip(names, live))
+            return encode_checkpoint(machine, state, seq, values, limits), fresh
     if not cursors:  # immutable values only
         try:
             body = _dumps(fresh)

@@ -191,8 +191,9 @@ class Run:
         self._ownership = runtime.store.ownership
         #: The task driving the run (lifecycle._drive), once it checkpoints.
         self._task: asyncio.Task[Any] | None = None
-        #: The store's `apply`, when a commit is that and nothing more.
-        self._apply = runtime.store.apply if runtime.store.applies_in_place else None
+        #: The store's `write_checkpoint`, when a commit is `apply` and nothing more.
+        store = runtime.store
+        self._write_checkpoint = store.write_checkpoint if store.applies_in_place else None
         #: Ownership that never ends by the clock (OS locks, memory://): no
         #: `current` check after each await.
         self._lapses = type(self._ownership).current is not Ownership.current
@@ -352,7 +353,7 @@ class Run:
         except Unencodable as e:
             raise self._unencodable(state, e) from None
         line = m.lines[state] + m.line_shift  # m.source_line(state), inlined
-        if self.takes or self.delivered is not None:
+        if self.takes or self.delivered is not None or self.unsaved is not None:
             write = checkpoint_write(
                 self.lease,
                 blob,
@@ -362,13 +363,11 @@ class Run:
                 takes=tuple(self.takes),
                 operations=() if self.delivered is None else (self.delivered,),
             )
-        else:  # the common case: nothing but the checkpoint
-            write = checkpoint_write(self.lease, blob, seq, line, cls.run_fingerprint)
-        if self.unsaved is not None:
             committed = await self.commit(write)
-        elif self._apply is not None:  # commit(), inlined: on every await
-            committed = self._apply(write)
-        else:
+        elif self._write_checkpoint is not None:  # the common case: nothing but the checkpoint
+            committed = self._write_checkpoint(self.lease, blob, seq, line, cls.run_fingerprint)
+        else:  # commit(), inlined: on every await
+            write = checkpoint_write(self.lease, blob, seq, line, cls.run_fingerprint)
             committed = await self.runtime.store.commit(write)
         if not committed:
             raise self.lost("its checkpoint")

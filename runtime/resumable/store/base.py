@@ -633,7 +633,8 @@ class Store:
     url: str = ""
     ownership: Ownership
     #: `commit` is `apply` with no I/O and nothing grouped (memory://): a
-    #: run's checkpoint calls `apply` itself, with no coroutine per await.
+    #: run's checkpoint is written by `write_checkpoint`, called by the run
+    #: itself, with no coroutine per await.
     applies_in_place: bool = False
 
     # -- reads
@@ -689,6 +690,13 @@ class Store:
         """Apply one write; False when it changed no row (lost, or not in a
         status it applies to)."""
         raise NotImplementedError
+
+    def write_checkpoint(
+        self, lease: Lease, blob: bytes, seq: int, line: int, fingerprint: str
+    ) -> bool:
+        """`apply(checkpoint_write(lease, blob, seq, line, fingerprint))`: a
+        checkpoint and nothing else (a store may do it without the Write)."""
+        return self.apply(checkpoint_write(lease, blob, seq, line, fingerprint))
 
     def abandon(self, parent: Lease, child_ids: Sequence[str], error: bytes, reason: str) -> None:
         """Fail active children the parent went on without (its next

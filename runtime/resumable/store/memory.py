@@ -87,7 +87,7 @@ class MemoryStore(Store):
         if record.run_id in self.runs:
             return False
         now = time.time()
-        self.runs[record.run_id] = dataclasses.replace(
+        self.runs[record.run_id] = _copy(
             record, created_at=now, updated_at=now, rowid=len(self.runs) + 1
         )
         return True
@@ -137,6 +137,23 @@ class MemoryStore(Store):
         fields["updated_at"] = time.time()
         if write.operations or write.takes or write.wake is not None or write.wakes is not None:
             self._apply_more(write)
+        return True
+
+    def write_checkpoint(
+        self, lease: Lease, blob: bytes, seq: int, line: int, fingerprint: str
+    ) -> bool:
+        # apply(checkpoint_write(...)) without the Write: on the path of every await.
+        record = self.runs.get(lease.run_id)
+        if record is None or record.status != RUNNING or record.generation != lease.generation:
+            return False
+        fields = record.__dict__  # checkpoint_write's sets:
+        fields["checkpoint"] = blob
+        fields["seq"] = seq
+        fields["line"] = line
+        fields["attempt"] = 0
+        fields["reason"] = None
+        fields["fingerprint"] = fingerprint
+        fields["updated_at"] = time.time()
         return True
 
     def _apply_more(self, write: Write) -> None:

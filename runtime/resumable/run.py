@@ -267,10 +267,19 @@ class Run:
         self.step.closed = True
         self.step = step = Step(self, self.seq)
         CURRENT.set(step)
-        self.child_failures = []
-        self.takes = []
-        self.own_outcomes = []
-        self.carried = _exceptions_in(values) if exceptions and _EXC_TAG in blob else []
+        # New lists only in place of lists that hold something: nothing
+        # holds these but the run (they are reached through it), and most
+        # steps leave them empty.
+        if self.child_failures:
+            self.child_failures = []
+        if self.takes:
+            self.takes = []
+        if self.own_outcomes:
+            self.own_outcomes = []
+        if exceptions and _EXC_TAG in blob:
+            self.carried = _exceptions_in(values)
+        elif self.carried:
+            self.carried = []
 
     async def child(self, call: Call, step: Step) -> Any:
         """Drive a decorated function awaited by this run as a child run."""

@@ -32,7 +32,6 @@ a checkpoint may hold), plain.py, encoder.py, decoder.py.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Any
 from zlib import crc32
 
@@ -57,8 +56,8 @@ from .plain import (
     sealed,
 )
 from .registry import (
-    _codecs_by_type,
     _internal_by_type,
+    codec_for,
     qualified_name,
     register_alias,
     register_codec,
@@ -303,36 +302,11 @@ def encode_document(
 
 # -- checkpoints -------------------------------------------------------------------
 
-
-class _Envelope:
-    """What the checkpoints of one await of one machine share: the bytes of
-    the document before and after `seq` (for a plain payload, and for a
-    tagged one), the locals live there, the most bytes a document adds to
-    its payload (the envelope, seq, seal), a getter of the live locals' values
-    (a tuple, in `names` order; KeyError when one is not assigned), and the
-    plans of encode_checkpoint_fresh by the types of those values."""
-
-    __slots__ = ("extra", "get", "head", "names", "plans", "rest", "tagged")
-
-    def __init__(self, head: bytes, rest: bytes, tagged: bytes, names: tuple[str, ...]) -> None:
-        self.head, self.rest, self.tagged, self.names = head, rest, tagged, names
-        self.extra = len(head) + len(rest) + 20 + len(b',"seal":"01234567"}')  # seq: 20 digits
-        self.get = _getter(names)
-        self.plans: dict[tuple[type, ...], _Plan] = {}
-
-
-#: machine class -> await state -> its envelope.
-_ENVELOPES: dict[Any, dict[int, _Envelope]] = {}
-
-
-def _getter(names: tuple[str, ...]) -> Any:
-    """`lambda values: tuple(values[name] for name in names)`, in C when it can be."""
-    if len(names) > 1:
-        return itemgetter(*names)
-    if names:
-        name = names[0]
-        return lambda values: (values[name],)
-    return lambda values: ()
+#: machine class -> await state -> the bytes of its checkpoint documents
+#: before and after `seq` (for a plain payload), the locals live there, the
+#: most bytes a document adds to its payload (the envelope, seq, seal), and
+#: the bytes after `seq` for a tagged payload.
+_ENVELOPES: dict[Any, dict[int, tuple[bytes, bytes, tuple[str, ...], int, bytes]]] = {}
 
 
 def _checkpoint_meta(machine: Any, state: int, seq: int) -> dict[str, Any]:
@@ -350,17 +324,18 @@ def _checkpoint_meta(machine: Any, state: int, seq: int) -> dict[str, Any]:
     return meta
 
 
-def _envelope(machine: Any, state: int) -> _Envelope:
+def _envelope(machine: Any, state: int) -> tuple[bytes, bytes, tuple[str, ...], int, bytes]:
     meta = _checkpoint_meta(machine, state, 0)
     meta["plain"] = True
     meta["locals"] = None
     data = orjson.dumps(meta)  # {...,"seq":0,"state":...,"plain":true,"locals":null}
     at = data.index(b',"seq":0,') + len(b',"seq":')  # never inside a string (" is \" there)
     head, rest = data[:at], data[at + 1 : -len(b"null}")]
+    extra = len(head) + len(rest) + 20 + len(b',"seal":"01234567"}')  # seq: 20 digits at most
     plain_tail = b'"plain":true,"locals":'
     assert rest.endswith(plain_tail)
     tagged = rest[: -len(plain_tail)] + b'"plain":false,"locals":'  # a tagged payload's
-    envelope = _Envelope(head, rest, tagged, tuple(machine.awaits[state][1]))
+    envelope = head, rest, tuple(machine.awaits[state][1]), extra, tagged
     if len(_ENVELOPES) >= 1024:  # machines compiled again and again (tests)
         _ENVELOPES.clear()
     _ENVELOPES.setdefault(machine, {})[state] = envelope
@@ -386,10 +361,9 @@ def encode_checkpoint(
     Unencodable (its `variable` names the local), or SerializationError when
     the bytes exceed the limit. `closures`: see `encode_named`."""
     try:
-        envelope = _ENVELOPES[machine][state]
+        head, rest, names, extra, _ = _ENVELOPES[machine][state]
     except KeyError:
-        envelope = _envelope(machine, state)
-    names = envelope.names
+        head, rest, names, extra, _ = _envelope(machine, state)
     # dumps_plain of the live locals, its common case inlined: this runs at every await.
     max_bytes = limits.max_bytes
     fields = plain_fields(values, names, limits.max_depth, max_bytes)
@@ -412,59 +386,21 @@ def encode_checkpoint(
             fields, limits, getattr(machine, "import_set", frozenset()), closures
         )
         return seal(dumps(meta, limits))
-    near = len(body) > max_bytes - envelope.extra  # the document may be over the limit
+    near = len(body) > max_bytes - extra  # the document may be over the limit
     if near and len(body) > max_bytes:
         _check_size(body, limits)  # before it is copied into the document
-    data = _sealed_checkpoint(envelope.head, seq, envelope.rest, body)
+    data = b'%b%d%b%b,"seal":"' % (head, seq, rest, body)  # then sealed(data), inlined:
+    c = crc32(data)
+    data += (SEAL_T0[c & 2047] ^ SEAL_T1[c >> 11 & 2047] ^ SEAL_T2[c >> 22]).to_bytes(10, "big")
     if near and len(data) > max_bytes:
         _check_size(data, limits)
     return data
 
 
-def _sealed_checkpoint(head: bytes, seq: int, rest: bytes, body: bytes) -> bytes:
-    """`sealed` of the document `head`, seq, `rest`, the locals' `body`."""
-    data = b'%b%d%b%b,"seal":"' % (head, seq, rest, body)
-    c = crc32(data)
-    return data + (SEAL_T0[c & 2047] ^ SEAL_T1[c >> 11 & 2047] ^ SEAL_T2[c >> 22]).to_bytes(
-        10, "big"
-    )
-
-
 #: Internal (loop cursor) tags whose state is [range, int]: written and
-#: rebuilt without the general walk when they iterate a range; each one's key
-#: in the tagged tree.
-_RANGE_CURSORS = {"loop.seq": "$loop.seq", "loop.reversed": "$loop.reversed"}
+#: rebuilt without the general walk when they iterate a range.
+_RANGE_CURSORS = frozenset({"loop.seq", "loop.reversed"})
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
-#: Types whose every value is immutable and written by orjson as the general
-#: walk writes it (int: within 64 bits, float: finite, checked per value).
-_SCALARS = frozenset({str, bool, type(None)})
-
-#: How encode_checkpoint_fresh writes locals of given types: the positions of
-#: the ints and of the floats among them, and the range cursors (position,
-#: name, key of its tree, the cursor's to_state and from_state).
-_Plan = tuple[tuple[int, ...], tuple[int, ...], tuple[tuple[int, str, str, Any, Any], ...]]
-
-
-def _plan(names: tuple[str, ...], types: tuple[type, ...]) -> _Plan | None:
-    """The plan for locals `names` of `types`; None when one of them is
-    neither immutable (str, int, float, bool, None) nor a range-cursor type."""
-    ints, floats, cursors = [], [], []
-    for k, t in enumerate(types):
-        if t in _SCALARS:
-            continue
-        if t is int:
-            ints.append(k)
-        elif t is float:
-            floats.append(k)
-        else:
-            internal = _internal_by_type.get(t)
-            if internal is None:
-                return None
-            key = _RANGE_CURSORS.get(internal[0])
-            if key is None:
-                return None
-            cursors.append((k, names[k], key, internal[1], internal[2]))
-    return tuple(ints), tuple(floats), tuple(cursors)
 
 
 def encode_checkpoint_fresh(
@@ -477,113 +413,97 @@ def encode_checkpoint_fresh(
     The locals need no decode when every live one is immutable: a str, int,
     float (finite), bool or None is the same value decoded, and is handed
     back as it is. A loop cursor over a range (mutable: its position) is
-    rebuilt by the decoder's own constructor for its tag from the range (a
-    range is immutable, and only the cursor holds it) and the position, which
-    is what decoding its tree gives; it is written here as the general walk
-    writes it, `{"$<tag>": [{"$range": [start, stop, step]}, i]}` (the same
-    bytes). Raises what encode_checkpoint raises (a str too long for the
-    limit).
-
-    What to check of each value is planned once per (machine, await, types
-    of the live values): the values are taken in one C call, their types in
-    another."""
+    rebuilt by the decoder's own constructor for its tag from a new range and
+    the position, which is what decoding its tree gives; it is written here
+    as the general walk writes it (the same bytes). Raises what
+    encode_checkpoint raises (a str too long for the limit)."""
     try:
         envelope = _ENVELOPES[machine][state]
     except KeyError:
         envelope = _envelope(machine, state)
-    names = envelope.names
-    try:
-        live = envelope.get(values)
-    except KeyError:  # a local not assigned on the path taken: left out, as encode_checkpoint does
-        names = tuple(name for name in names if name in values)
-        live = tuple(values[name] for name in names)
-        plan = _plan(names, tuple(map(type, live)))
-    else:
-        types = tuple(map(type, live))
-        plan = envelope.plans.get(types)
-        if plan is None:
-            plan = _plan(names, types)
-            if plan is not None:
-                if len(envelope.plans) >= 16:
-                    envelope.plans.clear()
-                envelope.plans[types] = plan
-    if plan is None:
-        return None
-    ints, floats, cursors = plan
-    for k in floats:
-        v = live[k]
-        if v - v != 0.0:  # nan or an infinity: a tagged value
-            return None
-    fresh = dict(zip(names, live, strict=True))
-    for k in ints:
-        if not _I64_MIN <= live[k] <= _I64_MAX:  # beyond 64 bits (signed): a tagged $int
-            if cursors:
-                return None
-            return encode_checkpoint(machine, state, seq, values, limits), fresh
-    if not cursors:  # immutable values only
+    cursors: list[tuple[str, Any, int, Any]] | None = None
+    fresh: dict[str, Any] = {}
+    wide = False  # an int beyond 64 bits (signed): a tagged value, $int
+    for name in envelope[2]:
         try:
-            body = _dumps(fresh)
-        except orjson.JSONEncodeError:
-            body = None  # a lone surrogate
-        if (
-            body is None
-            or (DOLLAR in body and b'"$' in body)
-            or len(body) > limits.max_bytes - envelope.extra
-        ):  # encode_checkpoint's own cases: let it write (or refuse) them
-            return encode_checkpoint(machine, state, seq, values, limits), fresh
-        return _sealed_checkpoint(envelope.head, seq, envelope.rest, body), fresh
-    if limits.max_depth < 4:  # a cursor at depth 2, its range at 4
-        return None
-    if len(cursors) > 1 and len({id(live[c[0]]) for c in cursors}) < len(cursors):
-        return None  # one cursor twice: a $ref
-    # While being written, a range cursor's entry is its tagged tree, the
-    # range in it a Fragment (bytes kept per range object).
-    rebuilt = []
-    for k, name, key, to_state, from_state in cursors:
-        v = live[k]
-        if _codecs_by_type.get(type(v)) is not None:  # codec_for, inlined
-            return None  # a user's codec for it: the general walk
-        r, i = to_state(v)
-        if type(r) is not range or type(i) is not int or not _I64_MIN <= i <= _I64_MAX:
+            v = values[name]
+        except KeyError:
+            continue  # not assigned on the path taken: left out, as encode_checkpoint does
+        t = type(v)
+        if t is str or t is bool or v is None:
+            fresh[name] = v
+            continue
+        if t is int:
+            if not _I64_MIN <= v <= _I64_MAX:
+                wide = True
+            fresh[name] = v
+            continue
+        if t is float:
+            if v - v != 0.0:  # nan or an infinity: a tagged value
+                return None
+            fresh[name] = v
+            continue
+        internal = _internal_by_type.get(t)
+        if internal is None or internal[0] not in _RANGE_CURSORS or codec_for(t) is not None:
             return None
-        hit = _RANGES.get(id(r))  # _range_json, its common case inlined
-        written = hit[1] if hit is not None and hit[0] is r else _range_json(r)
-        if written is None:
-            return None  # a range of $ints
-        fresh[name] = {key: [written, i]}
-        rebuilt.append((name, from_state([r, i])))
+        r, i = internal[1](v)
+        if type(r) is not range or type(i) is not int:
+            return None
+        if cursors is None:
+            cursors = []
+        cursors.append((name, r, i, internal[2]))
+        fresh[name] = v
+    if cursors is None:  # immutable values only
+        return encode_checkpoint(machine, state, seq, values, limits), fresh
+    data = None if wide else _cursor_checkpoint(envelope, seq, fresh, cursors, limits)
+    if data is None:
+        return None
+    for name, r, i, from_state in cursors:
+        fresh[name] = from_state([range(r.start, r.stop, r.step), i])
+    return data, fresh
+
+
+def _cursor_checkpoint(
+    envelope: tuple[bytes, bytes, tuple[str, ...], int, bytes],
+    seq: int,
+    fields: dict[str, Any],
+    cursors: list[tuple[str, Any, int, Any]],
+    limits: Limits,
+) -> bytes | None:
+    """The bytes encode_checkpoint writes for `fields`, immutable values
+    and the range cursors (name, range, position, decoder) in `cursors`, by the
+    general path's rules (`encode_named`, then `seal(dumps(meta))`: a cursor
+    is `{"$<tag>": [{"$range": [start, stop, step]}, i]}`); None when the
+    general path may write them otherwise or refuse them (a cursor held
+    twice, an int beyond 64 bits, a lone surrogate, too deep, too big): the
+    caller goes that way."""
+    if limits.max_depth < 4:
+        return None  # a cursor at depth 2, its range at 4
+    if len(cursors) > 1 and len({id(fields[c[0]]) for c in cursors}) < len(cursors):
+        return None  # one cursor twice: a $ref
+    tree = dict(fields)
+    for name, r, i, _ in cursors:
+        if not (
+            _I64_MIN <= r.start <= _I64_MAX
+            and _I64_MIN <= r.stop <= _I64_MAX
+            and _I64_MIN <= r.step <= _I64_MAX
+            and _I64_MIN <= i <= _I64_MAX
+        ):
+            return None  # an $int
+        tag = _internal_by_type[type(fields[name])][0]
+        tree[name] = {"$" + tag: [{"$range": [r.start, r.stop, r.step]}, i]}
     try:
-        body = _dumps(fresh)
+        body = _dumps(tree)
     except orjson.JSONEncodeError:
         return None  # a lone surrogate: the general path writes a $str
     # orjson.dumps(meta) is the envelope's bytes around the locals' (compact JSON).
-    if len(body) > limits.max_bytes - envelope.extra:
-        return None  # perhaps too big: the general path tells
-    fresh.update(rebuilt)
-    return _sealed_checkpoint(envelope.head, seq, envelope.tagged, body), fresh
-
-
-#: id of a range -> (the range, kept alive while it is here; the bytes of its
-#: tagged tree as an orjson Fragment, None when it holds an $int). A range
-#: cursor rebuilt by encode_checkpoint_fresh keeps its range: the next
-#: checkpoint finds its bytes here.
-_RANGES: dict[int, tuple[range, Any]] = {}
-
-
-def _range_json(r: range) -> Any:
-    """`{"$range": [start, stop, step]}`, as the general walk writes it, as
-    an orjson Fragment; None when a bound is beyond 64 bits (an $int)."""
-    hit = _RANGES.get(id(r))
-    if hit is not None and hit[0] is r:
-        return hit[1]
-    if all(_I64_MIN <= n <= _I64_MAX for n in (r.start, r.stop, r.step)):
-        written = orjson.Fragment(b'{"$range":[%d,%d,%d]}' % (r.start, r.stop, r.step))
-    else:
-        written = None
-    if len(_RANGES) >= 256:
-        _RANGES.clear()
-    _RANGES[id(r)] = (r, written)
-    return written
+    data = b'%b%d%b%b,"seal":"' % (envelope[0], seq, envelope[4], body)
+    if len(data) + 1 - len(SEAL_OPEN) > limits.max_bytes:
+        return None  # the general path names the value too big
+    c = crc32(data)
+    return data + (SEAL_T0[c & 2047] ^ SEAL_T1[c >> 11 & 2047] ^ SEAL_T2[c >> 22]).to_bytes(
+        10, "big"
+    )
 
 
 # -- reading documents ---------------------------------------------------------------

@@ -487,6 +487,57 @@ def test_a_write_under_an_earlier_claim_changes_nothing(
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_write_checkpoint_is_apply_of_checkpoint_write(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A store's write_checkpoint (memory:// writes it without a Write) stores
+    what apply(checkpoint_write(...)) stores, and is fenced the same way."""
+    from resumable.store import RunRecord, open_store
+    from resumable.store.base import checkpoint_write, finish_write, park_write
+
+    store = open_store(store_url(request, kind, tmp_path, "s.db"))
+    try:
+        rows = {}
+        for run_id, write in (
+            ("by-write", lambda lease: store.apply(checkpoint_write(lease, b"cp", 3, 20, "fp2"))),
+            ("in-place", lambda lease: store.write_checkpoint(lease, b"cp", 3, 20, "fp2")),
+        ):
+            assert store.create(
+                RunRecord(run_id=run_id, function="m:f", fingerprint="x", args=b"{}")
+            )
+            assert store.lock(run_id)
+            first = store.claim(run_id, "a@host", "fp")
+            assert first is not None
+            # an attempt count and a reason, which a checkpoint resets
+            assert store.apply(
+                park_write(first, attempt=2, attempts=2, wake_at=0.0, reason="again")
+            )
+            second = store.claim(run_id, "a@host", "fp")
+            assert second is not None
+            assert store.write_checkpoint(first, b"stale", 1, 10, "fp") is False  # fenced
+            assert write(second)
+            row = store.get(run_id)
+            assert row is not None
+            assert (row.checkpoint, row.seq, row.line, row.attempt, row.reason) == (
+                b"cp",
+                3,
+                20,
+                0,
+                None,
+            )
+            rows[run_id] = {
+                k: v
+                for k, v in vars(row).items()
+                if k not in ("run_id", "rowid", "created_at", "updated_at")
+            }
+            assert store.apply(finish_write(second, "completed", result=b"ok"))
+            assert store.write_checkpoint(second, b"late", 4, 30, "fp") is False  # ended
+        assert rows["by-write"] == rows["in-place"]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_a_first_write_stores_its_row_and_yields_to_a_row_made_meanwhile(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

@@ -89,12 +89,17 @@ async def drive(m: Machine, L: Locals, state: int, *, resumed: bool = False) -> 
     not written again."""
     cls = type(m)
     states, awaits, on_error, handled = cls.states, cls.awaits, cls.on_error, cls.handled
+    plain = _code_states(cls)
     run: Steps = m.run
     while True:
         exc: BaseException | None = None
-        names = handled.get(state)
-        active = _handled_exceptions(L, names) if names else ()
-        resume = awaits.get(state)
+        if state in plain:  # the common case: no lookups
+            active: tuple[BaseException, ...] = ()
+            resume = None
+        else:
+            names = handled.get(state)
+            active = _handled_exceptions(L, names) if names else ()
+            resume = awaits.get(state)
         if resume is not None:
             if resumed:
                 resumed = False
@@ -134,7 +139,13 @@ async def drive(m: Machine, L: Locals, state: int, *, resumed: bool = False) -> 
                 await run.retry_await(exc)  # raises Park to try the step again
         else:
             try:
-                r = _call_in(states[state], m, L, active, 0) if active else states[state](m, L)
+                if active:
+                    r = _call_in(states[state], m, L, active, 0)
+                else:
+                    r = states[state](m, L)
+                    while r.__class__ is int and r in plain:  # no lookups on the way
+                        state = r
+                        r = states[r](m, L)
             except BaseException as e:
                 exc = e
             if exc is None:
@@ -152,6 +163,24 @@ async def drive(m: Machine, L: Locals, state: int, *, resumed: bool = False) -> 
             propagate(exc)
         state = route[0]
         L.__dict__[route[1]] = exc
+
+
+#: machine class -> its code states outside except/finally blocks (neither
+#: an await nor in `handled`): the driver runs one after another without
+#: looking anything up.
+_CODE_STATES: dict[type[Machine], frozenset[int]] = {}
+
+
+def _code_states(cls: type[Machine]) -> frozenset[int]:
+    try:
+        return _CODE_STATES[cls]
+    except KeyError:
+        pass
+    plain = frozenset(range(len(cls.states))) - cls.awaits.keys() - cls.handled.keys()
+    if len(_CODE_STATES) >= 1024:  # machines compiled again and again (tests)
+        _CODE_STATES.clear()
+    _CODE_STATES[cls] = plain
+    return plain
 
 
 def _handled_exceptions(L: Locals, names: tuple[str, ...]) -> tuple[BaseException, ...]:

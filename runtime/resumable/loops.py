@@ -302,13 +302,15 @@ def _check(ok: bool, what: str) -> None:
 
 def _seq_cursor(state: list[Any]) -> SeqCursor:
     seq, i = state
-    _check(isinstance(seq, _SEQUENCES) and type(i) is int and i >= 0, "sequence position")
+    if not (isinstance(seq, _SEQUENCES) and type(i) is int and i >= 0):  # _check, inlined:
+        raise TypeError("not a valid sequence position")  # at every await of a range loop
     return SeqCursor(seq, i)
 
 
 def _reversed_cursor(state: list[Any]) -> ReversedCursor:
     seq, i = state
-    _check(isinstance(seq, _SEQUENCES) and type(i) is int and i >= -1, "reversed position")
+    if not (isinstance(seq, _SEQUENCES) and type(i) is int and i >= -1):
+        raise TypeError("not a valid reversed position")
     return ReversedCursor(seq, i)
 
 
@@ -350,8 +352,11 @@ def _zip_cursor(state: list[Any]) -> ZipCursor:
     return ZipCursor(inners, strict)
 
 
-register_internal(SeqCursor, "loop.seq", lambda c: [c.seq, c.i], _seq_cursor)
-register_internal(ReversedCursor, "loop.reversed", lambda c: [c.seq, c.i], _reversed_cursor)
+# (seq, i) by one C call: the codec takes it at every await of a range loop.
+register_internal(SeqCursor, "loop.seq", operator.attrgetter("seq", "i"), _seq_cursor)
+register_internal(
+    ReversedCursor, "loop.reversed", operator.attrgetter("seq", "i"), _reversed_cursor
+)
 register_internal(
     DictCursor,
     "loop.dict",

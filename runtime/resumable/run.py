@@ -93,20 +93,30 @@ class Step:
     run k of step n is `<run>/<n>.<k>`, its k-th idempotency key
     `<run>:<n>.<k>` (`<run>:<n>` for the first)."""
 
-    __slots__ = ("closed", "counts", "matched", "run", "seq")
+    __slots__ = ("_matched", "closed", "counts", "run", "seq")
 
     def __init__(self, run: Run, seq: int) -> None:
         self.run = run
         self.seq = seq
-        self.counts = _NO_COUNTS.copy()
+        #: Made at the first operation (most steps start none).
+        self.counts: dict[str, int] | None = None
         self.closed = False  # its run went on past it
-        #: The stored child runs calls of this step were matched with.
-        self.matched: set[str] = set()
+        self._matched: set[str] | None = None
+
+    @property
+    def matched(self) -> set[str]:
+        """The stored child runs calls of this step were matched with."""
+        if self._matched is None:
+            self._matched = set()
+        return self._matched
 
     def next(self, kind: str) -> int:
         """The number of the next operation of `kind` this step starts."""
-        n = self.counts[kind]
-        self.counts[kind] = n + 1
+        counts = self.counts
+        if counts is None:
+            counts = self.counts = _NO_COUNTS.copy()
+        n = counts[kind]
+        counts[kind] = n + 1
         return n
 
     def next_key(self) -> str:
@@ -179,6 +189,11 @@ class Run:
     ) -> None:
         self.runtime = runtime
         self._ownership = runtime.store.ownership
+        #: The task driving the run (lifecycle._drive), once it checkpoints.
+        self._task: asyncio.Task[Any] | None = None
+        #: The store's `write_checkpoint`, when a commit is `apply` and nothing more.
+        store = runtime.store
+        self._write_checkpoint = store.write_checkpoint if store.applies_in_place else None
         #: Ownership that never ends by the clock (OS locks, memory://): no
         #: `current` check after each await.
         self._lapses = type(self._ownership).current is not Ownership.current
@@ -244,17 +259,27 @@ class Run:
 
     # -- steps --------------------------------------------------------------------
 
-    def begin(self, values: dict[str, Any], blob: bytes) -> None:
+    def begin(self, values: dict[str, Any], blob: bytes, *, exceptions: bool = True) -> None:
         """Open step `self.seq`, from locals (or arguments) just decoded from
         `blob`: the exceptions among them are carried, not raised by the step
-        (an exception is always written with the `$exc` tag)."""
+        (an exception is always written with the `$exc` tag). `exceptions`
+        False: `values` hold none (they are immutable values and cursors)."""
         self.step.closed = True
-        self.step = Step(self, self.seq)
-        CURRENT.set(self.step)
-        self.child_failures = []
-        self.takes = []
-        self.own_outcomes = []
-        self.carried = _exceptions_in(values) if _EXC_TAG in blob else []
+        self.step = step = Step(self, self.seq)
+        CURRENT.set(step)
+        # New lists only in place of lists that hold something: nothing
+        # holds these but the run (they are reached through it), and most
+        # steps leave them empty.
+        if self.child_failures:
+            self.child_failures = []
+        if self.takes:
+            self.takes = []
+        if self.own_outcomes:
+            self.own_outcomes = []
+        if exceptions and _EXC_TAG in blob:
+            self.carried = _exceptions_in(values)
+        elif self.carried:
+            self.carried = []
 
     async def child(self, call: Call, step: Step) -> Any:
         """Drive a decorated function awaited by this run as a child run."""
@@ -315,10 +340,15 @@ class Run:
 
     async def checkpoint(self, m: Machine, state: int, L: Locals) -> Locals:
         cls = self.machine
-        task = asyncio.current_task()
+        task = self._task
+        if task is None:  # one task drives a Run, from its start to its end or wait
+            task = self._task = asyncio.current_task()
         if task is not None and task.cancelling():
             raise asyncio.CancelledError()  # being stopped: nothing more is written
-        self.end_step()
+        if self.outlived is None and not self.in_flight:
+            self.step.closed = True  # end_step(), where it has nothing else to do
+        else:
+            self.end_step()
         seq = self.seq + 1
         closures = None
         try:  # the locals live at `state`, with the envelope (v, fn, at, fp, seq, state)
@@ -332,25 +362,28 @@ class Run:
         except Unencodable as e:
             raise self._unencodable(state, e) from None
         line = m.lines[state] + m.line_shift  # m.source_line(state), inlined
-        store = self.runtime.store
-        delivered = () if self.delivered is None else (self.delivered,)
-        write = checkpoint_write(
-            self.lease,
-            blob,
-            seq,
-            line,
-            cls.run_fingerprint,
-            takes=tuple(self.takes) if self.takes else (),
-            operations=delivered,
-        )
-        if self.unsaved is None:  # commit(), inlined: on every await
-            committed = await store.commit(write)
-        else:
+        if self.takes or self.delivered is not None or self.unsaved is not None:
+            write = checkpoint_write(
+                self.lease,
+                blob,
+                seq,
+                line,
+                cls.run_fingerprint,
+                takes=tuple(self.takes),
+                operations=() if self.delivered is None else (self.delivered,),
+            )
             committed = await self.commit(write)
+        elif self._write_checkpoint is not None:  # the common case: nothing but the checkpoint
+            committed = self._write_checkpoint(self.lease, blob, seq, line, cls.run_fingerprint)
+        else:  # commit(), inlined: on every await
+            write = checkpoint_write(self.lease, blob, seq, line, cls.run_fingerprint)
+            committed = await self.runtime.store.commit(write)
         if not committed:
             raise self.lost("its checkpoint")
         self.delivered = None
-        self.seq, self.line, self.attempt = seq, line, 0
+        self.seq = seq
+        self.line = line
+        self.attempt = 0
         if self.abandoned:
             await self.settle_abandoned()
         # The function goes on from the decoded values, in the same locals
@@ -360,10 +393,13 @@ class Run:
         # would), `values` are those already: decoding gives the same.
         if values is None:
             values = _decode_locals(blob, cls, closures)
-        self.begin(values, blob)
+            self.begin(values, blob)
+        else:
+            self.begin(values, blob, exceptions=False)
+        # The locals object keeps its identity; its variables are `values`
+        # (a dict of the run's own: nothing else holds it).
         fresh = L
-        fresh.__dict__.clear()
-        fresh.__dict__.update(values)
+        fresh.__dict__ = values
         observer = self.runtime.on_checkpoint
         if observer is not None:
             observer(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import sys
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -58,7 +58,7 @@ _alias_targets: dict[int, Any] = {}
 
 # Runtime-owned types (loop cursors): type -> (tag, to_state, from_state).
 _internal_by_type: dict[
-    type, tuple[str, Callable[[Any], list[Any]], Callable[[list[Any]], Any]]
+    type, tuple[str, Callable[[Any], Sequence[Any]], Callable[[list[Any]], Any]]
 ] = {}
 _internal_by_tag: dict[str, tuple[type, Callable[[list[Any]], Any]]] = {}
 
@@ -116,10 +116,12 @@ def is_alias_target(obj: Any) -> bool:
 def register_internal(
     cls: type,
     tag: str,
-    to_state: Callable[[Any], list[Any]],
+    to_state: Callable[[Any], Sequence[Any]],
     from_state: Callable[[list[Any]], Any],
 ) -> None:
-    """Register a runtime-owned type (a loop cursor) under `$tag`."""
+    """Register a runtime-owned type (a loop cursor) under `$tag`: written as
+    the items of `to_state(value)` (a sequence), rebuilt by `from_state` of
+    their list."""
     _internal_by_type[cls] = (tag, to_state, from_state)
     _internal_by_tag[tag] = (cls, from_state)
 
@@ -134,7 +136,7 @@ def codec_named(name: str) -> Codec | None:
 
 def internal_for(
     cls: type,
-) -> tuple[str, Callable[[Any], list[Any]], Callable[[list[Any]], Any]] | None:
+) -> tuple[str, Callable[[Any], Sequence[Any]], Callable[[list[Any]], Any]] | None:
     return _internal_by_type.get(cls)
 
 

@@ -488,24 +488,30 @@ def checkpoint_write(
         ("fingerprint", fingerprint),
     )
     # Write(...) without the frozen dataclass's __init__ (an object.__setattr__
-    # per field): this is on the path of every await.
+    # per field), its fields made as its __dict__: this is on the path of
+    # every await.
     write = object.__new__(Write)
-    write.__dict__.update(
-        kind="checkpoint",
-        run_id=lease.run_id,
-        sets=sets,
-        generation=lease.generation,
-        statuses=_RUNNING_ONLY,
-        operations=operations,
-        takes=takes,
-        wake=None,
-        wakes=None,
-        creates=None,
+    _set_fields(
+        write,
+        "__dict__",
+        {
+            "kind": "checkpoint",
+            "run_id": lease.run_id,
+            "sets": sets,
+            "generation": lease.generation,
+            "statuses": _RUNNING_ONLY,
+            "operations": operations,
+            "takes": takes,
+            "wake": None,
+            "wakes": None,
+            "creates": None,
+        },
     )
     return write
 
 
 _RUNNING_ONLY = (RUNNING,)
+_set_fields = object.__setattr__
 
 
 def park_write(lease: Lease, *, attempt: int, attempts: int, wake_at: float, reason: str) -> Write:
@@ -626,6 +632,10 @@ class Store:
 
     url: str = ""
     ownership: Ownership
+    #: `commit` is `apply` with no I/O and nothing grouped (memory://): a
+    #: run's checkpoint is written by `write_checkpoint`, called by the run
+    #: itself, with no coroutine per await.
+    applies_in_place: bool = False
 
     # -- reads
     def get(self, run_id: str) -> RunRecord | None:
@@ -680,6 +690,13 @@ class Store:
         """Apply one write; False when it changed no row (lost, or not in a
         status it applies to)."""
         raise NotImplementedError
+
+    def write_checkpoint(
+        self, lease: Lease, blob: bytes, seq: int, line: int, fingerprint: str
+    ) -> bool:
+        """`apply(checkpoint_write(lease, blob, seq, line, fingerprint))`: a
+        checkpoint and nothing else (a store may do it without the Write)."""
+        return self.apply(checkpoint_write(lease, blob, seq, line, fingerprint))
 
     def abandon(self, parent: Lease, child_ids: Sequence[str], error: bytes, reason: str) -> None:
         """Fail active children the parent went on without (its next

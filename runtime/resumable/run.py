@@ -93,7 +93,7 @@ class Step:
     run k of step n is `<run>/<n>.<k>`, its k-th idempotency key
     `<run>:<n>.<k>` (`<run>:<n>` for the first)."""
 
-    __slots__ = ("_matched", "closed", "counts", "run", "seq")
+    __slots__ = ("_matched", "closed", "counts", "first", "run", "seq")
 
     def __init__(self, run: Run, seq: int) -> None:
         self.run = run
@@ -102,6 +102,11 @@ class Step:
         self.counts: dict[str, int] | None = None
         self.closed = False  # its run went on past it
         self._matched: set[str] | None = None
+        #: Its run wrote its checkpoint just now (Run.checkpoint), so the step
+        #: never ran before: no operation of it is stored, none of its child
+        #: runs exists. (False for a step resumed, retried, or run from the
+        #: arguments: an earlier attempt may have started children.)
+        self.first = False
 
     @property
     def matched(self) -> set[str]:
@@ -300,7 +305,9 @@ class Run:
         # of the step never misses a child that a task is starting.
         self.in_flight[child_id] = asyncio.current_task()
         try:
-            return await self.runtime._child(self, call, child_id, numbered=numbered)
+            return await self.runtime._child(
+                self, call, child_id, numbered=numbered, first=step.first
+            )
         finally:
             self.in_flight.pop(call.child_id, None)  # matched with another: runtime._child
 
@@ -396,6 +403,10 @@ class Run:
             self.begin(values, blob)
         else:
             self.begin(values, blob, exceptions=False)
+        # Checkpoint `seq` is written once per run (a run resumes from its
+        # last checkpoint and writes the next), and a step starts its
+        # operations only after its checkpoint commits: none exists yet.
+        self.step.first = True
         # The locals object keeps its identity; its variables are `values`
         # (a dict of the run's own: nothing else holds it).
         fresh = L

@@ -460,7 +460,9 @@ class Runtime:
                 return row.run_id
         return None
 
-    async def _child(self, parent: Run, call: Call, child_id: str, *, numbered: bool) -> Any:
+    async def _child(
+        self, parent: Run, call: Call, child_id: str, *, numbered: bool, first: bool = False
+    ) -> Any:
         """A decorated function awaited by a running one: a child run with a
         deterministic id, driven inline; once it has ended, its stored outcome.
         It is matched by its parent, its function and its arguments' digest.
@@ -468,13 +470,14 @@ class Runtime:
         in (the step awaits it, or a fan-out numbered it): only then may it
         be stored with its first write. Another child's id may be this one's
         when the step runs again, and it is matched by its row (_sibling),
-        which must then exist from its start."""
+        which must then exist from its start. `first`: the step never ran
+        before (Step.first), so no child of it is stored: nothing to read."""
         fn = call.function
         machine = self._machine_of(fn)
         _check_depth(parent, machine, child_id)
         blob, digest = encode_arguments(fn, machine, call.args, call.kwargs)
         store = self.store
-        record = await store.io(store.get, child_id)
+        record = None if first else await store.io(store.get, child_id)
         new = None
         if record is None:
             # Under a worker, a child of a queue goes through it (dispatched)

@@ -157,12 +157,17 @@ def store_rows(db: Path) -> list[tuple[Any, ...]]:
 
 
 def record_of(db: Path, run_id: str) -> dict[str, Any]:
+    row = stored_row(db, run_id)
+    assert row is not None, run_id
+    return row
+
+
+def stored_row(db: Path, run_id: str) -> dict[str, Any] | None:
     with sqlite3.connect(db) as conn:
         conn.row_factory = sqlite3.Row
         row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchone()
     conn.close()
-    assert row is not None, run_id
-    return dict(row)
+    return None if row is None else dict(row)
 
 
 def native(program: Program, fn: str, log: Path) -> tuple[str, list[str]]:
@@ -236,7 +241,10 @@ def kill_at_checkpoint_and_resume(
     before_kill = read_log(log)
     assert before_kill == base.lines[: len(before_kill)]
     run_k, seq_k = base.checkpoints[k - 1]
-    committed = record_of(db, run_k)["seq"]
+    row = stored_row(db, run_k)
+    if row is None:  # a child run is stored with its first write
+        assert "/" in run_k and seq_k == 1 and when == "before", (run_k, seq_k, when)
+    committed = 0 if row is None else row["seq"]
     if when == "after":
         assert committed == seq_k, "checkpoint k was committed before the kill"
         repeated = 0  # its step had not started: nothing to do again

@@ -13,7 +13,10 @@ an fsync per commit), times:
   ~300-byte blob (what a checkpoint writes);
 - lone run: one run at a time of `steps` (20 awaits of a plain coroutine);
   its per-await cost (run - native run) / 20 against one floor commit: the
-  efficiency floor / per-await, target at least 0.9;
+  efficiency floor / per-await, target at least 0.9; beside it, for the
+  reading, a thread round trip (an event loop hands a call to a one-thread
+  executor, which settles a future with call_soon_threadsafe): what an
+  await pays on top of its commit because the commit runs off the loop;
 - child run: one run at a time of `parent` (10 awaits of a decorated child
   that awaits nothing of its own) against `plain` (10 awaits of a plain
   coroutine); the ratio of their per-await costs, target at most 1.5;
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import os
 import sqlite3
 import sys
@@ -108,6 +112,27 @@ def floor_commit_seconds(path: Path, commits: int) -> float:
         conn.close()
 
 
+def round_trip_seconds(trips: int) -> float:
+    """Seconds per hop of an event loop to a one-thread executor and back
+    (submit, then call_soon_threadsafe to settle a future): what every await
+    pays on a store that commits off the event loop, besides the commit."""
+    executor = concurrent.futures.ThreadPoolExecutor(1)
+
+    async def trips_of() -> float:
+        loop = asyncio.get_running_loop()
+        start = time.perf_counter()
+        for _ in range(trips):
+            future = loop.create_future()
+            executor.submit(loop.call_soon_threadsafe, future.set_result, None)
+            await future
+        return (time.perf_counter() - start) / trips
+
+    try:
+        return asyncio.run(trips_of())
+    finally:
+        executor.shutdown()
+
+
 def native_seconds(fn: Any, arg: Any, runs: int) -> float:
     start = time.perf_counter()
     for _ in range(runs):
@@ -146,7 +171,7 @@ def main() -> None:
         folder = Path(tmp)
         mod = load(folder)
         url = f"sqlite:///{folder}/state.db"
-        lone, child, floors = [], [], []
+        lone, child, floors, trips = [], [], [], []
         group: dict[int, list[float]] = {n: [] for n in at_once}
         with resumable.Runtime(url) as rt:
             assert rt.run(mod.steps, "u") == asyncio.run(mod.steps("u"))
@@ -154,6 +179,7 @@ def main() -> None:
             for _ in range(repeat):
                 floor = floor_commit_seconds(folder / "floor.db", commits)
                 floors.append(floor)
+                trips.append(round_trip_seconds(commits))
                 native = native_seconds(mod.steps, "u", runs)
                 per_await = (run_seconds(rt, mod.steps, "u", runs) - native) / STEPS
                 lone.append((floor / per_await, per_await, floor))
@@ -167,6 +193,8 @@ def main() -> None:
                     group[n].append(rate * floor)  # x the floor's commits per second
         floor, floor_spread = median_and_spread(floors)
         figure.row("floor: one single-row commit", floor * 1e6, "µs", floor_spread)
+        trip, trip_spread = median_and_spread(trips)
+        figure.row("thread round trip: loop -> store thread -> loop", trip * 1e6, "µs", trip_spread)
         ratio, spread = median_and_spread([r for r, _, _ in lone])
         per_await = median_and_spread([a for _, a, _ in lone])
         figure.row("lone run: per await", per_await[0] * 1e6, "µs", per_await[1])
@@ -176,7 +204,8 @@ def main() -> None:
                 ratio,
                 0.9,
                 "at least",
-                f"per await {per_await[0] * 1e6:.0f} µs, floor commit {floor * 1e6:.0f} µs",
+                f"per await {per_await[0] * 1e6:.0f} µs, floor commit {floor * 1e6:.0f} µs, "
+                f"thread round trip {trip * 1e6:.0f} µs",
                 spread,
             )
         )

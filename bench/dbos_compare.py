@@ -379,26 +379,23 @@ def main() -> None:
         value, spread = median_and_spread(ratios_default)
         figure.row("DBOS as it comes / resumable, per step", value, "x", spread)
     if ratios and ratios_at_once:
-        value, spread = median_and_spread(ratios)
-        figure.targets.append(
-            Target(
-                name_lone, value, LIMIT, "at least",
-                detail=f"DBOS {medians['wal_full']:,.0f} µs / resumable "
+        readings = [
+            (
+                name_lone, ratios, "DBOS (WAL, FULL) / resumable, per step",
+                f"DBOS {medians['wal_full']:,.0f} µs / resumable "
                 f"{medians['resumable']:,.0f} µs per step",
-                spread=spread,
-            )
-        )  # fmt: skip
-        figure.row("DBOS (WAL, FULL) / resumable, per step", value, "x", spread)
-        value, spread = median_and_spread(ratios_at_once)
-        figure.targets.append(
-            Target(
-                name_at_once, value, LIMIT, "at least",
-                detail=f"resumable {medians['rate_resumable']:,.0f} / DBOS "
+            ),
+            (
+                name_at_once, ratios_at_once,
+                f"resumable / DBOS (WAL, FULL), steps/s, {at_once} at once",
+                f"resumable {medians['rate_resumable']:,.0f} / DBOS "
                 f"{medians['rate_dbos']:,.0f} steps/s",
-                spread=spread,
-            )
-        )  # fmt: skip
-        figure.row(f"resumable / DBOS (WAL, FULL), steps/s, {at_once} at once", value, "x", spread)
+            ),
+        ]  # fmt: skip
+        for target, values, row, detail in readings:
+            value, spread = median_and_spread(values)
+            figure.targets.append(Target(target, value, LIMIT, "at least", detail, spread))
+            figure.row(row, value, "x", spread)
     else:
         for each in (name_lone, name_at_once):
             figure.targets.append(Target(each, None, LIMIT, "at least", note=why))
